@@ -1,0 +1,148 @@
+//! The wire contract between the ccpa-optout widget, the host page and the proxy.
+//!
+//! Both the widget (compiled to WebAssembly) and the proxy serialize these
+//! types, so a field renamed here is renamed on both sides at once. The crate
+//! depends on `serde` alone: every byte it pulls in is shipped to every visitor
+//! of a privacy page.
+
+use serde::{Deserialize, Serialize};
+
+/// Path of the one resource the proxy exposes, relative to its base URL.
+///
+/// There is deliberately no profile identifier in it: the proxy learns whose
+/// choice it is from the verified sign-in token, never from the browser.
+pub const OPT_OUT_PATH: &str = "/api/v1/opt-out";
+
+/// The signed-in consumer's current choice, as the proxy reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OptOutState {
+    /// `true`: the consumer forbids the sale or sharing of their personal
+    /// information (Campaign's `ccpaOptOut` attribute).
+    pub ccpa_opt_out: bool,
+    /// `true` while a change was accepted but Campaign has not confirmed it
+    /// yet; `ccpa_opt_out` then holds the value that will be applied.
+    pub pending: bool,
+}
+
+/// The body of `PATCH /api/v1/opt-out`: the only change the browser may ask for.
+///
+/// Unknown fields are refused, so a body that tries to name a profile
+/// (`PKey`, `email`, …) is rejected instead of silently ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OptOutUpdate {
+    /// The value the consumer chose for Campaign's `ccpaOptOut`.
+    pub ccpa_opt_out: bool,
+}
+
+/// What a host page's token URL answers: a short-lived token for its
+/// signed-in user, minted by the host's own backend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInToken {
+    /// A compact JWT the proxy verifies (signature, `exp`, `aud`, `iss`).
+    pub token: String,
+}
+
+/// Every error the proxy answers has this body, whatever the status code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// The machine-readable code and a human-readable English sentence.
+///
+/// Clients should branch on `code` and show their own localized text: the
+/// message is for developers reading a network log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Stable identifier of the error kind.
+    pub code: ErrorCode,
+    /// A sentence for developers; never contains upstream bodies or secrets.
+    pub message: String,
+}
+
+/// Stable error identifiers. New codes may be added; clients treat codes
+/// they do not know as [`ErrorCode::Unknown`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// No `Authorization: Bearer …` header was sent.
+    MissingToken,
+    /// The token's signature, issuer, audience or claims are not acceptable.
+    InvalidToken,
+    /// The token has expired: fetch a fresh one and try again.
+    TokenExpired,
+    /// The body is not exactly `{"ccpaOptOut": true|false}`.
+    InvalidBody,
+    /// The request's `Content-Type` is not `application/json`.
+    UnsupportedMediaType,
+    /// The body is larger than the proxy accepts.
+    PayloadTooLarge,
+    /// The request carried a query string; the proxy takes no parameters.
+    UnexpectedParameter,
+    /// No such route.
+    NotFound,
+    /// The route exists but not with this method.
+    MethodNotAllowed,
+    /// Campaign has no profile for the signed-in user.
+    ProfileNotFound,
+    /// Campaign has several profiles for the signed-in user's key, so the
+    /// proxy refuses to guess which one to touch.
+    AmbiguousProfile,
+    /// Campaign (or Adobe IMS) refused or failed the request.
+    UpstreamUnavailable,
+    /// Campaign (or Adobe IMS) did not answer in time.
+    UpstreamTimeout,
+    /// A fault inside the proxy.
+    Internal,
+    /// A code this version of the contract does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_uses_campaign_attribute_name() {
+        let json = serde_json::to_string(&OptOutState {
+            ccpa_opt_out: true,
+            pending: false,
+        })
+        .unwrap();
+        assert_eq!(json, r#"{"ccpaOptOut":true,"pending":false}"#);
+    }
+
+    #[test]
+    fn update_refuses_fields_that_could_name_a_profile() {
+        let err =
+            serde_json::from_str::<OptOutUpdate>(r#"{"ccpaOptOut":true,"PKey":"@x"}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn update_refuses_non_booleans_and_duplicates() {
+        for body in [
+            r#"{"ccpaOptOut":"true"}"#,
+            r#"{"ccpaOptOut":1}"#,
+            r#"{"ccpaOptOut":null}"#,
+            r#"{"ccpaOptOut":true,"ccpaOptOut":false}"#,
+            r#"{}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<OptOutUpdate>(body).is_err(),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_error_codes_do_not_break_old_clients() {
+        let body: ErrorBody =
+            serde_json::from_str(r#"{"error":{"code":"brand_new","message":"m"}}"#).unwrap();
+        assert_eq!(body.error.code, ErrorCode::Unknown);
+    }
+}

@@ -1,0 +1,162 @@
+//! Fault injection: queued misbehaviours that the next matching requests
+//! suffer, so that tests can make Campaign or IMS slow, failing or throttling
+//! on demand and then well again.
+
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::SharedStore;
+use crate::campaign::campaign_error;
+
+/// Which API a fault hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// The Campaign profile API.
+    #[default]
+    Campaign,
+    /// The IMS token endpoint.
+    Ims,
+}
+
+/// What happens to a request a fault hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum FaultKind {
+    /// Answer with this status and Campaign's error body.
+    #[serde(rename_all = "camelCase")]
+    Status {
+        /// The HTTP status to answer.
+        status: u16,
+    },
+    /// Answer `429 Too Many Requests` with a `Retry-After` header.
+    #[serde(rename_all = "camelCase")]
+    Throttle {
+        /// Seconds the client is told to wait.
+        retry_after_secs: u64,
+    },
+    /// Wait this long, then answer normally.
+    #[serde(rename_all = "camelCase")]
+    Delay {
+        /// Milliseconds to wait.
+        ms: u64,
+    },
+}
+
+/// A fault waiting for `remaining` more matching requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Fault {
+    /// What the request suffers.
+    #[serde(flatten)]
+    pub kind: FaultKind,
+    /// Which API it applies to.
+    #[serde(default)]
+    pub target: Target,
+    /// How many requests it still hits.
+    #[serde(default = "one", rename = "count")]
+    pub remaining: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Fault {
+    /// A fault of `kind` hitting the next `count` Campaign requests.
+    pub fn campaign(kind: FaultKind, count: u32) -> Self {
+        Self {
+            kind,
+            target: Target::Campaign,
+            remaining: count,
+        }
+    }
+}
+
+/// Middleware for one API: applies the configured latency, then the first
+/// queued fault for `target`, if any.
+pub async fn inject(
+    State((store, target)): State<(SharedStore, Target)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (latency, fault) = {
+        let mut store = store.lock().expect("emulator store poisoned");
+        let fault = take_fault(&mut store.faults, target);
+        if fault.is_some() {
+            store.stats.faults_injected += 1;
+        }
+        (store.latency, fault)
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match fault {
+        None => next.run(request).await,
+        Some(FaultKind::Delay { ms }) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            next.run(request).await
+        }
+        Some(FaultKind::Status { status }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            campaign_error(status, "Injected fault").into_response()
+        }
+        Some(FaultKind::Throttle { retry_after_secs }) => {
+            let mut response =
+                campaign_error(StatusCode::TOO_MANY_REQUESTS, "Too many requests").into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            response
+        }
+    }
+}
+
+fn take_fault(faults: &mut std::collections::VecDeque<Fault>, target: Target) -> Option<FaultKind> {
+    let index = faults.iter().position(|f| f.target == target)?;
+    let fault = &mut faults[index];
+    let kind = fault.kind;
+    fault.remaining = fault.remaining.saturating_sub(1);
+    if fault.remaining == 0 {
+        faults.remove(index);
+    }
+    Some(kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_parse_from_the_admin_json() {
+        let fault: Fault =
+            serde_json::from_str(r#"{"kind":"status","status":503,"count":2}"#).unwrap();
+        assert_eq!(fault, Fault::campaign(FaultKind::Status { status: 503 }, 2));
+        let fault: Fault =
+            serde_json::from_str(r#"{"kind":"throttle","retryAfterSecs":1,"target":"ims"}"#)
+                .unwrap();
+        assert_eq!(fault.target, Target::Ims);
+        assert_eq!(fault.remaining, 1);
+    }
+
+    #[test]
+    fn a_fault_hits_only_its_target_and_count() {
+        let mut faults =
+            std::collections::VecDeque::from([Fault::campaign(FaultKind::Delay { ms: 5 }, 2)]);
+        assert_eq!(take_fault(&mut faults, Target::Ims), None);
+        assert_eq!(
+            take_fault(&mut faults, Target::Campaign),
+            Some(FaultKind::Delay { ms: 5 })
+        );
+        assert_eq!(
+            take_fault(&mut faults, Target::Campaign),
+            Some(FaultKind::Delay { ms: 5 })
+        );
+        assert_eq!(take_fault(&mut faults, Target::Campaign), None);
+    }
+}

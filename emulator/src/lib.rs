@@ -1,0 +1,173 @@
+//! A faithful stand-in for Adobe IMS and the Campaign Standard profile API.
+//!
+//! It is a real HTTP server: the demo runs against it, the proxy's tests and
+//! benchmarks hit it over loopback sockets, and customers can run it in their
+//! own CI. Besides the Adobe routes it offers `/_emulator/*` admin routes to
+//! inspect profiles and counters and to inject faults.
+
+mod admin;
+pub mod campaign;
+pub mod faults;
+mod ims;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+
+use campaign::Resource;
+use faults::{Fault, Target};
+use store::{Profile, Stats, Store};
+
+/// The tenant the emulator pretends to be.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// The `<ORGANIZATION>` path segment Campaign answers to.
+    pub organization: String,
+    /// The OAuth client id; also the only accepted `X-Api-Key`.
+    pub client_id: String,
+    /// The OAuth client secret.
+    pub client_secret: String,
+    /// How long issued access tokens stay valid (IMS: 24 hours).
+    pub token_lifetime: Duration,
+    /// Added to every Campaign and IMS answer, to look like a real upstream.
+    pub latency: Duration,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self {
+            organization: "demo-org".into(),
+            client_id: "ccpa-demo-client".into(),
+            client_secret: "ccpa-demo-secret".into(),
+            token_lifetime: Duration::from_secs(86_399),
+            latency: Duration::ZERO,
+        }
+    }
+}
+
+type SharedStore = Arc<Mutex<Store>>;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    config: Arc<EmulatorConfig>,
+    store: SharedStore,
+}
+
+/// A running emulator: its address and a window onto its state.
+#[derive(Debug, Clone)]
+pub struct Emulator {
+    addr: SocketAddr,
+    state: AppState,
+}
+
+impl Emulator {
+    /// Serves the emulator on `listener` with the demo profiles, in a
+    /// background task of the current Tokio runtime.
+    pub fn spawn(listener: TcpListener, config: EmulatorConfig) -> std::io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let state = AppState {
+            store: Arc::new(Mutex::new(Store::new(store::demo_profiles()))),
+            config: Arc::new(config),
+        };
+        state.store.lock().expect("emulator store poisoned").latency = state.config.latency;
+        let app = router(state.clone());
+        tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, app).await {
+                tracing::error!(%error, "emulator stopped");
+            }
+        });
+        Ok(Self { addr, state })
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://<addr>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &EmulatorConfig {
+        &self.state.config
+    }
+
+    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.state.store.lock().expect("emulator store poisoned")
+    }
+
+    /// The profile with custom key `key`.
+    pub fn profile(&self, key: &str) -> Option<Profile> {
+        self.store().by_custom_key(key).cloned()
+    }
+
+    /// Counters of what it has answered.
+    pub fn stats(&self) -> Stats {
+        self.store().stats
+    }
+
+    /// Queues a fault for the next matching requests.
+    pub fn inject(&self, fault: Fault) {
+        self.store().faults.push_back(fault);
+    }
+
+    /// Invalidates every access token issued so far.
+    pub fn expire_tokens(&self) {
+        self.store().expire_tokens();
+    }
+}
+
+/// The whole HTTP surface: IMS, Campaign (both spellings) and admin routes.
+pub fn router(state: AppState) -> Router {
+    let ims = Router::new()
+        .route("/ims/token/v3", post(ims::token))
+        .with_state(state.clone())
+        .layer(from_fn_with_state(
+            (state.store.clone(), Target::Ims),
+            faults::inject,
+        ));
+    let campaign = ["profileAndServices", "profilesAndServices"]
+        .into_iter()
+        .map(|name| (name, Resource::Standard))
+        .chain([("profileAndServicesExt", Resource::Extended)])
+        .fold(Router::new(), |router, (name, resource)| {
+            router.merge(profile_routes(name, resource, state.clone()))
+        })
+        .layer(from_fn_with_state(
+            state.clone(),
+            campaign::require_credentials,
+        ))
+        .layer(from_fn_with_state(
+            (state.store.clone(), Target::Campaign),
+            faults::inject,
+        ));
+    Router::new()
+        .merge(ims)
+        .merge(campaign)
+        .nest("/_emulator", admin::routes(state))
+}
+
+fn profile_routes(name: &str, resource: Resource, state: AppState) -> Router {
+    let base = format!("/{{org}}/campaign/{name}/profile");
+    Router::new()
+        .route(&base, get(campaign::list).post(campaign::create))
+        .route(
+            &format!("{base}/"),
+            get(campaign::list).post(campaign::create),
+        )
+        .route(&format!("{base}/byEmail"), get(campaign::by_email))
+        .route(
+            &format!("{base}/{{key}}"),
+            get(campaign::get).patch(campaign::patch),
+        )
+        .with_state((state, resource))
+}

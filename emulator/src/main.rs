@@ -1,0 +1,61 @@
+//! `campaign-emulator`: serve the Adobe IMS + Campaign stand-in on a port.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use campaign_emulator::{Emulator, EmulatorConfig};
+use clap::Parser;
+
+/// A stand-in for Adobe IMS and Campaign Standard's profile API.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Address to listen on (keep it on loopback).
+    #[arg(long, env = "EMULATOR_LISTEN", default_value = "127.0.0.1:8181")]
+    listen: String,
+    /// The organization path segment.
+    #[arg(long, env = "EMULATOR_ORGANIZATION", default_value = "demo-org")]
+    organization: String,
+    /// OAuth client id, also the accepted X-Api-Key.
+    #[arg(long, env = "EMULATOR_CLIENT_ID", default_value = "ccpa-demo-client")]
+    client_id: String,
+    /// OAuth client secret.
+    #[arg(
+        long,
+        env = "EMULATOR_CLIENT_SECRET",
+        default_value = "ccpa-demo-secret"
+    )]
+    client_secret: String,
+    /// Lifetime of issued access tokens, in seconds.
+    #[arg(long, default_value_t = 86_399)]
+    token_lifetime_secs: u64,
+    /// Latency added to every answer, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let emulator = Emulator::spawn(
+        listener,
+        EmulatorConfig {
+            organization: args.organization,
+            client_id: args.client_id,
+            client_secret: args.client_secret,
+            token_lifetime: Duration::from_secs(args.token_lifetime_secs),
+            latency: Duration::from_millis(args.latency_ms),
+        },
+    )?;
+    tracing::info!(url = %emulator.url(), "campaign emulator listening");
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}

@@ -1,0 +1,227 @@
+//! The emulator's in-memory tenant: profiles, issued access tokens, pending
+//! faults and counters. One mutex guards it all: the emulator is a test
+//! double, and a single lock keeps every request's view consistent.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use serde::{Deserialize, Serialize};
+
+use crate::faults::Fault;
+
+/// One Campaign profile, with the fields the emulator knows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Profile {
+    /// Campaign's automatic primary key (opaque; never to be stored outside).
+    #[serde(rename = "PKey")]
+    pub pkey: String,
+    /// The custom key of the extended profile resource.
+    pub cus_customer_id: Option<String>,
+    /// Given name.
+    pub first_name: String,
+    /// Family name.
+    pub last_name: String,
+    /// Email address; `byEmail` matches it exactly.
+    pub email: String,
+    /// `true` forbids the sale of personal information.
+    pub ccpa_opt_out: bool,
+}
+
+/// Profiles every emulator starts with: three customers with custom keys,
+/// and two profiles sharing one email to exercise ambiguous look-ups.
+pub fn demo_profiles() -> Vec<Profile> {
+    let p = |pkey: &str, key: Option<&str>, first: &str, last: &str, email: &str, opt| Profile {
+        pkey: pkey.to_owned(),
+        cus_customer_id: key.map(str::to_owned),
+        first_name: first.to_owned(),
+        last_name: last.to_owned(),
+        email: email.to_owned(),
+        ccpa_opt_out: opt,
+    };
+    vec![
+        p(
+            "@dQ1kz7mRn3Vfa",
+            Some("CUST-1001"),
+            "Ada",
+            "Lovelace",
+            "ada@example.com",
+            false,
+        ),
+        p(
+            "@Hk4wq9TzL2bYc",
+            Some("CUST-1002"),
+            "Grace",
+            "Hopper",
+            "grace@example.com",
+            true,
+        ),
+        p(
+            "@Pm8sx5NvJ6gRe",
+            Some("CUST-1003"),
+            "Alan",
+            "Turing",
+            "alan@example.com",
+            false,
+        ),
+        p(
+            "@Zt3yb1CwQ7hUi",
+            None,
+            "Twin",
+            "One",
+            "twin@example.com",
+            false,
+        ),
+        p(
+            "@Xr6ua2DeW9kOp",
+            None,
+            "Twin",
+            "Two",
+            "twin@example.com",
+            false,
+        ),
+    ]
+}
+
+/// Requests the emulator has answered, for tests and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    /// Successful and failed calls to the IMS token endpoint.
+    pub token_requests: u64,
+    /// Calls to the Campaign profile API (after faults and auth).
+    pub campaign_requests: u64,
+    /// PATCH requests that changed a profile.
+    pub patches: u64,
+    /// Faults that were injected into an answer.
+    pub faults_injected: u64,
+}
+
+/// Everything the emulator remembers.
+#[derive(Debug, Default)]
+pub struct Store {
+    pub(crate) profiles: Vec<Profile>,
+    tokens: HashMap<String, Instant>,
+    pub(crate) faults: VecDeque<Fault>,
+    pub(crate) latency: Duration,
+    pub(crate) stats: Stats,
+}
+
+impl Store {
+    /// A store holding `profiles` and no tokens.
+    pub fn new(profiles: Vec<Profile>) -> Self {
+        Self {
+            profiles,
+            ..Self::default()
+        }
+    }
+
+    /// Issues a fresh opaque access token valid for `lifetime`.
+    pub fn issue_token(&mut self, lifetime: Duration) -> String {
+        let token: String = rand::rng()
+            .sample_iter(&Alphanumeric)
+            .take(48)
+            .map(char::from)
+            .collect();
+        self.tokens.insert(token.clone(), Instant::now() + lifetime);
+        token
+    }
+
+    /// Whether `token` was issued here and has not expired.
+    pub fn token_is_valid(&self, token: &str) -> bool {
+        self.tokens
+            .get(token)
+            .is_some_and(|expires| *expires > Instant::now())
+    }
+
+    /// Makes every issued token invalid, as if they had all expired.
+    pub fn expire_tokens(&mut self) {
+        self.tokens.clear();
+    }
+
+    /// The profile whose PKey is `pkey`.
+    pub fn by_pkey_mut(&mut self, pkey: &str) -> Option<&mut Profile> {
+        self.profiles.iter_mut().find(|p| p.pkey == pkey)
+    }
+
+    /// The profile addressed through the extended resource: by custom key
+    /// first, then by PKey (Campaign accepts both there).
+    pub fn by_ext_key_mut(&mut self, key: &str) -> Option<&mut Profile> {
+        let index = self
+            .profiles
+            .iter()
+            .position(|p| p.cus_customer_id.as_deref() == Some(key))
+            .or_else(|| self.profiles.iter().position(|p| p.pkey == key))?;
+        self.profiles.get_mut(index)
+    }
+
+    /// The profile with custom key `key`, if any.
+    pub fn by_custom_key(&self, key: &str) -> Option<&Profile> {
+        self.profiles
+            .iter()
+            .find(|p| p.cus_customer_id.as_deref() == Some(key))
+    }
+
+    /// Profiles whose email equals `email` exactly.
+    pub fn by_email(&self, email: &str) -> Vec<Profile> {
+        self.profiles
+            .iter()
+            .filter(|p| p.email == email)
+            .cloned()
+            .collect()
+    }
+
+    /// Adds a profile with a fresh PKey and returns it.
+    pub fn create(&mut self, mut profile: Profile) -> Profile {
+        let suffix: String = rand::rng()
+            .sample_iter(&Alphanumeric)
+            .take(13)
+            .map(char::from)
+            .collect();
+        profile.pkey = format!("@{suffix}");
+        self.profiles.push(profile.clone());
+        profile
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_expire() {
+        let mut store = Store::new(demo_profiles());
+        let token = store.issue_token(Duration::ZERO);
+        assert!(!store.token_is_valid(&token));
+        let token = store.issue_token(Duration::from_secs(60));
+        assert!(store.token_is_valid(&token));
+        store.expire_tokens();
+        assert!(!store.token_is_valid(&token));
+    }
+
+    #[test]
+    fn ext_resource_accepts_custom_key_and_pkey() {
+        let mut store = Store::new(demo_profiles());
+        let pkey = store.by_ext_key_mut("CUST-1002").unwrap().pkey.clone();
+        assert_eq!(
+            store
+                .by_ext_key_mut(&pkey)
+                .unwrap()
+                .cus_customer_id
+                .as_deref(),
+            Some("CUST-1002")
+        );
+        assert!(store.by_ext_key_mut("CUST-9999").is_none());
+    }
+
+    #[test]
+    fn email_lookup_is_exact() {
+        let store = Store::new(demo_profiles());
+        assert_eq!(store.by_email("ada@example.com").len(), 1);
+        assert_eq!(store.by_email("twin@example.com").len(), 2);
+        assert!(store.by_email("ADA@example.com").is_empty());
+        assert!(store.by_email("ada@").is_empty());
+    }
+}

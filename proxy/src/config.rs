@@ -1,0 +1,187 @@
+//! Typed settings, loaded once at start-up from an optional TOML file and
+//! `CCPA__SECTION__KEY` environment variables (which win).
+//!
+//! Secrets are `SecretString`s: they cannot be printed by accident, and
+//! nothing in the proxy ever serializes them back out.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use url::Url;
+
+/// Everything the proxy needs to run.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// The HTTP server.
+    pub server: ServerSettings,
+    /// Adobe Campaign and IMS.
+    pub campaign: CampaignSettings,
+    /// How browser requests prove who is signed in.
+    pub identity: IdentitySettings,
+    /// The demo sign-in (never in production).
+    #[serde(default)]
+    pub demo: DemoSettings,
+}
+
+/// The HTTP server.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    /// Address to listen on; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Origins (scheme://host[:port]) of pages allowed to call the API from
+    /// a browser. Same-origin pages need no entry.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// A directory of static files (the built widget and demo page) to serve
+    /// under `/`; none when the widget is hosted elsewhere.
+    pub widget_dir: Option<PathBuf>,
+}
+
+/// Adobe Campaign Standard and the IMS token endpoint.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CampaignSettings {
+    /// `https://mc.adobe.io` in production; the emulator's URL otherwise.
+    pub base_url: Url,
+    /// The tenant's `<ORGANIZATION>` path segment.
+    pub organization: String,
+    /// The profile resource for look-ups by email.
+    #[serde(default = "default_standard_resource")]
+    pub standard_resource: String,
+    /// The extended profile resource, addressed by custom key.
+    #[serde(default = "default_extended_resource")]
+    pub extended_resource: String,
+    /// `https://ims-na1.adobelogin.com/ims/token/v3` in production.
+    pub ims_token_url: Url,
+    /// The OAuth server-to-server credential's client id (also `X-Api-Key`).
+    pub client_id: String,
+    /// The credential's client secret.
+    pub client_secret: SecretString,
+    /// The scopes copied from the Adobe Developer Console, comma separated.
+    pub scope: String,
+    /// Upper bound for one upstream call, in milliseconds.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+impl CampaignSettings {
+    /// Upper bound for one upstream call.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// How the signed-in user's key finds their Campaign profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyKind {
+    /// `profileAndServicesExt/profile/<customKey>`.
+    CustomKey,
+    /// `profileAndServices/profile/byEmail?email=<email>`.
+    Email,
+}
+
+/// Verification of the host-minted sign-in token.
+#[derive(Debug, Clone, Deserialize)]
+pub struct IdentitySettings {
+    /// The HS256 key shared with the host's backend.
+    pub hs256_secret: SecretString,
+    /// Required `iss`.
+    pub issuer: String,
+    /// Required `aud`.
+    pub audience: String,
+    /// The claim holding the user's business key.
+    #[serde(default = "default_key_claim")]
+    pub key_claim: String,
+    /// What that key is.
+    #[serde(default = "default_key_kind")]
+    pub key_kind: KeyKind,
+    /// Tokens that claim to live longer than this are refused (seconds).
+    #[serde(default = "default_max_token_lifetime")]
+    pub max_token_lifetime_secs: u64,
+}
+
+/// The demo sign-in: `/demo/*` routes that mint tokens for any customer.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct DemoSettings {
+    /// Off unless set; never enable it where real profiles live.
+    #[serde(default)]
+    pub enabled: bool,
+}
+
+fn default_standard_resource() -> String {
+    "profileAndServices".into()
+}
+fn default_extended_resource() -> String {
+    "profileAndServicesExt".into()
+}
+fn default_timeout_ms() -> u64 {
+    5_000
+}
+fn default_key_claim() -> String {
+    "sub".into()
+}
+fn default_key_kind() -> KeyKind {
+    KeyKind::CustomKey
+}
+fn default_max_token_lifetime() -> u64 {
+    3_600
+}
+
+/// Loads settings from `file` (if it exists) and the environment.
+pub fn load(file: Option<&str>) -> Result<Settings, config::ConfigError> {
+    let mut builder = config::Config::builder();
+    if let Some(file) = file {
+        builder = builder.add_source(config::File::with_name(file).required(false));
+    }
+    builder
+        .add_source(
+            config::Environment::with_prefix("CCPA")
+                .prefix_separator("__")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("server.allowed_origins")
+                .try_parsing(true),
+        )
+        .build()?
+        .try_deserialize()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_fill_what_the_environment_leaves_out() {
+        let toml = r#"
+            [server]
+            listen = "127.0.0.1:0"
+            [campaign]
+            base_url = "http://127.0.0.1:1"
+            organization = "org"
+            ims_token_url = "http://127.0.0.1:1/ims/token/v3"
+            client_id = "id"
+            client_secret = "secret"
+            scope = "campaign"
+            [identity]
+            hs256_secret = "k"
+            issuer = "i"
+            audience = "a"
+        "#;
+        let settings: Settings = config::Config::builder()
+            .add_source(config::File::from_str(toml, config::FileFormat::Toml))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap();
+        assert_eq!(settings.campaign.extended_resource, "profileAndServicesExt");
+        assert_eq!(settings.identity.key_kind, KeyKind::CustomKey);
+        assert!(!settings.demo.enabled);
+        assert!(
+            !format!("{settings:?}").contains("secret\""),
+            "secrets must not print"
+        );
+    }
+}

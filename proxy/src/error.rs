@@ -1,0 +1,146 @@
+//! One error type for every route, mapped to a status code and the JSON body
+//! of the wire contract. Upstream details stay in the logs (without bodies,
+//! tokens or emails); the browser only learns what it can act on.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use ccpa_api::{ErrorBody, ErrorCode, ErrorDetail};
+
+use crate::campaign::CampaignError;
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No `Authorization` header.
+    #[error("sign-in token missing")]
+    MissingToken,
+    /// A token that does not verify; the reason is for the developer.
+    #[error("sign-in token invalid: {0}")]
+    InvalidToken(&'static str),
+    /// A token past its `exp`.
+    #[error("sign-in token expired")]
+    TokenExpired,
+    /// A body that is not exactly the contract's.
+    #[error("invalid body: {0}")]
+    InvalidBody(String),
+    /// Not JSON.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// Over the body limit.
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// A query string on a route that takes none.
+    #[error("unexpected query parameters")]
+    UnexpectedParameter,
+    /// No such route.
+    #[error("not found")]
+    NotFound,
+    /// Wrong method for the route.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The upstream failed.
+    #[error(transparent)]
+    Campaign(#[from] CampaignError),
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, ErrorCode, String) {
+        use ApiError as E;
+        let simple = |status, code, message: &str| (status, code, message.to_owned());
+        match self {
+            E::MissingToken => simple(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::MissingToken,
+                "Send the host's sign-in token as `Authorization: Bearer <token>`.",
+            ),
+            E::InvalidToken(why) => (
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::InvalidToken,
+                format!("The sign-in token was refused: {why}."),
+            ),
+            E::TokenExpired => simple(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::TokenExpired,
+                "The sign-in token has expired; fetch a new one.",
+            ),
+            E::InvalidBody(why) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::InvalidBody,
+                format!("The body must be exactly {{\"ccpaOptOut\": true|false}}: {why}."),
+            ),
+            E::UnsupportedMediaType => simple(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::UnsupportedMediaType,
+                "Send the body as `Content-Type: application/json`.",
+            ),
+            E::PayloadTooLarge => simple(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::PayloadTooLarge,
+                "The body is larger than this API accepts.",
+            ),
+            E::UnexpectedParameter => simple(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::UnexpectedParameter,
+                "This API takes no query parameters; the profile comes from the sign-in token.",
+            ),
+            E::NotFound => simple(
+                StatusCode::NOT_FOUND,
+                ErrorCode::NotFound,
+                "No such resource.",
+            ),
+            E::MethodNotAllowed => simple(
+                StatusCode::METHOD_NOT_ALLOWED,
+                ErrorCode::MethodNotAllowed,
+                "Use GET or PATCH.",
+            ),
+            E::Campaign(error) => campaign_parts(error),
+        }
+    }
+}
+
+fn campaign_parts(error: &CampaignError) -> (StatusCode, ErrorCode, String) {
+    let (status, code, message) = match error {
+        CampaignError::ProfileNotFound => (
+            StatusCode::NOT_FOUND,
+            ErrorCode::ProfileNotFound,
+            "Campaign has no profile for the signed-in user.",
+        ),
+        CampaignError::AmbiguousProfile => (
+            StatusCode::CONFLICT,
+            ErrorCode::AmbiguousProfile,
+            "Several Campaign profiles match the signed-in user; none was changed.",
+        ),
+        CampaignError::Timeout => (
+            StatusCode::GATEWAY_TIMEOUT,
+            ErrorCode::UpstreamTimeout,
+            "Adobe Campaign did not answer in time; nothing was changed.",
+        ),
+        CampaignError::Unavailable(_) | CampaignError::Unexpected(_) => (
+            StatusCode::BAD_GATEWAY,
+            ErrorCode::UpstreamUnavailable,
+            "Adobe Campaign could not be reached; nothing was changed.",
+        ),
+    };
+    (status, code, message.to_owned())
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = self.parts();
+        if status.is_server_error() {
+            tracing::warn!(error = %self, "request failed upstream");
+        }
+        let body = ErrorBody {
+            error: ErrorDetail { code, message },
+        };
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,291 @@
+//! Who is signed in: a short-lived JWT minted by the host's backend, verified
+//! here, and nothing the browser says besides.
+//!
+//! Handlers take an [`AuthUser`] argument, so a route that touches a profile
+//! cannot forget to authenticate: without a verified token it never runs.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::config::{IdentitySettings, KeyKind};
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// How long a clock may be off between the host and the proxy.
+const LEEWAY_SECS: u64 = 30;
+
+/// The longest business key accepted; Campaign keys and emails are far shorter.
+const MAX_KEY_LEN: usize = 254;
+
+/// The user's business key, parsed once: a custom key or an email address.
+/// An instance is always a well-formed key of the configured kind.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ProfileKey {
+    /// A Campaign custom key (`profileAndServicesExt/profile/<key>`).
+    CustomKey(String),
+    /// An email address (`byEmail`).
+    Email(String),
+}
+
+impl ProfileKey {
+    /// Parses `raw` as a key of `kind`.
+    pub fn parse(raw: &str, kind: KeyKind) -> Result<Self, &'static str> {
+        if raw.is_empty() || raw.len() > MAX_KEY_LEN {
+            return Err("key is empty or too long");
+        }
+        if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err("key contains whitespace or control characters");
+        }
+        match kind {
+            KeyKind::CustomKey => Ok(Self::CustomKey(raw.to_owned())),
+            KeyKind::Email if is_plausible_email(raw) => Ok(Self::Email(raw.to_owned())),
+            KeyKind::Email => Err("key is not an email address"),
+        }
+    }
+
+    /// The key itself, for building the upstream request only.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::CustomKey(key) | Self::Email(key) => key,
+        }
+    }
+}
+
+/// Keys may be emails: never print them.
+impl fmt::Debug for ProfileKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ProfileKey(..)")
+    }
+}
+
+fn is_plausible_email(raw: &str) -> bool {
+    let Some((local, domain)) = raw.rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !local.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+}
+
+/// The host's subject (`sub`), shown in logs only as a short digest so that a
+/// log line never carries an email address or a customer number.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Subject(String);
+
+impl Subject {
+    /// A stable, non-reversible tag for log lines.
+    pub fn log_tag(&self) -> String {
+        let digest = Sha256::digest(self.0.as_bytes());
+        digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl fmt::Debug for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Subject({})", self.log_tag())
+    }
+}
+
+/// A request's verified user.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    /// The host's subject.
+    pub subject: Subject,
+    /// Where their profile is in Campaign.
+    pub key: ProfileKey,
+}
+
+/// Verifies sign-in tokens. Built once: keys and validation rules are not
+/// re-parsed per request.
+pub struct TokenVerifier {
+    key: DecodingKey,
+    validation: Validation,
+    key_claim: String,
+    key_kind: KeyKind,
+    max_lifetime_secs: u64,
+}
+
+impl TokenVerifier {
+    /// A verifier for `settings`.
+    pub fn new(settings: &IdentitySettings) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_audience(&[&settings.audience]);
+        validation.set_issuer(&[&settings.issuer]);
+        validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+        validation.leeway = LEEWAY_SECS;
+        Self {
+            key: DecodingKey::from_secret(settings.hs256_secret.expose_secret().as_bytes()),
+            validation,
+            key_claim: settings.key_claim.clone(),
+            key_kind: settings.key_kind,
+            max_lifetime_secs: settings.max_token_lifetime_secs,
+        }
+    }
+
+    /// The user `token` vouches for.
+    pub fn verify(&self, token: &str) -> Result<AuthUser, ApiError> {
+        let claims =
+            jsonwebtoken::decode::<HashMap<String, Value>>(token, &self.key, &self.validation)
+                .map_err(|e| match e.kind() {
+                    ErrorKind::ExpiredSignature => ApiError::TokenExpired,
+                    _ => ApiError::InvalidToken("the token is not valid for this service"),
+                })?
+                .claims;
+        let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
+        let now = jsonwebtoken::get_current_timestamp();
+        if exp > now + self.max_lifetime_secs + LEEWAY_SECS {
+            return Err(ApiError::InvalidToken(
+                "the token lives longer than allowed",
+            ));
+        }
+        let subject = claim_str(&claims, "sub")?;
+        let key = claim_str(&claims, &self.key_claim)?;
+        let key = ProfileKey::parse(key, self.key_kind).map_err(ApiError::InvalidToken)?;
+        Ok(AuthUser {
+            subject: Subject(subject.to_owned()),
+            key,
+        })
+    }
+}
+
+fn claim_str<'c>(claims: &'c HashMap<String, Value>, name: &str) -> Result<&'c str, ApiError> {
+    claims
+        .get(name)
+        .and_then(Value::as_str)
+        .ok_or(ApiError::InvalidToken("a required claim is missing"))
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or(ApiError::MissingToken)?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(ApiError::InvalidToken(
+                "the Authorization header is not a bearer token",
+            ))?;
+        state.verifier.verify(token.trim())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    use serde_json::json;
+
+    fn settings() -> IdentitySettings {
+        IdentitySettings {
+            hs256_secret: "test-secret".into(),
+            issuer: "https://shop.example".into(),
+            audience: "ccpa-proxy".into(),
+            key_claim: "sub".into(),
+            key_kind: KeyKind::CustomKey,
+            max_token_lifetime_secs: 600,
+        }
+    }
+
+    fn token(claims: Value, secret: &str) -> String {
+        encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    fn claims(exp_in: i64) -> Value {
+        let now = jsonwebtoken::get_current_timestamp() as i64;
+        json!({"sub": "CUST-1", "iss": "https://shop.example", "aud": "ccpa-proxy", "exp": now + exp_in})
+    }
+
+    #[test]
+    fn accepts_a_fresh_token_from_the_host() {
+        let user = TokenVerifier::new(&settings())
+            .verify(&token(claims(60), "test-secret"))
+            .unwrap();
+        assert_eq!(user.key, ProfileKey::CustomKey("CUST-1".into()));
+    }
+
+    #[test]
+    fn refuses_wrong_signature_issuer_audience_expiry_and_lifetime() {
+        let verifier = TokenVerifier::new(&settings());
+        let mut wrong_iss = claims(60);
+        wrong_iss["iss"] = json!("https://evil.example");
+        let mut wrong_aud = claims(60);
+        wrong_aud["aud"] = json!("other");
+        let mut no_sub = claims(60);
+        no_sub.as_object_mut().unwrap().remove("sub");
+        for bad in [
+            token(claims(60), "other-secret"),
+            token(wrong_iss, "test-secret"),
+            token(wrong_aud, "test-secret"),
+            token(no_sub, "test-secret"),
+            token(claims(86_400), "test-secret"),
+            "not.a.jwt".to_owned(),
+        ] {
+            assert!(
+                matches!(verifier.verify(&bad), Err(ApiError::InvalidToken(_))),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            verifier.verify(&token(claims(-120), "test-secret")),
+            Err(ApiError::TokenExpired)
+        ));
+    }
+
+    #[test]
+    fn refuses_the_none_algorithm() {
+        let body = claims(60).to_string();
+        let unsigned = format!(
+            "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.",
+            base64_url(body.as_bytes())
+        );
+        assert!(TokenVerifier::new(&settings()).verify(&unsigned).is_err());
+    }
+
+    fn base64_url(bytes: &[u8]) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        bytes
+            .chunks(3)
+            .flat_map(|c| {
+                let n =
+                    c.iter().fold(0u32, |acc, b| acc << 8 | u32::from(*b)) << (8 * (3 - c.len()));
+                (0..=c.len()).map(move |i| ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn keys_are_parsed_once_and_never_printed() {
+        assert!(ProfileKey::parse("", KeyKind::CustomKey).is_err());
+        assert!(ProfileKey::parse("a b", KeyKind::CustomKey).is_err());
+        assert!(ProfileKey::parse("x\u{0}", KeyKind::CustomKey).is_err());
+        assert!(ProfileKey::parse(&"k".repeat(255), KeyKind::CustomKey).is_err());
+        assert!(ProfileKey::parse("ada@example", KeyKind::Email).is_err());
+        assert!(ProfileKey::parse("@example.com", KeyKind::Email).is_err());
+        let key = ProfileKey::parse("ada@example.com", KeyKind::Email).unwrap();
+        assert!(!format!("{key:?}").contains("ada"));
+        let subject = Subject("ada@example.com".into());
+        assert!(!format!("{subject:?}").contains("ada"));
+        assert_eq!(subject.log_tag().len(), 12);
+    }
+}

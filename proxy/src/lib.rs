@@ -1,0 +1,14 @@
+//! ccpa-proxy: the server half of ccpa-optout.
+//!
+//! It holds the Adobe credentials, learns who is signed in from a token the
+//! host's backend minted, and reads or changes that one profile's
+//! `ccpaOptOut` in Adobe Campaign, and nothing else.
+
+pub mod campaign;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod identity;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;

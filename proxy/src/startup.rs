@@ -1,0 +1,155 @@
+//! Builds the application: one function used by `main` and by the tests, so
+//! that what is tested is what runs.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::handler::HandlerWithoutStateExt;
+use axum::http::{HeaderName, HeaderValue, Method, Request, header};
+use axum::middleware::from_fn;
+use axum::routing::get;
+use ccpa_api::OPT_OUT_PATH;
+use tokio::net::TcpListener;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::campaign::CampaignClient;
+use crate::config::Settings;
+use crate::identity::TokenVerifier;
+use crate::{demo, routes};
+
+/// What every handler can reach. Built once; cloning copies three pointers.
+#[derive(Clone)]
+pub struct AppState {
+    /// The settings the proxy started with.
+    pub settings: Arc<Settings>,
+    /// The Campaign client, with its connection pool and token cache.
+    pub campaign: Arc<CampaignClient>,
+    /// The sign-in token verifier.
+    pub verifier: Arc<TokenVerifier>,
+}
+
+/// Pages served by the proxy (the demo page, the widget's files) may only
+/// load code and styles from here: no inline script or style is needed.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+     style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'self'; \
+     base-uri 'none'; form-action 'self'; object-src 'none'";
+
+/// A bound, ready-to-run proxy.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Application {
+    /// Binds the listener and builds every part from `settings`.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.server.listen).await?;
+        let state = AppState {
+            campaign: Arc::new(CampaignClient::new(settings.campaign.clone())?),
+            verifier: Arc::new(TokenVerifier::new(&settings.identity)),
+            settings: Arc::new(settings),
+        };
+        if state.settings.demo.enabled {
+            tracing::warn!("demo sign-in is enabled: anyone can act as any demo customer");
+        }
+        Ok(Self {
+            listener,
+            router: router(state),
+        })
+    }
+
+    /// The address it listens on (useful with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+/// Every route and layer of the proxy.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route(
+            OPT_OUT_PATH,
+            get(routes::get_opt_out).patch(routes::patch_opt_out),
+        )
+        .route_layer(from_fn(routes::refuse_query))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+    let mut app = Router::new()
+        .merge(api)
+        .route("/health/live", get(routes::live))
+        .route("/health/ready", get(routes::ready));
+    if state.settings.demo.enabled {
+        app = app.merge(demo::routes());
+    }
+    app = match &state.settings.server.widget_dir {
+        Some(dir) => app.fallback_service(
+            ServeDir::new(dir).not_found_service(routes::not_found.into_service()),
+        ),
+        None => app.fallback(routes::not_found),
+    };
+    let cors = cors(&state.settings.server.allowed_origins);
+    app.method_not_allowed_fallback(routes::method_not_allowed)
+        .with_state(state)
+        .layer(cors)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(PropagateRequestIdLayer::new(request_id()))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            // Method and path only: headers carry tokens, queries may carry emails.
+            let id = request
+                .headers()
+                .get(request_id())
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id(), MakeRequestUuid))
+}
+
+fn request_id() -> HeaderName {
+    HeaderName::from_static("x-request-id")
+}
+
+/// Browsers on the configured origins may call the API and load the widget.
+fn cors(origins: &[String]) -> CorsLayer {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::PATCH])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(600))
+}
