@@ -9,7 +9,6 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ccpa_api::{OptOutState, OptOutUpdate};
-use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::ApiError;
@@ -76,25 +75,31 @@ impl<S: Send + Sync> FromRequest<S> for OptOutBody {
         let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
             .await
             .map_err(|_| ApiError::PayloadTooLarge)?;
-        // Through an object first: serde's derive would also take `[true]`.
-        let object: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_slice(&bytes).map_err(|e| ApiError::InvalidBody(describe(&e)))?;
-        OptOutUpdate::deserialize(serde_json::Value::Object(object))
+        // serde's derive also takes a sequence (`[true]`): only an object is the contract.
+        if bytes.trim_ascii_start().first() != Some(&b'{') {
+            return Err(ApiError::InvalidBody(
+                "the body is not a JSON object".into(),
+            ));
+        }
+        serde_json::from_slice(&bytes)
             .map(OptOutBody)
-            .map_err(|e| ApiError::InvalidBody(describe(&e)))
+            .map_err(|e| ApiError::InvalidBody(describe(&e).into()))
     }
 }
 
-/// serde's message without the echo of the offending input.
-fn describe(error: &serde_json::Error) -> String {
-    use serde_json::error::Category;
-    match error.classify() {
-        Category::Data => {
-            let text = error.to_string();
-            let text = text.split(" at line ").next().unwrap_or("invalid field");
-            text.chars().take(120).collect()
-        }
-        Category::Syntax | Category::Eof | Category::Io => "not valid JSON".into(),
+/// What is wrong, in words that never echo the input back.
+fn describe(error: &serde_json::Error) -> &'static str {
+    let text = error.to_string();
+    if !error.is_data() {
+        "the body is not valid JSON"
+    } else if text.starts_with("unknown field") {
+        "only the field ccpaOptOut is accepted"
+    } else if text.starts_with("missing field") {
+        "the field ccpaOptOut is missing"
+    } else if text.starts_with("duplicate field") {
+        "the field ccpaOptOut appears more than once"
+    } else {
+        "ccpaOptOut must be true or false"
     }
 }
 

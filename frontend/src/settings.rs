@@ -1,0 +1,57 @@
+//! The widget's settings, read from its host element's attributes:
+//!
+//! - `data-api`: the proxy's base URL (default: the page's own origin);
+//! - `data-token-url`: a host URL answering `{"token": "…"}` for the signed-in
+//!   user (fetched with the page's cookies), or
+//! - `data-token`: the token itself, when the page is rendered per user;
+//! - `data-lang`: the language (default: the page's `lang`, then English).
+
+use web_sys::HtmlElement;
+
+use crate::i18n::Lang;
+
+/// Where the sign-in token comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    /// Given inline by the host page.
+    Inline(String),
+    /// Fetched from the host's backend.
+    Url(String),
+    /// Neither attribute is set: nobody can be signed in.
+    Missing,
+}
+
+/// Everything a widget instance needs to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Base URL of the proxy, without a trailing slash.
+    pub api: String,
+    /// The sign-in token's source.
+    pub token: TokenSource,
+    /// The language of every text.
+    pub lang: Lang,
+}
+
+impl Settings {
+    /// Reads the settings from `host`'s attributes.
+    pub fn from_element(host: &HtmlElement) -> Self {
+        let attr = |name: &str| host.get_attribute(name).filter(|v| !v.trim().is_empty());
+        let token = match (attr("data-token"), attr("data-token-url")) {
+            (Some(token), _) => TokenSource::Inline(token),
+            (None, Some(url)) => TokenSource::Url(url),
+            (None, None) => TokenSource::Missing,
+        };
+        let page_lang = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.document_element())
+            .and_then(|e| e.get_attribute("lang"));
+        Self {
+            api: attr("data-api")
+                .unwrap_or_default()
+                .trim_end_matches('/')
+                .to_owned(),
+            token,
+            lang: Lang::pick(attr("data-lang").or(page_lang).as_deref()),
+        }
+    }
+}

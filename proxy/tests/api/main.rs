@@ -1,0 +1,9 @@
+//! Proxy integration tests: the real proxy and the real emulator, each on
+//! its own loopback port, talking HTTP.
+
+mod auth;
+mod helpers;
+mod idor;
+mod opt_out;
+mod upstream;
+mod validation;

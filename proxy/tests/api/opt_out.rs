@@ -1,0 +1,147 @@
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn reads_then_changes_the_signed_in_users_choice() {
+    let app = spawn_app().await;
+    let token = token_for("CUST-1001");
+
+    let state = state_of(app.get_opt_out(&token).await).await;
+    assert_eq!(state, json!({"ccpaOptOut": false, "pending": false}));
+
+    let state = state_of(app.patch_opt_out(&token, true).await).await;
+    assert_eq!(state, json!({"ccpaOptOut": true, "pending": false}));
+    assert!(app.opt_out_of("CUST-1001"), "Campaign holds the new choice");
+
+    let state = state_of(app.get_opt_out(&token).await).await;
+    assert_eq!(state["ccpaOptOut"], true);
+
+    state_of(app.patch_opt_out(&token, false).await).await;
+    assert!(
+        !app.opt_out_of("CUST-1001"),
+        "opting back in is possible too"
+    );
+}
+
+#[tokio::test]
+async fn answers_only_the_choice_never_the_rest_of_the_profile() {
+    let app = spawn_app().await;
+    let response = app.get_opt_out(&token_for("CUST-1002")).await;
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body = response.text().await.unwrap();
+    assert_eq!(body, r#"{"ccpaOptOut":true,"pending":false}"#);
+}
+
+#[tokio::test]
+async fn finds_profiles_by_email_when_configured_so() {
+    let app = spawn_app_with(|s| {
+        s.identity.key_claim = "email".into();
+        s.identity.key_kind = ccpa_proxy::config::KeyKind::Email;
+    })
+    .await;
+    let with_email = |email: &str| {
+        let mut claims = claims("host-user-7");
+        claims["email"] = json!(email);
+        sign(&claims)
+    };
+
+    let state = state_of(
+        app.patch_opt_out(&with_email("grace@example.com"), false)
+            .await,
+    )
+    .await;
+    assert_eq!(state["ccpaOptOut"], false);
+    assert!(!app.opt_out_of("CUST-1002"));
+
+    let (status, code) = error_of(app.get_opt_out(&with_email("twin@example.com")).await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (409, "ambiguous_profile"),
+        "several matches: no guessing"
+    );
+
+    let (status, code) = error_of(app.get_opt_out(&with_email("nobody@example.com")).await).await;
+    assert_eq!((status, code.as_str()), (404, "profile_not_found"));
+
+    let (status, code) = error_of(app.get_opt_out(&with_email("not-an-email")).await).await;
+    assert_eq!((status, code.as_str()), (401, "invalid_token"));
+}
+
+#[tokio::test]
+async fn an_unknown_customer_gets_a_clear_not_found() {
+    let app = spawn_app().await;
+    let (status, code) = error_of(app.get_opt_out(&token_for("CUST-4040")).await).await;
+    assert_eq!((status, code.as_str()), (404, "profile_not_found"));
+}
+
+#[tokio::test]
+async fn fifty_cold_requests_need_a_single_ims_token() {
+    let app = spawn_app().await;
+    let token = token_for("CUST-1003");
+    let requests = (0..50).map(|_| app.get_opt_out(&token));
+    for response in futures_util::future::join_all(requests).await {
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(app.emulator.stats().token_requests, 1);
+}
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let app = spawn_app().await;
+    let live = app
+        .http
+        .get(format!("{}/health/live", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
+    let ready = app
+        .http
+        .get(format!("{}/health/ready", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    app.emulator.inject(campaign_emulator::faults::Fault {
+        kind: campaign_emulator::faults::FaultKind::Status { status: 503 },
+        target: campaign_emulator::faults::Target::Ims,
+        remaining: 1,
+    });
+    // The token is cached: readiness stays up while IMS hiccups.
+    let ready = app
+        .http
+        .get(format!("{}/health/ready", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+}
+
+#[tokio::test]
+async fn cors_admits_only_configured_origins() {
+    let app = spawn_app().await;
+    let preflight = |origin: &'static str| {
+        app.http
+            .request(reqwest::Method::OPTIONS, app.api())
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "PATCH")
+            .header(
+                "Access-Control-Request-Headers",
+                "authorization,content-type",
+            )
+            .send()
+    };
+    let allowed = preflight(ALLOWED_ORIGIN).await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        ALLOWED_ORIGIN
+    );
+    let refused = preflight("https://evil.example").await.unwrap();
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}
