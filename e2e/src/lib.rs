@@ -1,1 +1,28 @@
+//! The harness of the browser end-to-end tests: a Campaign emulator, the
+//! proxy, a host shop serving the release-built widget from its own origin,
+//! and headless Chromium driven through chromedriver. Everything talks over
+//! loopback sockets; nothing is mocked.
 
+mod browser;
+mod host;
+
+pub use browser::Browser;
+pub use host::{Stack, free_port};
+
+use std::path::PathBuf;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The release build of the widget, which these tests exercise.
+pub fn dist_dir() -> PathBuf {
+    let dist = repo_root().join("dist");
+    assert!(
+        dist.join("ccpa-widget_bg.wasm").is_file(),
+        "no release build of the widget in {}: run `cargo xtask test`, which builds it first",
+        dist.display()
+    );
+    dist
+}

@@ -1,0 +1,179 @@
+//! A host shop on its own origin: it serves the built widget's files and a
+//! privacy page embedding it, and mints sign-in tokens like a real shop's
+//! backend. The proxy runs on another origin, so CORS is exercised too.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use campaign_emulator::{Emulator, EmulatorConfig};
+use ccpa_proxy::config::{
+    CampaignSettings, DemoSettings, IdentitySettings, KeyKind, ServerSettings, Settings,
+};
+use ccpa_proxy::startup::Application;
+use jsonwebtoken::{EncodingKey, Header, encode};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tower_http::services::ServeDir;
+
+const SECRET: &str = "e2e-host-shared-hs256-secret";
+const ISSUER: &str = "https://shop.example";
+const AUDIENCE: &str = "ccpa-proxy";
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Emulator + host shop (+ proxy, once started).
+pub struct Stack {
+    /// The emulated Campaign tenant.
+    pub emulator: Emulator,
+    /// The host shop's origin, e.g. `http://127.0.0.1:41234`.
+    pub host_url: String,
+    /// Where the widget expects the proxy.
+    pub proxy_addr: SocketAddr,
+}
+
+#[derive(Clone)]
+struct Host {
+    proxy_url: String,
+}
+
+impl Stack {
+    /// Everything running: emulator, proxy and host shop.
+    pub async fn start() -> Self {
+        let stack = Self::without_proxy().await;
+        stack.start_proxy().await;
+        stack
+    }
+
+    /// Emulator and host shop; the proxy's port stays closed until
+    /// [`Stack::start_proxy`].
+    pub async fn without_proxy() -> Self {
+        let emulator = Emulator::spawn(bind(0).await, EmulatorConfig::default()).expect("emulator");
+        let proxy_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let host_listener = bind(0).await;
+        let host_url = format!("http://{}", host_listener.local_addr().unwrap());
+        let host = Host {
+            proxy_url: format!("http://{proxy_addr}"),
+        };
+        let app = Router::new()
+            .route("/privacy/{customer}", get(privacy_page))
+            .route("/session/{customer}/token", get(token))
+            .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
+            .with_state(host)
+            .fallback_service(ServeDir::new(crate::dist_dir()));
+        tokio::spawn(async move { axum::serve(host_listener, app).await });
+        Self {
+            emulator,
+            host_url,
+            proxy_addr,
+        }
+    }
+
+    /// Starts the proxy on its reserved port.
+    pub async fn start_proxy(&self) {
+        let settings = self.proxy_settings();
+        let app = Application::build(settings).await.expect("proxy starts");
+        tokio::spawn(app.run_until(std::future::pending()));
+    }
+
+    /// The privacy page as `customer` sees it when signed in to the shop.
+    pub fn page_for(&self, customer: &str) -> String {
+        format!("{}/privacy/{customer}", self.host_url)
+    }
+
+    fn proxy_settings(&self) -> Settings {
+        let emulator = self.emulator.config();
+        Settings {
+            server: ServerSettings {
+                listen: self.proxy_addr,
+                allowed_origins: vec![self.host_url.clone()],
+                widget_dir: None,
+            },
+            campaign: CampaignSettings {
+                base_url: self.emulator.url().parse().unwrap(),
+                organization: emulator.organization.clone(),
+                standard_resource: "profileAndServices".into(),
+                extended_resource: "profileAndServicesExt".into(),
+                ims_token_url: format!("{}/ims/token/v3", self.emulator.url())
+                    .parse()
+                    .unwrap(),
+                client_id: emulator.client_id.clone(),
+                client_secret: emulator.client_secret.clone().into(),
+                scope: "campaign".into(),
+                timeout_ms: 2_000,
+            },
+            identity: IdentitySettings {
+                hs256_secret: SECRET.into(),
+                issuer: ISSUER.into(),
+                audience: AUDIENCE.into(),
+                key_claim: "sub".into(),
+                key_kind: KeyKind::CustomKey,
+                max_token_lifetime_secs: 600,
+            },
+            demo: DemoSettings::default(),
+        }
+    }
+}
+
+async fn bind(port: u16) -> TcpListener {
+    TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind loopback")
+}
+
+/// The shop's privacy page, under the strict policy the widget promises to
+/// work with: no inline script or style anywhere.
+async fn privacy_page(State(host): State<Host>, Path(customer): Path<String>) -> Response {
+    let page = format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Privacy choices</title>
+<script type="module" src="/ccpa-optout.js"></script>
+</head>
+<body>
+<h1>Privacy choices</h1>
+<div data-ccpa-optout data-api="{api}" data-token-url="/session/{customer}/token"></div>
+</body>
+</html>"#,
+        api = host.proxy_url,
+    );
+    let csp = format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; connect-src 'self' {}",
+        host.proxy_url
+    );
+    let mut response = Html(page).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_str(&csp).expect("a valid header"),
+    );
+    response
+}
+
+/// The shop's backend mints a five-minute token for its signed-in customer;
+/// `anonymous` plays a visitor who is not signed in.
+async fn token(Path(customer): Path<String>) -> Response {
+    if customer == "anonymous" {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims =
+        json!({"sub": customer, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 300});
+    let token = encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .expect("HS256 signing");
+    axum::Json(json!({ "token": token })).into_response()
+}

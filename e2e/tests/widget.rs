@@ -1,0 +1,220 @@
+//! The release-built widget, embedded on a host page with a strict CSP, in
+//! headless Chromium, against the real proxy and the Campaign emulator.
+
+use e2e::{Browser, Stack, repo_root};
+use fantoccini::Locator;
+use fantoccini::key::Key;
+
+const SWITCH: &str = "[data-testid=ccpa-optout-switch]";
+
+async fn checked(browser: &Browser) -> String {
+    let switch = browser.wait_for(SWITCH).await;
+    switch
+        .attr("aria-checked")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn loads_flips_with_the_mouse_and_the_choice_survives_a_reload() {
+    let stack = Stack::start().await;
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&stack.page_for("CUST-1001"))
+        .await
+        .unwrap();
+
+    browser.wait_for_state("ready").await;
+    assert_eq!(
+        checked(&browser).await,
+        "false",
+        "Campaign says Ada allows sale"
+    );
+    let switch = browser.wait_for(SWITCH).await;
+    assert_eq!(
+        switch.attr("role").await.unwrap().as_deref(),
+        Some("switch")
+    );
+    assert!(
+        switch
+            .text()
+            .await
+            .unwrap()
+            .contains("Do not sell or share my personal information")
+    );
+
+    switch.click().await.unwrap();
+    browser
+        .wait_for(&format!("{SWITCH}[aria-checked=true]"))
+        .await;
+    browser.wait_for_state("ready").await;
+    assert_eq!(
+        browser.text("[data-testid=ccpa-optout-status]").await,
+        "Your choice has been saved."
+    );
+    assert!(
+        stack.emulator.profile("CUST-1001").unwrap().ccpa_opt_out,
+        "stored in Campaign"
+    );
+
+    let widget = browser.wait_for("[data-testid=ccpa-optout]").await;
+    let png = widget.screenshot().await.unwrap();
+    std::fs::create_dir_all(repo_root().join("docs")).unwrap();
+    std::fs::write(repo_root().join("docs/widget.png"), png).unwrap();
+
+    browser.client.refresh().await.unwrap();
+    browser.wait_for_state("ready").await;
+    assert_eq!(checked(&browser).await, "true", "the choice stuck");
+    assert_eq!(
+        browser.console_errors().await,
+        Vec::<String>::new(),
+        "no console errors"
+    );
+}
+
+#[tokio::test]
+async fn works_with_the_keyboard_alone() {
+    let stack = Stack::start().await;
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&stack.page_for("CUST-1002"))
+        .await
+        .unwrap();
+    browser.wait_for_state("ready").await;
+    assert_eq!(checked(&browser).await, "true");
+
+    // Tab from the top of the page reaches the switch first.
+    let body = browser.client.find(Locator::Css("body")).await.unwrap();
+    body.send_keys(&char::from(Key::Tab).to_string())
+        .await
+        .unwrap();
+    let focused = browser.client.active_element().await.unwrap();
+    assert_eq!(
+        focused.attr("data-testid").await.unwrap().as_deref(),
+        Some("ccpa-optout-switch")
+    );
+
+    focused.send_keys(" ").await.unwrap();
+    browser
+        .wait_for(&format!("{SWITCH}[aria-checked=false]"))
+        .await;
+    browser.wait_for_state("ready").await;
+    assert!(!stack.emulator.profile("CUST-1002").unwrap().ccpa_opt_out);
+
+    let focused = browser.client.active_element().await.unwrap();
+    assert_eq!(
+        focused.attr("data-testid").await.unwrap().as_deref(),
+        Some("ccpa-optout-switch"),
+        "focus stays on the switch after saving"
+    );
+    focused
+        .send_keys(&char::from(Key::Enter).to_string())
+        .await
+        .unwrap();
+    browser
+        .wait_for(&format!("{SWITCH}[aria-checked=true]"))
+        .await;
+    browser.wait_for_state("ready").await;
+    assert!(stack.emulator.profile("CUST-1002").unwrap().ccpa_opt_out);
+    assert_eq!(browser.console_errors().await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn shows_a_friendly_error_and_retries_when_the_proxy_is_down() {
+    let stack = Stack::without_proxy().await;
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&stack.page_for("CUST-1003"))
+        .await
+        .unwrap();
+
+    browser.wait_for_state("error").await;
+    let message = browser.text("[data-testid=ccpa-optout-error] p").await;
+    assert!(
+        message.starts_with("We could not load your current choice"),
+        "{message}"
+    );
+    assert!(
+        browser.client.find(Locator::Css(SWITCH)).await.is_err(),
+        "no guessed state shown"
+    );
+    let alert = browser.wait_for("[data-testid=ccpa-optout-error]").await;
+    assert_eq!(alert.attr("role").await.unwrap().as_deref(), Some("alert"));
+
+    stack.start_proxy().await;
+    browser
+        .wait_for("[data-testid=ccpa-optout-retry]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.wait_for_state("ready").await;
+    assert_eq!(checked(&browser).await, "false");
+    assert!(
+        browser
+            .client
+            .find(Locator::Css("[data-testid=ccpa-optout-error]"))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn a_failed_save_keeps_the_confirmed_state_and_can_be_retried() {
+    use campaign_emulator::faults::{Fault, FaultKind};
+    let stack = Stack::start().await;
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&stack.page_for("CUST-1001"))
+        .await
+        .unwrap();
+    browser.wait_for_state("ready").await;
+
+    stack
+        .emulator
+        .inject(Fault::campaign(FaultKind::Status { status: 500 }, 1));
+    browser.wait_for(SWITCH).await.click().await.unwrap();
+    browser.wait_for_state("error").await;
+    assert_eq!(
+        checked(&browser).await,
+        "false",
+        "never shows an unconfirmed value"
+    );
+    let message = browser.text("[data-testid=ccpa-optout-error] p").await;
+    assert!(
+        message.starts_with("We could not save your choice"),
+        "{message}"
+    );
+
+    browser
+        .wait_for("[data-testid=ccpa-optout-retry]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for(&format!("{SWITCH}[aria-checked=true]"))
+        .await;
+    browser.wait_for_state("ready").await;
+    assert!(stack.emulator.profile("CUST-1001").unwrap().ccpa_opt_out);
+}
+
+#[tokio::test]
+async fn a_visitor_who_is_not_signed_in_is_asked_to_sign_in() {
+    let stack = Stack::start().await;
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&stack.page_for("anonymous"))
+        .await
+        .unwrap();
+    browser.wait_for_state("error").await;
+    let message = browser.text("[data-testid=ccpa-optout-error] p").await;
+    assert_eq!(message, "Please sign in to see and change your choice.");
+    assert_eq!(stack.emulator.stats().campaign_requests, 0);
+}
