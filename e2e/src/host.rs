@@ -85,6 +85,19 @@ impl Stack {
         tokio::spawn(app.run_until(std::future::pending()));
     }
 
+    /// The proxy in demo mode, as `cargo xtask demo` runs it: serving the
+    /// demo page and the widget itself, with the demo sign-in. Returns its URL.
+    pub async fn start_demo_proxy(&self) -> String {
+        let mut settings = self.proxy_settings();
+        settings.server.listen = "127.0.0.1:0".parse().unwrap();
+        settings.server.widget_dir = Some(crate::dist_dir());
+        settings.demo.enabled = true;
+        let app = Application::build(settings).await.expect("proxy starts");
+        let url = format!("http://{}", app.addr());
+        tokio::spawn(app.run_until(std::future::pending()));
+        url
+    }
+
     /// The privacy page as `customer` sees it when signed in to the shop.
     pub fn page_for(&self, customer: &str) -> String {
         format!("{}/privacy/{customer}", self.host_url)

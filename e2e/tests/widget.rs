@@ -218,3 +218,44 @@ async fn a_visitor_who_is_not_signed_in_is_asked_to_sign_in() {
     assert_eq!(message, "Please sign in to see and change your choice.");
     assert_eq!(stack.emulator.stats().campaign_requests, 0);
 }
+
+#[tokio::test]
+async fn the_demo_page_signs_in_and_flips_under_the_proxys_own_csp() {
+    let stack = Stack::without_proxy().await;
+    let demo = stack.start_demo_proxy().await;
+    let browser = Browser::start().await;
+    browser.client.goto(&format!("{demo}/")).await.unwrap();
+    browser.wait_for_state("error").await;
+    assert_eq!(
+        browser.text("[data-testid=ccpa-optout-error] p").await,
+        "Please sign in to see and change your choice."
+    );
+    let errors = browser.console_errors().await;
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.contains("/demo/token") && e.contains("401")),
+        "{errors:?}"
+    );
+
+    let select = browser.wait_for("#demo-customer").await;
+    select.select_by_value("CUST-1003").await.unwrap();
+    browser
+        .wait_for("form[action='/demo/sign-in'] button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.wait_for_state("ready").await;
+    assert_eq!(checked(&browser).await, "false");
+    browser.wait_for(SWITCH).await.click().await.unwrap();
+    browser
+        .wait_for(&format!("{SWITCH}[aria-checked=true]"))
+        .await;
+    browser.wait_for_state("ready").await;
+    assert!(stack.emulator.profile("CUST-1003").unwrap().ccpa_opt_out);
+
+    let png = browser.client.screenshot().await.unwrap();
+    std::fs::write(repo_root().join("docs/demo.png"), png).unwrap();
+    assert_eq!(browser.console_errors().await, Vec::<String>::new());
+}

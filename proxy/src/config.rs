@@ -130,11 +130,11 @@ fn default_max_token_lifetime() -> u64 {
     3_600
 }
 
-/// Loads settings from `file` (if it exists) and the environment.
-pub fn load(file: Option<&str>) -> Result<Settings, config::ConfigError> {
+/// Loads settings from `file` (which must exist, if named) and the environment.
+pub fn load(file: Option<&std::path::Path>) -> Result<Settings, config::ConfigError> {
     let mut builder = config::Config::builder();
     if let Some(file) = file {
-        builder = builder.add_source(config::File::with_name(file).required(false));
+        builder = builder.add_source(config::File::from(file).required(true));
     }
     builder
         .add_source(

@@ -1,5 +1,7 @@
-//! `ccpa-proxy`: serve the API with settings from `CCPA_CONFIG` (a TOML file,
-//! default `ccpa-proxy.toml`, optional) and `CCPA__*` environment variables.
+//! `ccpa-proxy`: serve the API with settings from a TOML file (`CCPA_CONFIG`,
+//! else `ccpa-proxy.toml` if present) and `CCPA__*` environment variables.
+
+use std::path::PathBuf;
 
 use anyhow::Context;
 use ccpa_proxy::{config, startup::Application, telemetry};
@@ -7,8 +9,11 @@ use ccpa_proxy::{config, startup::Application, telemetry};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init(std::env::var_os("CCPA_LOG_JSON").is_some());
-    let file = std::env::var("CCPA_CONFIG").unwrap_or_else(|_| "ccpa-proxy.toml".into());
-    let settings = config::load(Some(&file)).context("invalid configuration")?;
+    let file = match std::env::var_os("CCPA_CONFIG") {
+        Some(path) => Some(PathBuf::from(path)),
+        None => Some(PathBuf::from("ccpa-proxy.toml")).filter(|p| p.is_file()),
+    };
+    let settings = config::load(file.as_deref()).context("invalid configuration")?;
     let app = Application::build(settings).await?;
     tracing::info!(addr = %app.addr(), "ccpa-proxy listening");
     app.run_until(shutdown_signal()).await?;

@@ -1,0 +1,138 @@
+//! `cargo xtask demo`: the whole product on one local URL. The emulator
+//! plays Adobe, the proxy serves the demo page and the widget, and a demo
+//! sign-in plays the shop's login.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use crate::shell::{cargo, step};
+use crate::{Result, widget};
+
+/// The emulator's tenant, as the emulator's defaults have it.
+const ORGANIZATION: &str = "demo-org";
+const CLIENT_ID: &str = "ccpa-demo-client";
+const CLIENT_SECRET: &str = "ccpa-demo-secret";
+
+/// Children are killed when the demo ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn run(root: &Path) -> Result {
+    let port = port_from_env("CCPA_DEMO_PORT", 8080)?;
+    let emulator_port = port_from_env("CCPA_EMULATOR_PORT", 8181)?;
+    widget::build(root)?;
+    step(
+        "proxy and emulator",
+        cargo(
+            root,
+            &["build", "-p", "ccpa-proxy", "-p", "campaign-emulator"],
+        ),
+    )?;
+    let bin = root.join("target/debug");
+    let emulator_url = format!("http://127.0.0.1:{emulator_port}");
+
+    let mut emulator = Command::new(bin.join("campaign-emulator"));
+    emulator.args(["--listen", &format!("127.0.0.1:{emulator_port}")]);
+    let emulator = Running(
+        emulator
+            .spawn()
+            .map_err(|e| format!("cannot start the emulator: {e}"))?,
+    );
+    wait_until_ok(emulator_port, "/_emulator/stats")?;
+
+    let mut proxy = Command::new(bin.join("ccpa-proxy"));
+    proxy
+        .env_remove("CCPA_CONFIG")
+        .current_dir(root)
+        .env("CCPA__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("CCPA__SERVER__WIDGET_DIR", root.join("dist"))
+        .env("CCPA__CAMPAIGN__BASE_URL", &emulator_url)
+        .env(
+            "CCPA__CAMPAIGN__IMS_TOKEN_URL",
+            format!("{emulator_url}/ims/token/v3"),
+        )
+        .env("CCPA__CAMPAIGN__ORGANIZATION", ORGANIZATION)
+        .env("CCPA__CAMPAIGN__CLIENT_ID", CLIENT_ID)
+        .env("CCPA__CAMPAIGN__CLIENT_SECRET", CLIENT_SECRET)
+        .env("CCPA__CAMPAIGN__SCOPE", "openid,AdobeID,campaign")
+        .env("CCPA__IDENTITY__HS256_SECRET", random_secret()?)
+        .env("CCPA__IDENTITY__ISSUER", "ccpa-optout-demo")
+        .env("CCPA__IDENTITY__AUDIENCE", "ccpa-proxy")
+        .env("CCPA__DEMO__ENABLED", "true");
+    let mut proxy = Running(
+        proxy
+            .spawn()
+            .map_err(|e| format!("cannot start the proxy: {e}"))?,
+    );
+    wait_until_ok(port, "/health/ready")?;
+
+    println!("\n  ccpa-optout demo: http://127.0.0.1:{port}/");
+    println!("  Campaign emulator: {emulator_url}/_emulator/profiles");
+    println!(
+        "  Pick a demo customer, sign in, flip the switch, reload. Ctrl-C stops everything.\n"
+    );
+    let status = proxy.0.wait().map_err(|e| e.to_string())?;
+    drop(emulator);
+    Err(format!("the proxy stopped ({status})"))
+}
+
+fn port_from_env(name: &str, default: u16) -> Result<u16> {
+    let port = match std::env::var(name) {
+        Ok(value) => value
+            .parse()
+            .map_err(|_| format!("{name}={value} is not a port"))?,
+        Err(_) => default,
+    };
+    std::net::TcpListener::bind(("127.0.0.1", port))
+        .map(drop)
+        .map_err(|e| format!("port {port} is not free ({e}): set {name} to another port"))?;
+    Ok(port)
+}
+
+/// A fresh token-signing key per run: demo tokens die with the demo.
+fn random_secret() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Polls `GET path` on loopback until it answers 200, for up to 30 s.
+fn wait_until_ok(port: u16, path: &str) -> Result {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if http_status(port, path).as_deref() == Some("200") {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Err(format!(
+        "nothing answered 200 on 127.0.0.1:{port}{path} within 30 s"
+    ))
+}
+
+fn http_status(port: u16, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    String::from_utf8_lossy(&head)
+        .split_whitespace()
+        .nth(1)
+        .map(str::to_owned)
+}

@@ -1,0 +1,140 @@
+//! Installs the tools the build and the tests need, unless the right version
+//! is already there. Versions are pinned: trunk 0.22 needs a newer rustc,
+//! wasm-bindgen-cli must equal the wasm-bindgen in Cargo.lock, and wasm-opt
+//! comes from npm's `binaryen` because trunk runs offline.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::Result;
+use crate::shell::{output, run};
+
+const TRUNK: &str = "0.21.14";
+const BINARYEN: &str = "132.0.0";
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// Makes sure the wasm target, trunk, wasm-bindgen and wasm-opt are there;
+/// returns the directory to put first on `PATH` for trunk.
+pub fn ensure_widget_tools(root: &Path) -> Result<PathBuf> {
+    ensure_wasm_target()?;
+    ensure_cargo_tool("trunk", "trunk", TRUNK, &["--locked"])?;
+    let bindgen = locked_version(root, "wasm-bindgen")?;
+    check_trunk_pin(root, &bindgen)?;
+    // `--locked` fails on a yanked webpki-roots release: install without it.
+    ensure_cargo_tool("wasm-bindgen", "wasm-bindgen-cli", &bindgen, &[])?;
+    ensure_wasm_opt(root)
+}
+
+fn ensure_wasm_target() -> Result {
+    let installed = output("rustup", &["target", "list", "--installed"]).unwrap_or_default();
+    if installed.lines().any(|t| t == WASM_TARGET) {
+        return Ok(());
+    }
+    let mut command = Command::new("rustup");
+    command.args(["target", "add", WASM_TARGET]);
+    run(command).map_err(|e| format!("{e}\nthe {WASM_TARGET} target is needed to build the widget"))
+}
+
+/// `cargo install <krate> --version <version>` unless `<binary> --version`
+/// already prints that version.
+fn ensure_cargo_tool(binary: &str, krate: &str, version: &str, flags: &[&str]) -> Result {
+    let found = output(binary, &["--version"]).unwrap_or_default();
+    if found.split_whitespace().nth(1) == Some(version) {
+        return Ok(());
+    }
+    eprintln!(
+        "{binary} {version} is needed (found: {}); installing it once",
+        or_none(&found)
+    );
+    let mut command = Command::new("cargo");
+    command
+        .args(["install", krate, "--version", version])
+        .args(flags);
+    run(command).map_err(|e| format!("{e}\ncould not install {krate} {version} from crates.io"))
+}
+
+fn ensure_wasm_opt(root: &Path) -> Result<PathBuf> {
+    let bin = root.join(".tools/node_modules/.bin");
+    let wasm_opt = bin.join("wasm-opt");
+    let found = output(wasm_opt.to_str().unwrap_or_default(), &["--version"]).unwrap_or_default();
+    let major = BINARYEN.split('.').next().unwrap_or(BINARYEN);
+    if found.contains(&format!("version {major}")) {
+        return Ok(bin);
+    }
+    if output("npm", &["--version"]).is_none() {
+        return Err("wasm-opt comes from npm's binaryen package, but npm is missing: install Node.js and npm".into());
+    }
+    let mut command = Command::new("npm");
+    command
+        .args([
+            "install",
+            "--no-save",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+        ])
+        .arg(root.join(".tools"))
+        .arg(format!("binaryen@{BINARYEN}"));
+    run(command).map_err(|e| format!("{e}\ncould not install binaryen {BINARYEN} from npm"))?;
+    Ok(bin)
+}
+
+/// The version of `package` in Cargo.lock.
+fn locked_version(root: &Path, package: &str) -> Result<String> {
+    let lock = std::fs::read_to_string(root.join("Cargo.lock"))
+        .map_err(|e| format!("cannot read Cargo.lock: {e}"))?;
+    let needle = format!("name = \"{package}\"");
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line == needle {
+            let version = lines.next().unwrap_or_default();
+            return version
+                .strip_prefix("version = \"")
+                .and_then(|v| v.strip_suffix('"'))
+                .map(str::to_owned)
+                .ok_or_else(|| format!("unexpected Cargo.lock entry for {package}"));
+        }
+    }
+    Err(format!("{package} is not in Cargo.lock"))
+}
+
+/// trunk runs offline and refuses a wasm-bindgen of another version than
+/// Trunk.toml names: say so plainly instead of letting trunk try a download.
+fn check_trunk_pin(root: &Path, bindgen: &str) -> Result {
+    let trunk_toml = std::fs::read_to_string(root.join("Trunk.toml"))
+        .map_err(|e| format!("cannot read Trunk.toml: {e}"))?;
+    if trunk_toml.contains(&format!("wasm_bindgen = \"{bindgen}\"")) {
+        Ok(())
+    } else {
+        Err(format!(
+            "Cargo.lock has wasm-bindgen {bindgen}: set `wasm_bindgen = \"{bindgen}\"` in Trunk.toml"
+        ))
+    }
+}
+
+/// Debian's Chromium and its chromedriver, of one version, for the browser tests.
+pub fn ensure_browser() -> Result {
+    let browser = output("/usr/bin/chromium", &["--version"]).unwrap_or_default();
+    let driver = output("/usr/bin/chromedriver", &["--version"]).unwrap_or_default();
+    let version = |s: &str| s.split_whitespace().nth(1).map(str::to_owned);
+    if version(&browser).is_some() && version(&browser) == version(&driver) {
+        return Ok(());
+    }
+    eprintln!(
+        "Chromium and chromedriver of one version are needed (found: {}, {}); installing Debian's",
+        or_none(&browser),
+        or_none(&driver)
+    );
+    let apt = |args: &[&str]| {
+        let mut command = Command::new("apt-get");
+        command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        run(command)
+    };
+    apt(&["update", "-q"])
+        .and_then(|()| apt(&["install", "-y", "-q", "chromium", "chromium-driver"]))
+        .map_err(|e| format!("{e}\nthe browser tests need Debian's chromium and chromium-driver (run as root, or install them yourself)"))
+}
+
+fn or_none(found: &str) -> &str {
+    if found.is_empty() { "none" } else { found }
+}

@@ -1,0 +1,63 @@
+//! Building the widget with trunk, and measuring what a visitor downloads.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::shell::step;
+use crate::{Result, tools};
+
+/// What a visitor's browser fetches for the widget (the demo page aside).
+const SHIPPED: [&str; 4] = [
+    "ccpa-optout.js",
+    "ccpa-widget.js",
+    "ccpa-widget_bg.wasm",
+    "ccpa-optout.css",
+];
+
+/// `trunk build --release` into `dist/`, tools installed first.
+pub fn build(root: &Path) -> Result {
+    let bin = tools::ensure_widget_tools(root)?;
+    let path = std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .map_err(|e| format!("cannot extend PATH: {e}"))?;
+    let mut trunk = Command::new("trunk");
+    trunk
+        .args(["build", "--release"])
+        .current_dir(root)
+        .env("PATH", path);
+    step("widget (trunk build --release)", trunk)
+}
+
+/// Prints the transfer size of every shipped file, raw and gzip -9.
+pub fn report_size(root: &Path) -> Result {
+    let dist = root.join("dist");
+    println!("\nwidget transfer size (gzip -9):");
+    println!("| file | bytes | gzip -9 |");
+    println!("| --- | ---: | ---: |");
+    let (mut raw_total, mut gz_total) = (0, 0);
+    for file in SHIPPED {
+        let path = dist.join(file);
+        let raw = std::fs::metadata(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .len();
+        let gz = gzip_size(&path)?;
+        println!("| {file} | {raw} | {gz} |");
+        raw_total += raw;
+        gz_total += gz;
+    }
+    println!(
+        "| **total** | {raw_total} | **{gz_total}** ({:.1} KB) |",
+        gz_total as f64 / 1024.0
+    );
+    Ok(())
+}
+
+fn gzip_size(path: &Path) -> Result<u64> {
+    let file = path.to_str().ok_or("non-UTF-8 path")?;
+    let compressed = Command::new("gzip")
+        .args(["-9", "-c", file])
+        .output()
+        .map_err(|e| format!("gzip is needed to measure sizes: {e}"))?;
+    Ok(compressed.stdout.len() as u64)
+}
