@@ -36,6 +36,19 @@ pub struct OptOutUpdate {
     pub ccpa_opt_out: bool,
 }
 
+impl OptOutUpdate {
+    /// The body as JSON text, without a serializer: the widget sends it and
+    /// every byte of serializer code would ship to every visitor. A test
+    /// keeps it equal to serde's output.
+    pub fn to_json(self) -> &'static str {
+        if self.ccpa_opt_out {
+            r#"{"ccpaOptOut":true}"#
+        } else {
+            r#"{"ccpaOptOut":false}"#
+        }
+    }
+}
+
 /// What a host page's token URL answers: a short-lived token for its
 /// signed-in user, minted by the host's own backend.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +127,14 @@ mod tests {
         })
         .unwrap();
         assert_eq!(json, r#"{"ccpaOptOut":true,"pending":false}"#);
+    }
+
+    #[test]
+    fn handwritten_update_json_equals_serdes() {
+        for ccpa_opt_out in [true, false] {
+            let update = OptOutUpdate { ccpa_opt_out };
+            assert_eq!(update.to_json(), serde_json::to_string(&update).unwrap());
+        }
     }
 
     #[test]

@@ -5,6 +5,8 @@
 use ccpa_api::{ErrorBody, ErrorCode, OPT_OUT_PATH, OptOutState, OptOutUpdate, SignInToken};
 use gloo_net::http::{Request, Response};
 use leptos::prelude::*;
+use serde::de::DeserializeOwned;
+use wasm_bindgen_futures::JsFuture;
 use web_sys::RequestCredentials;
 
 use crate::settings::{Settings, TokenSource};
@@ -63,7 +65,8 @@ impl ApiClient {
                     .build(),
                 Some(update) => Request::patch(&url)
                     .header("Authorization", &authorization)
-                    .json(&update),
+                    .header("Content-Type", "application/json")
+                    .body(update.to_json()),
             };
             let request = request.map_err(|_| Failure::Unavailable)?;
             let response = request.send().await.map_err(|_| Failure::Unavailable)?;
@@ -99,11 +102,10 @@ async fn fetch_token(url: &str) -> Result<String, Failure> {
         .await
         .map_err(|_| Failure::Unavailable)?;
     match response.status() {
-        200 => response
-            .json::<SignInToken>()
+        200 => json::<SignInToken>(response)
             .await
             .map(|t| t.token)
-            .map_err(|_| Failure::Unavailable),
+            .ok_or(Failure::Unavailable),
         401 | 403 => Err(Failure::SignedOut),
         _ => Err(Failure::Unavailable),
     }
@@ -112,13 +114,16 @@ async fn fetch_token(url: &str) -> Result<String, Failure> {
 /// The state in a 2xx answer, or the error code of any other.
 async fn read(response: Response) -> Result<OptOutState, Option<ErrorCode>> {
     if response.ok() {
-        return response.json::<OptOutState>().await.map_err(|_| None);
+        return json::<OptOutState>(response).await.ok_or(None);
     }
-    Err(response
-        .json::<ErrorBody>()
-        .await
-        .ok()
-        .map(|b| b.error.code))
+    Err(json::<ErrorBody>(response).await.map(|b| b.error.code))
+}
+
+/// The body as `T`, parsed by the browser and mapped by serde.
+async fn json<T: DeserializeOwned>(response: Response) -> Option<T> {
+    let promise = web_sys::Response::from(response).json().ok()?;
+    let value = JsFuture::from(promise).await.ok()?;
+    crate::json::from_js(value).ok()
 }
 
 fn failure_for(code: Option<ErrorCode>) -> Failure {

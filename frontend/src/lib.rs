@@ -3,6 +3,7 @@
 
 mod client;
 mod i18n;
+mod json;
 mod settings;
 mod toggle;
 

@@ -40,6 +40,11 @@ enum Attempt {
     Save(bool),
 }
 
+/// ARIA states are the strings "true" and "false".
+fn bool_attr(value: bool) -> &'static str {
+    if value { "true" } else { "false" }
+}
+
 /// Unique ids per instance: several widgets may share a page.
 fn next_id() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -114,15 +119,23 @@ pub fn OptOutToggle(settings: Settings) -> impl IntoView {
     let state_id = format!("ccpa-optout-{id}-state");
     let busy = move || phase.get() == Phase::Saving;
     let checked = move || confirmed.get().unwrap_or(false);
-    let error_text = move || {
-        failed
-            .get()
-            .map(|(attempt, failure)| match (attempt, failure) {
+    let error_notice = move || {
+        failed.get().map(|(attempt, failure)| {
+            let message = match (attempt, failure) {
                 (_, Failure::SignedOut) => text.signed_out,
                 (_, Failure::NoProfile) => text.no_profile,
                 (Attempt::Load, Failure::Unavailable) => text.load_failed,
                 (Attempt::Save(_), Failure::Unavailable) => text.save_failed,
-            })
+            };
+            view! {
+                <div class="ccpa-optout__error" role="alert" data-testid="ccpa-optout-error">
+                    <p>{message}</p>
+                    <button type="button" class="ccpa-optout__retry" data-testid="ccpa-optout-retry" on:click=retry>
+                        {text.retry}
+                    </button>
+                </div>
+            }
+        })
     };
 
     view! {
@@ -149,10 +162,10 @@ pub fn OptOutToggle(settings: Settings) -> impl IntoView {
                     role="switch"
                     class="ccpa-optout__switch"
                     data-testid="ccpa-optout-switch"
-                    aria-checked=move || checked().to_string()
+                    aria-checked=move || bool_attr(checked())
                     aria-describedby=state_id.clone()
-                    aria-disabled=move || busy().to_string()
-                    aria-busy=move || busy().to_string()
+                    aria-disabled=move || bool_attr(busy())
+                    aria-busy=move || bool_attr(busy())
                     on:click=flip
                 >
                     <span class="ccpa-optout__track" aria-hidden="true">
@@ -167,14 +180,7 @@ pub fn OptOutToggle(settings: Settings) -> impl IntoView {
             <p class="ccpa-optout__status" role="status" aria-live="polite" data-testid="ccpa-optout-status">
                 {move || announcement.get()}
             </p>
-            <Show when=move || failed.get().is_some()>
-                <div class="ccpa-optout__error" role="alert" data-testid="ccpa-optout-error">
-                    <p>{error_text}</p>
-                    <button type="button" class="ccpa-optout__retry" data-testid="ccpa-optout-retry" on:click=retry>
-                        {text.retry}
-                    </button>
-                </div>
-            </Show>
+            {error_notice}
         </section>
     }
 }

@@ -11,10 +11,11 @@ use crate::shell::{output, run};
 
 const TRUNK: &str = "0.21.14";
 const BINARYEN: &str = "132.0.0";
+const TERSER: &str = "5.44.0";
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
-/// Makes sure the wasm target, trunk, wasm-bindgen and wasm-opt are there;
-/// returns the directory to put first on `PATH` for trunk.
+/// Makes sure the wasm target, trunk, wasm-bindgen, wasm-opt and terser are
+/// there; returns the directory to put first on `PATH` for trunk.
 pub fn ensure_widget_tools(root: &Path) -> Result<PathBuf> {
     ensure_wasm_target()?;
     ensure_cargo_tool("trunk", "trunk", TRUNK, &["--locked"])?;
@@ -22,7 +23,7 @@ pub fn ensure_widget_tools(root: &Path) -> Result<PathBuf> {
     check_trunk_pin(root, &bindgen)?;
     // `--locked` fails on a yanked webpki-roots release: install without it.
     ensure_cargo_tool("wasm-bindgen", "wasm-bindgen-cli", &bindgen, &[])?;
-    ensure_wasm_opt(root)
+    ensure_npm_tools(root)
 }
 
 fn ensure_wasm_target() -> Result {
@@ -53,16 +54,22 @@ fn ensure_cargo_tool(binary: &str, krate: &str, version: &str, flags: &[&str]) -
     run(command).map_err(|e| format!("{e}\ncould not install {krate} {version} from crates.io"))
 }
 
-fn ensure_wasm_opt(root: &Path) -> Result<PathBuf> {
+/// wasm-opt (npm's binaryen) and terser, in `.tools/`, at pinned versions.
+fn ensure_npm_tools(root: &Path) -> Result<PathBuf> {
     let bin = root.join(".tools/node_modules/.bin");
-    let wasm_opt = bin.join("wasm-opt");
-    let found = output(wasm_opt.to_str().unwrap_or_default(), &["--version"]).unwrap_or_default();
+    let version_of = |tool: &str| {
+        output(bin.join(tool).to_str().unwrap_or_default(), &["--version"]).unwrap_or_default()
+    };
     let major = BINARYEN.split('.').next().unwrap_or(BINARYEN);
-    if found.contains(&format!("version {major}")) {
+    if version_of("wasm-opt").contains(&format!("version {major}"))
+        && version_of("terser") == format!("terser {TERSER}")
+    {
         return Ok(bin);
     }
     if output("npm", &["--version"]).is_none() {
-        return Err("wasm-opt comes from npm's binaryen package, but npm is missing: install Node.js and npm".into());
+        return Err(
+            "wasm-opt and terser come from npm, but npm is missing: install Node.js and npm".into(),
+        );
     }
     let mut command = Command::new("npm");
     command
@@ -74,8 +81,11 @@ fn ensure_wasm_opt(root: &Path) -> Result<PathBuf> {
             "--prefix",
         ])
         .arg(root.join(".tools"))
-        .arg(format!("binaryen@{BINARYEN}"));
-    run(command).map_err(|e| format!("{e}\ncould not install binaryen {BINARYEN} from npm"))?;
+        .arg(format!("binaryen@{BINARYEN}"))
+        .arg(format!("terser@{TERSER}"));
+    run(command).map_err(|e| {
+        format!("{e}\ncould not install binaryen {BINARYEN} and terser {TERSER} from npm")
+    })?;
     Ok(bin)
 }
 
