@@ -4,6 +4,7 @@
 mod auth;
 mod helpers;
 mod idor;
+mod logs;
 mod opt_out;
 mod upstream;
 mod validation;
