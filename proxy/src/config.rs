@@ -184,4 +184,21 @@ mod tests {
             "secrets must not print"
         );
     }
+
+    #[test]
+    fn the_example_file_is_complete_once_secrets_are_given() {
+        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../ccpa-proxy.example.toml");
+        let settings: Settings = config::Config::builder()
+            .add_source(config::File::with_name(example))
+            .set_override("campaign.client_secret", "s")
+            .unwrap()
+            .set_override("identity.hs256_secret", "k")
+            .unwrap()
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap();
+        assert_eq!(settings.campaign.base_url.as_str(), "https://mc.adobe.io/");
+        assert_eq!(settings.identity.key_kind, KeyKind::CustomKey);
+    }
 }

@@ -70,9 +70,11 @@ async fn token(
     headers: HeaderMap,
 ) -> Result<Json<SignInToken>, ApiError> {
     let customer = signed_in_customer(&headers).ok_or(ApiError::MissingToken)?;
-    Ok(Json(SignInToken {
-        token: mint(&state.settings.identity, &customer),
-    }))
+    let token = mint(&state.settings.identity, &customer);
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(SignInToken { token }),
+    ))
 }
 
 fn signed_in_customer(headers: &HeaderMap) -> Option<String> {
