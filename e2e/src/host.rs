@@ -9,19 +9,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use campaign_emulator::{Emulator, EmulatorConfig};
-use ccpa_proxy::config::{
-    CampaignSettings, DemoSettings, IdentitySettings, KeyKind, ServerSettings, Settings,
-};
-use ccpa_proxy::startup::Application;
-use jsonwebtoken::{EncodingKey, Header, encode};
+use campaign_emulator::Emulator;
+use ccpa_proxy::config::Settings;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tower_http::services::ServeDir;
-
-const SECRET: &str = "e2e-host-shared-hs256-secret";
-const ISSUER: &str = "https://shop.example";
-const AUDIENCE: &str = "ccpa-proxy";
 
 /// A free loopback port (bound, then released).
 pub fn free_port() -> u16 {
@@ -57,9 +49,11 @@ impl Stack {
     /// Emulator and host shop; the proxy's port stays closed until
     /// [`Stack::start_proxy`].
     pub async fn without_proxy() -> Self {
-        let emulator = Emulator::spawn(bind(0).await, EmulatorConfig::default()).expect("emulator");
+        let emulator = testkit::spawn_emulator().await;
         let proxy_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let host_listener = bind(0).await;
+        let host_listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
         let host_url = format!("http://{}", host_listener.local_addr().unwrap());
         let host = Host {
             proxy_url: format!("http://{proxy_addr}"),
@@ -80,22 +74,16 @@ impl Stack {
 
     /// Starts the proxy on its reserved port.
     pub async fn start_proxy(&self) {
-        let settings = self.proxy_settings();
-        let app = Application::build(settings).await.expect("proxy starts");
-        tokio::spawn(app.run_until(std::future::pending()));
+        testkit::spawn_proxy(self.proxy_settings()).await;
     }
 
     /// The proxy in demo mode, as `cargo xtask demo` runs it: serving the
     /// demo page and the widget itself, with the demo sign-in. Returns its URL.
     pub async fn start_demo_proxy(&self) -> String {
-        let mut settings = self.proxy_settings();
-        settings.server.listen = "127.0.0.1:0".parse().unwrap();
+        let mut settings = testkit::proxy_settings(&self.emulator);
         settings.server.widget_dir = Some(crate::dist_dir());
         settings.demo.enabled = true;
-        let app = Application::build(settings).await.expect("proxy starts");
-        let url = format!("http://{}", app.addr());
-        tokio::spawn(app.run_until(std::future::pending()));
-        url
+        format!("http://{}", testkit::spawn_proxy(settings).await)
     }
 
     /// The privacy page as `customer` sees it when signed in to the shop.
@@ -103,44 +91,13 @@ impl Stack {
         format!("{}/privacy/{customer}", self.host_url)
     }
 
+    /// The proxy on its reserved port, admitting the shop's origin.
     fn proxy_settings(&self) -> Settings {
-        let emulator = self.emulator.config();
-        Settings {
-            server: ServerSettings {
-                listen: self.proxy_addr,
-                allowed_origins: vec![self.host_url.clone()],
-                widget_dir: None,
-            },
-            campaign: CampaignSettings {
-                base_url: self.emulator.url().parse().unwrap(),
-                organization: emulator.organization.clone(),
-                standard_resource: "profileAndServices".into(),
-                extended_resource: "profileAndServicesExt".into(),
-                ims_token_url: format!("{}/ims/token/v3", self.emulator.url())
-                    .parse()
-                    .unwrap(),
-                client_id: emulator.client_id.clone(),
-                client_secret: emulator.client_secret.clone().into(),
-                scope: "campaign".into(),
-                timeout_ms: 2_000,
-            },
-            identity: IdentitySettings {
-                hs256_secret: SECRET.into(),
-                issuer: ISSUER.into(),
-                audience: AUDIENCE.into(),
-                key_claim: "sub".into(),
-                key_kind: KeyKind::CustomKey,
-                max_token_lifetime_secs: 600,
-            },
-            demo: DemoSettings::default(),
-        }
+        let mut settings = testkit::proxy_settings(&self.emulator);
+        settings.server.listen = self.proxy_addr;
+        settings.server.allowed_origins = vec![self.host_url.clone()];
+        settings
     }
-}
-
-async fn bind(port: u16) -> TcpListener {
-    TcpListener::bind(("127.0.0.1", port))
-        .await
-        .expect("bind loopback")
 }
 
 /// The shop's privacy page, under the strict policy the widget promises to
@@ -179,14 +136,6 @@ async fn token(Path(customer): Path<String>) -> Response {
     if customer == "anonymous" {
         return StatusCode::UNAUTHORIZED.into_response();
     }
-    let now = jsonwebtoken::get_current_timestamp();
-    let claims =
-        json!({"sub": customer, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 300});
-    let token = encode(
-        &Header::default(),
-        &claims,
-        &EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .expect("HS256 signing");
+    let token = testkit::token_for(&customer);
     axum::Json(json!({ "token": token })).into_response()
 }

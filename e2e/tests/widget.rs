@@ -7,6 +7,18 @@ use fantoccini::key::Key;
 
 const SWITCH: &str = "[data-testid=ccpa-optout-switch]";
 
+/// The whole stack, and a browser on the shop's privacy page as `customer`.
+async fn open_privacy_page(customer: &str) -> (Stack, Browser) {
+    let stack = Stack::start().await;
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&stack.page_for(customer))
+        .await
+        .unwrap();
+    (stack, browser)
+}
+
 async fn checked(browser: &Browser) -> String {
     let switch = browser.wait_for(SWITCH).await;
     switch
@@ -18,13 +30,7 @@ async fn checked(browser: &Browser) -> String {
 
 #[tokio::test]
 async fn loads_flips_with_the_mouse_and_the_choice_survives_a_reload() {
-    let stack = Stack::start().await;
-    let browser = Browser::start().await;
-    browser
-        .client
-        .goto(&stack.page_for("CUST-1001"))
-        .await
-        .unwrap();
+    let (stack, browser) = open_privacy_page("CUST-1001").await;
 
     browser.wait_for_state("ready").await;
     assert_eq!(
@@ -76,13 +82,7 @@ async fn loads_flips_with_the_mouse_and_the_choice_survives_a_reload() {
 
 #[tokio::test]
 async fn works_with_the_keyboard_alone() {
-    let stack = Stack::start().await;
-    let browser = Browser::start().await;
-    browser
-        .client
-        .goto(&stack.page_for("CUST-1002"))
-        .await
-        .unwrap();
+    let (stack, browser) = open_privacy_page("CUST-1002").await;
     browser.wait_for_state("ready").await;
     assert_eq!(checked(&browser).await, "true");
 
@@ -166,13 +166,7 @@ async fn shows_a_friendly_error_and_retries_when_the_proxy_is_down() {
 #[tokio::test]
 async fn a_failed_save_keeps_the_confirmed_state_and_can_be_retried() {
     use campaign_emulator::faults::{Fault, FaultKind};
-    let stack = Stack::start().await;
-    let browser = Browser::start().await;
-    browser
-        .client
-        .goto(&stack.page_for("CUST-1001"))
-        .await
-        .unwrap();
+    let (stack, browser) = open_privacy_page("CUST-1001").await;
     browser.wait_for_state("ready").await;
 
     stack
@@ -206,13 +200,7 @@ async fn a_failed_save_keeps_the_confirmed_state_and_can_be_retried() {
 
 #[tokio::test]
 async fn a_visitor_who_is_not_signed_in_is_asked_to_sign_in() {
-    let stack = Stack::start().await;
-    let browser = Browser::start().await;
-    browser
-        .client
-        .goto(&stack.page_for("anonymous"))
-        .await
-        .unwrap();
+    let (stack, browser) = open_privacy_page("anonymous").await;
     browser.wait_for_state("error").await;
     let message = browser.text("[data-testid=ccpa-optout-error] p").await;
     assert_eq!(message, "Please sign in to see and change your choice.");

@@ -68,7 +68,7 @@ fn with_cookie(cookie: String) -> Response {
 async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<SignInToken>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let customer = signed_in_customer(&headers).ok_or(ApiError::MissingToken)?;
     let token = mint(&state.settings.identity, &customer);
     Ok((

@@ -1,17 +1,12 @@
 use std::time::Duration;
 
-use campaign_emulator::{Emulator, EmulatorConfig};
-use ccpa_proxy::config::{
-    CampaignSettings, DemoSettings, IdentitySettings, KeyKind, ServerSettings, Settings,
-};
-use ccpa_proxy::startup::Application;
-use jsonwebtoken::{EncodingKey, Header, encode};
+use campaign_emulator::Emulator;
+use ccpa_proxy::config::Settings;
 use reqwest::Response;
 use serde_json::{Value, json};
 
-pub const SECRET: &str = "integration-test-hs256-secret";
-pub const ISSUER: &str = "https://shop.example";
-pub const AUDIENCE: &str = "ccpa-proxy";
+pub use testkit::{SECRET, claims, sign, token_for};
+
 pub const ALLOWED_ORIGIN: &str = "https://shop.example";
 
 /// A proxy and its emulator, both serving on loopback.
@@ -28,68 +23,15 @@ pub async fn spawn_app() -> TestApp {
 /// Spawns an emulator, then a proxy configured against it; `customize`
 /// adjusts the proxy's settings before it starts.
 pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let emulator = Emulator::spawn(listener, EmulatorConfig::default()).unwrap();
-    let mut settings = settings_for(&emulator);
+    let emulator = testkit::spawn_emulator().await;
+    let mut settings = testkit::proxy_settings(&emulator);
+    settings.server.allowed_origins = vec![ALLOWED_ORIGIN.into()];
     customize(&mut settings);
-    let app = Application::build(settings).await.expect("proxy builds");
-    let url = format!("http://{}", app.addr());
-    tokio::spawn(app.run_until(std::future::pending()));
     TestApp {
-        url,
+        url: format!("http://{}", testkit::spawn_proxy(settings).await),
         emulator,
         http: reqwest::Client::new(),
     }
-}
-
-pub fn settings_for(emulator: &Emulator) -> Settings {
-    let config = emulator.config();
-    Settings {
-        server: ServerSettings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            allowed_origins: vec![ALLOWED_ORIGIN.into()],
-            widget_dir: None,
-        },
-        campaign: CampaignSettings {
-            base_url: emulator.url().parse().unwrap(),
-            organization: config.organization.clone(),
-            standard_resource: "profileAndServices".into(),
-            extended_resource: "profileAndServicesExt".into(),
-            ims_token_url: format!("{}/ims/token/v3", emulator.url()).parse().unwrap(),
-            client_id: config.client_id.clone(),
-            client_secret: config.client_secret.clone().into(),
-            scope: "openid,AdobeID,campaign_sdk".into(),
-            timeout_ms: 2_000,
-        },
-        identity: IdentitySettings {
-            hs256_secret: SECRET.into(),
-            issuer: ISSUER.into(),
-            audience: AUDIENCE.into(),
-            key_claim: "sub".into(),
-            key_kind: KeyKind::CustomKey,
-            max_token_lifetime_secs: 600,
-        },
-        demo: DemoSettings::default(),
-    }
-}
-
-/// Claims a host backend would sign for `sub`, valid for five minutes.
-pub fn claims(sub: &str) -> Value {
-    let now = jsonwebtoken::get_current_timestamp();
-    json!({"sub": sub, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 300})
-}
-
-pub fn sign(claims: &Value) -> String {
-    encode(
-        &Header::default(),
-        claims,
-        &EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .unwrap()
-}
-
-pub fn token_for(sub: &str) -> String {
-    sign(&claims(sub))
 }
 
 impl TestApp {

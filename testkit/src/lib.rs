@@ -1,0 +1,92 @@
+//! Shared by the proxy's integration tests and the browser tests: a proxy
+//! configured against a running emulator, and tokens minted the way a host
+//! site's backend mints them.
+
+use std::net::SocketAddr;
+
+use campaign_emulator::{Emulator, EmulatorConfig};
+use ccpa_proxy::config::{
+    CampaignSettings, DemoSettings, IdentitySettings, KeyKind, ServerSettings, Settings,
+};
+use ccpa_proxy::startup::Application;
+use jsonwebtoken::{EncodingKey, Header, encode};
+use serde_json::{Value, json};
+
+/// The HS256 key the test host and the proxy share.
+pub const SECRET: &str = "test-host-shared-hs256-secret";
+/// The test host's issuer.
+pub const ISSUER: &str = "https://shop.example";
+/// The proxy's audience.
+pub const AUDIENCE: &str = "ccpa-proxy";
+
+/// An emulator with the demo profiles on a free loopback port.
+pub async fn spawn_emulator() -> Emulator {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    Emulator::spawn(listener, EmulatorConfig::default()).expect("emulator starts")
+}
+
+/// A proxy serving `settings` in the background; returns where it listens.
+pub async fn spawn_proxy(settings: Settings) -> SocketAddr {
+    let app = Application::build(settings).await.expect("proxy starts");
+    let addr = app.addr();
+    tokio::spawn(app.run_until(std::future::pending()));
+    addr
+}
+
+/// Settings for a proxy on a free loopback port in front of `emulator`,
+/// verifying tokens minted with [`SECRET`], keyed by custom key in `sub`.
+pub fn proxy_settings(emulator: &Emulator) -> Settings {
+    let config = emulator.config();
+    Settings {
+        server: ServerSettings {
+            listen: "127.0.0.1:0".parse().expect("a socket address"),
+            allowed_origins: Vec::new(),
+            widget_dir: None,
+        },
+        campaign: CampaignSettings {
+            base_url: emulator.url().parse().expect("the emulator's URL"),
+            organization: config.organization.clone(),
+            standard_resource: "profileAndServices".into(),
+            extended_resource: "profileAndServicesExt".into(),
+            ims_token_url: format!("{}/ims/token/v3", emulator.url())
+                .parse()
+                .expect("the emulator's URL"),
+            client_id: config.client_id.clone(),
+            client_secret: config.client_secret.clone().into(),
+            scope: "openid,AdobeID,campaign".into(),
+            timeout_ms: 2_000,
+        },
+        identity: IdentitySettings {
+            hs256_secret: SECRET.into(),
+            issuer: ISSUER.into(),
+            audience: AUDIENCE.into(),
+            key_claim: "sub".into(),
+            key_kind: KeyKind::CustomKey,
+            max_token_lifetime_secs: 600,
+        },
+        demo: DemoSettings::default(),
+    }
+}
+
+/// Claims a host backend would sign for `sub`, valid for five minutes.
+pub fn claims(sub: &str) -> Value {
+    let now = jsonwebtoken::get_current_timestamp();
+    json!({"sub": sub, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 300})
+}
+
+/// `claims` signed with [`SECRET`].
+pub fn sign(claims: &Value) -> String {
+    encode(
+        &Header::default(),
+        claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .expect("HS256 signing")
+}
+
+/// A fresh token for `sub`.
+pub fn token_for(sub: &str) -> String {
+    sign(&claims(sub))
+}
