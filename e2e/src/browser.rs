@@ -91,6 +91,16 @@ impl Browser {
         self.wait_for(&selector).await;
     }
 
+    /// Waits until the switch shows `checked` and the widget is ready again:
+    /// a change the proxy confirmed.
+    pub async fn wait_until_confirmed(&self, checked: bool) {
+        self.wait_for(&format!(
+            "[data-testid=ccpa-optout-switch][aria-checked={checked}]"
+        ))
+        .await;
+        self.wait_for_state("ready").await;
+    }
+
     /// Waits until `selector` matches an element.
     pub async fn wait_for(&self, selector: &str) -> fantoccini::elements::Element {
         self.client

@@ -52,10 +52,7 @@ async fn loads_flips_with_the_mouse_and_the_choice_survives_a_reload() {
     );
 
     switch.click().await.unwrap();
-    browser
-        .wait_for(&format!("{SWITCH}[aria-checked=true]"))
-        .await;
-    browser.wait_for_state("ready").await;
+    browser.wait_until_confirmed(true).await;
     assert_eq!(
         browser.text("[data-testid=ccpa-optout-status]").await,
         "Your choice has been saved."
@@ -98,10 +95,7 @@ async fn works_with_the_keyboard_alone() {
     );
 
     focused.send_keys(" ").await.unwrap();
-    browser
-        .wait_for(&format!("{SWITCH}[aria-checked=false]"))
-        .await;
-    browser.wait_for_state("ready").await;
+    browser.wait_until_confirmed(false).await;
     assert!(!stack.emulator.profile("CUST-1002").unwrap().ccpa_opt_out);
 
     let focused = browser.client.active_element().await.unwrap();
@@ -114,10 +108,7 @@ async fn works_with_the_keyboard_alone() {
         .send_keys(&char::from(Key::Enter).to_string())
         .await
         .unwrap();
-    browser
-        .wait_for(&format!("{SWITCH}[aria-checked=true]"))
-        .await;
-    browser.wait_for_state("ready").await;
+    browser.wait_until_confirmed(true).await;
     assert!(stack.emulator.profile("CUST-1002").unwrap().ccpa_opt_out);
     assert_eq!(browser.console_errors().await, Vec::<String>::new());
 }
@@ -191,10 +182,7 @@ async fn a_failed_save_keeps_the_confirmed_state_and_can_be_retried() {
         .click()
         .await
         .unwrap();
-    browser
-        .wait_for(&format!("{SWITCH}[aria-checked=true]"))
-        .await;
-    browser.wait_for_state("ready").await;
+    browser.wait_until_confirmed(true).await;
     assert!(stack.emulator.profile("CUST-1001").unwrap().ccpa_opt_out);
 }
 
@@ -237,10 +225,7 @@ async fn the_demo_page_signs_in_and_flips_under_the_proxys_own_csp() {
     browser.wait_for_state("ready").await;
     assert_eq!(checked(&browser).await, "false");
     browser.wait_for(SWITCH).await.click().await.unwrap();
-    browser
-        .wait_for(&format!("{SWITCH}[aria-checked=true]"))
-        .await;
-    browser.wait_for_state("ready").await;
+    browser.wait_until_confirmed(true).await;
     assert!(stack.emulator.profile("CUST-1003").unwrap().ccpa_opt_out);
 
     let png = browser.client.screenshot().await.unwrap();

@@ -39,6 +39,15 @@ impl TestApp {
         format!("{}/api/v1/opt-out", self.url)
     }
 
+    /// A plain GET of `path` on the proxy.
+    pub async fn get(&self, path: &str) -> Response {
+        self.http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn get_opt_out(&self, token: &str) -> Response {
         self.http
             .get(self.api())

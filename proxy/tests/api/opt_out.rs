@@ -89,33 +89,15 @@ async fn fifty_cold_requests_need_a_single_ims_token() {
 #[tokio::test]
 async fn health_and_readiness_answer() {
     let app = spawn_app().await;
-    let live = app
-        .http
-        .get(format!("{}/health/live", app.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(live.status(), 200);
-    let ready = app
-        .http
-        .get(format!("{}/health/ready", app.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 200);
+    assert_eq!(app.get("/health/live").await.status(), 200);
+    assert_eq!(app.get("/health/ready").await.status(), 200);
     app.emulator.inject(campaign_emulator::faults::Fault {
         kind: campaign_emulator::faults::FaultKind::Status { status: 503 },
         target: campaign_emulator::faults::Target::Ims,
         remaining: 1,
     });
     // The token is cached: readiness stays up while IMS hiccups.
-    let ready = app
-        .http
-        .get(format!("{}/health/ready", app.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 200);
+    assert_eq!(app.get("/health/ready").await.status(), 200);
 }
 
 #[tokio::test]

@@ -108,12 +108,7 @@ async fn charset_parameters_on_json_are_fine() {
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_json() {
     let app = spawn_app().await;
-    let response = app
-        .http
-        .get(format!("{}/api/v1/profile", app.url))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get("/api/v1/profile").await;
     assert_eq!(error_of(response).await, (404, "not_found".into()));
     let response = app
         .http
