@@ -4,7 +4,7 @@
 //! Why not serde_json or serde-wasm-bindgen: both ship a parser or format
 //! every error message (pulling in float formatting), which cost about 16 KB
 //! of gzipped wasm here. This deserializer knows the few shapes the contract
-//! uses (objects, strings, booleans, null) and its errors carry no text: the
+//! uses (objects, strings, booleans, numbers, null) and its errors carry no text: the
 //! widget only ever needs to know *that* an answer was not understood.
 
 use std::fmt;
@@ -50,6 +50,8 @@ impl<'de> de::Deserializer<'de> for Js {
             visitor.visit_bool(b)
         } else if let Some(s) = value.as_string() {
             visitor.visit_string(s)
+        } else if let Some(n) = value.as_f64() {
+            visitor.visit_f64(n)
         } else if value.is_null() || value.is_undefined() {
             visitor.visit_unit()
         } else if value.is_object() && !Array::is_array(&value) {
@@ -72,6 +74,12 @@ impl<'de> de::Deserializer<'de> for Js {
         }
     }
 
+    /// Fields a newer proxy adds are skipped whatever their shape, so that
+    /// old widgets keep working.
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unexpected> {
+        visitor.visit_unit()
+    }
+
     fn deserialize_enum<V: Visitor<'de>>(
         self,
         _name: &'static str,
@@ -85,7 +93,7 @@ impl<'de> de::Deserializer<'de> for Js {
     forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
         bytes byte_buf unit unit_struct newtype_struct seq tuple tuple_struct
-        map struct identifier ignored_any
+        map struct identifier
     }
 }
 
@@ -117,5 +125,64 @@ impl<'de> MapAccess<'de> for Fields {
             Reflect::get(&self.object, &self.keys.get(self.next)).map_err(|_| Unexpected)?;
         self.next += 1;
         seed.deserialize(Js(value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ccpa_api::{ErrorBody, ErrorCode, OptOutState, SignInToken};
+    use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+    use super::*;
+
+    wasm_bindgen_test_configure!(run_in_browser);
+
+    fn parse(text: &str) -> JsValue {
+        js_sys::JSON::parse(text).expect("valid JSON")
+    }
+
+    #[wasm_bindgen_test]
+    fn reads_the_contracts_shapes() {
+        let state: OptOutState = from_js(parse(r#"{"ccpaOptOut":true,"pending":false}"#)).unwrap();
+        assert_eq!(
+            state,
+            OptOutState {
+                ccpa_opt_out: true,
+                pending: false
+            }
+        );
+        let token: SignInToken = from_js(parse(r#"{"token":"a.b.c"}"#)).unwrap();
+        assert_eq!(token.token, "a.b.c");
+        let error: ErrorBody =
+            from_js(parse(r#"{"error":{"code":"token_expired","message":"m"}}"#)).unwrap();
+        assert_eq!(error.error.code, ErrorCode::TokenExpired);
+    }
+
+    #[wasm_bindgen_test]
+    fn unknown_error_codes_and_extra_fields_are_tolerated() {
+        let error: ErrorBody = from_js(parse(
+            r#"{"error":{"code":"from_the_future","message":"m","n":1,"a":[{}]}}"#,
+        ))
+        .unwrap();
+        assert_eq!(error.error.code, ErrorCode::Unknown);
+        let state: OptOutState = from_js(parse(
+            r#"{"ccpaOptOut":false,"pending":true,"since":"2026-01-01"}"#,
+        ))
+        .unwrap();
+        assert!(state.pending);
+    }
+
+    #[wasm_bindgen_test]
+    fn anything_else_is_unexpected() {
+        for text in [
+            r#"{"ccpaOptOut":"true","pending":false}"#,
+            r#"{"ccpaOptOut":1,"pending":false}"#,
+            r#"{"pending":false}"#,
+            r#"[true,false]"#,
+            r#"null"#,
+            r#""ok""#,
+        ] {
+            assert!(from_js::<OptOutState>(parse(text)).is_err(), "{text}");
+        }
     }
 }

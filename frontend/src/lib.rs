@@ -40,3 +40,20 @@ pub fn mount_all() {
         .forget();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test]
+    fn mounting_twice_mounts_one_widget_per_element() {
+        let document = web_sys::window().unwrap().document().unwrap();
+        let host = document.create_element("div").unwrap();
+        host.set_attribute("data-ccpa-optout", "").unwrap();
+        document.body().unwrap().append_child(&host).unwrap();
+        super::mount_all();
+        super::mount_all();
+        assert_eq!(host.query_selector_all(".ccpa-optout").unwrap().length(), 1);
+        assert!(host.has_attribute(super::MOUNTED));
+    }
+}

@@ -55,3 +55,44 @@ impl Settings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    use super::*;
+
+    fn host(attributes: &[(&str, &str)]) -> HtmlElement {
+        let document = web_sys::window().unwrap().document().unwrap();
+        let element: HtmlElement = document.create_element("div").unwrap().dyn_into().unwrap();
+        for (name, value) in attributes {
+            element.set_attribute(name, value).unwrap();
+        }
+        element
+    }
+
+    #[wasm_bindgen_test]
+    fn reads_the_host_elements_attributes() {
+        let settings = Settings::from_element(&host(&[
+            ("data-api", "https://privacy.example.com/"),
+            ("data-token-url", "/account/ccpa-token"),
+        ]));
+        assert_eq!(settings.api, "https://privacy.example.com");
+        assert_eq!(
+            settings.token,
+            TokenSource::Url("/account/ccpa-token".into())
+        );
+        assert_eq!(settings.lang, Lang::En);
+    }
+
+    #[wasm_bindgen_test]
+    fn an_inline_token_wins_and_blank_attributes_count_as_absent() {
+        let inline =
+            Settings::from_element(&host(&[("data-token", "a.b.c"), ("data-token-url", "/t")]));
+        assert_eq!(inline.token, TokenSource::Inline("a.b.c".into()));
+        let blank = Settings::from_element(&host(&[("data-token", " "), ("data-api", "")]));
+        assert_eq!(blank.token, TokenSource::Missing);
+        assert_eq!(blank.api, "", "same origin");
+    }
+}

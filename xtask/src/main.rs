@@ -47,47 +47,37 @@ fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The wasm32 target, for the widget's checks.
+const WASM: [&str; 2] = ["--target", "wasm32-unknown-unknown"];
+const DENY_WARNINGS: [&str; 3] = ["--", "-D", "warnings"];
+
 /// Every check and test the project has, in the order that fails fastest.
 fn test(root: &std::path::Path) -> Result {
     tools::ensure_browser()?;
-    shell::step(
-        "formatting",
-        shell::cargo(root, &["fmt", "--all", "--check"]),
-    )?;
+    let cargo = |args: &[&[&str]]| shell::cargo(root, &args.concat());
+    shell::step("formatting", cargo(&[&["fmt", "--all", "--check"]]))?;
     shell::step(
         "clippy (native)",
-        shell::cargo(
-            root,
-            &[
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ],
-        ),
+        cargo(&[&["clippy", "--workspace", "--all-targets"], &DENY_WARNINGS]),
     )?;
     shell::step(
         "clippy (widget, wasm32)",
-        shell::cargo(
-            root,
-            &[
-                "clippy",
-                "-p",
-                "ccpa-widget",
-                "--target",
-                "wasm32-unknown-unknown",
-                "--",
-                "-D",
-                "warnings",
-            ],
-        ),
+        cargo(&[
+            &["clippy", "-p", "ccpa-widget", "--all-targets"],
+            &WASM,
+            &DENY_WARNINGS,
+        ]),
     )?;
     widget::build(root)?;
     widget::report_size(root)?;
+    let mut widget_tests = cargo(&[&["test", "-p", "ccpa-widget"], &WASM]);
+    widget_tests.env("CHROMEDRIVER", "/usr/bin/chromedriver");
     shell::step(
-        "tests",
-        shell::cargo(root, &["test", "--workspace", "--exclude", "ccpa-widget"]),
+        "widget unit tests (wasm32, headless Chromium)",
+        widget_tests,
+    )?;
+    shell::step(
+        "unit, integration and browser tests",
+        cargo(&[&["test", "--workspace", "--exclude", "ccpa-widget"]]),
     )
 }
