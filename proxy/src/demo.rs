@@ -26,12 +26,19 @@ const COOKIE: &str = "ccpa_demo_customer";
 /// Demo tokens live five minutes, like a host's should.
 const TOKEN_LIFETIME_SECS: u64 = 300;
 
-/// `/demo/sign-in`, `/demo/sign-out`, `/demo/token`.
+/// `/demo/sign-in`, `/demo/sign-out`, `/demo/session`, `/demo/token`.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/demo/sign-in", post(sign_in))
         .route("/demo/sign-out", post(sign_out))
+        .route("/demo/session", get(session))
         .route("/demo/token", get(token))
+}
+
+/// Who is signed in, for the demo page's header (a shop's page knows).
+async fn session(headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
+    let customer = signed_in_customer(&headers).ok_or(ApiError::MissingToken)?;
+    Ok(Json(json!({ "customer": customer })))
 }
 
 #[derive(Debug, Deserialize)]
