@@ -236,3 +236,33 @@ async fn the_demo_page_signs_in_and_flips_under_the_proxys_own_csp() {
     std::fs::write(repo_root().join("docs/demo.png"), png).unwrap();
     assert_eq!(browser.console_errors().await, Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn clicks_while_saving_are_ignored_so_one_click_is_one_change() {
+    use campaign_emulator::faults::{Fault, FaultKind};
+    let (stack, browser) = open_privacy_page("CUST-1003").await;
+    browser.wait_for_state("ready").await;
+
+    // A slow Campaign keeps the first save in flight while the user clicks on.
+    stack
+        .emulator
+        .inject(Fault::campaign(FaultKind::Delay { ms: 800 }, 1));
+    let switch = browser.wait_for(SWITCH).await;
+    switch.click().await.unwrap();
+    browser.wait_for_state("saving").await;
+    assert_eq!(
+        switch.attr("aria-disabled").await.unwrap().as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        checked(&browser).await,
+        "false",
+        "not flipped before Campaign confirms"
+    );
+    switch.click().await.unwrap();
+    switch.click().await.unwrap();
+
+    browser.wait_until_confirmed(true).await;
+    assert_eq!(stack.emulator.stats().patches, 1, "one click, one change");
+    assert!(stack.emulator.profile("CUST-1003").unwrap().ccpa_opt_out);
+}
