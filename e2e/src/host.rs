@@ -3,6 +3,8 @@
 //! backend. The proxy runs on another origin, so CORS is exercised too.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -31,11 +33,14 @@ pub struct Stack {
     pub host_url: String,
     /// Where the widget expects the proxy.
     pub proxy_addr: SocketAddr,
+    tokens_minted: Arc<AtomicUsize>,
 }
 
 #[derive(Clone)]
 struct Host {
     proxy_url: String,
+    /// How many tokens the shop has minted.
+    tokens_minted: Arc<AtomicUsize>,
 }
 
 impl Stack {
@@ -55,8 +60,10 @@ impl Stack {
             .await
             .expect("bind loopback");
         let host_url = format!("http://{}", host_listener.local_addr().unwrap());
+        let tokens_minted = Arc::new(AtomicUsize::new(0));
         let host = Host {
             proxy_url: format!("http://{proxy_addr}"),
+            tokens_minted: tokens_minted.clone(),
         };
         let app = Router::new()
             .route("/privacy/{customer}", get(privacy_page))
@@ -69,6 +76,7 @@ impl Stack {
             emulator,
             host_url,
             proxy_addr,
+            tokens_minted,
         }
     }
 
@@ -84,6 +92,11 @@ impl Stack {
         settings.server.widget_dir = Some(crate::dist_dir());
         settings.demo.enabled = true;
         format!("http://{}", testkit::spawn_proxy(settings).await)
+    }
+
+    /// How many sign-in tokens the shop's backend has minted so far.
+    pub fn tokens_minted(&self) -> usize {
+        self.tokens_minted.load(Ordering::SeqCst)
     }
 
     /// The privacy page as `customer` sees it when signed in to the shop.
@@ -130,12 +143,18 @@ async fn privacy_page(State(host): State<Host>, Path(customer): Path<String>) ->
     response
 }
 
-/// The shop's backend mints a five-minute token for its signed-in customer;
-/// `anonymous` plays a visitor who is not signed in.
-async fn token(Path(customer): Path<String>) -> Response {
+/// The shop's backend mints a five-minute token for its signed-in customer.
+/// `anonymous` plays a visitor who is not signed in; `<key>+stale` a page
+/// whose first token has already expired (a tab left open too long).
+async fn token(State(host): State<Host>, Path(customer): Path<String>) -> Response {
     if customer == "anonymous" {
         return StatusCode::UNAUTHORIZED.into_response();
     }
-    let token = testkit::token_for(&customer);
+    let first = host.tokens_minted.fetch_add(1, Ordering::SeqCst) == 0;
+    let token = match customer.strip_suffix("+stale") {
+        Some(key) if first => testkit::expired_token_for(key),
+        Some(key) => testkit::token_for(key),
+        None => testkit::token_for(&customer),
+    };
     axum::Json(json!({ "token": token })).into_response()
 }

@@ -266,3 +266,18 @@ async fn clicks_while_saving_are_ignored_so_one_click_is_one_change() {
     assert_eq!(stack.emulator.stats().patches, 1, "one click, one change");
     assert!(stack.emulator.profile("CUST-1003").unwrap().ccpa_opt_out);
 }
+
+#[tokio::test]
+async fn an_expired_sign_in_token_is_renewed_without_bothering_the_user() {
+    let (stack, browser) = open_privacy_page("CUST-1002+stale").await;
+    browser.wait_for_state("ready").await;
+    assert_eq!(checked(&browser).await, "true");
+    assert_eq!(
+        stack.tokens_minted(),
+        2,
+        "the expired token was replaced once"
+    );
+    browser.wait_for(SWITCH).await.click().await.unwrap();
+    browser.wait_until_confirmed(false).await;
+    assert!(!stack.emulator.profile("CUST-1002").unwrap().ccpa_opt_out);
+}

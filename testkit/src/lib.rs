@@ -90,3 +90,10 @@ pub fn sign(claims: &Value) -> String {
 pub fn token_for(sub: &str) -> String {
     sign(&claims(sub))
 }
+
+/// A token for `sub` that expired two minutes ago (beyond the proxy's leeway).
+pub fn expired_token_for(sub: &str) -> String {
+    let mut claims = claims(sub);
+    claims["exp"] = json!(jsonwebtoken::get_current_timestamp() - 120);
+    sign(&claims)
+}

@@ -26,9 +26,8 @@ async fn no_token_no_answer() {
 #[tokio::test]
 async fn expired_forged_and_foreign_tokens_are_refused() {
     let app = spawn_app().await;
-    let mut expired = claims("CUST-1001");
-    expired["exp"] = json!(jsonwebtoken::get_current_timestamp() - 120);
-    let (_, code) = error_of(app.get_opt_out(&sign(&expired)).await).await;
+    let expired = testkit::expired_token_for("CUST-1001");
+    let (_, code) = error_of(app.get_opt_out(&expired).await).await;
     assert_eq!(code, "token_expired");
 
     let mut foreign = claims("CUST-1001");
