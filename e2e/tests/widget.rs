@@ -93,6 +93,15 @@ async fn works_with_the_keyboard_alone() {
         focused.attr("data-testid").await.unwrap().as_deref(),
         Some("ccpa-optout-switch")
     );
+    let outline = browser
+        .client
+        .execute(
+            "return getComputedStyle(document.activeElement).outlineStyle",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(outline, "solid", "keyboard focus is visible");
 
     focused.send_keys(" ").await.unwrap();
     browser.wait_until_confirmed(false).await;
