@@ -255,7 +255,7 @@ async fn clicks_while_saving_are_ignored_so_one_click_is_one_change() {
     // A slow Campaign keeps the first save in flight while the user clicks on.
     stack
         .emulator
-        .inject(Fault::campaign(FaultKind::Delay { ms: 800 }, 1));
+        .inject(Fault::campaign(FaultKind::Delay { ms: 2_000 }, 1));
     let switch = browser.wait_for(SWITCH).await;
     switch.click().await.unwrap();
     browser.wait_for_state("saving").await;
