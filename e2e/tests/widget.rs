@@ -252,10 +252,11 @@ async fn clicks_while_saving_are_ignored_so_one_click_is_one_change() {
     let (stack, browser) = open_privacy_page("CUST-1003").await;
     browser.wait_for_state("ready").await;
 
-    // A slow Campaign keeps the first save in flight while the user clicks on.
+    // A slow Campaign (but within the proxy's 2 s timeout) keeps the first
+    // save in flight while the user clicks on.
     stack
         .emulator
-        .inject(Fault::campaign(FaultKind::Delay { ms: 2_000 }, 1));
+        .inject(Fault::campaign(FaultKind::Delay { ms: 1_200 }, 1));
     let switch = browser.wait_for(SWITCH).await;
     switch.click().await.unwrap();
     browser.wait_for_state("saving").await;
