@@ -62,17 +62,14 @@ pub fn OptOutToggle(settings: Settings) -> impl IntoView {
     let announcement = RwSignal::new("");
 
     let run = move |attempt: Attempt| {
-        phase.set(if attempt == Attempt::Load {
-            Phase::Loading
-        } else {
-            Phase::Saving
-        });
+        // A load is silent; a save is announced when it starts and ends.
+        let (busy, started, done) = match attempt {
+            Attempt::Load => (Phase::Loading, "", ""),
+            Attempt::Save(_) => (Phase::Saving, text.saving, text.saved),
+        };
+        phase.set(busy);
         failed.set(None);
-        announcement.set(if attempt == Attempt::Load {
-            ""
-        } else {
-            text.saving
-        });
+        announcement.set(started);
         spawn_local(async move {
             let result = match attempt {
                 Attempt::Load => client.load().await,
@@ -82,11 +79,7 @@ pub fn OptOutToggle(settings: Settings) -> impl IntoView {
                 Ok(state) => {
                     confirmed.set(Some(state.ccpa_opt_out));
                     phase.set(Phase::Ready);
-                    announcement.set(if attempt == Attempt::Load {
-                        ""
-                    } else {
-                        text.saved
-                    });
+                    announcement.set(done);
                 }
                 Err(failure) => {
                     failed.set(Some((attempt, failure)));
