@@ -1,6 +1,7 @@
 //! The release-built widget, embedded on a host page with a strict CSP, in
 //! headless Chromium, against the real proxy and the Campaign emulator.
 
+use campaign_emulator::faults::{Fault, FaultKind};
 use e2e::{Browser, Stack, repo_root};
 use fantoccini::Locator;
 use fantoccini::key::Key;
@@ -17,6 +18,20 @@ async fn open_privacy_page(customer: &str) -> (Stack, Browser) {
         .await
         .unwrap();
     (stack, browser)
+}
+
+/// The same, once the widget shows the customer's state.
+async fn open_ready_privacy_page(customer: &str) -> (Stack, Browser) {
+    let (stack, browser) = open_privacy_page(customer).await;
+    browser.wait_for_state("ready").await;
+    (stack, browser)
+}
+
+/// Keeps a README picture true: the tests take it on every run.
+fn save_picture(name: &str, png: Vec<u8>) {
+    let docs = repo_root().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(docs.join(name), png).unwrap();
 }
 
 async fn checked(browser: &Browser) -> String {
@@ -64,8 +79,7 @@ async fn loads_flips_with_the_mouse_and_the_choice_survives_a_reload() {
 
     let widget = browser.wait_for("[data-testid=ccpa-optout]").await;
     let png = widget.screenshot().await.unwrap();
-    std::fs::create_dir_all(repo_root().join("docs")).unwrap();
-    std::fs::write(repo_root().join("docs/widget.png"), png).unwrap();
+    save_picture("widget.png", png);
 
     browser.client.refresh().await.unwrap();
     browser.wait_for_state("ready").await;
@@ -79,8 +93,7 @@ async fn loads_flips_with_the_mouse_and_the_choice_survives_a_reload() {
 
 #[tokio::test]
 async fn works_with_the_keyboard_alone() {
-    let (stack, browser) = open_privacy_page("CUST-1002").await;
-    browser.wait_for_state("ready").await;
+    let (stack, browser) = open_ready_privacy_page("CUST-1002").await;
     assert_eq!(checked(&browser).await, "true");
 
     // Tab from the top of the page reaches the switch first.
@@ -165,9 +178,7 @@ async fn shows_a_friendly_error_and_retries_when_the_proxy_is_down() {
 
 #[tokio::test]
 async fn a_failed_save_keeps_the_confirmed_state_and_can_be_retried() {
-    use campaign_emulator::faults::{Fault, FaultKind};
-    let (stack, browser) = open_privacy_page("CUST-1001").await;
-    browser.wait_for_state("ready").await;
+    let (stack, browser) = open_ready_privacy_page("CUST-1001").await;
 
     stack
         .emulator
@@ -242,15 +253,13 @@ async fn the_demo_page_signs_in_and_flips_under_the_proxys_own_csp() {
     assert!(stack.emulator.profile("CUST-1003").unwrap().ccpa_opt_out);
 
     let png = browser.client.screenshot().await.unwrap();
-    std::fs::write(repo_root().join("docs/demo.png"), png).unwrap();
+    save_picture("demo.png", png);
     assert_eq!(browser.console_errors().await, Vec::<String>::new());
 }
 
 #[tokio::test]
 async fn clicks_while_saving_are_ignored_so_one_click_is_one_change() {
-    use campaign_emulator::faults::{Fault, FaultKind};
-    let (stack, browser) = open_privacy_page("CUST-1003").await;
-    browser.wait_for_state("ready").await;
+    let (stack, browser) = open_ready_privacy_page("CUST-1003").await;
 
     // A slow Campaign (but within the proxy's 2 s timeout) keeps the first
     // save in flight while the user clicks on.
@@ -279,8 +288,7 @@ async fn clicks_while_saving_are_ignored_so_one_click_is_one_change() {
 
 #[tokio::test]
 async fn an_expired_sign_in_token_is_renewed_without_bothering_the_user() {
-    let (stack, browser) = open_privacy_page("CUST-1002+stale").await;
-    browser.wait_for_state("ready").await;
+    let (stack, browser) = open_ready_privacy_page("CUST-1002+stale").await;
     assert_eq!(checked(&browser).await, "true");
     assert_eq!(
         stack.tokens_minted(),

@@ -72,11 +72,12 @@ impl Emulator {
     /// background task of the current Tokio runtime.
     pub fn spawn(listener: TcpListener, config: EmulatorConfig) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
+        let mut store = Store::new(store::demo_profiles());
+        store.latency = config.latency;
         let state = AppState {
-            store: Arc::new(Mutex::new(Store::new(store::demo_profiles()))),
+            store: Arc::new(Mutex::new(store)),
             config: Arc::new(config),
         };
-        state.store.lock().expect("emulator store poisoned").latency = state.config.latency;
         let app = router(state.clone());
         tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, app).await {

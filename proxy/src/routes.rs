@@ -3,7 +3,6 @@
 //! from the verified token only.
 
 use axum::Json;
-use axum::body::Body;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
@@ -131,7 +130,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 }
 
 /// JSON 404 for unknown routes.
-pub async fn not_found(_: Request<Body>) -> ApiError {
+pub async fn not_found() -> ApiError {
     ApiError::NotFound
 }
 
