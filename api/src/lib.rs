@@ -23,6 +23,11 @@ pub struct OptOutState {
     /// `true` while a change was accepted but Campaign has not confirmed it
     /// yet; `ccpa_opt_out` then holds the value that will be applied.
     pub pending: bool,
+    /// `true` when the browser sent Global Privacy Control and the proxy
+    /// applied (or keeps) the opt-out because of it; `false` when no signal
+    /// came, or the consumer chose to allow sale despite it.
+    #[serde(default)]
+    pub gpc_honored: bool,
 }
 
 /// The body of `PATCH /api/v1/opt-out`: the only change the browser may ask for.
@@ -108,6 +113,8 @@ pub enum ErrorCode {
     UpstreamUnavailable,
     /// Campaign (or Adobe IMS) did not answer in time.
     UpstreamTimeout,
+    /// The proxy could not record the request, so it changed nothing.
+    StorageUnavailable,
     /// A fault inside the proxy.
     Internal,
     /// A code this version of the contract does not know.
@@ -124,9 +131,16 @@ mod tests {
         let json = serde_json::to_string(&OptOutState {
             ccpa_opt_out: true,
             pending: false,
+            gpc_honored: true,
         })
         .unwrap();
-        assert_eq!(json, r#"{"ccpaOptOut":true,"pending":false}"#);
+        assert_eq!(
+            json,
+            r#"{"ccpaOptOut":true,"pending":false,"gpcHonored":true}"#
+        );
+        let older: OptOutState = serde_json::from_str(r#"{"ccpaOptOut":true,"pending":true}"#)
+            .expect("a proxy without GPC support");
+        assert!(!older.gpc_honored);
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub struct Stack {
     /// Where the widget expects the proxy.
     pub proxy_addr: SocketAddr,
     tokens_minted: Arc<AtomicUsize>,
+    /// The proxy's database, kept across its restarts.
+    database: String,
 }
 
 #[derive(Clone)]
@@ -77,6 +79,7 @@ impl Stack {
             host_url,
             proxy_addr,
             tokens_minted,
+            database: testkit::database_url().await,
         }
     }
 
@@ -88,7 +91,7 @@ impl Stack {
     /// The proxy in demo mode, as `cargo xtask demo` runs it: serving the
     /// demo page and the widget itself, with the demo sign-in. Returns its URL.
     pub async fn start_demo_proxy(&self) -> String {
-        let mut settings = testkit::proxy_settings(&self.emulator);
+        let mut settings = testkit::proxy_settings(&self.emulator, &self.database);
         settings.server.widget_dir = Some(crate::dist_dir());
         settings.demo.enabled = true;
         format!("http://{}", testkit::spawn_proxy(settings).await)
@@ -106,7 +109,7 @@ impl Stack {
 
     /// The proxy on its reserved port, admitting the shop's origin.
     fn proxy_settings(&self) -> Settings {
-        let mut settings = testkit::proxy_settings(&self.emulator);
+        let mut settings = testkit::proxy_settings(&self.emulator, &self.database);
         settings.server.listen = self.proxy_addr;
         settings.server.allowed_origins = vec![self.host_url.clone()];
         settings

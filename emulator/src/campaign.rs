@@ -247,6 +247,7 @@ pub async fn patch(
     if let Err(message) = apply(&mut updated, &changes) {
         return bad_request(&message);
     }
+    let pkey = updated.pkey.clone();
     *profile = updated;
     let answer = json!({
         "PKey": profile.pkey,
@@ -256,6 +257,12 @@ pub async fn patch(
         return StatusCode::NO_CONTENT.into_response();
     }
     store.stats.patches += 1;
+    if let Some(value) = changes
+        .get("ccpaOptOut")
+        .and_then(serde_json::Value::as_bool)
+    {
+        store.history.entry(pkey).or_default().push(value);
+    }
     Json(answer).into_response()
 }
 

@@ -46,6 +46,9 @@ pub enum FaultKind {
         /// Milliseconds to wait.
         ms: u64,
     },
+    /// Drop the connection after the status line, before any body: the
+    /// client sees a reset mid-answer, as when a load balancer dies.
+    Drop,
 }
 
 /// A fault waiting for `remaining` more matching requests.
@@ -106,6 +109,14 @@ pub async fn inject(
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             campaign_error(status, "Injected fault").into_response()
         }
+        Some(FaultKind::Drop) => {
+            let broken = futures_util::stream::once(async {
+                Err::<axum::body::Bytes, _>(std::io::Error::from(
+                    std::io::ErrorKind::ConnectionReset,
+                ))
+            });
+            Response::new(axum::body::Body::from_stream(broken))
+        }
         Some(FaultKind::Throttle { retry_after_secs }) => {
             let mut response =
                 campaign_error(StatusCode::TOO_MANY_REQUESTS, "Too many requests").into_response();
@@ -142,6 +153,8 @@ mod tests {
                 .unwrap();
         assert_eq!(fault.target, Target::Ims);
         assert_eq!(fault.remaining, 1);
+        let fault: Fault = serde_json::from_str(r#"{"kind":"drop"}"#).unwrap();
+        assert_eq!(fault.kind, FaultKind::Drop);
     }
 
     #[test]

@@ -111,6 +111,30 @@ impl Emulator {
         self.store().by_custom_key(key).cloned()
     }
 
+    /// Every `ccpaOptOut` value PATCHed onto the profile with custom key
+    /// `key`, oldest first: tests check that changes arrived in order.
+    pub fn opt_out_history(&self, key: &str) -> Vec<bool> {
+        let store = self.store();
+        store
+            .by_custom_key(key)
+            .and_then(|p| store.history.get(&p.pkey))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Adds a profile with custom key `key` (and a made-up email) that
+    /// allows sale, for tests that need many customers.
+    pub fn add_customer(&self, key: &str) {
+        self.store().create(Profile {
+            pkey: String::new(),
+            cus_customer_id: Some(key.to_owned()),
+            first_name: "Test".into(),
+            last_name: key.to_owned(),
+            email: format!("{}@example.com", key.to_ascii_lowercase()),
+            ccpa_opt_out: false,
+        });
+    }
+
     /// Counters of what it has answered.
     pub fn stats(&self) -> Stats {
         self.store().stats
@@ -119,6 +143,11 @@ impl Emulator {
     /// Queues a fault for the next matching requests.
     pub fn inject(&self, fault: Fault) {
         self.store().faults.push_back(fault);
+    }
+
+    /// Forgets every queued fault: Campaign and IMS are well again.
+    pub fn clear_faults(&self) {
+        self.store().faults.clear();
     }
 
     /// Invalidates every access token issued so far.

@@ -107,6 +107,8 @@ pub struct Store {
     pub(crate) faults: VecDeque<Fault>,
     pub(crate) latency: Duration,
     pub(crate) stats: Stats,
+    /// Every `ccpaOptOut` value PATCHed, per PKey, in the order applied.
+    pub(crate) history: HashMap<String, Vec<bool>>,
 }
 
 impl Store {

@@ -143,14 +143,20 @@ mod tests {
 
     #[wasm_bindgen_test]
     fn reads_the_contracts_shapes() {
-        let state: OptOutState = from_js(parse(r#"{"ccpaOptOut":true,"pending":false}"#)).unwrap();
+        let state: OptOutState = from_js(parse(
+            r#"{"ccpaOptOut":true,"pending":false,"gpcHonored":true}"#,
+        ))
+        .unwrap();
         assert_eq!(
             state,
             OptOutState {
                 ccpa_opt_out: true,
-                pending: false
+                pending: false,
+                gpc_honored: true,
             }
         );
+        let older: OptOutState = from_js(parse(r#"{"ccpaOptOut":false,"pending":true}"#)).unwrap();
+        assert!(older.pending && !older.gpc_honored);
         let token: SignInToken = from_js(parse(r#"{"token":"a.b.c"}"#)).unwrap();
         assert_eq!(token.token, "a.b.c");
         let error: ErrorBody =

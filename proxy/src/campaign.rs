@@ -11,7 +11,7 @@ use reqwest::{Method, StatusCode, header};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Semaphore, SemaphorePermit};
 use url::Url;
 
 use crate::config::CampaignSettings;
@@ -33,6 +33,9 @@ pub enum CampaignError {
     /// IMS or Campaign refused, failed, or could not be reached.
     #[error("upstream unavailable: {0}")]
     Unavailable(String),
+    /// Campaign answered 429; `Retry-After` said when to come back, if it did.
+    #[error("Campaign is throttling requests")]
+    Throttled(Option<Duration>),
     /// An answer the proxy does not understand.
     #[error("unexpected upstream answer: {0}")]
     Unexpected(&'static str),
@@ -79,6 +82,8 @@ pub struct CampaignClient {
     /// forged link can never send the access token elsewhere.
     campaign_root: Url,
     tokens: TokenCache,
+    /// Bounds the calls in flight (`max_concurrency`).
+    permits: Semaphore,
 }
 
 impl CampaignClient {
@@ -96,6 +101,7 @@ impl CampaignClient {
             .expect("organization forms a valid path");
         Ok(Self {
             http,
+            permits: Semaphore::new(settings.max_concurrency.max(1)),
             settings,
             campaign_root,
             tokens: TokenCache::default(),
@@ -104,10 +110,11 @@ impl CampaignClient {
 
     /// Finds the profile for `key`: exactly one, or an error.
     pub async fn find(&self, key: &ProfileKey) -> Result<Profile, CampaignError> {
+        let _permit = self.permit().await?;
         let response = self.send(Method::GET, self.lookup_url(key), None).await?;
         let profile = match (key, response.status()) {
             (_, StatusCode::NOT_FOUND) => return Err(CampaignError::ProfileNotFound),
-            (_, status) if !status.is_success() => return Err(unavailable(status)),
+            (_, status) if !status.is_success() => return Err(failure(&response)),
             (ProfileKey::CustomKey(_), _) => response.json::<ProfileBody>().await?,
             (ProfileKey::Email(_), _) => {
                 let mut matches = response.json::<Collection>().await?.content;
@@ -133,6 +140,7 @@ impl CampaignClient {
 
     /// Sets `ccpaOptOut` on `profile`, following the link Campaign gave.
     pub async fn set_opt_out(&self, profile: &Profile, value: bool) -> Result<(), CampaignError> {
+        let _permit = self.permit().await?;
         let body = json!({ "ccpaOptOut": value });
         let response = self
             .send(Method::PATCH, profile.href.clone(), Some(&body))
@@ -140,8 +148,16 @@ impl CampaignClient {
         match response.status() {
             StatusCode::NOT_FOUND => Err(CampaignError::ProfileNotFound),
             status if status.is_success() => Ok(()),
-            status => Err(unavailable(status)),
+            _ => Err(failure(&response)),
         }
+    }
+
+    /// A place among the calls in flight, waiting at most the call timeout.
+    async fn permit(&self) -> Result<SemaphorePermit<'_>, CampaignError> {
+        tokio::time::timeout(self.settings.timeout(), self.permits.acquire())
+            .await
+            .map_err(|_| CampaignError::Timeout)?
+            .map_err(|_| CampaignError::Unexpected("the client was closed"))
     }
 
     /// Whether IMS gives (or has cached) an access token.
@@ -217,8 +233,19 @@ impl CampaignClient {
     }
 }
 
-fn unavailable(status: StatusCode) -> CampaignError {
-    CampaignError::Unavailable(format!("Campaign answered {status}"))
+/// The error for a non-success answer; 429 keeps its `Retry-After` (seconds).
+fn failure(response: &reqwest::Response) -> CampaignError {
+    match response.status() {
+        StatusCode::TOO_MANY_REQUESTS => CampaignError::Throttled(
+            response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok())
+                .map(Duration::from_secs),
+        ),
+        status => CampaignError::Unavailable(format!("Campaign answered {status}")),
+    }
 }
 
 /// The IMS access token, fetched lazily and renewed before it expires.

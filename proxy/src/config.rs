@@ -21,9 +21,60 @@ pub struct Settings {
     pub campaign: CampaignSettings,
     /// How browser requests prove who is signed in.
     pub identity: IdentitySettings,
+    /// Where requests and the audit trail are kept.
+    #[serde(default)]
+    pub storage: StorageSettings,
+    /// How changes Campaign did not take at once are retried.
+    #[serde(default)]
+    pub delivery: DeliverySettings,
     /// The demo sign-in (never in production).
     #[serde(default)]
     pub demo: DemoSettings,
+}
+
+/// The database. SQLite unless the URL says `postgres://`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StorageSettings {
+    /// `sqlite://<file>` (created on first start) or
+    /// `postgres://user:password@host/db`; secret, as it may hold a password.
+    #[serde(default = "default_storage_url")]
+    pub url: SecretString,
+    /// Connections in the pool.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            url: default_storage_url(),
+            max_connections: default_max_connections(),
+        }
+    }
+}
+
+/// The background worker that applies pending changes.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeliverySettings {
+    /// How often the worker looks for due changes when idle (milliseconds).
+    #[serde(default = "default_poll_interval_ms")]
+    pub poll_interval_ms: u64,
+    /// The first retry waits about this long; each failure doubles it.
+    #[serde(default = "default_backoff_base_ms")]
+    pub backoff_base_ms: u64,
+    /// The longest wait between two attempts.
+    #[serde(default = "default_backoff_max_ms")]
+    pub backoff_max_ms: u64,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        Self {
+            poll_interval_ms: default_poll_interval_ms(),
+            backoff_base_ms: default_backoff_base_ms(),
+            backoff_max_ms: default_backoff_max_ms(),
+        }
+    }
 }
 
 /// The HTTP server.
@@ -64,6 +115,10 @@ pub struct CampaignSettings {
     /// Upper bound for one upstream call, in milliseconds.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// Most Campaign calls in flight at once from this process; more wait
+    /// (within `timeout_ms`), so a burst cannot trip Adobe's rate limits.
+    #[serde(default = "default_max_concurrency")]
+    pub max_concurrency: usize,
 }
 
 impl CampaignSettings {
@@ -81,6 +136,23 @@ pub enum KeyKind {
     CustomKey,
     /// `profileAndServices/profile/byEmail?email=<email>`.
     Email,
+}
+
+impl KeyKind {
+    /// The name used in settings and storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CustomKey => "custom-key",
+            Self::Email => "email",
+        }
+    }
+
+    /// The kind named `name` by [`KeyKind::as_str`].
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::CustomKey, Self::Email]
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+    }
 }
 
 /// Verification of the host-minted sign-in token.
@@ -119,6 +191,24 @@ fn default_extended_resource() -> String {
 }
 fn default_timeout_ms() -> u64 {
     5_000
+}
+fn default_max_concurrency() -> usize {
+    32
+}
+fn default_storage_url() -> SecretString {
+    "sqlite://ccpa-proxy.db".into()
+}
+fn default_max_connections() -> u32 {
+    8
+}
+fn default_poll_interval_ms() -> u64 {
+    1_000
+}
+fn default_backoff_base_ms() -> u64 {
+    1_000
+}
+fn default_backoff_max_ms() -> u64 {
+    300_000
 }
 fn default_key_claim() -> String {
     "sub".into()

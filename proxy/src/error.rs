@@ -42,6 +42,9 @@ pub enum ApiError {
     /// The upstream failed.
     #[error(transparent)]
     Campaign(#[from] CampaignError),
+    /// The database failed: a request that cannot be recorded is refused.
+    #[error("storage failed: {0}")]
+    Storage(#[from] sqlx::Error),
 }
 
 impl ApiError {
@@ -95,6 +98,11 @@ impl ApiError {
                 "Use GET or PATCH.",
             ),
             E::Campaign(error) => campaign_parts(error),
+            E::Storage(_) => simple(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::StorageUnavailable,
+                "The request could not be recorded; nothing was changed. Try again shortly.",
+            ),
         }
     }
 }
@@ -116,7 +124,9 @@ fn campaign_parts(error: &CampaignError) -> (StatusCode, ErrorCode, String) {
             ErrorCode::UpstreamTimeout,
             "Adobe Campaign did not answer in time; nothing was changed.",
         ),
-        CampaignError::Unavailable(_) | CampaignError::Unexpected(_) => (
+        CampaignError::Unavailable(_)
+        | CampaignError::Throttled(_)
+        | CampaignError::Unexpected(_) => (
             StatusCode::BAD_GATEWAY,
             ErrorCode::UpstreamUnavailable,
             "Adobe Campaign could not be reached; nothing was changed.",

@@ -52,10 +52,18 @@ impl ProfileKey {
         }
     }
 
-    /// The key itself, for building the upstream request only.
+    /// The key itself, for the upstream request and the pending change only.
     pub fn as_str(&self) -> &str {
         match self {
             Self::CustomKey(key) | Self::Email(key) => key,
+        }
+    }
+
+    /// Which kind of key it is.
+    pub fn kind(&self) -> KeyKind {
+        match self {
+            Self::CustomKey(_) => KeyKind::CustomKey,
+            Self::Email(_) => KeyKind::Email,
         }
     }
 }
@@ -84,6 +92,11 @@ fn is_plausible_email(raw: &str) -> bool {
 pub struct Subject(String);
 
 impl Subject {
+    /// The subject itself, for the audit trail only.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     /// A stable, non-reversible tag for log lines.
     pub fn log_tag(&self) -> String {
         let digest = Sha256::digest(self.0.as_bytes());

@@ -4,11 +4,14 @@
 //! host's backend minted, and reads or changes that one profile's
 //! `ccpaOptOut` in Adobe Campaign, and nothing else.
 
+pub mod audit;
 pub mod campaign;
 pub mod config;
+pub mod delivery;
 pub mod demo;
 pub mod error;
 pub mod identity;
 pub mod routes;
 pub mod startup;
+pub mod store;
 pub mod telemetry;

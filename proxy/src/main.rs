@@ -1,19 +1,77 @@
-//! `ccpa-proxy`: serve the API with settings from a TOML file (`CCPA_CONFIG`,
-//! else `ccpa-proxy.toml` if present) and `CCPA__*` environment variables.
+//! `ccpa-proxy`: serve the API, or export the audit trail. Settings come from
+//! a TOML file (`--config`, `CCPA_CONFIG`, else `ccpa-proxy.toml` if present)
+//! and `CCPA__*` environment variables.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use ccpa_proxy::{config, startup::Application, telemetry};
+use ccpa_proxy::audit::{self, Format};
+use ccpa_proxy::config::{self, Settings};
+use ccpa_proxy::startup::Application;
+use ccpa_proxy::store::Store;
+use ccpa_proxy::telemetry;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// The settings file.
+    #[arg(long, env = "CCPA_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API and apply pending changes (the default).
+    Serve,
+    /// Read the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Write the requests accepted in [from, to) to standard output.
+    Export {
+        /// First day (YYYY-MM-DD, UTC) or time (RFC 3339) included.
+        #[arg(long, value_parser = audit::parse_time)]
+        from: i64,
+        /// First day or time no longer included.
+        #[arg(long, value_parser = audit::parse_time)]
+        to: i64,
+        /// `jsonl` or `csv`.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: Format,
+    },
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = load_settings(cli.config).context("invalid configuration")?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Audit(AuditCommand::Export { from, to, format }) => {
+            // Logs go to stderr; stdout carries only the export.
+            telemetry::init(false);
+            let store = Store::connect(&settings.storage).await?;
+            let count =
+                audit::export(&store, from, to, format, &mut std::io::stdout().lock()).await?;
+            tracing::info!(count, "audit records exported");
+            Ok(())
+        }
+    }
+}
+
+fn load_settings(file: Option<PathBuf>) -> anyhow::Result<Settings> {
+    let file = file.or_else(|| Some(PathBuf::from("ccpa-proxy.toml")).filter(|p| p.is_file()));
+    Ok(config::load(file.as_deref())?)
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
     telemetry::init(std::env::var_os("CCPA_LOG_JSON").is_some());
-    let file = match std::env::var_os("CCPA_CONFIG") {
-        Some(path) => Some(PathBuf::from(path)),
-        None => Some(PathBuf::from("ccpa-proxy.toml")).filter(|p| p.is_file()),
-    };
-    let settings = config::load(file.as_deref()).context("invalid configuration")?;
     let app = Application::build(settings).await?;
     tracing::info!(addr = %app.addr(), "ccpa-proxy listening");
     app.run_until(shutdown_signal()).await?;

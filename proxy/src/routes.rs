@@ -2,56 +2,134 @@
 //! else. Handlers take an [`AuthUser`], so whose profile is touched comes
 //! from the verified token only.
 
+use std::convert::Infallible;
+
 use axum::Json;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ccpa_api::{OptOutState, OptOutUpdate};
 use serde_json::json;
 
+use crate::campaign::CampaignError;
+use crate::delivery::Attempt;
 use crate::error::ApiError;
 use crate::identity::AuthUser;
 use crate::startup::AppState;
+use crate::store::{NewRequest, Source};
 
 /// Far above the 20-odd bytes of a real body, far below anything harmful.
 pub const MAX_BODY_BYTES: usize = 1024;
 
-/// `GET /api/v1/opt-out`.
+/// `GET /api/v1/opt-out`: the pending choice if one waits for Campaign,
+/// else Campaign's. With `Sec-GPC: 1`, a profile that allows sale is opted
+/// out first (the signal never opts anyone back in).
 pub async fn get_opt_out(
     State(state): State<AppState>,
     user: AuthUser,
+    how: Provenance,
 ) -> Result<Json<OptOutState>, ApiError> {
-    let profile = state.campaign.find(&user.key).await?;
-    Ok(Json(OptOutState {
-        ccpa_opt_out: profile.ccpa_opt_out,
-        pending: false,
-    }))
+    if let Some(value) = state.store.pending_value(&user.key).await? {
+        return Ok(answer(value, true, &how));
+    }
+    if !how.gpc || state.store.gpc_waived(&user.subject).await? {
+        let profile = state.campaign.find(&user.key).await?;
+        return Ok(answer(profile.ccpa_opt_out, false, &how));
+    }
+    match state.campaign.find(&user.key).await {
+        Ok(profile) if profile.ccpa_opt_out => return Ok(answer(true, false, &how)),
+        Ok(_) => {}
+        Err(error @ (CampaignError::ProfileNotFound | CampaignError::AmbiguousProfile)) => {
+            return Err(error.into());
+        }
+        // Campaign's value is unknown: record the opt-out anyway; applying
+        // it to a profile that already has it changes nothing.
+        Err(_) => {}
+    }
+    let pending = record_and_apply(&state, &user, &how, true, Source::Gpc).await?;
+    Ok(answer(true, pending, &how))
 }
 
-/// `PATCH /api/v1/opt-out` with `{"ccpaOptOut": bool}`.
+/// `PATCH /api/v1/opt-out` with `{"ccpaOptOut": bool}`: `200` once Campaign
+/// has it, `202` when it is recorded and will be applied.
 pub async fn patch_opt_out(
     State(state): State<AppState>,
     user: AuthUser,
+    how: Provenance,
     OptOutBody(update): OptOutBody,
-) -> Result<Json<OptOutState>, ApiError> {
-    let profile = state.campaign.find(&user.key).await?;
-    if profile.ccpa_opt_out != update.ccpa_opt_out {
-        state
-            .campaign
-            .set_opt_out(&profile, update.ccpa_opt_out)
-            .await?;
-    }
+) -> Result<(StatusCode, Json<OptOutState>), ApiError> {
+    let value = update.ccpa_opt_out;
+    let pending = record_and_apply(&state, &user, &how, value, Source::Widget).await?;
+    let status = if pending {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, answer(value, pending, &how)))
+}
+
+/// Records the request durably, then tries to apply it at once. Returns
+/// whether it is still pending.
+async fn record_and_apply(
+    state: &AppState,
+    user: &AuthUser,
+    how: &Provenance,
+    value: bool,
+    source: Source,
+) -> Result<bool, ApiError> {
+    let request = NewRequest {
+        subject: &user.subject,
+        key: &user.key,
+        value,
+        source,
+        gpc: how.gpc,
+        request_id: &how.request_id,
+    };
+    let audit_id = state.store.accept(&request).await?;
+    let attempt = state.delivery.attempt_now(&user.key, audit_id).await;
     tracing::info!(
         subject = %user.subject.log_tag(),
-        from = profile.ccpa_opt_out,
-        to = update.ccpa_opt_out,
-        "opt-out choice applied"
+        request = audit_id,
+        value,
+        ?source,
+        ?attempt,
+        "opt-out choice recorded"
     );
-    Ok(Json(OptOutState {
-        ccpa_opt_out: update.ccpa_opt_out,
-        pending: false,
-    }))
+    match attempt {
+        Attempt::Applied => Ok(false),
+        Attempt::Pending => Ok(true),
+        Attempt::Denied(error) => Err(error.into()),
+    }
+}
+
+fn answer(value: bool, pending: bool, how: &Provenance) -> Json<OptOutState> {
+    Json(OptOutState {
+        ccpa_opt_out: value,
+        pending,
+        gpc_honored: how.gpc && value,
+    })
+}
+
+/// Where a request came from: its id (as in the logs and the audit trail)
+/// and whether the browser sent Global Privacy Control.
+pub struct Provenance {
+    request_id: String,
+    gpc: bool,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Provenance {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        Ok(Self {
+            request_id: header("x-request-id").unwrap_or("-").to_owned(),
+            // The GPC specification: the header's only valid value is "1".
+            gpc: header("sec-gpc").is_some_and(|v| v.trim() == "1"),
+        })
+    }
 }
 
 /// The PATCH body, checked before anything is forwarded: JSON content type,
@@ -116,18 +194,41 @@ pub async fn live() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /health/ready`: IMS gives an access token, so Campaign calls can work.
+/// `GET /health/ready`: 503 only when storage fails. A proxy whose Campaign
+/// is down still records requests durably, so it stays in rotation and says
+/// `degraded`; taking it out would turn recorded requests into errors.
 pub async fn ready(State(state): State<AppState>) -> Response {
-    if state.campaign.is_ready().await {
-        Json(json!({ "status": "ready" })).into_response()
+    let upstream = if state.campaign.is_ready().await {
+        "ok"
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "upstream unavailable" })),
-        )
-            .into_response()
+        "unavailable"
+    };
+    match state.store.pending_count().await {
+        Ok(pending) => {
+            let status = if upstream == "ok" {
+                "ready"
+            } else {
+                "degraded"
+            };
+            Json(json!({ "status": status, "storage": "ok", "upstream": upstream, "pending": pending }))
+                .into_response()
+        }
+        Err(error) => {
+            tracing::warn!(%error, "storage is not answering");
+            let body =
+                json!({ "status": "unavailable", "storage": "unavailable", "upstream": upstream });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
     }
 }
+
+/// `GET /.well-known/gpc.json`: this site honours Global Privacy Control.
+pub async fn gpc_support() -> Json<serde_json::Value> {
+    Json(json!({ "gpc": true, "lastUpdate": GPC_SUPPORT_SINCE }))
+}
+
+/// When GPC support was last changed (the GPC specification's `lastUpdate`).
+const GPC_SUPPORT_SINCE: &str = "2026-11-23";
 
 /// JSON 404 for unknown routes.
 pub async fn not_found() -> ApiError {

@@ -13,6 +13,7 @@ use axum::middleware::from_fn;
 use axum::routing::get;
 use ccpa_api::OPT_OUT_PATH;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::ServeDir;
@@ -21,10 +22,12 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::campaign::CampaignClient;
 use crate::config::Settings;
+use crate::delivery::Delivery;
 use crate::identity::TokenVerifier;
+use crate::store::Store;
 use crate::{demo, routes};
 
-/// What every handler can reach. Built once; cloning copies three pointers.
+/// What every handler can reach. Built once; cloning copies five pointers.
 #[derive(Clone)]
 pub struct AppState {
     /// The settings the proxy started with.
@@ -33,6 +36,10 @@ pub struct AppState {
     pub campaign: Arc<CampaignClient>,
     /// The sign-in token verifier.
     pub verifier: Arc<TokenVerifier>,
+    /// Requests and the audit trail.
+    pub store: Arc<Store>,
+    /// Applies recorded changes to Campaign.
+    pub delivery: Arc<Delivery>,
 }
 
 /// Pages served by the proxy (the demo page, the widget's files) may only
@@ -45,15 +52,27 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wa
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    store: Arc<Store>,
+    delivery: Arc<Delivery>,
 }
 
 impl Application {
     /// Binds the listener and builds every part from `settings`.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let store = Arc::new(Store::connect(&settings.storage).await?);
+        let campaign = Arc::new(CampaignClient::new(settings.campaign.clone())?);
+        let delivery = Arc::new(Delivery::new(
+            store.clone(),
+            campaign.clone(),
+            &settings.campaign,
+            settings.delivery.clone(),
+        ));
         let listener = TcpListener::bind(settings.server.listen).await?;
         let state = AppState {
-            campaign: Arc::new(CampaignClient::new(settings.campaign.clone())?),
+            campaign,
             verifier: Arc::new(TokenVerifier::new(&settings.identity)),
+            store: store.clone(),
+            delivery: delivery.clone(),
             settings: Arc::new(settings),
         };
         if state.settings.demo.enabled {
@@ -62,6 +81,8 @@ impl Application {
         Ok(Self {
             listener,
             router: router(state),
+            store,
+            delivery,
         })
     }
 
@@ -72,14 +93,25 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    /// Serves, with the delivery worker beside it, until `shutdown`
+    /// completes; then finishes in-flight requests, lets the worker finish
+    /// its attempts, and closes the database. Whatever is still pending
+    /// stays recorded for the next start.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
+        let stop = CancellationToken::new();
+        let worker = tokio::spawn(self.delivery.run(stop.clone()));
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        stop.cancel();
+        if let Err(error) = worker.await {
+            tracing::error!(%error, "the delivery worker failed");
+        }
+        self.store.close().await;
+        served
     }
 }
 
@@ -98,7 +130,8 @@ pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .merge(api)
         .route("/health/live", get(routes::live))
-        .route("/health/ready", get(routes::ready));
+        .route("/health/ready", get(routes::ready))
+        .route("/.well-known/gpc.json", get(routes::gpc_support));
     if state.settings.demo.enabled {
         app = app.merge(demo::routes());
     }

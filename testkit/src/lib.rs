@@ -6,11 +6,13 @@ use std::net::SocketAddr;
 
 use campaign_emulator::{Emulator, EmulatorConfig};
 use ccpa_proxy::config::{
-    CampaignSettings, DemoSettings, IdentitySettings, KeyKind, ServerSettings, Settings,
+    CampaignSettings, DeliverySettings, DemoSettings, IdentitySettings, KeyKind, ServerSettings,
+    Settings, StorageSettings,
 };
 use ccpa_proxy::startup::Application;
 use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::{Value, json};
+use sqlx::{Connection, Executor};
 
 /// The HS256 key the test host and the proxy share.
 pub const SECRET: &str = "test-host-shared-hs256-secret";
@@ -35,9 +37,38 @@ pub async fn spawn_proxy(settings: Settings) -> SocketAddr {
     addr
 }
 
+/// Names the PostgreSQL server the tests use instead of SQLite, as a URL
+/// whose user may create databases (`cargo xtask test` starts one).
+pub const POSTGRES_ENV: &str = "CCPA_TEST_POSTGRES_URL";
+
+/// A new, empty database for one test: a SQLite file in the temporary
+/// directory, or a fresh database on the server [`POSTGRES_ENV`] names.
+pub async fn database_url() -> String {
+    let name = format!("ccpa_test_{}", uuid::Uuid::new_v4().simple());
+    match std::env::var(POSTGRES_ENV) {
+        Ok(server) => {
+            let mut admin = sqlx::PgConnection::connect(&server)
+                .await
+                .expect("the test PostgreSQL server answers");
+            admin
+                .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
+                .await
+                .expect("a test database can be created");
+            let mut url = url::Url::parse(&server).expect("a PostgreSQL URL");
+            url.set_path(&name);
+            url.to_string()
+        }
+        Err(_) => format!(
+            "sqlite://{}",
+            std::env::temp_dir().join(format!("{name}.db")).display()
+        ),
+    }
+}
+
 /// Settings for a proxy on a free loopback port in front of `emulator`,
-/// verifying tokens minted with [`SECRET`], keyed by custom key in `sub`.
-pub fn proxy_settings(emulator: &Emulator) -> Settings {
+/// verifying tokens minted with [`SECRET`], keyed by custom key in `sub`,
+/// storing in `database` and retrying quickly.
+pub fn proxy_settings(emulator: &Emulator, database: &str) -> Settings {
     let config = emulator.config();
     Settings {
         server: ServerSettings {
@@ -57,6 +88,7 @@ pub fn proxy_settings(emulator: &Emulator) -> Settings {
             client_secret: config.client_secret.clone().into(),
             scope: "openid,AdobeID,campaign".into(),
             timeout_ms: 2_000,
+            max_concurrency: 32,
         },
         identity: IdentitySettings {
             hs256_secret: SECRET.into(),
@@ -65,6 +97,15 @@ pub fn proxy_settings(emulator: &Emulator) -> Settings {
             key_claim: "sub".into(),
             key_kind: KeyKind::CustomKey,
             max_token_lifetime_secs: 600,
+        },
+        storage: StorageSettings {
+            url: database.into(),
+            max_connections: 8,
+        },
+        delivery: DeliverySettings {
+            poll_interval_ms: 50,
+            backoff_base_ms: 50,
+            backoff_max_ms: 1_000,
         },
         demo: DemoSettings::default(),
     }

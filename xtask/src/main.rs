@@ -3,6 +3,7 @@
 //! to do when it cannot.
 
 mod demo;
+mod postgres;
 mod shell;
 mod tools;
 mod widget;
@@ -77,7 +78,14 @@ fn test(root: &std::path::Path) -> Result {
         widget_tests,
     )?;
     shell::step(
-        "unit, integration and browser tests",
+        "unit, integration and browser tests (storage: SQLite)",
         cargo(&[&["test", "--workspace", "--exclude", "ccpa-widget"]]),
-    )
+    )?;
+    let server = postgres::TestPostgres::start()?;
+    let mut on_postgres = cargo(&[&["test", "-p", "ccpa-proxy", "--test", "api"]]);
+    on_postgres.env(POSTGRES_ENV, &server.url);
+    shell::step("the proxy's tests again (storage: PostgreSQL)", on_postgres)
 }
+
+/// Where the proxy's tests find PostgreSQL (testkit's `POSTGRES_ENV`).
+const POSTGRES_ENV: &str = "CCPA_TEST_POSTGRES_URL";

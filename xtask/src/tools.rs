@@ -135,14 +135,22 @@ pub fn ensure_browser() -> Result {
         or_none(&browser),
         or_none(&driver)
     );
+    apt_install(
+        &["chromium", "chromium-driver"],
+        "the browser tests need Debian's chromium and chromium-driver",
+    )
+}
+
+/// Installs Debian `packages`; `why` says what needs them if that fails.
+pub fn apt_install(packages: &[&str], why: &str) -> Result {
     let apt = |args: &[&str]| {
         let mut command = Command::new("apt-get");
         command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
         run(command)
     };
     apt(&["update", "-q"])
-        .and_then(|()| apt(&["install", "-y", "-q", "chromium", "chromium-driver"]))
-        .map_err(|e| format!("{e}\nthe browser tests need Debian's chromium and chromium-driver (run as root, or install them yourself)"))
+        .and_then(|()| apt(&[&["install", "-y", "-q"], packages].concat()))
+        .map_err(|e| format!("{e}\n{why} (run as root, or install them yourself)"))
 }
 
 fn or_none(found: &str) -> &str {

@@ -1,7 +1,9 @@
 use std::time::Duration;
 
 use campaign_emulator::Emulator;
-use ccpa_proxy::config::Settings;
+use ccpa_proxy::config::{Settings, StorageSettings};
+use ccpa_proxy::store::{AuditRow, Store};
+use futures_util::TryStreamExt;
 use reqwest::Response;
 use serde_json::{Value, json};
 
@@ -14,6 +16,8 @@ pub struct TestApp {
     pub url: String,
     pub emulator: Emulator,
     pub http: reqwest::Client,
+    /// The proxy's database (SQLite, or PostgreSQL under `cargo xtask test`).
+    pub database: String,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -24,13 +28,15 @@ pub async fn spawn_app() -> TestApp {
 /// adjusts the proxy's settings before it starts.
 pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     let emulator = testkit::spawn_emulator().await;
-    let mut settings = testkit::proxy_settings(&emulator);
+    let database = testkit::database_url().await;
+    let mut settings = testkit::proxy_settings(&emulator, &database);
     settings.server.allowed_origins = vec![ALLOWED_ORIGIN.into()];
     customize(&mut settings);
     TestApp {
         url: format!("http://{}", testkit::spawn_proxy(settings).await),
         emulator,
         http: reqwest::Client::new(),
+        database,
     }
 }
 
@@ -82,6 +88,32 @@ impl TestApp {
         .await
     }
 
+    /// The whole audit trail, read from the proxy's database.
+    pub async fn audit(&self) -> Vec<AuditRow> {
+        audit_of(&self.database).await
+    }
+
+    /// How many profiles have a change waiting, as readiness reports it.
+    pub async fn pending(&self) -> i64 {
+        let ready: Value = self.get("/health/ready").await.json().await.unwrap();
+        ready["pending"]
+            .as_i64()
+            .expect("readiness counts pending changes")
+    }
+
+    /// Waits until no change is pending.
+    pub async fn drained(&self) {
+        let mut pending = 0;
+        for _ in 0..600 {
+            pending = self.pending().await;
+            if pending == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{pending} changes still pending after 30 s");
+    }
+
     pub fn opt_out_of(&self, custom_key: &str) -> bool {
         self.emulator
             .profile(custom_key)
@@ -109,3 +141,28 @@ pub async fn state_of(response: Response) -> Value {
 }
 
 pub const SHORT: Duration = Duration::from_millis(300);
+
+/// Every audit record in `database`, oldest first.
+pub async fn audit_of(database: &str) -> Vec<AuditRow> {
+    let store = Store::connect(&StorageSettings {
+        url: database.into(),
+        max_connections: 1,
+    })
+    .await
+    .expect("the test database opens");
+    let rows = store.audit(0, i64::MAX).try_collect().await.unwrap();
+    store.close().await;
+    rows
+}
+
+/// Polls `condition` every 20 ms for up to `within`; panics naming `what`.
+pub async fn eventually(what: &str, within: Duration, condition: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -64,7 +64,7 @@ async fn logs_hold_no_tokens_secrets_or_emails() {
 
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     assert!(
-        text.contains("opt-out choice applied"),
+        text.contains("opt-out choice recorded"),
         "the capture works: {text}"
     );
     for secret in [

@@ -2,6 +2,7 @@
 //! its own loopback port, talking HTTP.
 
 mod auth;
+mod durable;
 mod helpers;
 mod idor;
 mod logs;

@@ -8,10 +8,16 @@ async fn reads_then_changes_the_signed_in_users_choice() {
     let token = token_for("CUST-1001");
 
     let state = state_of(app.get_opt_out(&token).await).await;
-    assert_eq!(state, json!({"ccpaOptOut": false, "pending": false}));
+    assert_eq!(
+        state,
+        json!({"ccpaOptOut": false, "pending": false, "gpcHonored": false})
+    );
 
     let state = state_of(app.patch_opt_out(&token, true).await).await;
-    assert_eq!(state, json!({"ccpaOptOut": true, "pending": false}));
+    assert_eq!(
+        state,
+        json!({"ccpaOptOut": true, "pending": false, "gpcHonored": false})
+    );
     assert!(app.opt_out_of("CUST-1001"), "Campaign holds the new choice");
 
     let state = state_of(app.get_opt_out(&token).await).await;
@@ -30,7 +36,10 @@ async fn answers_only_the_choice_never_the_rest_of_the_profile() {
     let response = app.get_opt_out(&token_for("CUST-1002")).await;
     assert_eq!(response.headers()["cache-control"], "no-store");
     let body = response.text().await.unwrap();
-    assert_eq!(body, r#"{"ccpaOptOut":true,"pending":false}"#);
+    assert_eq!(
+        body,
+        r#"{"ccpaOptOut":true,"pending":false,"gpcHonored":false}"#
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,185 @@
+//! Getting accepted changes into Campaign: at once when it answers, else by a
+//! background worker with exponential backoff until it does.
+//!
+//! Every change is in the store before anyone tries to apply it, and leaves
+//! the store only when Campaign has taken it (or has no such profile). So a
+//! failing, throttling or unreachable Campaign, an expired IMS token or a
+//! `kill -9` delays a change; nothing drops it.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::campaign::{CampaignClient, CampaignError};
+use crate::config::{CampaignSettings, DeliverySettings};
+use crate::identity::ProfileKey;
+use crate::store::{Claim, Outcome, Store};
+
+/// Honour `Retry-After` up to a day; beyond that it is more likely a bug.
+const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(86_400);
+
+/// How one attempt ended, for the request that is waiting on it.
+#[derive(Debug)]
+pub enum Attempt {
+    /// Campaign holds the value now.
+    Applied,
+    /// Recorded; the worker will apply it.
+    Pending,
+    /// Campaign can never take it: no (single) profile has the key.
+    Denied(CampaignError),
+}
+
+/// Applies pending changes; shared by the request handlers and the worker.
+pub struct Delivery {
+    store: Arc<Store>,
+    campaign: Arc<CampaignClient>,
+    settings: DeliverySettings,
+    /// How long a claim may take before another process may take it over:
+    /// far beyond the two upstream calls an attempt makes.
+    lease: Duration,
+    /// The worker's concurrency; the client bounds the calls themselves.
+    slots: usize,
+    /// Wakes the idle worker when a change became due at once.
+    wake: Notify,
+}
+
+impl Delivery {
+    /// Delivery through `campaign`, with retries paced by `settings`.
+    pub fn new(
+        store: Arc<Store>,
+        campaign: Arc<CampaignClient>,
+        campaign_settings: &CampaignSettings,
+        settings: DeliverySettings,
+    ) -> Self {
+        Self {
+            store,
+            campaign,
+            settings,
+            lease: campaign_settings.timeout() * 4 + Duration::from_secs(5),
+            slots: campaign_settings.max_concurrency.max(1),
+            wake: Notify::new(),
+        }
+    }
+
+    /// The first attempt at request `audit_id`, made while its sender waits.
+    pub async fn attempt_now(&self, key: &ProfileKey, audit_id: i64) -> Attempt {
+        match self.store.claim(key, audit_id, self.lease).await {
+            Ok(Some(claim)) => self.apply(claim).await,
+            // Another attempt for this profile is under way; it (or the
+            // worker after it) sends this choice next.
+            Ok(None) => Attempt::Pending,
+            Err(error) => {
+                tracing::warn!(%error, "could not lease a recorded change; the worker will apply it");
+                Attempt::Pending
+            }
+        }
+    }
+
+    /// Applies `claim` and records how that went.
+    async fn apply(&self, claim: Claim) -> Attempt {
+        let (outcome, attempt) = match self.push(&claim).await {
+            Ok(previous) => (Outcome::Applied { previous }, Attempt::Applied),
+            Err(error @ (CampaignError::ProfileNotFound | CampaignError::AmbiguousProfile)) => {
+                let basis = match error {
+                    CampaignError::ProfileNotFound => "no Campaign profile has the user's key",
+                    _ => "several Campaign profiles share the user's key",
+                };
+                (Outcome::Denied { basis }, Attempt::Denied(error))
+            }
+            Err(error) => {
+                tracing::warn!(%error, request = claim.audit_id, attempts = claim.attempts + 1, "Campaign did not take a change; it will be retried");
+                let at = self.retry_at(claim.attempts, &error);
+                let error = error.to_string();
+                (Outcome::Retry { at, error }, Attempt::Pending)
+            }
+        };
+        if matches!(attempt, Attempt::Applied) {
+            tracing::info!(
+                request = claim.audit_id,
+                value = claim.value,
+                "change applied in Campaign"
+            );
+        }
+        match self.store.finish(&claim, outcome).await {
+            Ok(true) => self.wake.notify_one(),
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(%error, "could not record an attempt; it is retried when its lease ends");
+            }
+        }
+        attempt
+    }
+
+    /// Sets the value unless Campaign already has it; returns the old value.
+    async fn push(&self, claim: &Claim) -> Result<bool, CampaignError> {
+        let profile = self.campaign.find(&claim.key).await?;
+        if profile.ccpa_opt_out != claim.value {
+            self.campaign.set_opt_out(&profile, claim.value).await?;
+        }
+        Ok(profile.ccpa_opt_out)
+    }
+
+    /// Exponential backoff with jitter: about `base × 2^attempts`, at most
+    /// `backoff_max_ms`, and never sooner than Campaign's `Retry-After`.
+    fn retry_at(&self, attempts: u32, error: &CampaignError) -> SystemTime {
+        let ceiling = self
+            .settings
+            .backoff_base_ms
+            .saturating_mul(1 << attempts.min(20))
+            .min(self.settings.backoff_max_ms);
+        // "Equal jitter": half fixed, half random, so that the retries of
+        // many profiles spread out without any coming back at once.
+        let wait = ceiling / 2 + rand::random_range(0..=ceiling / 2);
+        let mut wait = Duration::from_millis(wait);
+        if let CampaignError::Throttled(Some(after)) = error {
+            wait = wait.max((*after).min(LONGEST_RETRY_AFTER));
+        }
+        SystemTime::now() + wait
+    }
+
+    /// The worker: applies due changes until `stop`, then lets the attempts
+    /// under way finish (each bounded by the upstream timeout).
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        let tasks = TaskTracker::new();
+        let slots = Arc::new(Semaphore::new(self.slots));
+        loop {
+            let slot = tokio::select! {
+                () = stop.cancelled() => break,
+                slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            };
+            match self.store.claim_due(self.lease).await {
+                Ok(Some(claim)) => {
+                    let delivery = self.clone();
+                    tasks.spawn(async move {
+                        delivery.apply(claim).await;
+                        drop(slot);
+                    });
+                }
+                Ok(None) => {
+                    drop(slot);
+                    self.idle(&stop).await;
+                }
+                Err(error) => {
+                    drop(slot);
+                    tracing::warn!(%error, "could not read pending changes");
+                    self.idle(&stop).await;
+                }
+            }
+        }
+        tasks.close();
+        tasks.wait().await;
+        tracing::info!("delivery worker stopped");
+    }
+
+    async fn idle(&self, stop: &CancellationToken) {
+        let poll = Duration::from_millis(self.settings.poll_interval_ms);
+        tokio::select! {
+            () = stop.cancelled() => {}
+            () = self.wake.notified() => {}
+            () = tokio::time::sleep(poll) => {}
+        }
+    }
+}

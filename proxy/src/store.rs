@@ -1,0 +1,500 @@
+//! Durable storage: the audit trail of every accepted request, and the
+//! changes Campaign has not confirmed yet.
+//!
+//! One schema, two engines: SQLite (a file, the default: nothing to run
+//! beside the proxy) and PostgreSQL (what several replicas share). Both are
+//! reached through sqlx's `Any` driver, so every query below is written once;
+//! only the worker's claim differs, because PostgreSQL needs
+//! `FOR UPDATE SKIP LOCKED` for replicas not to wait on each other, and
+//! SQLite has a single writer anyway.
+//!
+//! Times are Unix milliseconds in `BIGINT` columns and booleans are `0/1`:
+//! the `Any` driver maps those alike on both engines.
+//!
+//! The `pending` table holds one row per profile: the latest choice. A row is
+//! *leased* while one process applies it, so no two replicas ever send one
+//! profile's changes at the same time or out of order.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::{Stream, TryStreamExt};
+use secrecy::ExposeSecret;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+
+use crate::config::{KeyKind, StorageSettings};
+use crate::identity::{ProfileKey, Subject};
+
+/// Which engine the URL named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// The storage of one proxy process.
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+    /// Names this process in leases, so that it only ever finishes its own.
+    owner: String,
+}
+
+/// How a request reached the proxy: the "manner" of § 7101.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The consumer used the widget (or another client of the API).
+    Widget,
+    /// The browser sent a Global Privacy Control signal.
+    Gpc,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Widget => "widget",
+            Self::Gpc => "gpc",
+        }
+    }
+}
+
+/// A request the proxy accepted and must not lose.
+pub struct NewRequest<'a> {
+    /// Who asked.
+    pub subject: &'a Subject,
+    /// Whose profile it changes.
+    pub key: &'a ProfileKey,
+    /// The `ccpaOptOut` asked for.
+    pub value: bool,
+    /// How it arrived.
+    pub source: Source,
+    /// Whether it carried `Sec-GPC: 1`.
+    pub gpc: bool,
+    /// The request id also found in the logs.
+    pub request_id: &'a str,
+}
+
+/// A pending change leased to this process for applying.
+#[derive(Debug)]
+pub struct Claim {
+    /// Whose profile.
+    pub key: ProfileKey,
+    /// The request it carries out (the latest for the profile when leased).
+    pub audit_id: i64,
+    /// The value to set.
+    pub value: bool,
+    /// Failed attempts so far.
+    pub attempts: u32,
+}
+
+/// How an attempt to apply a [`Claim`] ended.
+pub enum Outcome {
+    /// Campaign holds the value now; it held `previous` before.
+    Applied {
+        /// Campaign's value before this attempt.
+        previous: bool,
+    },
+    /// It can never be applied (no such profile): the basis of the denial.
+    Denied {
+        /// Why, in words for the audit trail.
+        basis: &'static str,
+    },
+    /// Campaign failed; try again at `at`.
+    Retry {
+        /// When to try again.
+        at: SystemTime,
+        /// What went wrong, for operators (no bodies, tokens or emails).
+        error: String,
+    },
+}
+
+/// One line of the audit trail, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    /// Sequence number: the order requests were accepted in.
+    pub id: i64,
+    /// The request id from the logs.
+    pub request_id: String,
+    /// When the request was accepted (Unix ms).
+    pub received_at: i64,
+    /// The host's subject.
+    pub subject: String,
+    /// The `ccpaOptOut` asked for.
+    pub requested: bool,
+    /// `widget` or `gpc`.
+    pub source: String,
+    /// Whether the request carried `Sec-GPC: 1`.
+    pub gpc: bool,
+    /// `applied`, `superseded`, `denied`, or `None` while pending.
+    pub outcome: Option<String>,
+    /// Campaign's value before, when it was read.
+    pub previous: Option<bool>,
+    /// When the outcome was decided (Unix ms).
+    pub decided_at: Option<i64>,
+    /// The basis of a denial.
+    pub basis: Option<String>,
+}
+
+/// Storage failures are reported, never retried here: the caller decides.
+pub type Result<T> = std::result::Result<T, sqlx::Error>;
+
+impl Store {
+    /// Opens (creating a SQLite file if needed) and migrates the database.
+    pub async fn connect(settings: &StorageSettings) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let url = settings.url.expose_secret();
+        let dialect = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Dialect::Postgres
+        } else {
+            Dialect::Sqlite
+        };
+        let url = match dialect {
+            // Create the file on first start; keep any mode the URL names.
+            Dialect::Sqlite if !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            }
+            _ => url.to_owned(),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    if dialect == Dialect::Sqlite {
+                        // WAL: readers never wait for the writer. NORMAL
+                        // syncs at checkpoints: a committed request survives
+                        // a crash of the process (`kill -9`); only a power
+                        // cut may lose the last instants.
+                        connection
+                            .execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        match dialect {
+            Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+            Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+        }
+        Ok(Self {
+            pool,
+            dialect,
+            owner: uuid::Uuid::new_v4().to_string(),
+        })
+    }
+
+    /// Whether the database answers.
+    pub async fn check(&self) -> Result<()> {
+        self.pool.execute("SELECT 1").await.map(drop)
+    }
+
+    /// Records `request` in the audit trail and makes it the profile's
+    /// pending change, in one transaction. When this returns, the request
+    /// survives anything short of losing the database.
+    pub async fn accept(&self, request: &NewRequest<'_>) -> Result<i64> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        // A write first: SQLite then holds the write lock for the whole
+        // transaction instead of failing to upgrade a read lock later.
+        let audit_id: i64 = sqlx::query(
+            "INSERT INTO audit (request_id, received_at, subject, requested, source, gpc) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(request.request_id)
+        .bind(now)
+        .bind(request.subject.as_str())
+        .bind(i64::from(request.value))
+        .bind(request.source.as_str())
+        .bind(i64::from(request.gpc))
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
+        // Usually one pass; a second when the row vanished (applied by
+        // another process) between the insert attempt and the lock.
+        loop {
+            let inserted = sqlx::query(
+                "INSERT INTO pending (profile_key, key_kind, audit_id, value, next_attempt_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (profile_key) DO NOTHING",
+            )
+            .bind(request.key.as_str())
+            .bind(request.key.kind().as_str())
+            .bind(audit_id)
+            .bind(i64::from(request.value))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted == 1 {
+                break;
+            }
+            let lock = match self.dialect {
+                Dialect::Postgres => {
+                    "SELECT audit_id, leased_audit_id, lease_until FROM pending WHERE profile_key = $1 FOR UPDATE"
+                }
+                Dialect::Sqlite => {
+                    "SELECT audit_id, leased_audit_id, lease_until FROM pending WHERE profile_key = $1"
+                }
+            };
+            let Some(row) = sqlx::query(lock)
+                .bind(request.key.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+            else {
+                continue;
+            };
+            let replaced: i64 = row.try_get("audit_id")?;
+            let leased: Option<i64> = row.try_get("leased_audit_id")?;
+            let lease_until: i64 = row.try_get("lease_until")?;
+            // The request being sent right now is finished by its sender;
+            // any other replaced one will never be sent.
+            if leased != Some(replaced) || lease_until <= now {
+                record_outcome(&mut tx, replaced, "superseded", None, None).await?;
+            }
+            sqlx::query("UPDATE pending SET audit_id = $1, value = $2 WHERE profile_key = $3")
+                .bind(audit_id)
+                .bind(i64::from(request.value))
+                .bind(request.key.as_str())
+                .execute(&mut *tx)
+                .await?;
+            break;
+        }
+        tx.commit().await?;
+        Ok(audit_id)
+    }
+
+    /// The value waiting to be applied to `key`'s profile, if any.
+    pub async fn pending_value(&self, key: &ProfileKey) -> Result<Option<bool>> {
+        let row = sqlx::query("SELECT value FROM pending WHERE profile_key = $1")
+            .bind(key.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| r.try_get::<i64, _>("value").map(|v| v != 0))
+            .transpose()
+    }
+
+    /// How many profiles have a change waiting.
+    pub async fn pending_count(&self) -> Result<i64> {
+        sqlx::query("SELECT COUNT(*) AS n FROM pending")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")
+    }
+
+    /// Whether the subject's latest request allowed sale while their browser
+    /// sent GPC: they were told of the conflict and chose, so the signal no
+    /// longer overrides them (CCPA regulations § 7025(c)(3)).
+    pub async fn gpc_waived(&self, subject: &Subject) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT requested, source, gpc FROM audit WHERE subject = $1 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(subject.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(false) };
+        Ok(row.try_get::<i64, _>("requested")? == 0
+            && row.try_get::<String, _>("source")? == Source::Widget.as_str()
+            && row.try_get::<i64, _>("gpc")? == 1)
+    }
+
+    /// Leases `key`'s pending change for `lease`, if it still carries request
+    /// `audit_id` and nobody else holds it: the request's own first attempt.
+    pub async fn claim(
+        &self,
+        key: &ProfileKey,
+        audit_id: i64,
+        lease: Duration,
+    ) -> Result<Option<Claim>> {
+        let now = now_ms();
+        sqlx::query(
+            "UPDATE pending SET lease_owner = $1, lease_until = $2, leased_audit_id = audit_id \
+             WHERE profile_key = $3 AND audit_id = $4 AND lease_until <= $5 \
+             RETURNING profile_key, key_kind, audit_id, value, attempts",
+        )
+        .bind(&self.owner)
+        .bind(now + millis(lease))
+        .bind(key.as_str())
+        .bind(audit_id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(claim_of)
+        .transpose()
+    }
+
+    /// Leases the change that is due soonest, if any is due.
+    pub async fn claim_due(&self, lease: Duration) -> Result<Option<Claim>> {
+        let now = now_ms();
+        let query = match self.dialect {
+            Dialect::Postgres => {
+                "UPDATE pending SET lease_owner = $1, lease_until = $2, leased_audit_id = audit_id \
+                 WHERE profile_key = (SELECT profile_key FROM pending \
+                   WHERE next_attempt_at <= $3 AND lease_until <= $3 \
+                   ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
+                 AND lease_until <= $3 \
+                 RETURNING profile_key, key_kind, audit_id, value, attempts"
+            }
+            Dialect::Sqlite => {
+                "UPDATE pending SET lease_owner = $1, lease_until = $2, leased_audit_id = audit_id \
+                 WHERE profile_key = (SELECT profile_key FROM pending \
+                   WHERE next_attempt_at <= $3 AND lease_until <= $3 \
+                   ORDER BY next_attempt_at LIMIT 1) \
+                 AND lease_until <= $3 \
+                 RETURNING profile_key, key_kind, audit_id, value, attempts"
+            }
+        };
+        sqlx::query(query)
+            .bind(&self.owner)
+            .bind(now + millis(lease))
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(claim_of)
+            .transpose()
+    }
+
+    /// Records how `claim` ended and gives the profile's row back: deleted
+    /// when nothing newer arrived, otherwise due again at once (after
+    /// success) or at the retry time (after failure). Returns whether a newer
+    /// choice is now due.
+    pub async fn finish(&self, claim: &Claim, outcome: Outcome) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let (retry_at, error) = match outcome {
+            Outcome::Applied { previous } => {
+                record_outcome(&mut tx, claim.audit_id, "applied", Some(previous), None).await?;
+                (now_ms(), None)
+            }
+            Outcome::Denied { basis } => {
+                record_outcome(&mut tx, claim.audit_id, "denied", None, Some(basis)).await?;
+                (now_ms(), None)
+            }
+            Outcome::Retry { at, error } => (unix_ms(at), Some(error)),
+        };
+        let done = error.is_none();
+        if done {
+            let deleted = sqlx::query(
+                "DELETE FROM pending WHERE profile_key = $1 AND lease_owner = $2 AND audit_id = $3",
+            )
+            .bind(claim.key.as_str())
+            .bind(&self.owner)
+            .bind(claim.audit_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if deleted == 1 {
+                tx.commit().await?;
+                return Ok(false);
+            }
+        }
+        let released = sqlx::query(
+            "UPDATE pending SET lease_owner = NULL, lease_until = 0, leased_audit_id = NULL, \
+             attempts = CASE WHEN $1 = 1 THEN 0 ELSE attempts + 1 END, \
+             next_attempt_at = $2, last_error = $3 \
+             WHERE profile_key = $4 AND lease_owner = $5 RETURNING audit_id",
+        )
+        .bind(i64::from(done))
+        .bind(retry_at)
+        .bind(error)
+        .bind(claim.key.as_str())
+        .bind(&self.owner)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let newer = match released {
+            Some(row) => row.try_get::<i64, _>("audit_id")? != claim.audit_id,
+            None => false,
+        };
+        if newer && !done {
+            // Replaced while this attempt failed: it will never be sent.
+            record_outcome(&mut tx, claim.audit_id, "superseded", None, None).await?;
+        }
+        tx.commit().await?;
+        Ok(newer && done)
+    }
+
+    /// The audit trail for requests accepted in `[from, to)` (Unix ms),
+    /// oldest first, streamed: a range may hold millions of records.
+    pub fn audit(&self, from: i64, to: i64) -> impl Stream<Item = Result<AuditRow>> + '_ {
+        sqlx::query(
+            "SELECT a.id, a.request_id, a.received_at, a.subject, a.requested, a.source, a.gpc, \
+             o.outcome, o.previous, o.decided_at, o.basis \
+             FROM audit a LEFT JOIN audit_outcome o ON o.audit_id = a.id \
+             WHERE a.received_at >= $1 AND a.received_at < $2 ORDER BY a.id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch(&self.pool)
+        .and_then(|row| async move { audit_row(&row) })
+    }
+
+    /// Closes every connection (after the last request and the worker).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+async fn record_outcome(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    audit_id: i64,
+    outcome: &str,
+    previous: Option<bool>,
+    basis: Option<&str>,
+) -> Result<()> {
+    // DO NOTHING: when a lease ran out, two processes may both finish one
+    // request; the first outcome stands.
+    sqlx::query(
+        "INSERT INTO audit_outcome (audit_id, outcome, previous, decided_at, basis) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (audit_id) DO NOTHING",
+    )
+    .bind(audit_id)
+    .bind(outcome)
+    .bind(previous.map(i64::from))
+    .bind(now_ms())
+    .bind(basis)
+    .execute(&mut **tx)
+    .await
+    .map(drop)
+}
+
+fn claim_of(row: AnyRow) -> Result<Claim> {
+    let kind: String = row.try_get("key_kind")?;
+    let raw: String = row.try_get("profile_key")?;
+    let key = KeyKind::parse(&kind)
+        .and_then(|kind| ProfileKey::parse(&raw, kind).ok())
+        .ok_or_else(|| sqlx::Error::Decode("a stored profile key does not parse".into()))?;
+    Ok(Claim {
+        key,
+        audit_id: row.try_get("audit_id")?,
+        value: row.try_get::<i64, _>("value")? != 0,
+        attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+    })
+}
+
+fn audit_row(row: &AnyRow) -> Result<AuditRow> {
+    Ok(AuditRow {
+        id: row.try_get("id")?,
+        request_id: row.try_get("request_id")?,
+        received_at: row.try_get("received_at")?,
+        subject: row.try_get("subject")?,
+        requested: row.try_get::<i64, _>("requested")? != 0,
+        source: row.try_get("source")?,
+        gpc: row.try_get::<i64, _>("gpc")? != 0,
+        outcome: row.try_get("outcome")?,
+        previous: row.try_get::<Option<i64>, _>("previous")?.map(|v| v != 0),
+        decided_at: row.try_get("decided_at")?,
+        basis: row.try_get("basis")?,
+    })
+}
+
+/// Now, in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    unix_ms(SystemTime::now())
+}
+
+fn unix_ms(at: SystemTime) -> i64 {
+    at.duration_since(UNIX_EPOCH).map_or(0, millis)
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,230 @@
+//! Nothing lost: whatever Campaign or IMS do, an accepted change is recorded
+//! before the answer, applied later if need be, and audited once.
+
+use std::time::{Duration, Instant};
+
+use campaign_emulator::faults::{Fault, FaultKind, Target};
+use serde_json::Value;
+
+use crate::helpers::*;
+
+/// PATCHes `true` for CUST-1001 while `break_it` keeps Campaign failing,
+/// checks the 202 and the pending GET, then waits for the worker.
+async fn survives(app: &TestApp, break_it: impl FnOnce(&TestApp)) {
+    let token = token_for("CUST-1001");
+    break_it(app);
+    let response = app.patch_opt_out(&token, true).await;
+    assert_eq!(response.status(), 202, "recorded, will apply");
+    let state: Value = response.json().await.unwrap();
+    assert_eq!(
+        (state["ccpaOptOut"].clone(), state["pending"].clone()),
+        (true.into(), true.into())
+    );
+
+    app.drained().await;
+    assert!(app.opt_out_of("CUST-1001"), "applied by the worker");
+    let state = state_of(app.get_opt_out(&token).await).await;
+    assert_eq!(state["pending"], false);
+    let audit = app.audit().await;
+    assert_eq!(audit.len(), 1, "one record per accepted change");
+    assert_eq!(audit[0].outcome.as_deref(), Some("applied"));
+    assert_eq!(audit[0].previous, Some(false));
+    assert!(audit[0].decided_at.unwrap() >= audit[0].received_at);
+}
+
+fn fail(app: &TestApp, kind: FaultKind, count: u32) {
+    app.emulator.inject(Fault::campaign(kind, count));
+}
+
+#[tokio::test]
+async fn a_failing_campaign_delays_a_change_but_never_drops_it() {
+    for status in [500, 502, 503] {
+        let app = spawn_app().await;
+        survives(&app, |app| fail(app, FaultKind::Status { status }, 3)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_retried() {
+    let app = spawn_app().await;
+    survives(&app, |app| fail(app, FaultKind::Drop, 2)).await;
+}
+
+#[tokio::test]
+async fn a_timeout_is_retried() {
+    let app = spawn_app_with(|s| s.campaign.timeout_ms = SHORT.as_millis() as u64).await;
+    survives(&app, |app| fail(app, FaultKind::Delay { ms: 1_000 }, 1)).await;
+}
+
+#[tokio::test]
+async fn an_ims_outage_is_retried() {
+    let app = spawn_app().await;
+    survives(&app, |app| {
+        app.emulator.inject(Fault {
+            kind: FaultKind::Status { status: 503 },
+            target: Target::Ims,
+            remaining: 3,
+        });
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn throttling_is_retried_no_sooner_than_retry_after() {
+    let app = spawn_app().await;
+    let started = Instant::now();
+    survives(&app, |app| {
+        fail(
+            app,
+            FaultKind::Throttle {
+                retry_after_secs: 1,
+            },
+            1,
+        )
+    })
+    .await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After was honoured"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_access_token_is_renewed_without_a_delay() {
+    let app = spawn_app().await;
+    let token = token_for("CUST-1001");
+    state_of(app.get_opt_out(&token).await).await;
+    app.emulator.expire_tokens();
+    let response = app.patch_opt_out(&token, true).await;
+    assert_eq!(response.status(), 200, "renewed once, applied at once");
+    assert_eq!(app.emulator.stats().token_requests, 2);
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_retried_until_campaign_starts() {
+    // Campaign's port is reserved but nothing listens on it yet.
+    let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = reserved.local_addr().unwrap().port();
+    drop(reserved);
+    let app = spawn_app_with(|s| {
+        s.campaign.base_url = format!("http://127.0.0.1:{port}").parse().unwrap();
+        s.campaign.ims_token_url = format!("http://127.0.0.1:{port}/ims/token/v3")
+            .parse()
+            .unwrap();
+    })
+    .await;
+    let token = token_for("CUST-1001");
+    assert_eq!(app.patch_opt_out(&token, true).await.status(), 202);
+    assert_eq!(app.pending().await, 1);
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let campaign = campaign_emulator::Emulator::spawn(listener, Default::default()).unwrap();
+    eventually(
+        "the change reaches the new Campaign",
+        Duration::from_secs(15),
+        || campaign.profile("CUST-1001").unwrap().ccpa_opt_out,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_latest_choice_wins_and_every_choice_is_audited() {
+    let app = spawn_app().await;
+    let token = token_for("CUST-1001");
+    fail(&app, FaultKind::Status { status: 503 }, u32::MAX);
+    for choice in [true, false, true] {
+        assert_eq!(app.patch_opt_out(&token, choice).await.status(), 202);
+        let state = state_of(app.get_opt_out(&token).await).await;
+        assert_eq!(
+            (state["ccpaOptOut"].as_bool(), state["pending"].as_bool()),
+            (Some(choice), Some(true)),
+            "GET reports the pending choice"
+        );
+    }
+    app.emulator.clear_faults();
+    app.drained().await;
+    assert!(app.opt_out_of("CUST-1001"));
+    assert_eq!(
+        app.emulator.opt_out_history("CUST-1001"),
+        [true],
+        "one PATCH, the last choice"
+    );
+    let audit = app.audit().await;
+    let outcomes: Vec<_> = audit
+        .iter()
+        .map(|r| (r.requested, r.outcome.as_deref()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (true, Some("superseded")),
+            (false, Some("superseded")),
+            (true, Some("applied")),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_missing_profile_is_denied_with_its_basis() {
+    let app = spawn_app().await;
+    let (status, code) = error_of(app.patch_opt_out(&token_for("CUST-9999"), true).await).await;
+    assert_eq!((status, code.as_str()), (404, "profile_not_found"));
+    let audit = app.audit().await;
+    assert_eq!(audit[0].outcome.as_deref(), Some("denied"));
+    assert_eq!(
+        audit[0].basis.as_deref(),
+        Some("no Campaign profile has the user's key")
+    );
+    assert_eq!(app.pending().await, 0, "nothing left to retry");
+}
+
+#[tokio::test]
+async fn readiness_reports_storage_and_upstream_apart() {
+    let app = spawn_app().await;
+    app.emulator.inject(Fault {
+        kind: FaultKind::Status { status: 503 },
+        target: Target::Ims,
+        remaining: 1,
+    });
+    let response = app.get("/health/ready").await;
+    assert_eq!(response.status(), 200, "still taking requests durably");
+    let ready: Value = response.json().await.unwrap();
+    assert_eq!(
+        (
+            ready["status"].as_str(),
+            ready["storage"].as_str(),
+            ready["upstream"].as_str()
+        ),
+        (Some("degraded"), Some("ok"), Some("unavailable"))
+    );
+
+    let ready: Value = app.get("/health/ready").await.json().await.unwrap();
+    assert_eq!(
+        (ready["status"].as_str(), ready["pending"].as_i64()),
+        (Some("ready"), Some(0))
+    );
+}
+
+#[tokio::test]
+async fn the_audit_trail_cannot_be_rewritten() {
+    use sqlx::{Connection, Executor};
+    let app = spawn_app().await;
+    state_of(app.patch_opt_out(&token_for("CUST-1001"), true).await).await;
+    sqlx::any::install_default_drivers();
+    let mut db = sqlx::AnyConnection::connect(&app.database).await.unwrap();
+    for rewrite in [
+        "UPDATE audit SET requested = 0",
+        "DELETE FROM audit",
+        "UPDATE audit_outcome SET outcome = 'denied'",
+        "DELETE FROM audit_outcome",
+    ] {
+        let error = db.execute(rewrite).await.expect_err(rewrite);
+        assert!(
+            error.to_string().contains("append-only"),
+            "{rewrite}: {error}"
+        );
+    }
+    assert_eq!(app.audit().await.len(), 1);
+}
