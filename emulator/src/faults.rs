@@ -94,8 +94,27 @@ pub async fn inject(
         if fault.is_some() {
             store.stats.faults_injected += 1;
         }
+        if target == Target::Campaign {
+            store.in_flight += 1;
+            store.stats.peak_concurrent_requests =
+                store.stats.peak_concurrent_requests.max(store.in_flight);
+        }
         (store.latency, fault)
     };
+    let response = answer(latency, fault, request, next).await;
+    if target == Target::Campaign {
+        store.lock().expect("emulator store poisoned").in_flight -= 1;
+    }
+    response
+}
+
+/// The answer a request gets after `latency`, with `fault` if any.
+async fn answer(
+    latency: Duration,
+    fault: Option<FaultKind>,
+    request: Request,
+    next: Next,
+) -> Response {
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }

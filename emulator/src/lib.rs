@@ -145,6 +145,11 @@ impl Emulator {
         self.store().faults.push_back(fault);
     }
 
+    /// Adds `latency` to every answer from now on.
+    pub fn set_latency(&self, latency: Duration) {
+        self.store().latency = latency;
+    }
+
     /// Forgets every queued fault: Campaign and IMS are well again.
     pub fn clear_faults(&self) {
         self.store().faults.clear();

@@ -97,6 +97,8 @@ pub struct Stats {
     pub patches: u64,
     /// Faults that were injected into an answer.
     pub faults_injected: u64,
+    /// The most Campaign requests ever in progress at once.
+    pub peak_concurrent_requests: u64,
 }
 
 /// Everything the emulator remembers.
@@ -107,6 +109,8 @@ pub struct Store {
     pub(crate) faults: VecDeque<Fault>,
     pub(crate) latency: Duration,
     pub(crate) stats: Stats,
+    /// Campaign requests in progress now.
+    pub(crate) in_flight: u64,
     /// Every `ccpaOptOut` value PATCHed, per PKey, in the order applied.
     pub(crate) history: HashMap<String, Vec<bool>>,
 }

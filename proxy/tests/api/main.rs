@@ -3,9 +3,12 @@
 
 mod auth;
 mod durable;
+mod gpc;
 mod helpers;
 mod idor;
+mod load;
 mod logs;
 mod opt_out;
+mod process;
 mod upstream;
 mod validation;

@@ -85,14 +85,22 @@ async fn an_unknown_customer_gets_a_clear_not_found() {
 }
 
 #[tokio::test]
-async fn fifty_cold_requests_need_a_single_ims_token() {
-    let app = spawn_app().await;
+async fn two_hundred_cold_requests_need_one_ims_token_and_few_connections() {
+    let app = spawn_app_with(|s| s.campaign.max_concurrency = 8).await;
+    app.emulator
+        .set_latency(std::time::Duration::from_millis(20));
     let token = token_for("CUST-1003");
-    let requests = (0..50).map(|_| app.get_opt_out(&token));
+    let requests = (0..200).map(|_| app.get_opt_out(&token));
     for response in futures_util::future::join_all(requests).await {
         assert_eq!(response.status(), 200);
     }
-    assert_eq!(app.emulator.stats().token_requests, 1);
+    let stats = app.emulator.stats();
+    assert_eq!(stats.token_requests, 1, "single flight");
+    assert!(
+        stats.peak_concurrent_requests <= 8,
+        "bounded: {} Campaign calls at once",
+        stats.peak_concurrent_requests
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,133 @@
+//! Global Privacy Control on the server: `Sec-GPC: 1` from a signed-in
+//! browser opts a profile out (and is audited as such), never back in, and
+//! yields to a consumer who chose to allow sale despite it.
+
+use campaign_emulator::faults::{Fault, FaultKind};
+use reqwest::Response;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+impl TestApp {
+    async fn get_with_gpc(&self, token: &str) -> Response {
+        self.http
+            .get(self.api())
+            .bearer_auth(token)
+            .header("Sec-GPC", "1")
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn patch_with_gpc(&self, token: &str, value: bool) -> Response {
+        self.http
+            .patch(self.api())
+            .bearer_auth(token)
+            .header("Sec-GPC", "1")
+            .json(&json!({ "ccpaOptOut": value }))
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn the_signal_opts_out_once_and_is_audited_as_its_source() {
+    let app = spawn_app().await;
+    let token = token_for("CUST-1001");
+    let state = state_of(app.get_with_gpc(&token).await).await;
+    assert_eq!(
+        state,
+        json!({"ccpaOptOut": true, "pending": false, "gpcHonored": true})
+    );
+    assert!(app.opt_out_of("CUST-1001"));
+
+    state_of(app.get_with_gpc(&token).await).await;
+    let audit = app.audit().await;
+    assert_eq!(audit.len(), 1, "an opted-out profile needs no new request");
+    assert_eq!(
+        (audit[0].source.as_str(), audit[0].requested, audit[0].gpc),
+        ("gpc", true, true)
+    );
+    assert_eq!(audit[0].outcome.as_deref(), Some("applied"));
+}
+
+#[tokio::test]
+async fn a_consumer_may_still_allow_sale_and_the_signal_then_yields() {
+    let app = spawn_app().await;
+    let token = token_for("CUST-1001");
+    state_of(app.get_with_gpc(&token).await).await;
+
+    let state = state_of(app.patch_with_gpc(&token, false).await).await;
+    assert_eq!(state["gpcHonored"], false);
+    assert!(!app.opt_out_of("CUST-1001"), "their explicit choice holds");
+
+    let state = state_of(app.get_with_gpc(&token).await).await;
+    assert_eq!(
+        (state["ccpaOptOut"].as_bool(), state["gpcHonored"].as_bool()),
+        (Some(false), Some(false))
+    );
+    assert_eq!(
+        app.audit().await.len(),
+        2,
+        "no new GPC request over their choice"
+    );
+}
+
+#[tokio::test]
+async fn the_signal_never_opts_anyone_in_and_is_absent_without_the_header() {
+    let app = spawn_app().await;
+    let grace = token_for("CUST-1002");
+    let state = state_of(app.get_opt_out(&grace).await).await;
+    assert_eq!(
+        state["gpcHonored"], false,
+        "no header, no claim of honouring it"
+    );
+    let state = state_of(app.get_with_gpc(&grace).await).await;
+    assert_eq!(
+        (state["ccpaOptOut"].as_bool(), state["gpcHonored"].as_bool()),
+        (Some(true), Some(true))
+    );
+    assert!(app.audit().await.is_empty());
+
+    let ada = token_for("CUST-1001");
+    let sneaky = app
+        .http
+        .get(app.api())
+        .bearer_auth(&ada)
+        .header("Sec-GPC", "0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        state_of(sneaky).await["ccpaOptOut"],
+        false,
+        "only \"1\" is a signal"
+    );
+}
+
+#[tokio::test]
+async fn the_signal_is_recorded_while_campaign_is_down() {
+    let app = spawn_app().await;
+    let token = token_for("CUST-1001");
+    app.emulator
+        .inject(Fault::campaign(FaultKind::Status { status: 503 }, 2));
+    let state = state_of(app.get_with_gpc(&token).await).await;
+    assert_eq!(
+        state,
+        json!({"ccpaOptOut": true, "pending": true, "gpcHonored": true})
+    );
+    app.drained().await;
+    assert!(app.opt_out_of("CUST-1001"));
+}
+
+#[tokio::test]
+async fn the_site_declares_gpc_support() {
+    let app = spawn_app().await;
+    let response = app.get("/.well-known/gpc.json").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["gpc"], true);
+    assert!(body["lastUpdate"].as_str().is_some_and(|d| d.len() == 10));
+}

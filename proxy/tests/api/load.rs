@@ -1,0 +1,191 @@
+//! Many users flipping at once while Campaign fails on and off: afterwards
+//! Campaign holds every user's last choice, every profile saw its changes in
+//! order, and the audit trail has one record per accepted request.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use campaign_emulator::Emulator;
+use campaign_emulator::faults::{Fault, FaultKind, Target};
+
+use crate::helpers::*;
+
+/// What one user did: their choices in the order the proxy accepted them.
+struct User {
+    key: String,
+    accepted: Vec<bool>,
+    refused: usize,
+}
+
+/// `users` customers each flip `rounds` times, spread over `proxies`, while
+/// faults come and go; then faults stop and every proxy drains.
+async fn storm(emulator: &Emulator, proxies: &[TestApp], users: usize, rounds: usize) -> Vec<User> {
+    let keys: Vec<String> = (0..users).map(|i| format!("LOAD-{i:04}")).collect();
+    for key in &keys {
+        emulator.add_customer(key);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let chaos = tokio::spawn(inject_faults(emulator.clone(), stop.clone()));
+    let urls: Vec<String> = proxies.iter().map(TestApp::api).collect();
+    let flips = keys.into_iter().map(|key| {
+        let urls = urls.clone();
+        tokio::spawn(async move { flip(key, &urls, rounds).await })
+    });
+    let mut done = Vec::new();
+    for user in futures_util::future::join_all(flips).await {
+        done.push(user.unwrap());
+    }
+    stop.store(true, Ordering::SeqCst);
+    chaos.await.unwrap();
+    emulator.clear_faults();
+    for proxy in proxies {
+        proxy.drained().await;
+    }
+    done
+}
+
+async fn flip(key: String, urls: &[String], rounds: usize) -> User {
+    let http = reqwest::Client::new();
+    let token = token_for(&key);
+    let mut user = User {
+        key,
+        accepted: Vec::new(),
+        refused: 0,
+    };
+    for round in 0..rounds {
+        let choice = rand::random::<bool>();
+        let response = http
+            .patch(&urls[round % urls.len()])
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "ccpaOptOut": choice }))
+            .send()
+            .await
+            .unwrap();
+        match response.status().as_u16() {
+            200 | 202 => user.accepted.push(choice),
+            _ => user.refused += 1,
+        }
+    }
+    user
+}
+
+/// Every 25 ms another fault: failures, resets, throttling, slowness beyond
+/// the timeout, an IMS outage, revoked tokens.
+async fn inject_faults(emulator: Emulator, stop: Arc<AtomicBool>) {
+    let faults = [
+        Fault::campaign(FaultKind::Status { status: 503 }, 5),
+        Fault::campaign(FaultKind::Drop, 3),
+        Fault::campaign(FaultKind::Status { status: 500 }, 3),
+        Fault::campaign(
+            FaultKind::Throttle {
+                retry_after_secs: 1,
+            },
+            2,
+        ),
+        Fault::campaign(FaultKind::Delay { ms: 900 }, 2),
+        Fault {
+            kind: FaultKind::Status { status: 503 },
+            target: Target::Ims,
+            remaining: 2,
+        },
+    ];
+    for round in 0.. {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        match faults.get(round % (faults.len() + 1)) {
+            Some(fault) => emulator.inject(*fault),
+            None => emulator.expire_tokens(),
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Checks the end state; returns (accepted, audit records).
+async fn verify(emulator: &Emulator, database: &str, users: &[User]) -> (usize, usize) {
+    for user in users {
+        assert_eq!(user.refused, 0, "{}: every request was accepted", user.key);
+        let last = *user.accepted.last().expect("accepted choices");
+        let profile = emulator.profile(&user.key).unwrap();
+        assert_eq!(
+            profile.ccpa_opt_out, last,
+            "{}: Campaign holds the last choice",
+            user.key
+        );
+        let history = emulator.opt_out_history(&user.key);
+        assert!(
+            is_in_order(&history, &user.accepted),
+            "{}: applied {history:?} is not in the order chosen {:?}",
+            user.key,
+            user.accepted
+        );
+    }
+    let accepted: usize = users.iter().map(|u| u.accepted.len()).sum();
+    let audit = audit_of(database).await;
+    assert_eq!(
+        audit.len(),
+        accepted,
+        "one audit record per accepted request"
+    );
+    for record in &audit {
+        assert!(
+            matches!(record.outcome.as_deref(), Some("applied" | "superseded")),
+            "request {} ended {:?}",
+            record.id,
+            record.outcome
+        );
+    }
+    (accepted, audit.len())
+}
+
+/// Whether `applied` is a subsequence of `chosen`: changes may be skipped
+/// (a newer choice replaced them) but never reordered.
+fn is_in_order(applied: &[bool], chosen: &[bool]) -> bool {
+    let mut chosen = chosen.iter();
+    applied.iter().all(|a| chosen.any(|c| c == a))
+}
+
+#[tokio::test]
+async fn durability_under_load() {
+    const USERS: usize = 200;
+    const ROUNDS: usize = 5;
+    let app = spawn_app_with(|s| s.campaign.timeout_ms = 500).await;
+    let started = Instant::now();
+    let users = storm(&app.emulator, std::slice::from_ref(&app), USERS, ROUNDS).await;
+    let elapsed = started.elapsed();
+    let (accepted, records) = verify(&app.emulator, &app.database, &users).await;
+    let stats = app.emulator.stats();
+    let backend = if app.database.starts_with("postgres") {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    println!(
+        "durability under load ({backend}): {USERS} users × {ROUNDS} flips = {} requests, \
+         {accepted} accepted, {records} audit records, {} faults injected, {} Campaign PATCHes, \
+         {} IMS token requests, lost = 0, all applied {:.1} s after the first request",
+        USERS * ROUNDS,
+        stats.faults_injected,
+        stats.patches,
+        stats.token_requests,
+        elapsed.as_secs_f64()
+    );
+}
+
+#[tokio::test]
+async fn two_replicas_on_one_database_behave_as_one() {
+    let first = spawn_app_with(|s| s.campaign.timeout_ms = 500).await;
+    let mut settings = testkit::proxy_settings(&first.emulator, &first.database);
+    settings.campaign.timeout_ms = 500;
+    let second = TestApp {
+        url: format!("http://{}", testkit::spawn_proxy(settings).await),
+        emulator: first.emulator.clone(),
+        http: reqwest::Client::new(),
+        database: first.database.clone(),
+    };
+    let (emulator, database) = (first.emulator.clone(), first.database.clone());
+    let users = storm(&emulator, &[first, second], 40, 6).await;
+    let (accepted, _) = verify(&emulator, &database, &users).await;
+    assert_eq!(accepted, 240);
+}

@@ -1,0 +1,230 @@
+//! The real `ccpa-proxy` binary as operators run it: killed with `kill -9`
+//! mid-retry, stopped with SIGTERM mid-request, and asked for the audit trail.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use campaign_emulator::Emulator;
+use campaign_emulator::faults::{Fault, FaultKind};
+use serde_json::Value;
+
+use crate::helpers::*;
+
+/// The binary serving on `port` with a settings file like an operator's.
+struct ProxyProcess {
+    child: Child,
+    url: String,
+}
+
+impl ProxyProcess {
+    async fn start(emulator: &Emulator, database: &str, port: u16) -> Self {
+        let child = proxy_command(emulator, database, port)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the proxy binary starts");
+        let process = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            if http
+                .get(format!("{}/health/live", process.url))
+                .send()
+                .await
+                .is_ok()
+            {
+                return process;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the proxy binary did not start listening");
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits up to 10 s for the process to end.
+    async fn exit_status(&mut self) -> std::process::ExitStatus {
+        for _ in 0..400 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the proxy did not stop");
+    }
+}
+
+impl Drop for ProxyProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `ccpa-proxy` with a settings file for `emulator` and `database`.
+fn proxy_command(emulator: &Emulator, database: &str, port: u16) -> Command {
+    let config = emulator.config();
+    let file = std::env::temp_dir().join(format!("ccpa-proxy-{}.toml", uuid::Uuid::new_v4()));
+    let toml = format!(
+        r#"
+[server]
+listen = "127.0.0.1:{port}"
+[campaign]
+base_url = "{url}"
+organization = "{org}"
+ims_token_url = "{url}/ims/token/v3"
+client_id = "{client_id}"
+client_secret = "{client_secret}"
+scope = "openid,AdobeID,campaign"
+timeout_ms = 2000
+[identity]
+hs256_secret = "{SECRET}"
+issuer = "https://shop.example"
+audience = "ccpa-proxy"
+[storage]
+url = "{database}"
+[delivery]
+poll_interval_ms = 50
+backoff_base_ms = 50
+backoff_max_ms = 500
+"#,
+        url = emulator.url(),
+        org = config.organization,
+        client_id = config.client_id,
+        client_secret = config.client_secret,
+    );
+    std::fs::write(&file, toml).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ccpa-proxy"));
+    command.env("CCPA_CONFIG", file);
+    command
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn a_recorded_change_survives_kill_9_and_is_applied_after_restart() {
+    let emulator = testkit::spawn_emulator().await;
+    let database = testkit::database_url().await;
+    let port = free_port();
+    let http = reqwest::Client::new();
+    let proxy = ProxyProcess::start(&emulator, &database, port).await;
+    emulator.inject(Fault::campaign(FaultKind::Status { status: 503 }, u32::MAX));
+    let response = http
+        .patch(format!("{}/api/v1/opt-out", proxy.url))
+        .bearer_auth(token_for("CUST-1001"))
+        .json(&serde_json::json!({"ccpaOptOut": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    // Let it fail a few retries, then kill it mid-backoff.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.signal("-KILL");
+    drop(proxy);
+    emulator.clear_faults();
+    assert!(!emulator.profile("CUST-1001").unwrap().ccpa_opt_out);
+
+    let _restarted = ProxyProcess::start(&emulator, &database, port).await;
+    eventually(
+        "the restarted proxy applies the change",
+        Duration::from_secs(15),
+        || emulator.profile("CUST-1001").unwrap().ccpa_opt_out,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let audit = audit_of(&database).await;
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].outcome.as_deref(), Some("applied"));
+}
+
+#[tokio::test]
+async fn sigterm_lets_the_request_in_flight_finish() {
+    let emulator = testkit::spawn_emulator().await;
+    let database = testkit::database_url().await;
+    let mut proxy = ProxyProcess::start(&emulator, &database, free_port()).await;
+    emulator.inject(Fault::campaign(FaultKind::Delay { ms: 700 }, 1));
+    let url = format!("{}/api/v1/opt-out", proxy.url);
+    let in_flight = tokio::spawn(async move {
+        reqwest::Client::new()
+            .patch(url)
+            .bearer_auth(token_for("CUST-1001"))
+            .json(&serde_json::json!({"ccpaOptOut": true}))
+            .send()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    proxy.signal("-TERM");
+    let response = in_flight.await.unwrap().expect("an answer, not a reset");
+    assert_eq!(response.status(), 200);
+    assert!(proxy.exit_status().await.success(), "a clean exit");
+    assert!(emulator.profile("CUST-1001").unwrap().ccpa_opt_out);
+}
+
+#[tokio::test]
+async fn the_audit_trail_exports_as_json_lines_and_csv() {
+    let app = spawn_app().await;
+    for (customer, value) in [
+        ("CUST-1001", true),
+        ("CUST-1002", false),
+        ("CUST-9999", true),
+    ] {
+        let _ = app.patch_opt_out(&token_for(customer), value).await;
+    }
+    let export = |format: &str, to: &str| {
+        let output = proxy_command(&app.emulator, &app.database, free_port())
+            .args(["audit", "export", "--from", "2020-01-01", "--to", to])
+            .args(["--format", format])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+
+    let lines: Vec<Value> = export("jsonl", "2100-01-01")
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["subject"], "CUST-1001");
+    assert_eq!(lines[0]["request"], "opt-out");
+    assert_eq!(lines[0]["source"], "widget");
+    assert_eq!(lines[0]["outcome"], "applied");
+    assert_eq!(lines[0]["previousValue"], false);
+    assert_eq!(lines[1]["request"], "opt-in");
+    assert_eq!(lines[2]["outcome"], "denied");
+    assert!(lines[0]["receivedAt"].as_str().unwrap().ends_with('Z'));
+    assert!(lines[0]["respondedAt"].as_str().is_some());
+
+    let csv = export("csv", "2100-01-01");
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 4, "a header and three records");
+    assert!(rows[0].starts_with("id,requestId,receivedAt,subject,request,source"));
+    assert!(rows[3].contains(",CUST-9999,opt-out,widget,false,denied,,"));
+    for forbidden in ["Bearer", "eyJ", SECRET, "ccpa-demo-secret", "@"] {
+        assert!(!csv.contains(forbidden), "{forbidden} in the export");
+    }
+
+    assert_eq!(
+        export("jsonl", "2020-01-02"),
+        "",
+        "no record in another range"
+    );
+}
