@@ -88,7 +88,21 @@ impl Browser {
     /// Waits until the widget reports `state` in its `data-state`.
     pub async fn wait_for_state(&self, state: &str) {
         let selector = format!("[data-testid=ccpa-optout][data-state={state}]");
-        self.wait_for(&selector).await;
+        let found = self
+            .client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css(&selector))
+            .await;
+        if found.is_err() {
+            let widget = self.wait_for("[data-testid=ccpa-optout]").await;
+            let shown = widget.attr("data-state").await.ok().flatten();
+            let text = widget.text().await.unwrap_or_default();
+            let console = self.console_errors().await;
+            panic!(
+                "the widget never reached `{state}`; it is `{shown:?}` showing {text:?}; console: {console:?}"
+            );
+        }
     }
 
     /// Waits until the switch shows `checked` and the widget is ready again:

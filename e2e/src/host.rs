@@ -3,8 +3,8 @@
 //! backend. The proxy runs on another origin, so CORS is exercised too.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -13,8 +13,11 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use campaign_emulator::Emulator;
 use ccpa_proxy::config::Settings;
+use ccpa_proxy::startup::Application;
 use serde_json::json;
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 use tower_http::services::ServeDir;
 
 /// A free loopback port (bound, then released).
@@ -36,7 +39,11 @@ pub struct Stack {
     tokens_minted: Arc<AtomicUsize>,
     /// The proxy's database, kept across its restarts.
     database: String,
+    /// The running proxy: how to stop it, and its task.
+    proxy: Mutex<Option<RunningProxy>>,
 }
+
+type RunningProxy = (oneshot::Sender<()>, JoinHandle<std::io::Result<()>>);
 
 #[derive(Clone)]
 struct Host {
@@ -80,12 +87,27 @@ impl Stack {
             proxy_addr,
             tokens_minted,
             database: testkit::database_url().await,
+            proxy: Mutex::new(None),
         }
     }
 
     /// Starts the proxy on its reserved port.
     pub async fn start_proxy(&self) {
-        testkit::spawn_proxy(self.proxy_settings()).await;
+        let app = Application::build(self.proxy_settings())
+            .await
+            .expect("proxy starts");
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
+        *self.proxy.lock().unwrap() = Some((stop, task));
+    }
+
+    /// Stops the proxy gracefully, as a deployment would; its port closes.
+    pub async fn stop_proxy(&self) {
+        let (stop, task) = self.proxy.lock().unwrap().take().expect("a running proxy");
+        let _ = stop.send(());
+        task.await.unwrap().unwrap();
     }
 
     /// The proxy in demo mode, as `cargo xtask demo` runs it: serving the

@@ -180,9 +180,8 @@ async fn shows_a_friendly_error_and_retries_when_the_proxy_is_down() {
 async fn a_failed_save_keeps_the_confirmed_state_and_can_be_retried() {
     let (stack, browser) = open_ready_privacy_page("CUST-1001").await;
 
-    stack
-        .emulator
-        .inject(Fault::campaign(FaultKind::Status { status: 500 }, 1));
+    // The proxy restarts (a deployment) just as the customer clicks.
+    stack.stop_proxy().await;
     browser.wait_for(SWITCH).await.click().await.unwrap();
     browser.wait_for_state("error").await;
     assert_eq!(
@@ -196,6 +195,7 @@ async fn a_failed_save_keeps_the_confirmed_state_and_can_be_retried() {
         "{message}"
     );
 
+    stack.start_proxy().await;
     browser
         .wait_for("[data-testid=ccpa-optout-retry]")
         .await
@@ -204,6 +204,46 @@ async fn a_failed_save_keeps_the_confirmed_state_and_can_be_retried() {
         .unwrap();
     browser.wait_until_confirmed(true).await;
     assert!(stack.emulator.profile("CUST-1001").unwrap().ccpa_opt_out);
+}
+
+#[tokio::test]
+async fn while_campaign_is_down_the_choice_is_recorded_and_shown_as_pending() {
+    let (stack, browser) = open_ready_privacy_page("CUST-1001").await;
+
+    stack
+        .emulator
+        .inject(Fault::campaign(FaultKind::Status { status: 503 }, u32::MAX));
+    browser.wait_for(SWITCH).await.click().await.unwrap();
+    browser.wait_for_state("pending").await;
+    assert_eq!(checked(&browser).await, "true", "the recorded choice");
+    let note = browser.text("[data-testid=ccpa-optout-pending]").await;
+    assert!(note.starts_with("Your choice is recorded"), "{note}");
+    assert_eq!(
+        browser.text("[data-testid=ccpa-optout-status]").await,
+        "Your choice has been recorded."
+    );
+    save_picture(
+        "widget-pending.png",
+        browser.client.screenshot().await.unwrap(),
+    );
+
+    stack.emulator.clear_faults();
+    // The widget looks again by itself and reports the change as saved.
+    browser.wait_until_confirmed(true).await;
+    assert!(stack.emulator.profile("CUST-1001").unwrap().ccpa_opt_out);
+    assert_eq!(
+        browser.text("[data-testid=ccpa-optout-status]").await,
+        "Your choice has been saved."
+    );
+    assert!(
+        !browser
+            .wait_for("[data-testid=ccpa-optout-pending]")
+            .await
+            .is_displayed()
+            .await
+            .unwrap(),
+        "the note is gone once Campaign has it"
+    );
 }
 
 #[tokio::test]

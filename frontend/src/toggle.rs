@@ -1,4 +1,4 @@
-//! The switch and its states: loading, ready, saving, error.
+//! The switch and its states: loading, ready, saving, pending, error.
 //!
 //! The switch only ever shows a value the proxy confirmed: a click moves it
 //! to "saving" (announced, further clicks ignored), and it flips when the
@@ -19,6 +19,8 @@ enum Phase {
     Loading,
     Ready,
     Saving,
+    /// The proxy recorded the choice; Campaign has not confirmed it yet.
+    Pending,
     Error,
 }
 
@@ -28,6 +30,7 @@ impl Phase {
             Phase::Loading => "loading",
             Phase::Ready => "ready",
             Phase::Saving => "saving",
+            Phase::Pending => "pending",
             Phase::Error => "error",
         }
     }
@@ -37,8 +40,13 @@ impl Phase {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Attempt {
     Load,
+    /// A quiet look whether a pending choice has been applied yet.
+    Recheck,
     Save(bool),
 }
+
+/// How often a pending choice is looked at again.
+const RECHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// ARIA states are the strings "true" and "false".
 fn bool_attr(value: bool) -> &'static str {
@@ -63,24 +71,39 @@ pub fn OptOutToggle(settings: Settings) -> impl IntoView {
 
     let run = move |attempt: Attempt| {
         // A load is silent; a save is announced when it starts and ends.
-        let (busy, started, done) = match attempt {
-            Attempt::Load => (Phase::Loading, "", ""),
-            Attempt::Save(_) => (Phase::Saving, text.saving, text.saved),
+        let (busy, started) = match attempt {
+            Attempt::Load => (Phase::Loading, ""),
+            Attempt::Recheck => (Phase::Pending, ""),
+            Attempt::Save(_) => (Phase::Saving, text.saving),
         };
         phase.set(busy);
         failed.set(None);
         announcement.set(started);
         spawn_local(async move {
             let result = match attempt {
-                Attempt::Load => client.load().await,
+                Attempt::Load | Attempt::Recheck => client.load().await,
                 Attempt::Save(value) => client.save(value).await,
             };
+            // A click started a save meanwhile: its answer is the newer one.
+            if attempt == Attempt::Recheck && phase.get_untracked() != Phase::Pending {
+                return;
+            }
             match result {
                 Ok(state) => {
                     confirmed.set(Some(state.ccpa_opt_out));
-                    phase.set(Phase::Ready);
-                    announcement.set(done);
+                    phase.set(if state.pending {
+                        Phase::Pending
+                    } else {
+                        Phase::Ready
+                    });
+                    announcement.set(match (attempt, state.pending) {
+                        (Attempt::Load, _) | (Attempt::Recheck, true) => "",
+                        (Attempt::Save(_) | Attempt::Recheck, false) => text.saved,
+                        (Attempt::Save(_), true) => text.recorded,
+                    });
                 }
+                // The choice is recorded either way; look again later.
+                Err(_) if attempt == Attempt::Recheck => phase.set(Phase::Pending),
                 Err(failure) => {
                     failed.set(Some((attempt, failure)));
                     phase.set(Phase::Error);
@@ -90,9 +113,18 @@ pub fn OptOutToggle(settings: Settings) -> impl IntoView {
         });
     };
     run(Attempt::Load);
+    set_interval(
+        move || {
+            if phase.get_untracked() == Phase::Pending {
+                run(Attempt::Recheck);
+            }
+        },
+        RECHECK_EVERY,
+    );
 
     let flip = move |_| {
-        // Ignore clicks while loading or saving: no double submits.
+        // Ignore clicks while loading or saving: no double submits. A
+        // pending choice may be changed: the latest choice wins.
         if matches!(phase.get_untracked(), Phase::Loading | Phase::Saving) {
             return;
         }
@@ -117,7 +149,7 @@ pub fn OptOutToggle(settings: Settings) -> impl IntoView {
             let message = match (attempt, failure) {
                 (_, Failure::SignedOut) => text.signed_out,
                 (_, Failure::NoProfile) => text.no_profile,
-                (Attempt::Load, Failure::Unavailable) => text.load_failed,
+                (Attempt::Load | Attempt::Recheck, Failure::Unavailable) => text.load_failed,
                 (Attempt::Save(_), Failure::Unavailable) => text.save_failed,
             };
             view! {
@@ -168,6 +200,9 @@ pub fn OptOutToggle(settings: Settings) -> impl IntoView {
                 </button>
                 <p class="ccpa-optout__state" id=state_id.clone() data-testid="ccpa-optout-state">
                     {move || if checked() { text.opted_out } else { text.opted_in }}
+                </p>
+                <p class="ccpa-optout__pending" data-testid="ccpa-optout-pending" hidden=move || phase.get() != Phase::Pending>
+                    {text.pending}
                 </p>
             </Show>
             <p class="ccpa-optout__status" role="status" aria-live="polite" data-testid="ccpa-optout-status">

@@ -15,8 +15,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::campaign::{CampaignClient, CampaignError};
 use crate::config::{CampaignSettings, DeliverySettings};
-use crate::identity::ProfileKey;
-use crate::store::{Claim, Outcome, Store};
+use crate::store::{Claim, NewRequest, Outcome, Store};
 
 /// Honour `Retry-After` up to a day; beyond that it is more likely a bug.
 const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(86_400);
@@ -64,17 +63,14 @@ impl Delivery {
         }
     }
 
-    /// The first attempt at request `audit_id`, made while its sender waits.
-    pub async fn attempt_now(&self, key: &ProfileKey, audit_id: i64) -> Attempt {
-        match self.store.claim(key, audit_id, self.lease).await {
-            Ok(Some(claim)) => self.apply(claim).await,
+    /// Records `request` and makes the first attempt at it while its sender
+    /// waits. Fails only when the request could not be recorded.
+    pub async fn accept(&self, request: &NewRequest<'_>) -> Result<Attempt, sqlx::Error> {
+        match self.store.accept(request, self.lease).await? {
+            Some(claim) => Ok(self.apply(claim).await),
             // Another attempt for this profile is under way; it (or the
             // worker after it) sends this choice next.
-            Ok(None) => Attempt::Pending,
-            Err(error) => {
-                tracing::warn!(%error, "could not lease a recorded change; the worker will apply it");
-                Attempt::Pending
-            }
+            None => Ok(Attempt::Pending),
         }
     }
 

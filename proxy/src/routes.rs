@@ -87,11 +87,10 @@ async fn record_and_apply(
         gpc: how.gpc,
         request_id: &how.request_id,
     };
-    let audit_id = state.store.accept(&request).await?;
-    let attempt = state.delivery.attempt_now(&user.key, audit_id).await;
+    let attempt = state.delivery.accept(&request).await?;
     tracing::info!(
         subject = %user.subject.log_tag(),
-        request = audit_id,
+        request = %how.request_id,
         value,
         ?source,
         ?attempt,

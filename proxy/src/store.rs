@@ -193,8 +193,15 @@ impl Store {
     /// Records `request` in the audit trail and makes it the profile's
     /// pending change, in one transaction. When this returns, the request
     /// survives anything short of losing the database.
-    pub async fn accept(&self, request: &NewRequest<'_>) -> Result<i64> {
+    ///
+    /// The change comes back leased to this process for its first attempt,
+    /// unless another attempt for the profile is under way (that one sends
+    /// this choice next). Leasing here, not after, keeps the worker from
+    /// taking a change its sender is about to try.
+    pub async fn accept(&self, request: &NewRequest<'_>, lease: Duration) -> Result<Option<Claim>> {
         let now = now_ms();
+        let lease_until = now + millis(lease);
+        let key = request.key.as_str();
         let mut tx = self.pool.begin().await?;
         // A write first: SQLite then holds the write lock for the whole
         // transaction instead of failing to upgrade a read lock later.
@@ -211,57 +218,77 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?
         .try_get("id")?;
+        let claim = |attempts| Claim {
+            key: request.key.clone(),
+            audit_id,
+            value: request.value,
+            attempts,
+        };
         // Usually one pass; a second when the row vanished (applied by
         // another process) between the insert attempt and the lock.
-        loop {
+        let leased = loop {
             let inserted = sqlx::query(
-                "INSERT INTO pending (profile_key, key_kind, audit_id, value, next_attempt_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (profile_key) DO NOTHING",
+                "INSERT INTO pending (profile_key, key_kind, audit_id, value, next_attempt_at, \
+                 lease_owner, lease_until, leased_audit_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $3) ON CONFLICT (profile_key) DO NOTHING",
             )
-            .bind(request.key.as_str())
+            .bind(key)
             .bind(request.key.kind().as_str())
             .bind(audit_id)
             .bind(i64::from(request.value))
             .bind(now)
+            .bind(&self.owner)
+            .bind(lease_until)
             .execute(&mut *tx)
             .await?
             .rows_affected();
             if inserted == 1 {
-                break;
+                break Some(claim(0));
             }
             let lock = match self.dialect {
                 Dialect::Postgres => {
-                    "SELECT audit_id, leased_audit_id, lease_until FROM pending WHERE profile_key = $1 FOR UPDATE"
+                    "SELECT audit_id, leased_audit_id, lease_until, attempts FROM pending \
+                     WHERE profile_key = $1 FOR UPDATE"
                 }
                 Dialect::Sqlite => {
-                    "SELECT audit_id, leased_audit_id, lease_until FROM pending WHERE profile_key = $1"
+                    "SELECT audit_id, leased_audit_id, lease_until, attempts FROM pending \
+                     WHERE profile_key = $1"
                 }
             };
-            let Some(row) = sqlx::query(lock)
-                .bind(request.key.as_str())
-                .fetch_optional(&mut *tx)
-                .await?
-            else {
+            let Some(row) = sqlx::query(lock).bind(key).fetch_optional(&mut *tx).await? else {
                 continue;
             };
             let replaced: i64 = row.try_get("audit_id")?;
             let leased: Option<i64> = row.try_get("leased_audit_id")?;
-            let lease_until: i64 = row.try_get("lease_until")?;
+            let free = row.try_get::<i64, _>("lease_until")? <= now;
             // The request being sent right now is finished by its sender;
             // any other replaced one will never be sent.
-            if leased != Some(replaced) || lease_until <= now {
+            if free || leased != Some(replaced) {
                 record_outcome(&mut tx, replaced, "superseded", None, None).await?;
             }
             sqlx::query("UPDATE pending SET audit_id = $1, value = $2 WHERE profile_key = $3")
                 .bind(audit_id)
                 .bind(i64::from(request.value))
-                .bind(request.key.as_str())
+                .bind(key)
                 .execute(&mut *tx)
                 .await?;
-            break;
-        }
+            if !free {
+                break None;
+            }
+            sqlx::query(
+                "UPDATE pending SET lease_owner = $1, lease_until = $2, leased_audit_id = audit_id \
+                 WHERE profile_key = $3",
+            )
+            .bind(&self.owner)
+            .bind(lease_until)
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+            let attempts = row.try_get::<i64, _>("attempts")?;
+            break Some(claim(u32::try_from(attempts).unwrap_or(u32::MAX)));
+        };
         tx.commit().await?;
-        Ok(audit_id)
+        Ok(leased)
     }
 
     /// The value waiting to be applied to `key`'s profile, if any.
@@ -296,31 +323,6 @@ impl Store {
         Ok(row.try_get::<i64, _>("requested")? == 0
             && row.try_get::<String, _>("source")? == Source::Widget.as_str()
             && row.try_get::<i64, _>("gpc")? == 1)
-    }
-
-    /// Leases `key`'s pending change for `lease`, if it still carries request
-    /// `audit_id` and nobody else holds it: the request's own first attempt.
-    pub async fn claim(
-        &self,
-        key: &ProfileKey,
-        audit_id: i64,
-        lease: Duration,
-    ) -> Result<Option<Claim>> {
-        let now = now_ms();
-        sqlx::query(
-            "UPDATE pending SET lease_owner = $1, lease_until = $2, leased_audit_id = audit_id \
-             WHERE profile_key = $3 AND audit_id = $4 AND lease_until <= $5 \
-             RETURNING profile_key, key_kind, audit_id, value, attempts",
-        )
-        .bind(&self.owner)
-        .bind(now + millis(lease))
-        .bind(key.as_str())
-        .bind(audit_id)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(claim_of)
-        .transpose()
     }
 
     /// Leases the change that is due soonest, if any is due.
