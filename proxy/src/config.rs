@@ -222,6 +222,21 @@ fn default_max_token_lifetime() -> u64 {
 
 /// Loads settings from `file` (which must exist, if named) and the environment.
 pub fn load(file: Option<&std::path::Path>) -> Result<Settings, config::ConfigError> {
+    sources(file)?.try_deserialize()
+}
+
+/// Loads only the storage settings: what the audit export needs, so that
+/// the privacy team can run it without Campaign or signing secrets.
+pub fn load_storage(
+    file: Option<&std::path::Path>,
+) -> Result<StorageSettings, config::ConfigError> {
+    match sources(file)?.get::<StorageSettings>("storage") {
+        Err(config::ConfigError::NotFound(_)) => Ok(StorageSettings::default()),
+        loaded => loaded,
+    }
+}
+
+fn sources(file: Option<&std::path::Path>) -> Result<config::Config, config::ConfigError> {
     let mut builder = config::Config::builder();
     if let Some(file) = file {
         builder = builder.add_source(config::File::from(file).required(true));
@@ -235,8 +250,7 @@ pub fn load(file: Option<&std::path::Path>) -> Result<Settings, config::ConfigEr
                 .with_list_parse_key("server.allowed_origins")
                 .try_parsing(true),
         )
-        .build()?
-        .try_deserialize()
+        .build()
 }
 
 #[cfg(test)]

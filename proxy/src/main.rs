@@ -50,24 +50,27 @@ enum AuditCommand {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let settings = load_settings(cli.config).context("invalid configuration")?;
+    let file = cli
+        .config
+        .or_else(|| Some(PathBuf::from("ccpa-proxy.toml")).filter(|p| p.is_file()));
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(settings).await,
+        Command::Serve => {
+            let settings = config::load(file.as_deref()).context("invalid configuration")?;
+            serve(settings).await
+        }
         Command::Audit(AuditCommand::Export { from, to, format }) => {
             // Logs go to stderr; stdout carries only the export.
             telemetry::init(false);
-            let store = Store::connect(&settings.storage).await?;
+            let storage = config::load_storage(file.as_deref()).context("invalid configuration")?;
+            let store = Store::open_existing(&storage)
+                .await
+                .context("cannot open the database named by storage.url")?;
             let count =
                 audit::export(&store, from, to, format, &mut std::io::stdout().lock()).await?;
             tracing::info!(count, "audit records exported");
             Ok(())
         }
     }
-}
-
-fn load_settings(file: Option<PathBuf>) -> anyhow::Result<Settings> {
-    let file = file.or_else(|| Some(PathBuf::from("ccpa-proxy.toml")).filter(|p| p.is_file()));
-    Ok(config::load(file.as_deref())?)
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

@@ -141,6 +141,16 @@ pub type Result<T> = std::result::Result<T, sqlx::Error>;
 impl Store {
     /// Opens (creating a SQLite file if needed) and migrates the database.
     pub async fn connect(settings: &StorageSettings) -> Result<Self> {
+        Self::connect_with(settings, "rwc").await
+    }
+
+    /// Opens a database that must exist already: readers of the audit trail
+    /// should fail on a wrong path, not find an empty new file.
+    pub async fn open_existing(settings: &StorageSettings) -> Result<Self> {
+        Self::connect_with(settings, "rw").await
+    }
+
+    async fn connect_with(settings: &StorageSettings, sqlite_mode: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let url = settings.url.expose_secret();
         let dialect = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
@@ -149,9 +159,10 @@ impl Store {
             Dialect::Sqlite
         };
         let url = match dialect {
-            // Create the file on first start; keep any mode the URL names.
+            // Keep any mode the URL names.
             Dialect::Sqlite if !url.contains("mode=") => {
-                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+                let separator = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{separator}mode={sqlite_mode}")
             }
             _ => url.to_owned(),
         };

@@ -38,6 +38,7 @@ pub fn run(root: &Path) -> Result {
         ),
     )?;
     let bin = root.join("target/debug");
+    let database = fresh_database(root)?;
     let emulator_url = format!("http://127.0.0.1:{emulator_port}");
 
     let mut emulator = Command::new(bin.join("campaign-emulator"));
@@ -67,6 +68,10 @@ pub fn run(root: &Path) -> Result {
         .env("CCPA__IDENTITY__HS256_SECRET", random_secret()?)
         .env("CCPA__IDENTITY__ISSUER", "ccpa-optout-demo")
         .env("CCPA__IDENTITY__AUDIENCE", "ccpa-proxy")
+        .env(
+            "CCPA__STORAGE__URL",
+            format!("sqlite://{}", database.display()),
+        )
         .env("CCPA__DEMO__ENABLED", "true");
     let mut proxy = Running(
         proxy
@@ -83,6 +88,16 @@ pub fn run(root: &Path) -> Result {
     let status = proxy.0.wait().map_err(|e| e.to_string())?;
     drop(emulator);
     Err(format!("the proxy stopped ({status})"))
+}
+
+/// The demo's database, emptied: the emulator starts afresh each run too.
+fn fresh_database(root: &Path) -> Result<std::path::PathBuf> {
+    let dir = root.join("target/demo");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for file in ["ccpa-proxy.db", "ccpa-proxy.db-wal", "ccpa-proxy.db-shm"] {
+        let _ = std::fs::remove_file(dir.join(file));
+    }
+    Ok(dir.join("ccpa-proxy.db"))
 }
 
 fn port_from_env(name: &str, default: u16) -> Result<u16> {

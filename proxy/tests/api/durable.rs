@@ -209,11 +209,10 @@ async fn readiness_reports_storage_and_upstream_apart() {
 
 #[tokio::test]
 async fn the_audit_trail_cannot_be_rewritten() {
-    use sqlx::{Connection, Executor};
+    use sqlx::Executor;
     let app = spawn_app().await;
     state_of(app.patch_opt_out(&token_for("CUST-1001"), true).await).await;
-    sqlx::any::install_default_drivers();
-    let mut db = sqlx::AnyConnection::connect(&app.database).await.unwrap();
+    let mut db = app.database_connection().await;
     for rewrite in [
         "UPDATE audit SET requested = 0",
         "DELETE FROM audit",
@@ -227,4 +226,25 @@ async fn the_audit_trail_cannot_be_rewritten() {
         );
     }
     assert_eq!(app.audit().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_request_that_cannot_be_recorded_is_refused_and_not_forwarded() {
+    use sqlx::Executor;
+    let app = spawn_app().await;
+    let token = token_for("CUST-1001");
+    state_of(app.get_opt_out(&token).await).await;
+    let mut db = app.database_connection().await;
+    db.execute("DROP TABLE pending").await.unwrap();
+    let before = app.emulator.stats().campaign_requests;
+
+    let (status, code) = error_of(app.patch_opt_out(&token, true).await).await;
+    assert_eq!((status, code.as_str()), (503, "storage_unavailable"));
+    assert_eq!(
+        app.emulator.stats().campaign_requests,
+        before,
+        "nothing forwarded that is not on record"
+    );
+    assert!(!app.opt_out_of("CUST-1001"));
+    assert_eq!(app.get("/health/ready").await.status(), 503);
 }

@@ -93,6 +93,14 @@ impl TestApp {
         audit_of(&self.database).await
     }
 
+    /// A connection of our own to the proxy's database, as an operator (or
+    /// an intruder) would have.
+    pub async fn database_connection(&self) -> sqlx::AnyConnection {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        sqlx::AnyConnection::connect(&self.database).await.unwrap()
+    }
+
     /// How many profiles have a change waiting, as readiness reports it.
     pub async fn pending(&self) -> i64 {
         let ready: Value = self.get("/health/ready").await.json().await.unwrap();
