@@ -79,13 +79,22 @@ fn test(root: &std::path::Path) -> Result {
     )?;
     shell::step(
         "unit, integration and browser tests (storage: SQLite)",
-        cargo(&[&["test", "--workspace", "--exclude", "ccpa-widget"]]),
+        cargo(&[
+            &["test", "--workspace", "--exclude", "ccpa-widget"],
+            &SHOW_FIGURES,
+        ]),
     )?;
     let server = postgres::TestPostgres::start()?;
-    let mut on_postgres = cargo(&[&["test", "-p", "ccpa-proxy", "--test", "api"]]);
+    let mut on_postgres = cargo(&[
+        &["test", "-p", "ccpa-proxy", "--test", "api"],
+        &SHOW_FIGURES,
+    ]);
     on_postgres.env(POSTGRES_ENV, &server.url);
     shell::step("the proxy's tests again (storage: PostgreSQL)", on_postgres)
 }
+
+/// Shows what tests print: only the figures they measure (the load run's).
+const SHOW_FIGURES: [&str; 2] = ["--", "--nocapture"];
 
 /// Where the proxy's tests find PostgreSQL (testkit's `POSTGRES_ENV`).
 const POSTGRES_ENV: &str = "CCPA_TEST_POSTGRES_URL";
