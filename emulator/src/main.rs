@@ -32,6 +32,10 @@ struct Args {
     /// Latency added to every answer, in milliseconds.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+    /// Extra customers `LOAD-0000`, `LOAD-0001`, … (allowing sale), for
+    /// benchmarks that need many users.
+    #[arg(long, default_value_t = 0)]
+    customers: usize,
 }
 
 #[tokio::main]
@@ -55,6 +59,9 @@ async fn main() -> anyhow::Result<()> {
             latency: Duration::from_millis(args.latency_ms),
         },
     )?;
+    for i in 0..args.customers {
+        emulator.add_customer(&format!("LOAD-{i:04}"));
+    }
     tracing::info!(url = %emulator.url(), "campaign emulator listening");
     tokio::signal::ctrl_c().await?;
     Ok(())

@@ -2,6 +2,7 @@
 //! needs (checking versions first) and fails with a message that says what
 //! to do when it cannot.
 
+mod bench;
 mod demo;
 mod postgres;
 mod shell;
@@ -17,6 +18,7 @@ commands:
   demo    build the widget, start the Campaign emulator and the proxy, serve the demo page
   test    install what tests need, then run every test (lint, unit, integration, browser)
   size    build the widget and print its transfer size (gzip -9)
+  bench   measure the proxy beside nginx and the bare emulator, then soak it (docs/bench.md)
   setup   install the widget and browser tools only";
 
 /// What failed, in words for the person at the terminal.
@@ -28,6 +30,7 @@ fn main() -> ExitCode {
     let outcome = match command.as_str() {
         "demo" => demo::run(&root),
         "test" => test(&root),
+        "bench" => bench::run(&root),
         "size" => widget::build(&root).and_then(|()| widget::report_size(&root)),
         "setup" => tools::ensure_widget_tools(&root).and_then(|_| tools::ensure_browser()),
         _ => Err(USAGE.to_owned()),

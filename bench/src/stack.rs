@@ -1,0 +1,242 @@
+//! The processes under test: the emulator, nginx in front of it, and our
+//! proxy, each a real process on loopback; and what `/proc` says about them.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+/// The emulator's tenant and credentials (its defaults).
+pub const ORGANIZATION: &str = "demo-org";
+/// The emulator's client id, also the API key.
+pub const CLIENT_ID: &str = "ccpa-demo-client";
+const CLIENT_SECRET: &str = "ccpa-demo-secret";
+/// The HS256 key the benchmark's "host" shares with the proxy.
+pub const SIGNING_SECRET: &str = "bench-host-shared-hs256-secret";
+/// Test customers in the emulator.
+pub const USERS: usize = 1_000;
+
+/// A child process, stopped when dropped.
+pub struct Process {
+    child: Child,
+}
+
+impl Process {
+    fn spawn(command: &mut Command, what: &str) -> anyhow::Result<Self> {
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot start {what}"))?;
+        Ok(Self { child })
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Waits until `url` answers at all (10 s at most).
+pub async fn wait_until_up(url: &str) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    for _ in 0..400 {
+        if http.get(url).send().await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    bail!("{url} never answered")
+}
+
+/// The emulator with [`USERS`] extra customers and `latency_ms`.
+pub async fn emulator(bin: &Path, latency_ms: u64) -> anyhow::Result<(Process, String)> {
+    let port = free_port();
+    let process = Process::spawn(
+        Command::new(bin.join("campaign-emulator")).args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--latency-ms",
+            &latency_ms.to_string(),
+            "--customers",
+            &USERS.to_string(),
+        ]),
+        "the emulator",
+    )?;
+    let url = format!("http://127.0.0.1:{port}");
+    wait_until_up(&format!("{url}/_emulator/stats")).await?;
+    Ok((process, url))
+}
+
+/// An IMS access token from the emulator at `url`.
+pub async fn ims_token(url: &str) -> anyhow::Result<String> {
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("{url}/ims/token/v3"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", CLIENT_ID),
+            ("client_secret", CLIENT_SECRET),
+            ("scope", "campaign"),
+        ])
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(answer["access_token"]
+        .as_str()
+        .context("IMS gave no token")?
+        .to_owned())
+}
+
+/// Our proxy in front of the emulator at `emulator`, storing in a fresh
+/// SQLite file under `dir`.
+pub async fn proxy(bin: &Path, emulator: &str, dir: &Path) -> anyhow::Result<(Process, String)> {
+    let port = free_port();
+    let database = dir.join(format!("proxy-{port}.db"));
+    let process = Process::spawn(
+        Command::new(bin.join("ccpa-proxy"))
+            .env_remove("CCPA_CONFIG")
+            .current_dir(dir)
+            .env("RUST_LOG", "warn")
+            .env("CCPA__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            .env("CCPA__CAMPAIGN__BASE_URL", emulator)
+            .env(
+                "CCPA__CAMPAIGN__IMS_TOKEN_URL",
+                format!("{emulator}/ims/token/v3"),
+            )
+            .env("CCPA__CAMPAIGN__ORGANIZATION", ORGANIZATION)
+            .env("CCPA__CAMPAIGN__CLIENT_ID", CLIENT_ID)
+            .env("CCPA__CAMPAIGN__CLIENT_SECRET", CLIENT_SECRET)
+            .env("CCPA__CAMPAIGN__SCOPE", "campaign")
+            .env("CCPA__CAMPAIGN__MAX_CONCURRENCY", "256")
+            .env("CCPA__IDENTITY__HS256_SECRET", SIGNING_SECRET)
+            .env("CCPA__IDENTITY__ISSUER", "https://shop.example")
+            .env("CCPA__IDENTITY__AUDIENCE", "ccpa-proxy")
+            .env(
+                "CCPA__STORAGE__URL",
+                format!("sqlite://{}", database.display()),
+            )
+            .env("CCPA__DELIVERY__POLL_INTERVAL_MS", "200"),
+        "the proxy",
+    )?;
+    let url = format!("http://127.0.0.1:{port}");
+    wait_until_up(&format!("{url}/health/live")).await?;
+    Ok((process, url))
+}
+
+/// nginx as a plain reverse proxy to the emulator's profiles, adding the
+/// headers our proxy adds (a static IMS token), with an upstream keep-alive
+/// pool: the reference for a proxy that does nothing.
+pub async fn nginx(emulator: &str, token: &str, dir: &Path) -> anyhow::Result<(Process, String)> {
+    let port = free_port();
+    let prefix = dir.join(format!("nginx-{port}"));
+    std::fs::create_dir_all(&prefix)?;
+    let upstream = emulator.trim_start_matches("http://");
+    let config = format!(
+        r#"worker_processes auto;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    upstream campaign {{ server {upstream}; keepalive 256; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location /profile/ {{
+            proxy_pass http://campaign/{ORGANIZATION}/campaign/profileAndServicesExt/profile/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Authorization "Bearer {token}";
+            proxy_set_header X-Api-Key "{CLIENT_ID}";
+            proxy_set_header Cache-Control "no-cache";
+            proxy_set_header Content-Type "application/json;charset=utf-8";
+        }}
+    }}
+}}
+"#,
+        prefix = prefix.display()
+    );
+    let file = prefix.join("nginx.conf");
+    std::fs::write(&file, config)?;
+    let process = Process::spawn(
+        Command::new(nginx_binary()).args([
+            "-p",
+            &prefix.display().to_string(),
+            "-c",
+            &file.display().to_string(),
+            "-g",
+            "daemon off;",
+        ]),
+        "nginx",
+    )?;
+    let url = format!("http://127.0.0.1:{port}");
+    wait_until_up(&format!("{url}/")).await?;
+    Ok((process, url))
+}
+
+fn nginx_binary() -> PathBuf {
+    ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| "nginx".into())
+}
+
+/// A field of `/proc/<pid>/status` in kB (`VmRSS`, `VmHWM`).
+pub fn memory_kb(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with(field))?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+/// Open file descriptors of `pid`.
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// A sign-in token for test customer `user`, valid for an hour.
+pub fn sign_in_token(user: usize) -> String {
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims = serde_json::json!({
+        "sub": crate::load::customer(user), "iss": "https://shop.example",
+        "aud": "ccpa-proxy", "iat": now, "exp": now + 3_500,
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SIGNING_SECRET.as_bytes()),
+    )
+    .expect("HS256 signing")
+}
