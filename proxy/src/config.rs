@@ -39,7 +39,8 @@ pub struct StorageSettings {
     /// `postgres://user:password@host/db`; secret, as it may hold a password.
     #[serde(default = "default_storage_url")]
     pub url: SecretString,
-    /// Connections in the pool.
+    /// Connections in the PostgreSQL pool (SQLite always uses one: it has
+    /// a single writer).
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
 }
