@@ -172,7 +172,7 @@ fn rows(pace: Pace, connections: usize, row: &[(&str, Measured, Option<u64>)]) -
     for (name, m, peak) in row {
         let ratios = if *name == "proxy" {
             format!(
-                "{:.2} | {:.2} (p99 +{:.2} ms)",
+                "{:.2} | {:.2} (p99 {:+.2} ms)",
                 m.rps / rps("nginx").max(f64::MIN_POSITIVE),
                 m.rps / rps("direct").max(f64::MIN_POSITIVE),
                 ms(m.p99) - ms(row[0].1.p99)
