@@ -230,11 +230,6 @@ impl Store {
         })
     }
 
-    /// Whether the database answers.
-    pub async fn check(&self) -> Result<()> {
-        self.pool.execute("SELECT 1").await.map(drop)
-    }
-
     /// Records `request` in the audit trail and makes it the profile's
     /// pending change, in one transaction. When this returns, the request
     /// survives anything short of losing the database.
