@@ -15,18 +15,11 @@ use campaign_emulator::Emulator;
 use ccpa_proxy::config::Settings;
 use ccpa_proxy::startup::Application;
 use serde_json::json;
+use testkit::free_port;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tower_http::services::ServeDir;
-
-/// A free loopback port (bound, then released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// Emulator + host shop (+ proxy, once started).
 pub struct Stack {

@@ -7,7 +7,8 @@ mod browser;
 mod host;
 
 pub use browser::Browser;
-pub use host::{Stack, free_port};
+pub use host::Stack;
+pub use testkit::free_port;
 
 use std::path::PathBuf;
 

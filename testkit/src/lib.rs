@@ -21,6 +21,15 @@ pub const ISSUER: &str = "https://shop.example";
 /// The proxy's audience.
 pub const AUDIENCE: &str = "ccpa-proxy";
 
+/// A free loopback port (bound, then released): for a server a test starts
+/// later, or a port on which nothing listens yet.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
 /// An emulator with the demo profiles on a free loopback port.
 pub async fn spawn_emulator() -> Emulator {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

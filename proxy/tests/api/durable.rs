@@ -103,9 +103,7 @@ async fn an_expired_access_token_is_renewed_without_a_delay() {
 #[tokio::test]
 async fn a_refused_connection_is_retried_until_campaign_starts() {
     // Campaign's port is reserved but nothing listens on it yet.
-    let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = reserved.local_addr().unwrap().port();
-    drop(reserved);
+    let port = testkit::free_port();
     let app = spawn_app_with(|s| {
         s.campaign.base_url = format!("http://127.0.0.1:{port}").parse().unwrap();
         s.campaign.ims_token_url = format!("http://127.0.0.1:{port}/ims/token/v3")

@@ -8,6 +8,8 @@ use campaign_emulator::Emulator;
 use campaign_emulator::faults::{Fault, FaultKind};
 use serde_json::Value;
 
+use testkit::free_port;
+
 use crate::helpers::*;
 
 /// The binary serving on `port` with a settings file like an operator's.
@@ -105,14 +107,6 @@ backoff_max_ms = 500
     let mut command = Command::new(env!("CARGO_BIN_EXE_ccpa-proxy"));
     command.env("CCPA_CONFIG", file);
     command
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test]
