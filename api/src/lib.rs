@@ -13,6 +13,15 @@ use serde::{Deserialize, Serialize};
 /// choice it is from the verified sign-in token, never from the browser.
 pub const OPT_OUT_PATH: &str = "/api/v1/opt-out";
 
+/// The request header a widget sends (`X-GPC: 1`) when
+/// `navigator.globalPrivacyControl` is true.
+///
+/// Scripts may not set `Sec-GPC` (the `Sec-` prefix is reserved to the
+/// browser), and browsers that expose the property do not all send the
+/// header. The proxy treats this header exactly like `Sec-GPC: 1`: it can only
+/// ever opt a consumer out, never in, so it needs no more trust than that.
+pub const GPC_HEADER: &str = "X-GPC";
+
 /// The signed-in consumer's current choice, as the proxy reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -16,6 +16,9 @@ use crate::free_port;
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
+/// axe-core, installed by `cargo xtask test` (npm).
+const AXE: &str = ".tools/node_modules/axe-core/axe.min.js";
+
 /// How long any expected state may take to appear.
 pub const PATIENCE: Duration = Duration::from_secs(15);
 
@@ -130,6 +133,79 @@ impl Browser {
         self.wait_for(selector).await.text().await.expect("text")
     }
 
+    /// Runs a Chrome DevTools Protocol command (media and language
+    /// emulation, scripts that run before the page's own).
+    pub async fn cdp(&self, command: &str, params: Value) -> Value {
+        self.client
+            .issue_cmd(Cdp {
+                command: command.to_owned(),
+                params,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("CDP {command}: {e}"))
+    }
+
+    /// Emulates `prefers-color-scheme: dark` (or light) from now on.
+    pub async fn prefer_dark(&self, dark: bool) {
+        let scheme = if dark { "dark" } else { "light" };
+        self.cdp(
+            "Emulation.setEmulatedMedia",
+            json!({ "features": [{ "name": "prefers-color-scheme", "value": scheme }] }),
+        )
+        .await;
+    }
+
+    /// Makes the browser's preferred languages `accept_language` (as in the
+    /// `Accept-Language` header) for the pages loaded from now on.
+    pub async fn prefer_languages(&self, accept_language: &str) {
+        let agent = self
+            .client
+            .execute("return navigator.userAgent", vec![])
+            .await
+            .unwrap();
+        self.cdp(
+            "Emulation.setUserAgentOverride",
+            json!({ "userAgent": agent, "acceptLanguage": accept_language }),
+        )
+        .await;
+    }
+
+    /// Turns Global Privacy Control on, as a browser that exposes
+    /// `navigator.globalPrivacyControl` to scripts, for pages loaded from now on.
+    pub async fn enable_gpc(&self) {
+        self.cdp(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": "Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', { get: () => true });" }),
+        )
+        .await;
+    }
+
+    /// The WCAG 2.2 A/AA violations axe-core finds in every widget on the
+    /// page, each as `rule: target…`. (WebDriver's scripts are not subject to
+    /// the page's Content-Security-Policy, so axe can be injected.)
+    pub async fn accessibility_violations(&self) -> Vec<String> {
+        let axe = std::fs::read_to_string(crate::repo_root().join(AXE))
+            .unwrap_or_else(|e| panic!("{AXE}: {e}; run `cargo xtask test`, which installs it"));
+        self.client
+            .execute(&format!("{axe}\nreturn true;"), vec![])
+            .await
+            .expect("axe-core loads");
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run({ include: [['[data-testid=ccpa-optout]']] },
+                         { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] })
+                   .then((r) => done(r.violations.map((v) =>
+                     v.id + ': ' + v.nodes.map((n) => n.target.join(' ') + ' (' + n.failureSummary + ')').join('; '))))
+                   .catch((e) => done(['axe failed: ' + e]));",
+                vec![],
+            )
+            .await
+            .expect("axe-core runs");
+        serde_json::from_value(found).expect("a list of strings")
+    }
+
     /// Everything the page logged at level SEVERE (errors), since the last call.
     pub async fn console_errors(&self) -> Vec<String> {
         let entries = self
@@ -175,5 +251,30 @@ impl WebDriverCompatibleCommand for BrowserLog {
             http::Method::POST,
             Some(json!({ "type": "browser" }).to_string()),
         )
+    }
+}
+
+/// chromedriver's passthrough to the Chrome DevTools Protocol.
+#[derive(Debug)]
+struct Cdp {
+    command: String,
+    params: Value,
+}
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let body = json!({ "cmd": self.command, "params": self.params });
+        (http::Method::POST, Some(body.to_string()))
     }
 }

@@ -7,13 +7,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use campaign_emulator::Emulator;
 use ccpa_proxy::config::Settings;
 use ccpa_proxy::startup::Application;
+use serde::Deserialize;
 use serde_json::json;
 use testkit::free_port;
 use tokio::net::TcpListener;
@@ -70,6 +71,7 @@ impl Stack {
         let app = Router::new()
             .route("/privacy/{customer}", get(privacy_page))
             .route("/session/{customer}/token", get(token))
+            .route("/tag-manager.js", get(tag_manager))
             .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
             .with_state(host)
             .fallback_service(ServeDir::new(crate::dist_dir()));
@@ -119,7 +121,12 @@ impl Stack {
 
     /// The privacy page as `customer` sees it when signed in to the shop.
     pub fn page_for(&self, customer: &str) -> String {
-        format!("{}/privacy/{customer}", self.host_url)
+        self.page_with(customer, &PageOptions::default())
+    }
+
+    /// The privacy page, shaped by `options`.
+    pub fn page_with(&self, customer: &str, options: &PageOptions) -> String {
+        format!("{}/privacy/{customer}{}", self.host_url, options.query())
     }
 
     /// The proxy on its reserved port, admitting the shop's origin.
@@ -131,23 +138,81 @@ impl Stack {
     }
 }
 
+/// How a test wants the privacy page: the widget's attributes, the page's
+/// direction, and how many widgets it embeds.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PageOptions {
+    /// The widget's `data-lang`.
+    pub lang: Option<String>,
+    /// The widget's `data-theme`.
+    pub theme: Option<String>,
+    /// The page's `dir`.
+    pub dir: Option<String>,
+    /// How many widgets (default one).
+    pub widgets: Option<usize>,
+}
+
+impl PageOptions {
+    /// The query string that asks for these options.
+    pub fn query(&self) -> String {
+        let pairs = [
+            ("lang", self.lang.clone()),
+            ("theme", self.theme.clone()),
+            ("dir", self.dir.clone()),
+            ("widgets", self.widgets.map(|n| n.to_string())),
+        ];
+        let query: Vec<String> = pairs
+            .into_iter()
+            .filter_map(|(name, value)| value.map(|v| format!("{name}={v}")))
+            .collect();
+        if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", query.join("&"))
+        }
+    }
+}
+
 /// The shop's privacy page, under the strict policy the widget promises to
-/// work with: no inline script or style anywhere.
-async fn privacy_page(State(host): State<Host>, Path(customer): Path<String>) -> Response {
+/// work with: no inline script or style anywhere. A tag manager's script
+/// records the widget's events in `window.dataLayer`.
+async fn privacy_page(
+    State(host): State<Host>,
+    Path(customer): Path<String>,
+    Query(options): Query<PageOptions>,
+) -> Response {
+    // Only tag-like values reach the markup.
+    let attribute = |name: &str, value: &Option<String>| match value {
+        Some(v) if v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') => {
+            format!(" {name}=\"{v}\"")
+        }
+        _ => String::new(),
+    };
+    let widget = format!(
+        r#"<div data-ccpa-optout data-api="{api}" data-token-url="/session/{customer}/token"{lang}{theme}></div>"#,
+        api = host.proxy_url,
+        lang = attribute("data-lang", &options.lang),
+        theme = attribute("data-theme", &options.theme),
+    );
     let page = format!(
         r#"<!doctype html>
-<html lang="en">
+<html lang="en"{dir}>
 <head>
 <meta charset="utf-8">
 <title>Privacy choices</title>
+<script src="/tag-manager.js"></script>
 <script type="module" src="/ccpa-optout.js"></script>
 </head>
 <body>
+<main>
 <h1>Privacy choices</h1>
-<div data-ccpa-optout data-api="{api}" data-token-url="/session/{customer}/token"></div>
+{widgets}
+</main>
 </body>
 </html>"#,
-        api = host.proxy_url,
+        dir = attribute("dir", &options.dir),
+        widgets = widget.repeat(options.widgets.unwrap_or(1).min(5)),
     );
     let csp = format!(
         "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; connect-src 'self' {}",
@@ -159,6 +224,16 @@ async fn privacy_page(State(host): State<Host>, Path(customer): Path<String>) ->
         HeaderValue::from_str(&csp).expect("a valid header"),
     );
     response
+}
+
+/// What a tag manager does with the widget's event: push it to its data layer.
+async fn tag_manager() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript")],
+        "window.dataLayer = window.dataLayer || [];\n\
+         document.addEventListener('ccpa-optout:change', (e) =>\n\
+           window.dataLayer.push({ event: 'ccpa-optout:change', ...e.detail }));\n",
+    )
 }
 
 /// The shop's backend mints a five-minute token for its signed-in customer.

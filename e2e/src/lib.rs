@@ -7,7 +7,7 @@ mod browser;
 mod host;
 
 pub use browser::Browser;
-pub use host::Stack;
+pub use host::{PageOptions, Stack};
 pub use testkit::free_port;
 
 use std::path::PathBuf;

@@ -2,7 +2,9 @@
 //! failure becomes a [`Failure`] the view can explain in plain words; no
 //! parser or network message ever reaches the page.
 
-use ccpa_api::{ErrorBody, ErrorCode, OPT_OUT_PATH, OptOutState, OptOutUpdate, SignInToken};
+use ccpa_api::{
+    ErrorBody, ErrorCode, GPC_HEADER, OPT_OUT_PATH, OptOutState, OptOutUpdate, SignInToken,
+};
 use gloo_net::http::{Request, Response};
 use leptos::prelude::*;
 use serde::de::DeserializeOwned;
@@ -57,16 +59,22 @@ impl ApiClient {
             "{}{OPT_OUT_PATH}",
             self.settings.with_value(|s| s.api.clone())
         );
+        let gpc = self.settings.with_value(|s| s.gpc);
         for attempt in 0..2 {
             let authorization = format!("Bearer {}", self.token().await?);
+            let mut request = match update {
+                None => Request::get(&url),
+                Some(_) => Request::patch(&url).header("Content-Type", "application/json"),
+            }
+            .header("Authorization", &authorization);
+            if gpc {
+                // Scripts may not send `Sec-GPC`; browsers that support GPC
+                // add it themselves, this says it for the rest.
+                request = request.header(GPC_HEADER, "1");
+            }
             let request = match update {
-                None => Request::get(&url)
-                    .header("Authorization", &authorization)
-                    .build(),
-                Some(update) => Request::patch(&url)
-                    .header("Authorization", &authorization)
-                    .header("Content-Type", "application/json")
-                    .body(update.to_json()),
+                None => request.build(),
+                Some(update) => request.body(update.to_json()),
             };
             let request = request.map_err(|_| Failure::Unavailable)?;
             let response = request.send().await.map_err(|_| Failure::Unavailable)?;

@@ -4,7 +4,12 @@
 //! - `data-token-url`: a host URL answering `{"token": "…"}` for the signed-in
 //!   user (fetched with the page's cookies), or
 //! - `data-token`: the token itself, when the page is rendered per user;
-//! - `data-lang`: the language (default: the page's `lang`, then English).
+//! - `data-lang`: the language (default: the first of the browser's
+//!   languages the widget speaks, then the page's `lang`, then English);
+//! - `data-theme`: `light` or `dark` (default: the system's), read by the
+//!   stylesheet alone.
+//!
+//! The browser's Global Privacy Control setting is read here too.
 
 use web_sys::HtmlElement;
 
@@ -30,6 +35,8 @@ pub struct Settings {
     pub token: TokenSource,
     /// The language of every text.
     pub lang: Lang,
+    /// `navigator.globalPrivacyControl` is true.
+    pub gpc: bool,
 }
 
 impl Settings {
@@ -41,17 +48,33 @@ impl Settings {
             (None, Some(url)) => TokenSource::Url(url),
             (None, None) => TokenSource::Missing,
         };
-        let page_lang = web_sys::window()
+        let window = web_sys::window();
+        let navigator = window.as_ref().map(|w| w.navigator());
+        let page_lang = window
             .and_then(|w| w.document())
             .and_then(|d| d.document_element())
             .and_then(|e| e.get_attribute("lang"));
+        let browser_langs: Vec<String> = navigator
+            .as_ref()
+            .map(|n| n.languages().iter().filter_map(|l| l.as_string()).collect())
+            .unwrap_or_default();
+        let preferences: Vec<String> = attr("data-lang")
+            .into_iter()
+            .chain(browser_langs)
+            .chain(page_lang)
+            .collect();
         Self {
             api: attr("data-api")
                 .unwrap_or_default()
                 .trim_end_matches('/')
                 .to_owned(),
             token,
-            lang: Lang::pick(attr("data-lang").or(page_lang).as_deref()),
+            lang: Lang::pick(preferences.iter().map(String::as_str)),
+            // Not in web-sys yet: read the property by name.
+            gpc: navigator.is_some_and(|n| {
+                js_sys::Reflect::get(&n, &"globalPrivacyControl".into())
+                    .is_ok_and(|v| v.as_bool() == Some(true))
+            }),
         }
     }
 }
@@ -83,7 +106,17 @@ mod tests {
             settings.token,
             TokenSource::Url("/account/ccpa-token".into())
         );
+        // The test browser's language is English.
         assert_eq!(settings.lang, Lang::En);
+        assert!(!settings.gpc);
+    }
+
+    #[wasm_bindgen_test]
+    fn the_language_attribute_comes_first() {
+        let settings = Settings::from_element(&host(&[("data-lang", "es-MX")]));
+        assert_eq!(settings.lang, Lang::Es);
+        let unknown = Settings::from_element(&host(&[("data-lang", "fr")]));
+        assert_eq!(unknown.lang, Lang::En, "then the browser's: English");
     }
 
     #[wasm_bindgen_test]

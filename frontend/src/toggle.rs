@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use ccpa_api::OptOutState;
+
 use crate::client::{ApiClient, Failure};
 use crate::i18n::Strings;
 use crate::settings::Settings;
@@ -63,11 +65,14 @@ fn next_id() -> usize {
 #[component]
 pub fn OptOutToggle(settings: Settings) -> impl IntoView {
     let text: &'static Strings = settings.lang.strings();
+    let gpc = settings.gpc;
     let client = ApiClient::new(settings);
     let phase = RwSignal::new(Phase::Loading);
     let confirmed = RwSignal::new(None::<bool>);
     let failed = RwSignal::new(None::<(Attempt, Failure)>);
     let announcement = RwSignal::new("");
+    let honored = RwSignal::new(false);
+    let section = NodeRef::<leptos::html::Section>::new();
 
     let run = move |attempt: Attempt| {
         // A load is silent; a save is announced when it starts and ends.
@@ -90,7 +95,16 @@ pub fn OptOutToggle(settings: Settings) -> impl IntoView {
             }
             match result {
                 Ok(state) => {
+                    let changed = match attempt {
+                        Attempt::Load => false,
+                        Attempt::Save(_) => true,
+                        Attempt::Recheck => !state.pending,
+                    };
+                    if changed {
+                        announce_change(section, state);
+                    }
                     confirmed.set(Some(state.ccpa_opt_out));
+                    honored.set(state.gpc_honored);
                     phase.set(if state.pending {
                         Phase::Pending
                     } else {
@@ -166,9 +180,12 @@ pub fn OptOutToggle(settings: Settings) -> impl IntoView {
     view! {
         <section
             class="ccpa-optout"
+            lang=text.tag
             data-testid="ccpa-optout"
             data-state=move || phase.get().as_str()
+            data-ccpa-opt-out=move || confirmed.get().map(bool_attr)
             aria-labelledby=labelled_by
+            node_ref=section
         >
             <h2 class="ccpa-optout__title" id=title_id>{text.title}</h2>
             <p class="ccpa-optout__intro">{text.intro}</p>
@@ -204,6 +221,7 @@ pub fn OptOutToggle(settings: Settings) -> impl IntoView {
                 <p class="ccpa-optout__pending" data-testid="ccpa-optout-pending" hidden=move || phase.get() != Phase::Pending>
                     {text.pending}
                 </p>
+                {move || gpc.then(|| gpc_notice(text, honored.get(), checked()))}
             </Show>
             <p class="ccpa-optout__status" role="status" aria-live="polite" data-testid="ccpa-optout-status">
                 {move || announcement.get()}
@@ -212,3 +230,42 @@ pub fn OptOutToggle(settings: Settings) -> impl IntoView {
         </section>
     }
 }
+
+/// What the browser's Global Privacy Control signal did (§ 7025(c)(6)):
+/// honoured, or set aside by the consumer's own choice to allow sale.
+fn gpc_notice(text: &'static Strings, honored: bool, opted_out: bool) -> Option<impl IntoView> {
+    let (heading, detail) = match (honored, opted_out) {
+        (true, _) => (Some(text.gpc_honored), text.gpc_explain),
+        (false, false) => (None, text.gpc_waived),
+        // Opted out by the consumer's own hand: nothing to explain.
+        (false, true) => return None,
+    };
+    Some(view! {
+        <div class="ccpa-optout__gpc" data-testid="ccpa-optout-gpc">
+            {heading.map(|h| view! { <p class="ccpa-optout__gpc-status"><strong>{h}</strong></p> })}
+            <p>{detail}</p>
+        </div>
+    })
+}
+
+/// Tells the host page (tag managers, consent tools) about a change the
+/// proxy confirmed: a `ccpa-optout:change` event that bubbles out of the
+/// widget, with `detail: {ccpaOptOut, pending}`.
+fn announce_change(section: NodeRef<leptos::html::Section>, state: OptOutState) {
+    let Some(section) = section.get_untracked() else {
+        return;
+    };
+    let detail = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&detail, &"ccpaOptOut".into(), &state.ccpa_opt_out.into());
+    let _ = js_sys::Reflect::set(&detail, &"pending".into(), &state.pending.into());
+    let init = web_sys::CustomEventInit::new();
+    init.set_bubbles(true);
+    init.set_composed(true);
+    init.set_detail(&detail);
+    if let Ok(event) = web_sys::CustomEvent::new_with_event_init_dict(CHANGE_EVENT, &init) {
+        let _ = section.dispatch_event(&event);
+    }
+}
+
+/// The event [`announce_change`] dispatches; documented in the README.
+const CHANGE_EVENT: &str = "ccpa-optout:change";

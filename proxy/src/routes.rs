@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use ccpa_api::{OptOutState, OptOutUpdate};
+use ccpa_api::{GPC_HEADER, OptOutState, OptOutUpdate};
 use serde_json::json;
 
 use crate::campaign::CampaignError;
@@ -126,7 +126,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Provenance {
         Ok(Self {
             request_id: header("x-request-id").unwrap_or("-").to_owned(),
             // The GPC specification: the header's only valid value is "1".
-            gpc: header("sec-gpc").is_some_and(|v| v.trim() == "1"),
+            // The widget's own header says the same for browsers that expose
+            // the signal to scripts without sending it.
+            gpc: ["sec-gpc", GPC_HEADER]
+                .iter()
+                .any(|name| header(name).is_some_and(|v| v.trim() == "1")),
         })
     }
 }

@@ -11,7 +11,7 @@ use axum::handler::HandlerWithoutStateExt;
 use axum::http::{HeaderName, HeaderValue, Method, Request, header};
 use axum::middleware::from_fn;
 use axum::routing::get;
-use ccpa_api::OPT_OUT_PATH;
+use ccpa_api::{GPC_HEADER, OPT_OUT_PATH};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -187,6 +187,10 @@ fn cors(origins: &[String]) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([Method::GET, Method::PATCH])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_bytes(GPC_HEADER.as_bytes()).expect("a valid header name"),
+        ])
         .max_age(Duration::from_secs(600))
 }

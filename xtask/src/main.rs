@@ -17,7 +17,7 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   demo    build the widget, start the Campaign emulator and the proxy, serve the demo page
   test    install what tests need, then run every test (lint, unit, integration, browser)
-  size    build the widget and print its transfer size (gzip -9)
+  size    build the widget; print its transfer size (gzip -9) and load time (20 cold loads)
   bench   measure the proxy beside nginx and the bare emulator, then soak it (docs/bench.md)
   setup   install the widget and browser tools only";
 
@@ -31,7 +31,9 @@ fn main() -> ExitCode {
         "demo" => demo::run(&root),
         "test" => test(&root),
         "bench" => bench::run(&root),
-        "size" => widget::build(&root).and_then(|()| widget::report_size(&root)),
+        "size" => widget::build(&root)
+            .and_then(|()| widget::report_size(&root))
+            .and_then(|()| widget::report_load_time(&root)),
         "setup" => tools::ensure_widget_tools(&root).and_then(|_| tools::ensure_browser()),
         _ => Err(USAGE.to_owned()),
     };
@@ -57,6 +59,8 @@ const DENY_WARNINGS: [&str; 3] = ["--", "-D", "warnings"];
 
 /// Every check and test the project has, in the order that fails fastest.
 fn test(root: &std::path::Path) -> Result {
+    // Before any check: the wasm clippy below needs the wasm32 target.
+    tools::ensure_widget_tools(root)?;
     tools::ensure_browser()?;
     let cargo = |args: &[&[&str]]| shell::cargo(root, &args.concat());
     shell::step("formatting", cargo(&[&["fmt", "--all", "--check"]]))?;
@@ -74,6 +78,7 @@ fn test(root: &std::path::Path) -> Result {
     )?;
     widget::build(root)?;
     widget::report_size(root)?;
+    widget::report_load_time(root)?;
     let mut widget_tests = cargo(&[&["test", "-p", "ccpa-widget"], &WASM]);
     widget_tests.env("CHROMEDRIVER", "/usr/bin/chromedriver");
     shell::step(

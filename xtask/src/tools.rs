@@ -12,6 +12,7 @@ use crate::shell::{output, run};
 const TRUNK: &str = "0.21.14";
 const BINARYEN: &str = "132.0.0";
 const TERSER: &str = "5.44.0";
+const AXE_CORE: &str = "4.14.1";
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 /// Makes sure the wasm target, trunk, wasm-bindgen, wasm-opt and terser are
@@ -54,23 +55,32 @@ fn ensure_cargo_tool(binary: &str, krate: &str, version: &str, flags: &[&str]) -
     run(command).map_err(|e| format!("{e}\ncould not install {krate} {version} from crates.io"))
 }
 
-/// wasm-opt (npm's binaryen) and terser, in `.tools/`, at pinned versions.
+/// What comes from npm, into `.tools/`: wasm-opt (binaryen) and terser for
+/// the build, axe-core for the accessibility checks of the browser tests.
+const NPM_PACKAGES: [(&str, &str); 3] = [
+    ("binaryen", BINARYEN),
+    ("terser", TERSER),
+    ("axe-core", AXE_CORE),
+];
+
+/// The npm packages at their pinned versions; returns their `.bin`.
 fn ensure_npm_tools(root: &Path) -> Result<PathBuf> {
-    let bin = root.join(".tools/node_modules/.bin");
-    let version_of = |tool: &str| {
-        output(bin.join(tool).to_str().unwrap_or_default(), &["--version"]).unwrap_or_default()
-    };
-    let major = BINARYEN.split('.').next().unwrap_or(BINARYEN);
-    if version_of("wasm-opt").contains(&format!("version {major}"))
-        && version_of("terser") == format!("terser {TERSER}")
-    {
-        return Ok(bin);
+    let modules = root.join(".tools/node_modules");
+    let missing: Vec<String> = NPM_PACKAGES
+        .iter()
+        .filter(|(package, version)| npm_version(&modules, package).as_deref() != Some(*version))
+        .map(|(package, version)| format!("{package}@{version}"))
+        .collect();
+    if missing.is_empty() {
+        return Ok(modules.join(".bin"));
     }
     if output("npm", &["--version"]).is_none() {
-        return Err(
-            "wasm-opt and terser come from npm, but npm is missing: install Node.js and npm".into(),
-        );
+        return Err(format!(
+            "{} come from npm, but npm is missing: install Node.js and npm",
+            missing.join(", ")
+        ));
     }
+    eprintln!("installing {} from npm into .tools/", missing.join(", "));
     let mut command = Command::new("npm");
     command
         .args([
@@ -81,12 +91,17 @@ fn ensure_npm_tools(root: &Path) -> Result<PathBuf> {
             "--prefix",
         ])
         .arg(root.join(".tools"))
-        .arg(format!("binaryen@{BINARYEN}"))
-        .arg(format!("terser@{TERSER}"));
-    run(command).map_err(|e| {
-        format!("{e}\ncould not install binaryen {BINARYEN} and terser {TERSER} from npm")
-    })?;
-    Ok(bin)
+        .args(NPM_PACKAGES.map(|(package, version)| format!("{package}@{version}")));
+    run(command).map_err(|e| format!("{e}\ncould not install {} from npm", missing.join(", ")))?;
+    Ok(modules.join(".bin"))
+}
+
+/// The `version` in an installed npm package's `package.json`.
+fn npm_version(modules: &Path, package: &str) -> Option<String> {
+    let manifest = std::fs::read_to_string(modules.join(package).join("package.json")).ok()?;
+    let rest = &manifest[manifest.find("\"version\"")? + "\"version\"".len()..];
+    let value = rest.split('"').nth(1)?;
+    Some(value.to_owned())
 }
 
 /// The version of `package` in Cargo.lock.

@@ -53,6 +53,18 @@ pub fn report_size(root: &Path) -> Result {
     Ok(())
 }
 
+/// Twenty cold loads of a privacy page in headless Chromium: the time until
+/// the switch shows the state from Campaign (the `widget-load` program).
+pub fn report_load_time(root: &Path) -> Result {
+    tools::ensure_browser()?;
+    let mut load = crate::shell::cargo(
+        root,
+        &["run", "--quiet", "-p", "e2e", "--bin", "widget-load"],
+    );
+    load.env("RUST_LOG", "off");
+    step("widget load time (20 cold loads)", load)
+}
+
 fn gzip_size(path: &Path) -> Result<u64> {
     let file = path.to_str().ok_or("non-UTF-8 path")?;
     let compressed = Command::new("gzip")

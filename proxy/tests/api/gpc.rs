@@ -53,6 +53,22 @@ async fn the_signal_opts_out_once_and_is_audited_as_its_source() {
 }
 
 #[tokio::test]
+async fn the_widgets_own_header_carries_the_signal_where_scripts_see_it() {
+    let app = spawn_app().await;
+    let state = app
+        .http
+        .get(app.api())
+        .bearer_auth(token_for("CUST-1001"))
+        .header(ccpa_api::GPC_HEADER, "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(state_of(state).await["gpcHonored"], json!(true));
+    assert!(app.opt_out_of("CUST-1001"));
+    assert_eq!(app.audit().await[0].source, "gpc");
+}
+
+#[tokio::test]
 async fn a_consumer_may_still_allow_sale_and_the_signal_then_yields() {
     let app = spawn_app().await;
     let token = token_for("CUST-1001");

@@ -1,0 +1,26 @@
+//! English.
+
+pub const STRINGS: super::Strings = super::Strings {
+    tag: "en",
+    title: "Do Not Sell or Share My Personal Information",
+    intro: "California law lets you stop the sale or sharing of your personal information. \
+            Your choice is saved to your account and applies wherever you sign in.",
+    switch_label: "Do not sell or share my personal information",
+    opted_out: "On: we do not sell or share your personal information.",
+    opted_in: "Off: your personal information may be sold or shared.",
+    loading: "Loading your current choice…",
+    saving: "Saving your choice…",
+    saved: "Your choice has been saved.",
+    recorded: "Your choice has been recorded.",
+    pending: "Your choice is recorded and will apply to your account within a few minutes.",
+    retry: "Try again",
+    load_failed: "We could not load your current choice. Please check your connection and try again.",
+    save_failed: "We could not save your choice, so nothing has changed. Please try again.",
+    signed_out: "Please sign in to see and change your choice.",
+    no_profile: "We could not find your customer record. Please contact us so we can record your choice.",
+    gpc_honored: "Opt-Out Request Honored",
+    gpc_explain: "Your browser sent a Global Privacy Control signal, so we do not sell or share \
+                  your personal information. To allow it anyway, turn the switch off.",
+    gpc_waived: "Your browser sends a Global Privacy Control signal, but you chose to allow the \
+                 sale or sharing of your personal information. Turn the switch on to opt out again.",
+};

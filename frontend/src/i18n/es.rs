@@ -1,0 +1,29 @@
+//! Spanish (Español), California's second language.
+
+pub const STRINGS: super::Strings = super::Strings {
+    tag: "es",
+    title: "No vender ni compartir mi información personal",
+    intro: "La ley de California le permite impedir la venta o el intercambio de su información \
+            personal. Su elección se guarda en su cuenta y se aplica dondequiera que inicie sesión.",
+    switch_label: "No vender ni compartir mi información personal",
+    opted_out: "Activado: no vendemos ni compartimos su información personal.",
+    opted_in: "Desactivado: su información personal puede venderse o compartirse.",
+    loading: "Cargando su elección actual…",
+    saving: "Guardando su elección…",
+    saved: "Su elección se ha guardado.",
+    recorded: "Su elección ha quedado registrada.",
+    pending: "Su elección está registrada y se aplicará a su cuenta en unos minutos.",
+    retry: "Intentar de nuevo",
+    load_failed: "No pudimos cargar su elección actual. Compruebe su conexión e inténtelo de nuevo.",
+    save_failed: "No pudimos guardar su elección, así que nada ha cambiado. Inténtelo de nuevo.",
+    signed_out: "Inicie sesión para ver y cambiar su elección.",
+    no_profile: "No encontramos su registro de cliente. Póngase en contacto con nosotros para \
+                 que podamos registrar su elección.",
+    gpc_honored: "Solicitud de exclusión respetada",
+    gpc_explain: "Su navegador envió una señal de Control Global de Privacidad (GPC), por lo que \
+                  no vendemos ni compartimos su información personal. Para permitirlo de todos \
+                  modos, desactive el interruptor.",
+    gpc_waived: "Su navegador envía una señal de Control Global de Privacidad (GPC), pero usted \
+                 eligió permitir la venta o el intercambio de su información personal. Active el \
+                 interruptor para volver a excluirse.",
+};
