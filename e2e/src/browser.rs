@@ -145,14 +145,28 @@ impl Browser {
             .unwrap_or_else(|e| panic!("CDP {command}: {e}"))
     }
 
+    /// Opens `url` in the browser's tab.
+    pub async fn goto(&self, url: &str) {
+        self.client
+            .goto(url)
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+
+    /// Emulates the media feature `name` (e.g. `prefers-reduced-motion`)
+    /// with `value` from now on; only the latest emulated feature holds.
+    pub async fn emulate_media(&self, name: &str, value: &str) {
+        self.cdp(
+            "Emulation.setEmulatedMedia",
+            json!({ "features": [{ "name": name, "value": value }] }),
+        )
+        .await;
+    }
+
     /// Emulates `prefers-color-scheme: dark` (or light) from now on.
     pub async fn prefer_dark(&self, dark: bool) {
         let scheme = if dark { "dark" } else { "light" };
-        self.cdp(
-            "Emulation.setEmulatedMedia",
-            json!({ "features": [{ "name": "prefers-color-scheme", "value": scheme }] }),
-        )
-        .await;
+        self.emulate_media("prefers-color-scheme", scheme).await;
     }
 
     /// Makes the browser's preferred languages `accept_language` (as in the

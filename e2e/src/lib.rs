@@ -27,3 +27,10 @@ pub fn dist_dir() -> PathBuf {
     );
     dist
 }
+
+/// Keeps a README picture true: the tests take it on every run.
+pub fn save_picture(name: &str, png: Vec<u8>) {
+    let docs = repo_root().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(docs.join(name), png).unwrap();
+}

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use campaign_emulator::faults::{Fault, FaultKind};
-use e2e::{Browser, PageOptions, Stack, repo_root};
+use e2e::{Browser, PageOptions, Stack, save_picture};
 use serde_json::{Value, json};
 
 const SWITCH: &str = "[data-testid=ccpa-optout-switch]";
@@ -24,11 +24,7 @@ fn lang(tag: &str) -> PageOptions {
 
 async fn open(stack: &Stack, customer: &str, options: &PageOptions) -> Browser {
     let browser = Browser::start().await;
-    browser
-        .client
-        .goto(&stack.page_with(customer, options))
-        .await
-        .unwrap();
+    browser.goto(&stack.page_with(customer, options)).await;
     browser
 }
 
@@ -40,11 +36,10 @@ async fn assert_accessible(browser: &Browser, context: &str) {
     );
 }
 
-/// Keeps a README picture true: the tests take it on every run.
-async fn save_picture(browser: &Browser, name: &str) {
+/// A README picture of the widget alone.
+async fn picture_of_widget(browser: &Browser, name: &str) {
     let widget = browser.wait_for("[data-testid=ccpa-optout]").await;
-    let png = widget.screenshot().await.unwrap();
-    std::fs::write(repo_root().join("docs").join(name), png).unwrap();
+    save_picture(name, widget.screenshot().await.unwrap());
 }
 
 /// Walks one language through every state, dark and light, running axe in
@@ -92,10 +87,8 @@ async fn every_state_is_accessible_in(tag: &str, title: &str) {
     stack.emulator.clear_faults();
 
     browser
-        .client
         .goto(&stack.page_with("anonymous", &lang(tag)))
-        .await
-        .unwrap();
+        .await;
     browser.wait_for_state("error").await;
     for dark in [false, true] {
         browser.prefer_dark(dark).await;
@@ -132,11 +125,7 @@ async fn without_an_attribute_the_browsers_languages_choose() {
     let stack = Stack::start().await;
     let browser = Browser::start().await;
     browser.prefer_languages("fr-FR,fr,de-DE,de").await;
-    browser
-        .client
-        .goto(&stack.page_for("CUST-1001"))
-        .await
-        .unwrap();
+    browser.goto(&stack.page_for("CUST-1001")).await;
     browser.wait_for_state("ready").await;
     let widget = browser.wait_for("[data-testid=ccpa-optout]").await;
     assert_eq!(widget.attr("lang").await.unwrap().as_deref(), Some("de"));
@@ -151,29 +140,23 @@ async fn pictures_for_the_readme_light_dark_two_languages_and_an_error() {
     let stack = Stack::start().await;
     let browser = open(&stack, "CUST-1001", &PageOptions::default()).await;
     browser.wait_for_state("ready").await;
-    save_picture(&browser, "widget-light.png").await;
+    picture_of_widget(&browser, "widget-light.png").await;
     browser.prefer_dark(true).await;
-    save_picture(&browser, "widget-dark.png").await;
+    picture_of_widget(&browser, "widget-dark.png").await;
     browser.prefer_dark(false).await;
 
     for (tag, picture) in [("es", "widget-es.png"), ("zh", "widget-zh.png")] {
         browser
-            .client
             .goto(&stack.page_with("CUST-1002", &lang(tag)))
-            .await
-            .unwrap();
+            .await;
         browser.wait_for_state("ready").await;
-        save_picture(&browser, picture).await;
+        picture_of_widget(&browser, picture).await;
     }
 
     stack.stop_proxy().await;
-    browser
-        .client
-        .goto(&stack.page_for("CUST-1001"))
-        .await
-        .unwrap();
+    browser.goto(&stack.page_for("CUST-1001")).await;
     browser.wait_for_state("error").await;
-    save_picture(&browser, "widget-error.png").await;
+    picture_of_widget(&browser, "widget-error.png").await;
 }
 
 #[tokio::test]
@@ -181,11 +164,7 @@ async fn global_privacy_control_is_honored_shown_and_can_be_set_aside() {
     let stack = Stack::start().await;
     let browser = Browser::start().await;
     browser.enable_gpc().await;
-    browser
-        .client
-        .goto(&stack.page_for("CUST-1001"))
-        .await
-        .unwrap();
+    browser.goto(&stack.page_for("CUST-1001")).await;
     browser.wait_until_confirmed(true).await;
     assert!(
         stack.emulator.profile("CUST-1001").unwrap().ccpa_opt_out,
@@ -194,7 +173,7 @@ async fn global_privacy_control_is_honored_shown_and_can_be_set_aside() {
     let notice = browser.text("[data-testid=ccpa-optout-gpc]").await;
     assert!(notice.starts_with("Opt-Out Request Honored"), "{notice}");
     assert_accessible(&browser, "GPC honored").await;
-    save_picture(&browser, "widget-gpc.png").await;
+    picture_of_widget(&browser, "widget-gpc.png").await;
 
     // Allowing sale anyway is the consumer's call, and it sticks.
     browser.wait_for(SWITCH).await.click().await.unwrap();
@@ -295,10 +274,7 @@ async fn right_to_left_pages_mirror_the_switch_and_reduced_motion_stills_it() {
     assert_accessible(&browser, "right to left").await;
 
     browser
-        .cdp(
-            "Emulation.setEmulatedMedia",
-            json!({ "features": [{ "name": "prefers-reduced-motion", "value": "reduce" }] }),
-        )
+        .emulate_media("prefers-reduced-motion", "reduce")
         .await;
     let transition = browser
         .client

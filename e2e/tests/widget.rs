@@ -2,7 +2,7 @@
 //! headless Chromium, against the real proxy and the Campaign emulator.
 
 use campaign_emulator::faults::{Fault, FaultKind};
-use e2e::{Browser, Stack, repo_root};
+use e2e::{Browser, Stack, save_picture};
 use fantoccini::Locator;
 use fantoccini::key::Key;
 
@@ -12,11 +12,7 @@ const SWITCH: &str = "[data-testid=ccpa-optout-switch]";
 async fn open_privacy_page(customer: &str) -> (Stack, Browser) {
     let stack = Stack::start().await;
     let browser = Browser::start().await;
-    browser
-        .client
-        .goto(&stack.page_for(customer))
-        .await
-        .unwrap();
+    browser.goto(&stack.page_for(customer)).await;
     (stack, browser)
 }
 
@@ -25,13 +21,6 @@ async fn open_ready_privacy_page(customer: &str) -> (Stack, Browser) {
     let (stack, browser) = open_privacy_page(customer).await;
     browser.wait_for_state("ready").await;
     (stack, browser)
-}
-
-/// Keeps a README picture true: the tests take it on every run.
-fn save_picture(name: &str, png: Vec<u8>) {
-    let docs = repo_root().join("docs");
-    std::fs::create_dir_all(&docs).unwrap();
-    std::fs::write(docs.join(name), png).unwrap();
 }
 
 async fn checked(browser: &Browser) -> String {
@@ -139,11 +128,7 @@ async fn works_with_the_keyboard_alone() {
 async fn shows_a_friendly_error_and_retries_when_the_proxy_is_down() {
     let stack = Stack::without_proxy().await;
     let browser = Browser::start().await;
-    browser
-        .client
-        .goto(&stack.page_for("CUST-1003"))
-        .await
-        .unwrap();
+    browser.goto(&stack.page_for("CUST-1003")).await;
 
     browser.wait_for_state("error").await;
     let message = browser.text("[data-testid=ccpa-optout-error] p").await;
@@ -260,7 +245,7 @@ async fn the_demo_page_signs_in_and_flips_under_the_proxys_own_csp() {
     let stack = Stack::without_proxy().await;
     let demo = stack.start_demo_proxy().await;
     let browser = Browser::start().await;
-    browser.client.goto(&format!("{demo}/")).await.unwrap();
+    browser.goto(&format!("{demo}/")).await;
     browser.wait_for_state("error").await;
     assert_eq!(
         browser.text("[data-testid=ccpa-optout-error] p").await,

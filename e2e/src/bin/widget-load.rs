@@ -31,11 +31,7 @@ async fn main() {
                 json!({ "source": WATCH_READY }),
             )
             .await;
-        browser
-            .client
-            .goto(&stack.page_for("CUST-1001"))
-            .await
-            .expect("the page loads");
+        browser.goto(&stack.page_for("CUST-1001")).await;
         browser.wait_for_state("ready").await;
         let times = browser
             .client
