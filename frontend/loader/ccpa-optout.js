@@ -3,15 +3,20 @@
 // WebAssembly, which mounts a widget into every [data-ccpa-optout] element.
 // Files are resolved next to this script, so the widget can be hosted on
 // another origin than the page.
-import init from "./ccpa-widget.js";
+const here = (file) => new URL(file, import.meta.url);
 
-const css = new URL("ccpa-optout.css", import.meta.url).href;
+// The stylesheet, the wasm and its JavaScript glue are requested together,
+// not one after another: a static import would hold the other two back
+// until the glue had arrived and been parsed (one round trip more on every
+// cold load).
+const css = here("ccpa-optout.css").href;
 if (![...document.styleSheets].some((sheet) => sheet.href === css)) {
   const link = document.createElement("link");
   link.rel = "stylesheet";
   link.href = css;
   document.head.append(link);
 }
+const wasm = fetch(here("ccpa-widget_bg.wasm"));
 
 // `__uspapi("getUSPData", 1, cb)` answers "1" + notice given (Y: this widget
 // is the notice) + opted out of sale (from the widget's confirmed state;
@@ -24,4 +29,5 @@ window.__uspapi ??= (command, version, callback) => {
   callback({ version: 1, uspString: `1Y${out}N` }, true);
 };
 
-await init({ module_or_path: new URL("ccpa-widget_bg.wasm", import.meta.url) });
+const { default: init } = await import("./ccpa-widget.js");
+await init({ module_or_path: wasm });
