@@ -145,6 +145,14 @@ impl Browser {
             .unwrap_or_else(|e| panic!("CDP {command}: {e}"))
     }
 
+    /// Runs `script` (a function body; its `return` is the result) in the page.
+    pub async fn script(&self, script: &str) -> Value {
+        self.client
+            .execute(script, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+    }
+
     /// Opens `url` in the browser's tab.
     pub async fn goto(&self, url: &str) {
         self.client

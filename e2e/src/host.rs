@@ -72,6 +72,10 @@ impl Stack {
             .route("/privacy/{customer}", get(privacy_page))
             .route("/session/{customer}/token", get(token))
             .route("/tag-manager.js", get(tag_manager))
+            .route(
+                "/hostile.css",
+                get(|| async { ([(header::CONTENT_TYPE, "text/css")], HOSTILE_CSS) }),
+            )
             .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
             .with_state(host)
             .fallback_service(ServeDir::new(crate::dist_dir()));
@@ -139,7 +143,7 @@ impl Stack {
 }
 
 /// How a test wants the privacy page: the widget's attributes, the page's
-/// direction, and how many widgets it embeds.
+/// direction and styles, and how many widgets it embeds.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct PageOptions {
@@ -151,6 +155,9 @@ pub struct PageOptions {
     pub dir: Option<String>,
     /// How many widgets (default one).
     pub widgets: Option<usize>,
+    /// Whether the page has a theme whose broad rules reach into anything
+    /// embedded (`/hostile.css`).
+    pub hostile: bool,
 }
 
 impl PageOptions {
@@ -161,6 +168,7 @@ impl PageOptions {
             ("theme", self.theme.clone()),
             ("dir", self.dir.clone()),
             ("widgets", self.widgets.map(|n| n.to_string())),
+            ("hostile", self.hostile.then(|| "true".to_owned())),
         ];
         let query: Vec<String> = pairs
             .into_iter()
@@ -200,7 +208,7 @@ async fn privacy_page(
 <html lang="en"{dir}>
 <head>
 <meta charset="utf-8">
-<title>Privacy choices</title>
+<title>Privacy choices</title>{theme}
 <script src="/tag-manager.js"></script>
 <script type="module" src="/ccpa-optout.js"></script>
 </head>
@@ -212,6 +220,11 @@ async fn privacy_page(
 </body>
 </html>"#,
         dir = attribute("dir", &options.dir),
+        theme = if options.hostile {
+            r#"<link rel="stylesheet" href="/hostile.css">"#
+        } else {
+            ""
+        },
         widgets = widget.repeat(options.widgets.unwrap_or(1).min(5)),
     );
     let csp = format!(
@@ -225,6 +238,24 @@ async fn privacy_page(
     );
     response
 }
+
+/// A shop theme of the kind that breaks embeds: the 62.5 % root font size,
+/// inherited text styles, and element rules (some with a class or a
+/// pseudo-class in front) for everything a widget is made of.
+const HOSTILE_CSS: &str = "html { font-size: 62.5%; }
+body { font-size: 1.6rem; line-height: 2.4; letter-spacing: .1em; word-spacing: 4px;
+  text-transform: uppercase; font-style: italic; text-shadow: 1px 1px 0 #f0f; text-indent: 2em; }
+* { box-sizing: content-box; }
+main div, main section, main span, main p, main h2, main strong {
+  margin: 2rem; padding: 1.5rem; border: 3px dashed #c00; background: #ff0;
+  float: left; text-align: center; color: #333; }
+main span { display: block; width: 5rem; height: 5rem; }
+.entry main p, main p:first-child { font-size: 2.4rem; color: #900; }
+h2::before, p::before, span::after { content: '» '; }
+main button, main button:hover, button[type=button] { display: block; width: 100%;
+  margin: 1rem 0; padding: 2rem; border: 0; border-radius: 0; background: #000;
+  color: #fff; font-size: 3rem; box-shadow: 0 0 8px #000; }
+";
 
 /// What a tag manager does with the widget's event: push it to its data layer.
 async fn tag_manager() -> impl IntoResponse {

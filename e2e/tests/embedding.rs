@@ -188,14 +188,7 @@ async fn global_privacy_control_is_honored_shown_and_can_be_set_aside() {
 
 /// `__uspapi("getUSPData", 1, cb)`'s string, called as an ad tag would.
 async fn usp_string(browser: &Browser) -> Value {
-    browser
-        .client
-        .execute(
-            "let answer; window.__uspapi('getUSPData', 1, (data, ok) => { answer = ok && data.uspString; }); return answer;",
-            vec![],
-        )
-        .await
-        .unwrap()
+    browser.script("let answer; window.__uspapi('getUSPData', 1, (data, ok) => { answer = ok && data.uspString; }); return answer;").await
 }
 
 #[tokio::test]
@@ -214,13 +207,8 @@ async fn two_widgets_on_a_page_a_tag_manager_hears_each_change_and_uspapi_answer
         .unwrap();
     assert_eq!(widgets.len(), 2);
     let ids: Value = browser
-        .client
-        .execute(
-            "return [...document.querySelectorAll('[id]')].map((e) => e.id);",
-            vec![],
-        )
-        .await
-        .unwrap();
+        .script("return [...document.querySelectorAll('[id]')].map((e) => e.id);")
+        .await;
     let ids: Vec<&str> = ids
         .as_array()
         .unwrap()
@@ -237,11 +225,7 @@ async fn two_widgets_on_a_page_a_tag_manager_hears_each_change_and_uspapi_answer
 
     widgets[0].click().await.unwrap();
     browser.wait_until_confirmed(true).await;
-    let data_layer = browser
-        .client
-        .execute("return window.dataLayer;", vec![])
-        .await
-        .unwrap();
+    let data_layer = browser.script("return window.dataLayer;").await;
     assert_eq!(
         data_layer,
         json!([{ "event": "ccpa-optout:change", "ccpaOptOut": true, "pending": false }]),
@@ -261,14 +245,11 @@ async fn right_to_left_pages_mirror_the_switch_and_reduced_motion_stills_it() {
     let browser = open(&stack, "CUST-1002", &options).await;
     browser.wait_for_state("ready").await;
     let geometry = browser
-        .client
-        .execute(
+        .script(
             "const r = (s) => document.querySelector(s).getBoundingClientRect();
              return [r('.ccpa-optout__track').left, r('.ccpa-optout__label').left];",
-            vec![],
         )
-        .await
-        .unwrap();
+        .await;
     let (track, label) = (geometry[0].as_f64().unwrap(), geometry[1].as_f64().unwrap());
     assert!(track > label, "the switch starts on the right: {geometry}");
     assert_accessible(&browser, "right to left").await;
@@ -276,13 +257,96 @@ async fn right_to_left_pages_mirror_the_switch_and_reduced_motion_stills_it() {
     browser
         .emulate_media("prefers-reduced-motion", "reduce")
         .await;
-    let transition = browser
-        .client
-        .execute(
-            "return getComputedStyle(document.querySelector('.ccpa-optout__thumb')).transitionDuration;",
-            vec![],
-        )
-        .await
-        .unwrap();
+    let transition = browser.script("return getComputedStyle(document.querySelector('.ccpa-optout__thumb')).transitionDuration;").await;
     assert_eq!(transition, json!("0s"));
+}
+
+/// Every element of the first widget, with the computed styles a host's
+/// rules could change, and the generated content of its pseudo-elements.
+const STYLES: &str = "const props = ['display', 'position', 'float', 'visibility', 'opacity', 'box-sizing',
+  'font-family', 'font-size', 'font-style', 'font-weight', 'line-height', 'letter-spacing', 'word-spacing',
+  'text-transform', 'text-indent', 'text-shadow', 'text-align', 'color', 'background-color', 'box-shadow',
+  'border-top-style', 'border-top-width', 'border-radius', 'margin-top', 'margin-left', 'padding-top',
+  'padding-left', 'transform'];
+const root = document.querySelector('.ccpa-optout');
+return [root, ...root.querySelectorAll('*')].map((el) => {
+  const style = getComputedStyle(el);
+  const size = el.closest('.ccpa-optout__switch') ? ` ${el.offsetWidth}x${el.offsetHeight}` : '';
+  const content = ['::before', '::after'].map((p) => getComputedStyle(el, p).content).join(' ');
+  return `${el.tagName}.${el.className}${size} ${props.map((p) => style.getPropertyValue(p)).join('|')} ${content}`;
+});";
+
+async fn widget_styles(browser: &Browser, options: &PageOptions, stack: &Stack) -> Vec<String> {
+    browser.goto(&stack.page_with("CUST-1001", options)).await;
+    browser.wait_for_state("ready").await;
+    let styles = browser.script(STYLES).await;
+    serde_json::from_value(styles).unwrap()
+}
+
+#[tokio::test]
+async fn a_hostile_host_theme_changes_nothing_inside_the_widget() {
+    let stack = Stack::start().await;
+    let browser = Browser::start().await;
+    let plain = widget_styles(&browser, &PageOptions::default(), &stack).await;
+    let hostile = PageOptions {
+        hostile: true,
+        ..PageOptions::default()
+    };
+    let themed = widget_styles(&browser, &hostile, &stack).await;
+    assert!(plain.len() >= 8, "the widget was measured: {plain:#?}");
+    let changed: Vec<_> = plain.iter().zip(&themed).filter(|(a, b)| a != b).collect();
+    assert!(
+        changed.is_empty() && plain.len() == themed.len(),
+        "the host's theme reached into the widget (plain, themed): {changed:#?}"
+    );
+    // The theme's rules still apply to the page itself.
+    let heading = browser
+        .script("return getComputedStyle(document.querySelector('h1')).textTransform;")
+        .await;
+    assert_eq!(heading, json!("uppercase"));
+    assert_accessible(&browser, "hostile theme").await;
+}
+
+/// Every selector of the widget's stylesheet names the widget's class, so no
+/// rule can reach an element of the host page.
+#[test]
+fn every_rule_of_the_stylesheet_is_scoped_to_the_widget() {
+    let path = e2e::repo_root().join("frontend/style/ccpa-optout.css");
+    let css = std::fs::read_to_string(&path).unwrap();
+    let mut selectors = Vec::new();
+    let mut text = String::new();
+    let mut rest = css.as_str();
+    while let Some(start) = rest.find("/*") {
+        text.push_str(&rest[..start]);
+        let end = rest[start..].find("*/").expect("comments are closed");
+        rest = &rest[start + end + 2..];
+    }
+    text.push_str(rest);
+    // A prelude is what stands before `{` since the last `{`, `}` or `;`.
+    let mut prelude = String::new();
+    for c in text.chars() {
+        match c {
+            '{' => {
+                let trimmed = prelude.trim();
+                if !trimmed.starts_with('@') {
+                    selectors.extend(trimmed.split(',').map(|s| s.trim().to_owned()));
+                }
+                prelude.clear();
+            }
+            '}' | ';' => prelude.clear(),
+            c => prelude.push(c),
+        }
+    }
+    assert!(
+        selectors.len() > 20,
+        "the stylesheet was read: {selectors:?}"
+    );
+    let unscoped: Vec<_> = selectors
+        .iter()
+        .filter(|s| !s.contains(".ccpa-optout"))
+        .collect();
+    assert!(
+        unscoped.is_empty(),
+        "rules that could touch the host page: {unscoped:?}"
+    );
 }

@@ -96,13 +96,8 @@ async fn works_with_the_keyboard_alone() {
         Some("ccpa-optout-switch")
     );
     let outline = browser
-        .client
-        .execute(
-            "return getComputedStyle(document.activeElement).outlineStyle",
-            vec![],
-        )
-        .await
-        .unwrap();
+        .script("return getComputedStyle(document.activeElement).outlineStyle")
+        .await;
     assert_eq!(outline, "solid", "keyboard focus is visible");
 
     focused.send_keys(" ").await.unwrap();

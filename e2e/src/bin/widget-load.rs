@@ -102,11 +102,7 @@ async fn watch_ready(browser: &Browser) {
 async fn load(browser: &Browser, page: &str) -> Vec<f64> {
     browser.goto(page).await;
     browser.wait_for_state("ready").await;
-    let times = browser
-        .client
-        .execute(MILESTONES, vec![])
-        .await
-        .expect("timings");
+    let times = browser.script(MILESTONES).await;
     let times: Vec<f64> = times
         .as_array()
         .expect("an array")
