@@ -65,7 +65,7 @@ impl Delivery {
 
     /// Records `request` and makes the first attempt at it while its sender
     /// waits. Fails only when the request could not be recorded.
-    pub async fn accept(&self, request: &NewRequest<'_>) -> Result<Attempt, sqlx::Error> {
+    pub async fn accept(&self, request: NewRequest) -> Result<Attempt, sqlx::Error> {
         match self.store.accept(request, self.lease).await? {
             Some(claim) => Ok(self.apply(claim).await),
             // Another attempt for this profile is under way; it (or the
@@ -99,7 +99,7 @@ impl Delivery {
                 "change applied in Campaign"
             );
         }
-        match self.store.finish(&claim, outcome).await {
+        match self.store.finish(claim, outcome).await {
             Ok(true) => self.wake.notify_one(),
             Ok(false) => {}
             Err(error) => {

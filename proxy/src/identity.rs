@@ -104,6 +104,14 @@ impl Subject {
     }
 }
 
+#[cfg(test)]
+impl Subject {
+    /// A subject as a verified token carries it.
+    pub(crate) fn verified(subject: &str) -> Self {
+        Self(subject.to_owned())
+    }
+}
+
 impl fmt::Debug for Subject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Subject({})", self.log_tag())

@@ -80,14 +80,14 @@ async fn record_and_apply(
     source: Source,
 ) -> Result<bool, ApiError> {
     let request = NewRequest {
-        subject: &user.subject,
-        key: &user.key,
+        subject: user.subject.clone(),
+        key: user.key.clone(),
         value,
         source,
         gpc: how.gpc,
-        request_id: &how.request_id,
+        request_id: how.request_id.clone(),
     };
-    let attempt = state.delivery.accept(&request).await?;
+    let attempt = state.delivery.accept(request).await?;
     tracing::info!(
         subject = %user.subject.log_tag(),
         request = %how.request_id,

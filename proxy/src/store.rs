@@ -16,12 +16,14 @@
 //! profile's changes at the same time or out of order.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::{Stream, TryStreamExt};
 use secrecy::ExposeSecret;
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{KeyKind, StorageSettings};
 use crate::identity::{ProfileKey, Subject};
@@ -35,6 +37,13 @@ enum Dialect {
 
 /// The storage of one proxy process.
 pub struct Store {
+    db: Arc<Db>,
+    /// SQLite only: the queue of the task that makes every write.
+    writer: Option<mpsc::UnboundedSender<(Write, oneshot::Sender<Result<Written>>)>>,
+}
+
+/// The database and what this process knows about it.
+struct Db {
     pool: AnyPool,
     dialect: Dialect,
     /// Names this process in leases, so that it only ever finishes its own.
@@ -42,6 +51,29 @@ pub struct Store {
     /// SQLite only: the `pending` table's values, mirrored in memory.
     pending: Option<PendingIndex>,
 }
+
+/// A change of the tables, run in some transaction.
+enum Write {
+    Accept(NewRequest, Duration),
+    Finish(Claim, Outcome),
+}
+
+/// What a [`Write`] gave.
+enum Written {
+    Accepted(Option<Claim>),
+    Finished(bool),
+}
+
+/// How to put an index entry back when its transaction did not commit.
+struct Undo {
+    key: String,
+    previous: Option<bool>,
+}
+
+/// The most writes one SQLite transaction takes: enough to amortise the
+/// commit under a burst, small enough that the first of them is not kept
+/// waiting long for the last.
+const LARGEST_BATCH: usize = 64;
 
 /// A SQLite file belongs to one proxy process, so it knows every pending
 /// change: a GET then reads memory instead of handing a query to SQLite's
@@ -78,11 +110,11 @@ impl Source {
 }
 
 /// A request the proxy accepted and must not lose.
-pub struct NewRequest<'a> {
+pub struct NewRequest {
     /// Who asked.
-    pub subject: &'a Subject,
+    pub subject: Subject,
     /// Whose profile it changes.
-    pub key: &'a ProfileKey,
+    pub key: ProfileKey,
     /// The `ccpaOptOut` asked for.
     pub value: bool,
     /// How it arrived.
@@ -90,11 +122,11 @@ pub struct NewRequest<'a> {
     /// Whether it carried `Sec-GPC: 1`.
     pub gpc: bool,
     /// The request id also found in the logs.
-    pub request_id: &'a str,
+    pub request_id: String,
 }
 
 /// A pending change leased to this process for applying.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Claim {
     /// Whose profile.
     pub key: ProfileKey,
@@ -222,11 +254,236 @@ impl Store {
                 None
             }
         };
-        Ok(Self {
+        let db = Arc::new(Db {
             pool,
             dialect,
             owner: uuid::Uuid::new_v4().to_string(),
             pending,
+        });
+        let writer = (dialect == Dialect::Sqlite).then(|| {
+            let (queue, writes) = mpsc::unbounded_channel();
+            tokio::spawn(db.clone().write_all(writes));
+            queue
+        });
+        Ok(Self { db, writer })
+    }
+
+    /// Records `request` in the audit trail and makes it the profile's
+    /// pending change, in one transaction. When this returns, the request
+    /// survives anything short of losing the database.
+    ///
+    /// The change comes back leased to this process for its first attempt,
+    /// unless another attempt for the profile is under way (that one sends
+    /// this choice next). Leasing here, not after, keeps the worker from
+    /// taking a change its sender is about to try.
+    pub async fn accept(&self, request: NewRequest, lease: Duration) -> Result<Option<Claim>> {
+        match self.write(Write::Accept(request, lease)).await? {
+            Written::Accepted(claim) => Ok(claim),
+            Written::Finished(_) => unreachable!("an accept is answered as one"),
+        }
+    }
+
+    /// Records how `claim` ended and gives the profile's row back: deleted
+    /// when nothing newer arrived, otherwise due again at once (after
+    /// success) or at the retry time (after failure). Returns whether a newer
+    /// choice is now due.
+    pub async fn finish(&self, claim: Claim, outcome: Outcome) -> Result<bool> {
+        match self.write(Write::Finish(claim, outcome)).await? {
+            Written::Finished(newer) => Ok(newer),
+            Written::Accepted(_) => unreachable!("a finish is answered as one"),
+        }
+    }
+
+    /// SQLite: through the writer's queue. PostgreSQL: in a transaction of
+    /// its own, concurrently with others on the pool's connections.
+    async fn write(&self, write: Write) -> Result<Written> {
+        let Some(queue) = &self.writer else {
+            return self.db.alone(&write).await;
+        };
+        let (reply, written) = oneshot::channel();
+        queue
+            .send((write, reply))
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        written.await.map_err(|_| sqlx::Error::PoolClosed)?
+    }
+
+    /// The value waiting to be applied to `key`'s profile, if any.
+    pub async fn pending_value(&self, key: &ProfileKey) -> Result<Option<bool>> {
+        if let Some(index) = &self.db.pending {
+            return Ok(index.map().get(key.as_str()).copied());
+        }
+        let row = sqlx::query("SELECT value FROM pending WHERE profile_key = $1")
+            .bind(key.as_str())
+            .fetch_optional(&self.db.pool)
+            .await?;
+        row.map(|r| r.try_get::<i64, _>("value").map(|v| v != 0))
+            .transpose()
+    }
+
+    /// How many profiles have a change waiting.
+    pub async fn pending_count(&self) -> Result<i64> {
+        sqlx::query("SELECT COUNT(*) AS n FROM pending")
+            .fetch_one(&self.db.pool)
+            .await?
+            .try_get("n")
+    }
+
+    /// Whether the subject's latest request allowed sale while their browser
+    /// sent GPC: they were told of the conflict and chose, so the signal no
+    /// longer overrides them (CCPA regulations § 7025(c)(3)).
+    pub async fn gpc_waived(&self, subject: &Subject) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT requested, source, gpc FROM audit WHERE subject = $1 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(subject.as_str())
+        .fetch_optional(&self.db.pool)
+        .await?;
+        let Some(row) = row else { return Ok(false) };
+        Ok(row.try_get::<i64, _>("requested")? == 0
+            && row.try_get::<String, _>("source")? == Source::Widget.as_str()
+            && row.try_get::<i64, _>("gpc")? == 1)
+    }
+
+    /// Leases the change that is due soonest, if any is due.
+    pub async fn claim_due(&self, lease: Duration) -> Result<Option<Claim>> {
+        let now = now_ms();
+        let query = match self.db.dialect {
+            Dialect::Postgres => {
+                "UPDATE pending SET lease_owner = $1, lease_until = $2, leased_audit_id = audit_id \
+                 WHERE profile_key = (SELECT profile_key FROM pending \
+                   WHERE next_attempt_at <= $3 AND lease_until <= $3 \
+                   ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
+                 AND lease_until <= $3 \
+                 RETURNING profile_key, key_kind, audit_id, value, attempts"
+            }
+            Dialect::Sqlite => {
+                "UPDATE pending SET lease_owner = $1, lease_until = $2, leased_audit_id = audit_id \
+                 WHERE profile_key = (SELECT profile_key FROM pending \
+                   WHERE next_attempt_at <= $3 AND lease_until <= $3 \
+                   ORDER BY next_attempt_at LIMIT 1) \
+                 AND lease_until <= $3 \
+                 RETURNING profile_key, key_kind, audit_id, value, attempts"
+            }
+        };
+        sqlx::query(query)
+            .bind(&self.db.owner)
+            .bind(now + millis(lease))
+            .bind(now)
+            .fetch_optional(&self.db.pool)
+            .await?
+            .map(claim_of)
+            .transpose()
+    }
+
+    /// The audit trail for requests accepted in `[from, to)` (Unix ms),
+    /// oldest first, streamed: a range may hold millions of records.
+    pub fn audit(&self, from: i64, to: i64) -> impl Stream<Item = Result<AuditRow>> + '_ {
+        sqlx::query(
+            "SELECT a.id, a.request_id, a.received_at, a.subject, a.requested, a.source, a.gpc, \
+             o.outcome, o.previous, o.decided_at, o.basis \
+             FROM audit a LEFT JOIN audit_outcome o ON o.audit_id = a.id \
+             WHERE a.received_at >= $1 AND a.received_at < $2 ORDER BY a.id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch(&self.db.pool)
+        .and_then(|row| async move { audit_row(&row) })
+    }
+
+    /// Closes every connection (after the last request and the worker).
+    pub async fn close(&self) {
+        self.db.pool.close().await;
+    }
+}
+
+/// SQLite has one writer, and every statement is a round trip to the
+/// thread that owns its connection. With a transaction per request, a PATCH
+/// held that connection for eight round trips, and everything else queued
+/// behind it. The writer task instead takes every write waiting in its
+/// queue into one transaction: a burst of PATCHes costs one BEGIN and one
+/// COMMIT, and each waits for the commit that makes it durable.
+impl Db {
+    async fn write_all(
+        self: Arc<Self>,
+        mut queue: mpsc::UnboundedReceiver<(Write, oneshot::Sender<Result<Written>>)>,
+    ) {
+        let mut batch = Vec::with_capacity(LARGEST_BATCH);
+        while queue.recv_many(&mut batch, LARGEST_BATCH).await > 0 {
+            let (writes, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
+            let results = match self.together(&writes).await {
+                Ok(written) => written.into_iter().map(Ok).collect(),
+                // One failure must not fail the others: each alone finds
+                // out which failed, and why.
+                Err(_) if writes.len() > 1 => {
+                    let mut results = Vec::with_capacity(writes.len());
+                    for write in &writes {
+                        results.push(self.alone(write).await);
+                    }
+                    results
+                }
+                Err(error) => vec![Err(error)],
+            };
+            for (reply, result) in replies.into_iter().zip(results) {
+                // The request may have gone (its client hung up); what it
+                // asked for is recorded all the same.
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    /// `writes` in one transaction, in order; none of them if it fails.
+    async fn together(&self, writes: &[Write]) -> Result<Vec<Written>> {
+        let mut tx = self.pool.begin().await?;
+        let mut written = Vec::with_capacity(writes.len());
+        let mut undos = Vec::new();
+        let mut outcome = Ok(());
+        for write in writes {
+            match self.run(&mut tx, write).await {
+                Ok((done, undo)) => {
+                    written.push(done);
+                    undos.extend(undo);
+                }
+                Err(error) => {
+                    outcome = Err(error);
+                    break;
+                }
+            }
+        }
+        let outcome = match outcome {
+            Ok(()) => tx.commit().await,
+            Err(error) => {
+                let _ = tx.rollback().await;
+                Err(error)
+            }
+        };
+        if let Err(error) = outcome {
+            undos.into_iter().rev().for_each(|undo| self.undo(undo));
+            return Err(error);
+        }
+        Ok(written)
+    }
+
+    /// `write` in a transaction of its own.
+    async fn alone(&self, write: &Write) -> Result<Written> {
+        self.together(std::slice::from_ref(write))
+            .await
+            .map(|mut written| written.remove(0))
+    }
+
+    async fn run(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        write: &Write,
+    ) -> Result<(Written, Option<Undo>)> {
+        Ok(match write {
+            Write::Accept(request, lease) => {
+                let (claim, undo) = self.accept_in(tx, request, *lease).await?;
+                (Written::Accepted(claim), undo)
+            }
+            Write::Finish(claim, outcome) => {
+                let (newer, undo) = self.finish_in(tx, claim, outcome).await?;
+                (Written::Finished(newer), undo)
+            }
         })
     }
 
@@ -238,24 +495,28 @@ impl Store {
     /// unless another attempt for the profile is under way (that one sends
     /// this choice next). Leasing here, not after, keeps the worker from
     /// taking a change its sender is about to try.
-    pub async fn accept(&self, request: &NewRequest<'_>, lease: Duration) -> Result<Option<Claim>> {
+    async fn accept_in(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        request: &NewRequest,
+        lease: Duration,
+    ) -> Result<(Option<Claim>, Option<Undo>)> {
         let now = now_ms();
         let lease_until = now + millis(lease);
         let key = request.key.as_str();
-        let mut tx = self.pool.begin().await?;
         // A write first: SQLite then holds the write lock for the whole
         // transaction instead of failing to upgrade a read lock later.
         let audit_id: i64 = sqlx::query(
             "INSERT INTO audit (request_id, received_at, subject, requested, source, gpc) \
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
-        .bind(request.request_id)
+        .bind(request.request_id.as_str())
         .bind(now)
         .bind(request.subject.as_str())
         .bind(i64::from(request.value))
         .bind(request.source.as_str())
         .bind(i64::from(request.gpc))
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?
         .try_get("id")?;
         let claim = |attempts| Claim {
@@ -279,7 +540,7 @@ impl Store {
             .bind(now)
             .bind(&self.owner)
             .bind(lease_until)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?
             .rows_affected();
             if inserted == 1 {
@@ -295,7 +556,11 @@ impl Store {
                      WHERE profile_key = $1"
                 }
             };
-            let Some(row) = sqlx::query(lock).bind(key).fetch_optional(&mut *tx).await? else {
+            let Some(row) = sqlx::query(lock)
+                .bind(key)
+                .fetch_optional(&mut **tx)
+                .await?
+            else {
                 continue;
             };
             let replaced: i64 = row.try_get("audit_id")?;
@@ -304,13 +569,13 @@ impl Store {
             // The request being sent right now is finished by its sender;
             // any other replaced one will never be sent.
             if free || leased != Some(replaced) {
-                record_outcome(&mut tx, replaced, "superseded", None, None).await?;
+                record_outcome(tx, replaced, "superseded", None, None).await?;
             }
             sqlx::query("UPDATE pending SET audit_id = $1, value = $2 WHERE profile_key = $3")
                 .bind(audit_id)
                 .bind(i64::from(request.value))
                 .bind(key)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             if !free {
                 break None;
@@ -322,116 +587,56 @@ impl Store {
             .bind(&self.owner)
             .bind(lease_until)
             .bind(key)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
             let attempts = row.try_get::<i64, _>("attempts")?;
             break Some(claim(u32::try_from(attempts).unwrap_or(u32::MAX)));
         };
         // The index changes while this transaction holds SQLite's only
-        // connection, so it changes in the same order as the table.
-        let undo = self.index_set(key, Some(request.value));
-        if let Err(error) = tx.commit().await {
-            self.index_set(key, undo);
-            return Err(error);
-        }
-        Ok(leased)
+        // connection, so it changes in the same order as the table; the
+        // change is undone if the transaction does not commit.
+        Ok((leased, self.index_set(key, Some(request.value))))
     }
 
     /// Sets (or with `None` removes) `key` in the SQLite index; returns
-    /// what it held, to undo a change whose transaction failed.
-    fn index_set(&self, key: &str, value: Option<bool>) -> Option<bool> {
+    /// how to undo that if its transaction fails.
+    fn index_set(&self, key: &str, value: Option<bool>) -> Option<Undo> {
         let index = self.pending.as_ref()?;
         let mut map = index.map();
-        match value {
+        let previous = match value {
             Some(value) => map.insert(key.to_owned(), value),
             None => map.remove(key),
-        }
-    }
-
-    /// The value waiting to be applied to `key`'s profile, if any.
-    pub async fn pending_value(&self, key: &ProfileKey) -> Result<Option<bool>> {
-        if let Some(index) = &self.pending {
-            return Ok(index.map().get(key.as_str()).copied());
-        }
-        let row = sqlx::query("SELECT value FROM pending WHERE profile_key = $1")
-            .bind(key.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| r.try_get::<i64, _>("value").map(|v| v != 0))
-            .transpose()
-    }
-
-    /// How many profiles have a change waiting.
-    pub async fn pending_count(&self) -> Result<i64> {
-        sqlx::query("SELECT COUNT(*) AS n FROM pending")
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")
-    }
-
-    /// Whether the subject's latest request allowed sale while their browser
-    /// sent GPC: they were told of the conflict and chose, so the signal no
-    /// longer overrides them (CCPA regulations § 7025(c)(3)).
-    pub async fn gpc_waived(&self, subject: &Subject) -> Result<bool> {
-        let row = sqlx::query(
-            "SELECT requested, source, gpc FROM audit WHERE subject = $1 ORDER BY id DESC LIMIT 1",
-        )
-        .bind(subject.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(false) };
-        Ok(row.try_get::<i64, _>("requested")? == 0
-            && row.try_get::<String, _>("source")? == Source::Widget.as_str()
-            && row.try_get::<i64, _>("gpc")? == 1)
-    }
-
-    /// Leases the change that is due soonest, if any is due.
-    pub async fn claim_due(&self, lease: Duration) -> Result<Option<Claim>> {
-        let now = now_ms();
-        let query = match self.dialect {
-            Dialect::Postgres => {
-                "UPDATE pending SET lease_owner = $1, lease_until = $2, leased_audit_id = audit_id \
-                 WHERE profile_key = (SELECT profile_key FROM pending \
-                   WHERE next_attempt_at <= $3 AND lease_until <= $3 \
-                   ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
-                 AND lease_until <= $3 \
-                 RETURNING profile_key, key_kind, audit_id, value, attempts"
-            }
-            Dialect::Sqlite => {
-                "UPDATE pending SET lease_owner = $1, lease_until = $2, leased_audit_id = audit_id \
-                 WHERE profile_key = (SELECT profile_key FROM pending \
-                   WHERE next_attempt_at <= $3 AND lease_until <= $3 \
-                   ORDER BY next_attempt_at LIMIT 1) \
-                 AND lease_until <= $3 \
-                 RETURNING profile_key, key_kind, audit_id, value, attempts"
-            }
         };
-        sqlx::query(query)
-            .bind(&self.owner)
-            .bind(now + millis(lease))
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(claim_of)
-            .transpose()
+        Some(Undo {
+            key: key.to_owned(),
+            previous,
+        })
+    }
+
+    fn undo(&self, undo: Undo) {
+        self.index_set(&undo.key, undo.previous);
     }
 
     /// Records how `claim` ended and gives the profile's row back: deleted
     /// when nothing newer arrived, otherwise due again at once (after
     /// success) or at the retry time (after failure). Returns whether a newer
     /// choice is now due.
-    pub async fn finish(&self, claim: &Claim, outcome: Outcome) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+    async fn finish_in(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        claim: &Claim,
+        outcome: &Outcome,
+    ) -> Result<(bool, Option<Undo>)> {
         let (retry_at, error) = match outcome {
             Outcome::Applied { previous } => {
-                record_outcome(&mut tx, claim.audit_id, "applied", Some(previous), None).await?;
+                record_outcome(tx, claim.audit_id, "applied", Some(*previous), None).await?;
                 (now_ms(), None)
             }
             Outcome::Denied { basis } => {
-                record_outcome(&mut tx, claim.audit_id, "denied", None, Some(basis)).await?;
+                record_outcome(tx, claim.audit_id, "denied", None, Some(*basis)).await?;
                 (now_ms(), None)
             }
-            Outcome::Retry { at, error } => (unix_ms(at), Some(error)),
+            Outcome::Retry { at, error } => (unix_ms(*at), Some(error.as_str())),
         };
         let done = error.is_none();
         if done {
@@ -441,16 +646,11 @@ impl Store {
             .bind(claim.key.as_str())
             .bind(&self.owner)
             .bind(claim.audit_id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?
             .rows_affected();
             if deleted == 1 {
-                let undo = self.index_set(claim.key.as_str(), None);
-                if let Err(error) = tx.commit().await {
-                    self.index_set(claim.key.as_str(), undo);
-                    return Err(error);
-                }
-                return Ok(false);
+                return Ok((false, self.index_set(claim.key.as_str(), None)));
             }
         }
         let released = sqlx::query(
@@ -464,7 +664,7 @@ impl Store {
         .bind(error)
         .bind(claim.key.as_str())
         .bind(&self.owner)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
         let newer = match released {
             Some(row) => row.try_get::<i64, _>("audit_id")? != claim.audit_id,
@@ -472,30 +672,9 @@ impl Store {
         };
         if newer && !done {
             // Replaced while this attempt failed: it will never be sent.
-            record_outcome(&mut tx, claim.audit_id, "superseded", None, None).await?;
+            record_outcome(tx, claim.audit_id, "superseded", None, None).await?;
         }
-        tx.commit().await?;
-        Ok(newer && done)
-    }
-
-    /// The audit trail for requests accepted in `[from, to)` (Unix ms),
-    /// oldest first, streamed: a range may hold millions of records.
-    pub fn audit(&self, from: i64, to: i64) -> impl Stream<Item = Result<AuditRow>> + '_ {
-        sqlx::query(
-            "SELECT a.id, a.request_id, a.received_at, a.subject, a.requested, a.source, a.gpc, \
-             o.outcome, o.previous, o.decided_at, o.basis \
-             FROM audit a LEFT JOIN audit_outcome o ON o.audit_id = a.id \
-             WHERE a.received_at >= $1 AND a.received_at < $2 ORDER BY a.id",
-        )
-        .bind(from)
-        .bind(to)
-        .fetch(&self.pool)
-        .and_then(|row| async move { audit_row(&row) })
-    }
-
-    /// Closes every connection (after the last request and the worker).
-    pub async fn close(&self) {
-        self.pool.close().await;
+        Ok((newer && done, None))
     }
 }
 
@@ -575,4 +754,61 @@ fn unix_ms(at: SystemTime) -> i64 {
 
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(key: &str) -> NewRequest {
+        NewRequest {
+            subject: Subject::verified(key),
+            key: ProfileKey::parse(key, KeyKind::CustomKey).unwrap(),
+            value: true,
+            source: Source::Widget,
+            gpc: false,
+            request_id: format!("request-{key}"),
+        }
+    }
+
+    /// Writes queued together share a transaction; one that fails (here an
+    /// outcome for a request that was never recorded) must not take the
+    /// others down with it, nor leave the in-memory index out of step.
+    #[tokio::test]
+    async fn a_failing_write_fails_alone_and_its_batch_still_commits() {
+        let dir = std::env::temp_dir().join(format!("ccpa-store-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("proxy.db").display());
+        let store = Store::connect(&StorageSettings {
+            url: url.into(),
+            max_connections: 1,
+        })
+        .await
+        .unwrap();
+        let never_recorded = Claim {
+            audit_id: 999_999,
+            ..store
+                .accept(request("C"), Duration::ZERO)
+                .await
+                .unwrap()
+                .unwrap()
+        };
+        let lease = Duration::from_secs(60);
+        let (a, bogus, b) = tokio::join!(
+            store.accept(request("A"), lease),
+            store.finish(never_recorded, Outcome::Applied { previous: false }),
+            store.accept(request("B"), lease),
+        );
+        assert!(a.unwrap().is_some() && b.unwrap().is_some());
+        assert!(bogus.is_err(), "an outcome needs its audit record");
+        for key in ["A", "B", "C"] {
+            let key = ProfileKey::parse(key, KeyKind::CustomKey).unwrap();
+            assert_eq!(store.pending_value(&key).await.unwrap(), Some(true));
+        }
+        assert_eq!(store.pending_count().await.unwrap(), 3);
+        let audit: Vec<AuditRow> = store.audit(0, i64::MAX).try_collect().await.unwrap();
+        assert_eq!(audit.len(), 3);
+        store.close().await;
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }
