@@ -180,11 +180,7 @@ impl Browser {
     /// Makes the browser's preferred languages `accept_language` (as in the
     /// `Accept-Language` header) for the pages loaded from now on.
     pub async fn prefer_languages(&self, accept_language: &str) {
-        let agent = self
-            .client
-            .execute("return navigator.userAgent", vec![])
-            .await
-            .unwrap();
+        let agent = self.script("return navigator.userAgent").await;
         self.cdp(
             "Emulation.setUserAgentOverride",
             json!({ "userAgent": agent, "acceptLanguage": accept_language }),
@@ -195,9 +191,17 @@ impl Browser {
     /// Turns Global Privacy Control on, as a browser that exposes
     /// `navigator.globalPrivacyControl` to scripts, for pages loaded from now on.
     pub async fn enable_gpc(&self) {
+        self.on_every_page(
+            "Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', { get: () => true });",
+        )
+        .await;
+    }
+
+    /// Runs `source` in every page loaded from now on, before its own scripts.
+    pub async fn on_every_page(&self, source: &str) {
         self.cdp(
             "Page.addScriptToEvaluateOnNewDocument",
-            json!({ "source": "Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', { get: () => true });" }),
+            json!({ "source": source }),
         )
         .await;
     }
@@ -208,10 +212,7 @@ impl Browser {
     pub async fn accessibility_violations(&self) -> Vec<String> {
         let axe = std::fs::read_to_string(crate::repo_root().join(AXE))
             .unwrap_or_else(|e| panic!("{AXE}: {e}; run `cargo xtask test`, which installs it"));
-        self.client
-            .execute(&format!("{axe}\nreturn true;"), vec![])
-            .await
-            .expect("axe-core loads");
+        self.script(&format!("{axe}\nreturn true;")).await;
         let found = self
             .client
             .execute_async(

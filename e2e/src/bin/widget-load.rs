@@ -55,7 +55,7 @@ async fn main() {
 
     let browser = Browser::start().await;
     browser.cdp("Network.enable", json!({})).await;
-    watch_ready(&browser).await;
+    browser.on_every_page(WATCH_READY).await;
     let mut cold_cache = Vec::with_capacity(LOADS);
     for _ in 0..LOADS {
         browser.goto("about:blank").await;
@@ -70,7 +70,7 @@ async fn main() {
     let mut new_browser = Vec::with_capacity(LOADS);
     for _ in 0..LOADS {
         let browser = Browser::start().await;
-        watch_ready(&browser).await;
+        browser.on_every_page(WATCH_READY).await;
         new_browser.push(load(&browser, &page).await);
     }
 
@@ -89,27 +89,18 @@ async fn main() {
     }
 }
 
-async fn watch_ready(browser: &Browser) {
-    browser
-        .cdp(
-            "Page.addScriptToEvaluateOnNewDocument",
-            json!({ "source": WATCH_READY }),
-        )
-        .await;
-}
-
 /// One load of `page`: its milestones in ms since navigation start.
 async fn load(browser: &Browser, page: &str) -> Vec<f64> {
     browser.goto(page).await;
     browser.wait_for_state("ready").await;
-    let times = browser.script(MILESTONES).await;
-    let times: Vec<f64> = times
+    browser
+        .script(MILESTONES)
+        .await
         .as_array()
         .expect("an array")
         .iter()
         .map(|t| Value::as_f64(t).expect("every milestone was reached"))
-        .collect();
-    times
+        .collect()
 }
 
 /// `median (p90)` of milestone `i` over all loads.
