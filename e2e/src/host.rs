@@ -78,7 +78,7 @@ impl Stack {
             )
             .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
             .with_state(host)
-            .fallback_service(ServeDir::new(crate::dist_dir()));
+            .fallback_service(ServeDir::new(crate::dist_dir()).precompressed_gzip());
         tokio::spawn(async move { axum::serve(host_listener, app).await });
         Self {
             emulator,

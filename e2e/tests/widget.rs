@@ -271,6 +271,8 @@ async fn the_demo_page_signs_in_and_flips_under_the_proxys_own_csp() {
     browser.wait_for(SWITCH).await.click().await.unwrap();
     browser.wait_until_confirmed(true).await;
     assert!(stack.emulator.profile("CUST-1003").unwrap().ccpa_opt_out);
+    let (received, built) = wasm_sizes(&browser).await;
+    assert_eq!(received, built, "the proxy sends the gzip twin too");
 
     let png = browser.client.screenshot().await.unwrap();
     save_picture("demo.png", png);
@@ -318,4 +320,44 @@ async fn an_expired_sign_in_token_is_renewed_without_bothering_the_user() {
     browser.wait_for(SWITCH).await.click().await.unwrap();
     browser.wait_until_confirmed(false).await;
     assert!(!stack.emulator.profile("CUST-1002").unwrap().ccpa_opt_out);
+}
+
+/// `[encoded, decoded]` size of the wasm as the page received it, and the
+/// sizes of the files the build made: the gzip twin and the wasm itself.
+async fn wasm_sizes(browser: &Browser) -> ([f64; 2], [f64; 2]) {
+    let received = browser
+        .script(
+            "const wasm = performance.getEntriesByType('resource').find((e) => e.name.endsWith('.wasm'));
+             return [wasm.encodedBodySize, wasm.decodedBodySize];",
+        )
+        .await;
+    let received = [0, 1].map(|i| received[i].as_f64().expect("a size"));
+    let built = ["ccpa-widget_bg.wasm.gz", "ccpa-widget_bg.wasm"]
+        .map(|file| std::fs::metadata(e2e::dist_dir().join(file)).unwrap().len() as f64);
+    (received, built)
+}
+
+#[tokio::test]
+async fn the_files_travel_gzipped_and_the_first_token_is_asked_for_beside_the_wasm() {
+    let (stack, browser) = open_ready_privacy_page("CUST-1001").await;
+    let (received, built) = wasm_sizes(&browser).await;
+    assert_eq!(received, built, "what `cargo xtask size` counts travels");
+    let times = browser
+        .script(
+            "const entry = (end) => performance.getEntriesByType('resource').find((e) => e.name.endsWith(end));
+             return [entry('/token').startTime, entry('.wasm').responseStart];",
+        )
+        .await;
+    let [token_asked, wasm_answered] = [0, 1].map(|i| times[i].as_f64().expect("a time"));
+    // The loader asks for the token as it asks for the wasm, in the same
+    // task: before any byte of the wasm can have come back.
+    assert!(
+        token_asked < wasm_answered,
+        "{token_asked} ms vs {wasm_answered} ms"
+    );
+    assert_eq!(
+        stack.tokens_minted(),
+        1,
+        "the widget used the loader's token"
+    );
 }

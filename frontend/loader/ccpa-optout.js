@@ -16,7 +16,25 @@ if (![...document.styleSheets].some((sheet) => sheet.href === css)) {
   link.href = css;
   document.head.append(link);
 }
-const wasm = fetch(here("ccpa-widget_bg.wasm"));
+// Compiled while it downloads, not once the glue has arrived and run. A
+// host serving .wasm under another MIME type gets the slower path the glue
+// would have taken too.
+const wasm = fetch(here("ccpa-widget_bg.wasm")).then((response) => {
+  if (!response.ok) throw new Error(`ccpa-optout: ${response.status} for ${response.url}`);
+  return response.headers.get("Content-Type") === "application/wasm"
+    ? WebAssembly.compileStreaming(response)
+    : response.arrayBuffer().then((bytes) => WebAssembly.compile(bytes));
+});
+
+// Each widget's sign-in token is asked for now, while the wasm is on its
+// way; the widget takes this first answer from its element
+// (src/settings.rs) and asks by itself for any later token.
+for (const element of document.querySelectorAll("[data-ccpa-optout]")) {
+  const { token, tokenUrl } = element.dataset;
+  if (!token?.trim() && tokenUrl?.trim() && !element.ccpaOptOutToken) {
+    element.ccpaOptOutToken = fetch(tokenUrl, { credentials: "same-origin" });
+  }
+}
 
 // `__uspapi("getUSPData", 1, cb)` answers "1" + notice given (Y: this widget
 // is the notice) + opted out of sale (from the widget's confirmed state;

@@ -6,10 +6,12 @@ use ccpa_api::{
     ErrorBody, ErrorCode, GPC_HEADER, OPT_OUT_PATH, OptOutState, OptOutUpdate, SignInToken,
 };
 use gloo_net::http::{Request, Response};
+use js_sys::Promise;
 use leptos::prelude::*;
 use serde::de::DeserializeOwned;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::RequestCredentials;
+use web_sys::{HtmlElement, RequestCredentials};
 
 use crate::settings::{Settings, TokenSource};
 
@@ -25,20 +27,36 @@ pub enum Failure {
     Unavailable,
 }
 
+/// Where the loader leaves its request for a widget's first token.
+const EARLY_TOKEN: &str = "ccpaOptOutToken";
+
+/// The request the loader sent for `host`'s first token (a promise of the
+/// token URL's `Response`), taken off the element: it answers once.
+pub fn early_token(host: &HtmlElement) -> Option<Promise> {
+    let key = EARLY_TOKEN.into();
+    let sent = js_sys::Reflect::get(host, &key).ok()?.dyn_into().ok()?;
+    let _ = js_sys::Reflect::delete_property(host, &key);
+    Some(sent)
+}
+
 /// The proxy client of one widget instance. Cheap to copy into handlers: the
 /// settings are shared and the cached token lives in a signal.
 #[derive(Clone, Copy)]
 pub struct ApiClient {
     settings: StoredValue<Settings>,
     token: RwSignal<Option<String>>,
+    /// The loader's request for the first token, until it is used.
+    early_token: StoredValue<Option<Promise>, LocalStorage>,
 }
 
 impl ApiClient {
-    /// A client for `settings`; the token is fetched on first use.
-    pub fn new(settings: Settings) -> Self {
+    /// A client for `settings`; the token is fetched on first use, or taken
+    /// from `early_token` if the loader already asked for it.
+    pub fn new(settings: Settings, early_token: Option<Promise>) -> Self {
         Self {
             settings: StoredValue::new(settings),
             token: RwSignal::new(None),
+            early_token: StoredValue::new_local(early_token),
         }
     }
 
@@ -96,19 +114,31 @@ impl ApiClient {
         let token = match self.settings.with_value(|s| s.token.clone()) {
             TokenSource::Inline(token) => token,
             TokenSource::Missing => return Err(Failure::SignedOut),
-            TokenSource::Url(url) => fetch_token(&url).await?,
+            TokenSource::Url(url) => {
+                let early = self.early_token.try_update_value(Option::take).flatten();
+                fetch_token(&url, early).await?
+            }
         };
         self.token.set(Some(token.clone()));
         Ok(token)
     }
 }
 
-async fn fetch_token(url: &str) -> Result<String, Failure> {
-    let response = Request::get(url)
-        .credentials(RequestCredentials::SameOrigin)
-        .send()
-        .await
-        .map_err(|_| Failure::Unavailable)?;
+/// The token from `url`, or from the loader's request to it when given.
+async fn fetch_token(url: &str, early: Option<Promise>) -> Result<String, Failure> {
+    let response = match early {
+        Some(sent) => JsFuture::from(sent)
+            .await
+            .ok()
+            .and_then(|r| r.dyn_into::<web_sys::Response>().ok())
+            .map(Response::from),
+        None => Request::get(url)
+            .credentials(RequestCredentials::SameOrigin)
+            .send()
+            .await
+            .ok(),
+    }
+    .ok_or(Failure::Unavailable)?;
     match response.status() {
         200 => json::<SignInToken>(response)
             .await
@@ -141,5 +171,31 @@ fn failure_for(code: Option<ErrorCode>) -> Failure {
         }
         Some(ErrorCode::ProfileNotFound | ErrorCode::AmbiguousProfile) => Failure::NoProfile,
         _ => Failure::Unavailable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use js_sys::Reflect;
+    use wasm_bindgen::{JsCast, JsValue};
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    use super::*;
+
+    fn element() -> HtmlElement {
+        let document = web_sys::window().unwrap().document().unwrap();
+        document.create_element("div").unwrap().dyn_into().unwrap()
+    }
+
+    #[wasm_bindgen_test]
+    fn the_loaders_token_request_is_taken_once() {
+        let host = element();
+        let sent = Promise::resolve(&JsValue::NULL);
+        Reflect::set(&host, &EARLY_TOKEN.into(), &sent).unwrap();
+        assert_eq!(early_token(&host).map(JsValue::from), Some(sent.into()));
+        assert!(early_token(&host).is_none(), "taken off the element");
+        Reflect::set(&host, &EARLY_TOKEN.into(), &"a.b.c".into()).unwrap();
+        assert!(early_token(&host).is_none(), "only a request counts");
+        assert!(early_token(&element()).is_none());
     }
 }

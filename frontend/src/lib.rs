@@ -34,8 +34,12 @@ pub fn mount_all() {
         }
         let _ = host.set_attribute(MOUNTED, "");
         let settings = settings::Settings::from_element(&host);
+        let early_token = client::early_token(&host);
         leptos::mount::mount_to(host, move || {
-            toggle::OptOutToggle(toggle::OptOutToggleProps { settings })
+            toggle::OptOutToggle(toggle::OptOutToggleProps {
+                settings,
+                early_token,
+            })
         })
         .forget();
     }

@@ -6,6 +6,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use js_sys::Promise;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -61,12 +62,13 @@ fn next_id() -> usize {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// The whole widget for one host element.
+/// The whole widget for one host element; `early_token` is the loader's
+/// request for its first sign-in token, if it made one.
 #[component]
-pub fn OptOutToggle(settings: Settings) -> impl IntoView {
+pub fn OptOutToggle(settings: Settings, early_token: Option<Promise>) -> impl IntoView {
     let text: &'static Strings = settings.lang.strings();
     let gpc = settings.gpc;
-    let client = ApiClient::new(settings);
+    let client = ApiClient::new(settings, early_token);
     let phase = RwSignal::new(Phase::Loading);
     let confirmed = RwSignal::new(None::<bool>);
     let failed = RwSignal::new(None::<(Attempt, Failure)>);

@@ -137,7 +137,9 @@ pub fn router(state: AppState) -> Router {
     }
     app = match &state.settings.server.widget_dir {
         Some(dir) => app.fallback_service(
-            ServeDir::new(dir).not_found_service(routes::not_found.into_service()),
+            ServeDir::new(dir)
+                .precompressed_gzip()
+                .not_found_service(routes::not_found.into_service()),
         ),
         None => app.fallback(routes::not_found),
     };

@@ -5,6 +5,9 @@
 //! - **cold cache**: one running browser, its HTTP cache (and with it the
 //!   compiled-wasm cache) cleared and disabled before every load: a visitor
 //!   meeting the widget for the first time;
+//! - **cold cache, emulated 4G**: the same, with every request held back by
+//!   Chromium's network emulation ([`MOBILE`]): where round trips count,
+//!   which loopback hides;
 //! - **new browser**: a fresh browser and profile for every load, so the
 //!   figure also holds Chromium starting its page and network processes,
 //!   which no page can speed up.
@@ -16,6 +19,9 @@ use e2e::{Browser, Stack};
 use serde_json::{Value, json};
 
 const LOADS: usize = 20;
+
+/// The emulated mobile link: 50 ms round trips, 12 Mbit/s down, 3 up.
+const MOBILE: (f64, f64, f64) = (50.0, 12e6 / 8.0, 3e6 / 8.0);
 
 /// Notes when the widget first reports `ready`, in the page's own clock
 /// (milliseconds since navigation start), before any page script runs.
@@ -32,18 +38,20 @@ const [nav] = performance.getEntriesByType('navigation');
 return [
   nav.responseEnd,
   entry('/ccpa-optout.js').startTime,
-  entry('.wasm').responseEnd,
   entry('/token').startTime,
+  entry('.wasm').responseEnd,
+  entry('/api/v1/opt-out').startTime,
   entry('/api/v1/opt-out').responseEnd,
   window.__ccpaReady,
 ];";
 
 /// What each milestone is, for the table.
-const NAMES: [&str; 6] = [
+const NAMES: [&str; 7] = [
     "page received",
     "loader requested",
+    "token requested (by the loader)",
     "wasm downloaded",
-    "widget running (token requested)",
+    "widget running (state requested)",
     "state from Campaign received",
     "**switch shows the state from Campaign**",
 ];
@@ -56,15 +64,16 @@ async fn main() {
     let browser = Browser::start().await;
     browser.cdp("Network.enable", json!({})).await;
     browser.on_every_page(WATCH_READY).await;
-    let mut cold_cache = Vec::with_capacity(LOADS);
-    for _ in 0..LOADS {
-        browser.goto("about:blank").await;
-        browser.cdp("Network.clearBrowserCache", json!({})).await;
-        browser
-            .cdp("Network.setCacheDisabled", json!({ "cacheDisabled": true }))
-            .await;
-        cold_cache.push(load(&browser, &page).await);
-    }
+    let cold_cache = cold_loads(&browser, &page).await;
+    let (latency, down, up) = MOBILE;
+    browser
+        .cdp(
+            "Network.emulateNetworkConditions",
+            json!({ "offline": false, "latency": latency,
+                    "downloadThroughput": down, "uploadThroughput": up }),
+        )
+        .await;
+    let mobile = cold_loads(&browser, &page).await;
     drop(browser);
 
     let mut new_browser = Vec::with_capacity(LOADS);
@@ -78,15 +87,31 @@ async fn main() {
         "\nwidget load time, {LOADS} cold loads in headless Chromium on loopback \
          (median ms from navigation start, p90 in brackets):"
     );
-    println!("| milestone | cold cache | new browser |");
-    println!("| --- | ---: | ---: |");
+    println!("| milestone | cold cache | cold cache, emulated 4G | new browser |");
+    println!("| --- | ---: | ---: | ---: |");
     for (i, name) in NAMES.iter().enumerate() {
         println!(
-            "| {name} | {} | {} |",
+            "| {name} | {} | {} | {} |",
             summary(&cold_cache, i),
+            summary(&mobile, i),
             summary(&new_browser, i)
         );
     }
+}
+
+/// [`LOADS`] loads of `page` in `browser`, its caches cleared and disabled
+/// before each.
+async fn cold_loads(browser: &Browser, page: &str) -> Vec<Vec<f64>> {
+    let mut loads = Vec::with_capacity(LOADS);
+    for _ in 0..LOADS {
+        browser.goto("about:blank").await;
+        browser.cdp("Network.clearBrowserCache", json!({})).await;
+        browser
+            .cdp("Network.setCacheDisabled", json!({ "cacheDisabled": true }))
+            .await;
+        loads.push(load(browser, page).await);
+    }
+    loads
 }
 
 /// One load of `page`: its milestones in ms since navigation start.
