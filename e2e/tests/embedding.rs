@@ -236,6 +236,47 @@ async fn two_widgets_on_a_page_a_tag_manager_hears_each_change_and_uspapi_answer
 }
 
 #[tokio::test]
+async fn widgets_added_later_mount_and_widgets_taken_away_stop() {
+    let stack = Stack::start().await;
+    let browser = open(&stack, "CUST-1001", &PageOptions::default()).await;
+    browser.wait_for_state("ready").await;
+    // A single-page app leaves the privacy page and comes back to it: the
+    // widget's element goes, a new one like it comes.
+    browser
+        .script(
+            "const host = document.querySelector('[data-ccpa-optout]');
+             host.remove();
+             window.departed = host;
+             const again = host.cloneNode(false);
+             again.removeAttribute('data-ccpa-mounted');
+             document.querySelector('main').append(again);",
+        )
+        .await;
+    browser.wait_for_state("ready").await;
+    assert_eq!(
+        browser
+            .script(
+                "return [departed.childElementCount, departed.hasAttribute('data-ccpa-mounted')];"
+            )
+            .await,
+        json!([0, false]),
+        "the departed widget was unmounted"
+    );
+    browser.wait_for(SWITCH).await.click().await.unwrap();
+    browser.wait_until_confirmed(true).await;
+    assert!(stack.emulator.profile("CUST-1001").unwrap().ccpa_opt_out);
+
+    // The same element, put back, gets a widget again.
+    browser
+        .script("departed.id = 'back'; document.querySelector('main').append(departed);")
+        .await;
+    browser
+        .wait_for("#back [data-testid=ccpa-optout][data-state=ready] [aria-checked=true]")
+        .await;
+    assert_eq!(browser.console_errors().await, Vec::<String>::new());
+}
+
+#[tokio::test]
 async fn right_to_left_pages_mirror_the_switch_and_reduced_motion_stills_it() {
     let stack = Stack::start().await;
     let options = PageOptions {

@@ -1,6 +1,7 @@
 // ccpa-optout loader: the one script a page includes. It adds the widget's
 // stylesheet (once), answers the IAB US Privacy API, and starts the
-// WebAssembly, which mounts a widget into every [data-ccpa-optout] element.
+// WebAssembly, which mounts a widget into every [data-ccpa-optout] element,
+// now and whenever one is added later.
 // Files are resolved next to this script, so the widget can be hosted on
 // another origin than the page.
 const here = (file) => new URL(file, import.meta.url);
@@ -47,5 +48,17 @@ window.__uspapi ??= (command, version, callback) => {
   callback({ version: 1, uspString: `1Y${out}N` }, true);
 };
 
-const { default: init } = await import("./ccpa-widget.js");
+const { default: init, mountAll } = await import("./ccpa-widget.js");
 await init({ module_or_path: wasm });
+
+// Single-page apps and tag managers add widget elements later, and take
+// them away: each change of that kind mounts the new and unmounts the gone.
+const widget = "[data-ccpa-optout]";
+const touchesWidgets = ({ addedNodes, removedNodes }) =>
+  [...addedNodes, ...removedNodes].some(
+    (node) => node.nodeType === Node.ELEMENT_NODE && (node.matches(widget) || node.querySelector(widget)),
+  );
+new MutationObserver((changes) => changes.some(touchesWidgets) && mountAll()).observe(document, {
+  childList: true,
+  subtree: true,
+});

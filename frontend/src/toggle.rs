@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use js_sys::Promise;
 use leptos::prelude::*;
-use leptos::task::spawn_local;
+use leptos::task::spawn_local_scoped_with_cancellation;
 
 use ccpa_api::OptOutState;
 
@@ -76,17 +76,15 @@ pub fn OptOutToggle(settings: Settings, early_token: Option<Promise>) -> impl In
     let honored = RwSignal::new(false);
     let section = NodeRef::<leptos::html::Section>::new();
 
-    let run = move |attempt: Attempt| {
-        // A load is silent; a save is announced when it starts and ends.
-        let (busy, started) = match attempt {
-            Attempt::Load => (Phase::Loading, ""),
-            Attempt::Recheck => (Phase::Pending, ""),
-            Attempt::Save(_) => (Phase::Saving, text.saving),
+    // Each attempt's request runs in the scope of this effect's latest run:
+    // a newer attempt cancels a recheck still under way, and a widget taken
+    // off the page (single-page apps) cancels whatever it had under way.
+    let requested = RwSignal::new(None::<Attempt>);
+    Effect::new(move |_| {
+        let Some(attempt) = requested.get() else {
+            return;
         };
-        phase.set(busy);
-        failed.set(None);
-        announcement.set(started);
-        spawn_local(async move {
+        spawn_local_scoped_with_cancellation(async move {
             let result = match attempt {
                 Attempt::Load | Attempt::Recheck => client.load().await,
                 Attempt::Save(value) => client.save(value).await,
@@ -127,9 +125,21 @@ pub fn OptOutToggle(settings: Settings, early_token: Option<Promise>) -> impl In
                 }
             }
         });
+    });
+    let run = move |attempt: Attempt| {
+        // A load is silent; a save is announced when it starts and ends.
+        let (busy, started) = match attempt {
+            Attempt::Load => (Phase::Loading, ""),
+            Attempt::Recheck => (Phase::Pending, ""),
+            Attempt::Save(_) => (Phase::Saving, text.saving),
+        };
+        phase.set(busy);
+        failed.set(None);
+        announcement.set(started);
+        requested.set(Some(attempt));
     };
     run(Attempt::Load);
-    set_interval(
+    let recheck = set_interval_with_handle(
         move || {
             if phase.get_untracked() == Phase::Pending {
                 run(Attempt::Recheck);
@@ -137,6 +147,9 @@ pub fn OptOutToggle(settings: Settings, early_token: Option<Promise>) -> impl In
         },
         RECHECK_EVERY,
     );
+    if let Ok(recheck) = recheck {
+        on_cleanup(move || recheck.clear());
+    }
 
     let flip = move |_| {
         // Ignore clicks while loading or saving: no double submits. A
