@@ -235,6 +235,44 @@ async fn two_widgets_on_a_page_a_tag_manager_hears_each_change_and_uspapi_answer
     assert_accessible(&browser, "two widgets").await;
 }
 
+/// What an ad tag in a frame does to read the US Privacy string: find the
+/// `__uspapiLocator` frame up its window chain and ask by postMessage, in
+/// JSON text.
+const AD_FRAME_ASKS: &str = "const done = arguments[arguments.length - 1];
+let api = window;
+while (!api.frames.__uspapiLocator && api !== top) api = api.parent;
+addEventListener('message', ({ data }) => {
+  const answer = JSON.parse(data).__uspapiReturn;
+  if (answer && answer.callId === 'ad-1') done(answer);
+});
+api.postMessage(JSON.stringify({ __uspapiCall: { command: 'getUSPData', version: 1, callId: 'ad-1' } }), '*');";
+
+#[tokio::test]
+async fn an_ad_in_a_frame_reads_the_us_privacy_string_by_post_message() {
+    let stack = Stack::start().await;
+    let browser = open(&stack, "CUST-1002", &PageOptions::default()).await;
+    browser.wait_for_state("ready").await;
+    let frame = browser
+        .script(
+            "const ad = document.createElement('iframe');
+             document.querySelector('main').append(ad);
+             return Array.from({ length: window.frames.length }, (_, i) => window.frames[i]).indexOf(ad.contentWindow);",
+        )
+        .await;
+    let frame = u16::try_from(frame.as_u64().expect("a frame index")).unwrap();
+    browser.client.enter_frame(frame).await.unwrap();
+    let answer = browser
+        .client
+        .execute_async(AD_FRAME_ASKS, vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        answer,
+        json!({ "returnValue": { "version": 1, "uspString": "1YYN" }, "success": true, "callId": "ad-1" }),
+        "CUST-1002 has opted out"
+    );
+}
+
 #[tokio::test]
 async fn widgets_added_later_mount_and_widgets_taken_away_stop() {
     let stack = Stack::start().await;

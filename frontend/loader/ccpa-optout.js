@@ -40,13 +40,44 @@ for (const element of document.querySelectorAll("[data-ccpa-optout]")) {
 // `__uspapi("getUSPData", 1, cb)` answers "1" + notice given (Y: this widget
 // is the notice) + opted out of sale (from the widget's confirmed state;
 // before it loads, Y under Global Privacy Control, else "-") + LSPA (N).
-// A consent platform's own __uspapi on the page is left alone.
-window.__uspapi ??= (command, version, callback) => {
-  if (command !== "getUSPData" || version !== 1) return callback?.(null, false);
-  const state = document.querySelector("[data-ccpa-opt-out]")?.dataset.ccpaOptOut;
-  const out = state ? (state === "true" ? "Y" : "N") : navigator.globalPrivacyControl ? "Y" : "-";
-  callback({ version: 1, uspString: `1Y${out}N` }, true);
-};
+// A consent platform's own __uspapi on the page is left alone, frames too.
+if (!window.__uspapi) {
+  window.__uspapi = (command, version, callback) => {
+    if (command !== "getUSPData" || version !== 1) return callback?.(null, false);
+    const state = document.querySelector("[data-ccpa-opt-out]")?.dataset.ccpaOptOut;
+    const out = state ? (state === "true" ? "Y" : "N") : navigator.globalPrivacyControl ? "Y" : "-";
+    callback({ version: 1, uspString: `1Y${out}N` }, true);
+  };
+  answerFrames();
+}
+
+// Ad tags in frames reach the API as the IAB specifies: they look up their
+// window chain for a frame named __uspapiLocator and post it
+// {__uspapiCall: {command, version, callId}}, then hear back
+// {__uspapiReturn: {returnValue, success, callId}}, as JSON text if they
+// asked in JSON text. The string is no secret: any frame may ask.
+function answerFrames() {
+  if (!window.frames.__uspapiLocator) {
+    const locator = document.createElement("iframe");
+    locator.name = "__uspapiLocator";
+    locator.hidden = true;
+    document.body.append(locator);
+  }
+  window.addEventListener("message", ({ data, source }) => {
+    let message = data;
+    try {
+      if (typeof data === "string") message = JSON.parse(data);
+    } catch {
+      return;
+    }
+    const call = message?.__uspapiCall;
+    if (!call || !source) return;
+    window.__uspapi(call.command, call.version, (returnValue, success) => {
+      const answer = { __uspapiReturn: { returnValue, success, callId: call.callId } };
+      source.postMessage(typeof data === "string" ? JSON.stringify(answer) : answer, "*");
+    });
+  });
+}
 
 const { default: init, mountAll } = await import("./ccpa-widget.js");
 await init({ module_or_path: wasm });
