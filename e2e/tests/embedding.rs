@@ -252,6 +252,9 @@ async fn an_ad_in_a_frame_reads_the_us_privacy_string_by_post_message() {
     let stack = Stack::start().await;
     let browser = open(&stack, "CUST-1002", &PageOptions::default()).await;
     browser.wait_for_state("ready").await;
+    browser
+        .wait_for("iframe[name=__uspapiLocator][hidden]")
+        .await;
     let frame = browser
         .script(
             "const ad = document.createElement('iframe');

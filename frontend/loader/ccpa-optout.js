@@ -6,10 +6,10 @@
 // another origin than the page.
 const here = (file) => new URL(file, import.meta.url);
 
-// The stylesheet, the wasm and its JavaScript glue are requested together,
-// not one after another: a static import would hold the other two back
-// until the glue had arrived and been parsed (one round trip more on every
-// cold load).
+// The stylesheet, the wasm, its JavaScript glue and the sign-in tokens are
+// all requested before anything else is done, not one after another: a
+// static import would hold the rest back until the glue had arrived and been
+// parsed (one round trip more on every cold load).
 const css = here("ccpa-optout.css").href;
 if (![...document.styleSheets].some((sheet) => sheet.href === css)) {
   const link = document.createElement("link");
@@ -26,10 +26,11 @@ const wasm = fetch(here("ccpa-widget_bg.wasm")).then((response) => {
     ? WebAssembly.compileStreaming(response)
     : response.arrayBuffer().then((bytes) => WebAssembly.compile(bytes));
 });
+const glue = import("./ccpa-widget.js");
 
-// Each widget's sign-in token is asked for now, while the wasm is on its
-// way; the widget takes this first answer from its element
-// (src/settings.rs) and asks by itself for any later token.
+// Each widget's first sign-in token is asked for now, while the wasm is on
+// its way; the widget takes this answer from its element (early_token in
+// src/client.rs) and asks by itself for any later token.
 for (const element of document.querySelectorAll("[data-ccpa-optout]")) {
   const { token, tokenUrl } = element.dataset;
   if (!token?.trim() && tokenUrl?.trim() && !element.ccpaOptOutToken) {
@@ -57,12 +58,6 @@ if (!window.__uspapi) {
 // {__uspapiReturn: {returnValue, success, callId}}, as JSON text if they
 // asked in JSON text. The string is no secret: any frame may ask.
 function answerFrames() {
-  if (!window.frames.__uspapiLocator) {
-    const locator = document.createElement("iframe");
-    locator.name = "__uspapiLocator";
-    locator.hidden = true;
-    document.body.append(locator);
-  }
   window.addEventListener("message", ({ data, source }) => {
     let message = data;
     try {
@@ -77,9 +72,19 @@ function answerFrames() {
       source.postMessage(typeof data === "string" ? JSON.stringify(answer) : answer, "*");
     });
   });
+  // Making a frame costs the page tens of milliseconds of its main thread:
+  // it waits until the browser is idle, so the widget comes first.
+  const idle = window.requestIdleCallback ?? ((then) => setTimeout(then, 1000));
+  idle(() => {
+    if (window.frames.__uspapiLocator) return;
+    const locator = document.createElement("iframe");
+    locator.name = "__uspapiLocator";
+    locator.hidden = true;
+    document.body.append(locator);
+  });
 }
 
-const { default: init, mountAll } = await import("./ccpa-widget.js");
+const { default: init, mountAll } = await glue;
 await init({ module_or_path: wasm });
 
 // Single-page apps and tag managers add widget elements later, and take
