@@ -39,6 +39,9 @@ pub struct Stack {
 
 type RunningProxy = (oneshot::Sender<()>, JoinHandle<std::io::Result<()>>);
 
+/// Where the host shop serves the other build of a comparison.
+pub const OTHER_BUILD: &str = "/other";
+
 #[derive(Clone)]
 struct Host {
     proxy_url: String,
@@ -54,9 +57,21 @@ impl Stack {
         stack
     }
 
+    /// Everything running, the host shop also serving another build of the
+    /// widget under [`OTHER_BUILD`], for pages with [`PageOptions::other_build`].
+    pub async fn start_comparing(other: &std::path::Path) -> Self {
+        let stack = Self::serving(Some(other)).await;
+        stack.start_proxy().await;
+        stack
+    }
+
     /// Emulator and host shop; the proxy's port stays closed until
     /// [`Stack::start_proxy`].
     pub async fn without_proxy() -> Self {
+        Self::serving(None).await
+    }
+
+    async fn serving(other: Option<&std::path::Path>) -> Self {
         let emulator = testkit::spawn_emulator().await;
         let proxy_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let host_listener = TcpListener::bind("127.0.0.1:0")
@@ -79,6 +94,10 @@ impl Stack {
             .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
             .with_state(host)
             .fallback_service(ServeDir::new(crate::dist_dir()).precompressed_gzip());
+        let app = match other {
+            Some(dir) => app.nest_service(OTHER_BUILD, ServeDir::new(dir).precompressed_gzip()),
+            None => app,
+        };
         tokio::spawn(async move { axum::serve(host_listener, app).await });
         Self {
             emulator,
@@ -158,6 +177,9 @@ pub struct PageOptions {
     /// Whether the page has a theme whose broad rules reach into anything
     /// embedded (`/hostile.css`).
     pub hostile: bool,
+    /// Whether the page loads the other build [`Stack::start_comparing`]
+    /// serves, instead of `dist/`.
+    pub other_build: bool,
 }
 
 impl PageOptions {
@@ -169,6 +191,7 @@ impl PageOptions {
             ("dir", self.dir.clone()),
             ("widgets", self.widgets.map(|n| n.to_string())),
             ("hostile", self.hostile.then(|| "true".to_owned())),
+            ("other_build", self.other_build.then(|| "true".to_owned())),
         ];
         let query: Vec<String> = pairs
             .into_iter()
@@ -210,7 +233,7 @@ async fn privacy_page(
 <meta charset="utf-8">
 <title>Privacy choices</title>{theme}
 <script src="/tag-manager.js"></script>
-<script type="module" src="/ccpa-optout.js"></script>
+<script type="module" src="{build}/ccpa-optout.js"></script>
 </head>
 <body>
 <main>
@@ -226,6 +249,7 @@ async fn privacy_page(
             ""
         },
         widgets = widget.repeat(options.widgets.unwrap_or(1).min(5)),
+        build = if options.other_build { OTHER_BUILD } else { "" },
     );
     let csp = format!(
         "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; connect-src 'self' {}",

@@ -14,8 +14,15 @@
 //!
 //! Prints the figures with the milestones between (where the time goes);
 //! asserts none (`cargo xtask size` and `cargo xtask test` run it).
+//!
+//! `widget-load --against <dir>` compares this build with another one's
+//! `dist/` instead: one browser loads the two in turn, cold, on loopback and
+//! on emulated 4G, so that both meet the same moments of a noisy machine.
+//! Runs minutes apart differ by more than most changes do.
 
-use e2e::{Browser, Stack};
+use std::path::PathBuf;
+
+use e2e::{Browser, PageOptions, Stack};
 use serde_json::{Value, json};
 
 const LOADS: usize = 20;
@@ -58,22 +65,23 @@ const NAMES: [&str; 7] = [
 
 #[tokio::main]
 async fn main() {
+    let mut args = std::env::args().skip(1);
+    match (args.next().as_deref(), args.next()) {
+        (None, _) => report().await,
+        (Some("--against"), Some(other)) => compare(PathBuf::from(other)).await,
+        _ => panic!("usage: widget-load [--against <dist directory of another build>]"),
+    }
+}
+
+/// The three settings for this build.
+async fn report() {
     let stack = Stack::start().await;
     let page = stack.page_for("CUST-1001");
 
-    let browser = Browser::start().await;
-    browser.cdp("Network.enable", json!({})).await;
-    browser.on_every_page(WATCH_READY).await;
-    let cold_cache = cold_loads(&browser, &page).await;
-    let (latency, down, up) = MOBILE;
-    browser
-        .cdp(
-            "Network.emulateNetworkConditions",
-            json!({ "offline": false, "latency": latency,
-                    "downloadThroughput": down, "uploadThroughput": up }),
-        )
-        .await;
-    let mobile = cold_loads(&browser, &page).await;
+    let browser = cold_browser().await;
+    let cold_cache = cold_loads(&browser, &[&page]).await.remove(0);
+    emulate_mobile(&browser).await;
+    let mobile = cold_loads(&browser, &[&page]).await.remove(0);
     drop(browser);
 
     let mut new_browser = Vec::with_capacity(LOADS);
@@ -87,31 +95,96 @@ async fn main() {
         "\nwidget load time, {LOADS} cold loads in headless Chromium on loopback \
          (median ms from navigation start, p90 in brackets):"
     );
-    println!("| milestone | cold cache | cold cache, emulated 4G | new browser |");
-    println!("| --- | ---: | ---: | ---: |");
-    for (i, name) in NAMES.iter().enumerate() {
-        println!(
-            "| {name} | {} | {} | {} |",
-            summary(&cold_cache, i),
-            summary(&mobile, i),
-            summary(&new_browser, i)
-        );
-    }
+    print_table(
+        &["cold cache", "cold cache, emulated 4G", "new browser"],
+        &[cold_cache, mobile, new_browser],
+    );
 }
 
-/// [`LOADS`] loads of `page` in `browser`, its caches cleared and disabled
-/// before each.
-async fn cold_loads(browser: &Browser, page: &str) -> Vec<Vec<f64>> {
-    let mut loads = Vec::with_capacity(LOADS);
-    for _ in 0..LOADS {
-        browser.goto("about:blank").await;
-        browser.cdp("Network.clearBrowserCache", json!({})).await;
-        browser
-            .cdp("Network.setCacheDisabled", json!({ "cacheDisabled": true }))
-            .await;
-        loads.push(load(browser, page).await);
+/// This build against the one in `other`, load by load.
+async fn compare(other: PathBuf) {
+    let stack = Stack::start_comparing(&other).await;
+    let pages = [
+        stack.page_for("CUST-1001"),
+        stack.page_with(
+            "CUST-1001",
+            &PageOptions {
+                other_build: true,
+                ..PageOptions::default()
+            },
+        ),
+    ];
+    let pages = [pages[0].as_str(), pages[1].as_str()];
+    let browser = cold_browser().await;
+    let loopback = cold_loads(&browser, &pages).await;
+    emulate_mobile(&browser).await;
+    let mobile = cold_loads(&browser, &pages).await;
+    println!(
+        "\nwidget load time, this build against {}: {LOADS} cold loads of each, in turn \
+         (median ms from navigation start, p90 in brackets):",
+        other.display()
+    );
+    print_table(
+        &[
+            "loopback: this",
+            "loopback: other",
+            "emulated 4G: this",
+            "emulated 4G: other",
+        ],
+        &[loopback, mobile].concat(),
+    );
+}
+
+/// A browser whose loads will all be cold, and that notes when the widget
+/// is ready.
+async fn cold_browser() -> Browser {
+    let browser = Browser::start().await;
+    browser.cdp("Network.enable", json!({})).await;
+    browser.on_every_page(WATCH_READY).await;
+    browser
+}
+
+/// Chromium's network emulation from now on, as [`MOBILE`] says.
+async fn emulate_mobile(browser: &Browser) {
+    let (latency, down, up) = MOBILE;
+    browser
+        .cdp(
+            "Network.emulateNetworkConditions",
+            json!({ "offline": false, "latency": latency,
+                    "downloadThroughput": down, "uploadThroughput": up }),
+        )
+        .await;
+}
+
+/// [`LOADS`] loads of each of `pages`, in turn, the browser's caches cleared
+/// and disabled before each; one round first, not counted: a browser's
+/// first page is slower than the rest.
+async fn cold_loads(browser: &Browser, pages: &[&str]) -> Vec<Vec<Vec<f64>>> {
+    let mut loads = vec![Vec::with_capacity(LOADS); pages.len()];
+    for round in 0..=LOADS {
+        for (page, loads) in pages.iter().zip(&mut loads) {
+            browser.goto("about:blank").await;
+            browser.cdp("Network.clearBrowserCache", json!({})).await;
+            browser
+                .cdp("Network.setCacheDisabled", json!({ "cacheDisabled": true }))
+                .await;
+            let milestones = load(browser, page).await;
+            if round > 0 {
+                loads.push(milestones);
+            }
+        }
     }
     loads
+}
+
+/// One row per milestone, one column per set of loads.
+fn print_table(columns: &[&str], loads: &[Vec<Vec<f64>>]) {
+    println!("| milestone | {} |", columns.join(" | "));
+    println!("| --- |{}", " ---: |".repeat(columns.len()));
+    for (i, name) in NAMES.iter().enumerate() {
+        let cells: Vec<String> = loads.iter().map(|column| summary(column, i)).collect();
+        println!("| {name} | {} |", cells.join(" | "));
+    }
 }
 
 /// One load of `page`: its milestones in ms since navigation start.
