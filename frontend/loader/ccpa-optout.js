@@ -73,7 +73,8 @@ function answerFrames() {
     });
   });
   // Making a frame costs the page tens of milliseconds of its main thread:
-  // it waits until the browser is idle, so the widget comes first.
+  // it waits until the browser is idle (two seconds at most), so the widget
+  // comes first.
   const idle = window.requestIdleCallback ?? ((then) => setTimeout(then, 1000));
   idle(() => {
     if (window.frames.__uspapiLocator) return;
@@ -81,7 +82,7 @@ function answerFrames() {
     locator.name = "__uspapiLocator";
     locator.hidden = true;
     document.body.append(locator);
-  });
+  }, { timeout: 2000 });
 }
 
 const { default: init, mountAll } = await glue;
