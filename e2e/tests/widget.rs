@@ -5,6 +5,7 @@ use campaign_emulator::faults::{Fault, FaultKind};
 use e2e::{Browser, Stack, save_picture};
 use fantoccini::Locator;
 use fantoccini::key::Key;
+use serde_json::json;
 
 const SWITCH: &str = "[data-testid=ccpa-optout-switch]";
 
@@ -154,6 +155,28 @@ async fn shows_a_friendly_error_and_retries_when_the_proxy_is_down() {
             .await
             .is_err()
     );
+}
+
+#[tokio::test]
+async fn a_read_that_failed_is_tried_again_when_the_browser_comes_back_online() {
+    let stack = Stack::without_proxy().await;
+    let browser = Browser::start().await;
+    browser.goto(&stack.page_for("CUST-1003")).await;
+    browser.wait_for_state("error").await;
+
+    stack.start_proxy().await;
+    browser.cdp("Network.enable", json!({})).await;
+    for offline in [true, false] {
+        browser
+            .cdp(
+                "Network.emulateNetworkConditions",
+                json!({ "offline": offline, "latency": 0,
+                        "downloadThroughput": -1, "uploadThroughput": -1 }),
+            )
+            .await;
+    }
+    browser.wait_for_state("ready").await;
+    assert_eq!(checked(&browser).await, "false", "without a click");
 }
 
 #[tokio::test]

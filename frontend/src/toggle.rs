@@ -166,6 +166,15 @@ pub fn OptOutToggle(settings: Settings, early_token: Option<Promise>) -> impl In
             run(attempt);
         }
     };
+    // A read that failed for want of a network is tried again as soon as
+    // the browser is back online. A failed save waits for "Try again": the
+    // widget said nothing changed, so nothing changes unasked.
+    let online = window_event_listener(leptos::ev::online, move |_| {
+        if let Some((Attempt::Load, Failure::Unavailable)) = failed.get_untracked() {
+            run(Attempt::Load);
+        }
+    });
+    on_cleanup(move || online.remove());
 
     let id = next_id();
     let title_id = format!("ccpa-optout-{id}-title");
