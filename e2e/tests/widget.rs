@@ -24,6 +24,15 @@ async fn open_ready_privacy_page(customer: &str) -> (Stack, Browser) {
     (stack, browser)
 }
 
+/// The privacy page while the proxy is down, once the widget shows its error.
+async fn open_with_the_proxy_down(customer: &str) -> (Stack, Browser) {
+    let stack = Stack::without_proxy().await;
+    let browser = Browser::start().await;
+    browser.goto(&stack.page_for(customer)).await;
+    browser.wait_for_state("error").await;
+    (stack, browser)
+}
+
 async fn checked(browser: &Browser) -> String {
     let switch = browser.wait_for(SWITCH).await;
     switch
@@ -122,11 +131,7 @@ async fn works_with_the_keyboard_alone() {
 
 #[tokio::test]
 async fn shows_a_friendly_error_and_retries_when_the_proxy_is_down() {
-    let stack = Stack::without_proxy().await;
-    let browser = Browser::start().await;
-    browser.goto(&stack.page_for("CUST-1003")).await;
-
-    browser.wait_for_state("error").await;
+    let (stack, browser) = open_with_the_proxy_down("CUST-1003").await;
     let message = browser.text("[data-testid=ccpa-optout-error] p").await;
     assert!(
         message.starts_with("We could not load your current choice"),
@@ -159,10 +164,7 @@ async fn shows_a_friendly_error_and_retries_when_the_proxy_is_down() {
 
 #[tokio::test]
 async fn a_read_that_failed_is_tried_again_when_the_browser_comes_back_online() {
-    let stack = Stack::without_proxy().await;
-    let browser = Browser::start().await;
-    browser.goto(&stack.page_for("CUST-1003")).await;
-    browser.wait_for_state("error").await;
+    let (stack, browser) = open_with_the_proxy_down("CUST-1003").await;
 
     stack.start_proxy().await;
     browser.cdp("Network.enable", json!({})).await;
