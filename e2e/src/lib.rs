@@ -28,6 +28,21 @@ pub fn dist_dir() -> PathBuf {
     dist
 }
 
+/// The whole stack, and a browser on the shop's privacy page as `customer`.
+pub async fn open_privacy_page(customer: &str) -> (Stack, Browser) {
+    let stack = Stack::start().await;
+    let browser = Browser::start().await;
+    browser.goto(&stack.page_for(customer)).await;
+    (stack, browser)
+}
+
+/// The same, once the widget shows the customer's state.
+pub async fn open_ready_privacy_page(customer: &str) -> (Stack, Browser) {
+    let (stack, browser) = open_privacy_page(customer).await;
+    browser.wait_for_state("ready").await;
+    (stack, browser)
+}
+
 /// Keeps a README picture true: the tests take it on every run.
 pub fn save_picture(name: &str, png: Vec<u8>) {
     let docs = repo_root().join("docs");

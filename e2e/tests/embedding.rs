@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use campaign_emulator::faults::{Fault, FaultKind};
-use e2e::{Browser, PageOptions, Stack, save_picture};
+use e2e::{Browser, PageOptions, Stack, open_ready_privacy_page, save_picture};
 use serde_json::{Value, json};
 
 const SWITCH: &str = "[data-testid=ccpa-optout-switch]";
@@ -137,9 +137,7 @@ async fn without_an_attribute_the_browsers_languages_choose() {
 
 #[tokio::test]
 async fn pictures_for_the_readme_light_dark_two_languages_and_an_error() {
-    let stack = Stack::start().await;
-    let browser = open(&stack, "CUST-1001", &PageOptions::default()).await;
-    browser.wait_for_state("ready").await;
+    let (stack, browser) = open_ready_privacy_page("CUST-1001").await;
     picture_of_widget(&browser, "widget-light.png").await;
     browser.prefer_dark(true).await;
     picture_of_widget(&browser, "widget-dark.png").await;
@@ -249,9 +247,7 @@ api.postMessage(JSON.stringify({ __uspapiCall: { command: 'getUSPData', version:
 
 #[tokio::test]
 async fn an_ad_in_a_frame_reads_the_us_privacy_string_by_post_message() {
-    let stack = Stack::start().await;
-    let browser = open(&stack, "CUST-1002", &PageOptions::default()).await;
-    browser.wait_for_state("ready").await;
+    let (_stack, browser) = open_ready_privacy_page("CUST-1002").await;
     browser
         .wait_for("iframe[name=__uspapiLocator][hidden]")
         .await;
@@ -278,9 +274,7 @@ async fn an_ad_in_a_frame_reads_the_us_privacy_string_by_post_message() {
 
 #[tokio::test]
 async fn widgets_added_later_mount_and_widgets_taken_away_stop() {
-    let stack = Stack::start().await;
-    let browser = open(&stack, "CUST-1001", &PageOptions::default()).await;
-    browser.wait_for_state("ready").await;
+    let (stack, browser) = open_ready_privacy_page("CUST-1001").await;
     // A single-page app leaves the privacy page and comes back to it: the
     // widget's element goes, a new one like it comes.
     browser

@@ -2,27 +2,12 @@
 //! headless Chromium, against the real proxy and the Campaign emulator.
 
 use campaign_emulator::faults::{Fault, FaultKind};
-use e2e::{Browser, Stack, save_picture};
+use e2e::{Browser, Stack, open_privacy_page, open_ready_privacy_page, save_picture};
 use fantoccini::Locator;
 use fantoccini::key::Key;
 use serde_json::json;
 
 const SWITCH: &str = "[data-testid=ccpa-optout-switch]";
-
-/// The whole stack, and a browser on the shop's privacy page as `customer`.
-async fn open_privacy_page(customer: &str) -> (Stack, Browser) {
-    let stack = Stack::start().await;
-    let browser = Browser::start().await;
-    browser.goto(&stack.page_for(customer)).await;
-    (stack, browser)
-}
-
-/// The same, once the widget shows the customer's state.
-async fn open_ready_privacy_page(customer: &str) -> (Stack, Browser) {
-    let (stack, browser) = open_privacy_page(customer).await;
-    browser.wait_for_state("ready").await;
-    (stack, browser)
-}
 
 /// The privacy page while the proxy is down, once the widget shows its error.
 async fn open_with_the_proxy_down(customer: &str) -> (Stack, Browser) {

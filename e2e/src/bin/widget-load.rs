@@ -104,17 +104,13 @@ async fn report() {
 /// This build against the one in `other`, load by load.
 async fn compare(other: PathBuf) {
     let stack = Stack::start_comparing(&other).await;
-    let pages = [
-        stack.page_for("CUST-1001"),
-        stack.page_with(
-            "CUST-1001",
-            &PageOptions {
-                other_build: true,
-                ..PageOptions::default()
-            },
-        ),
-    ];
-    let pages = [pages[0].as_str(), pages[1].as_str()];
+    let this = stack.page_for("CUST-1001");
+    let other_build = PageOptions {
+        other_build: true,
+        ..PageOptions::default()
+    };
+    let that = stack.page_with("CUST-1001", &other_build);
+    let pages = [this.as_str(), that.as_str()];
     let browser = cold_browser().await;
     let loopback = cold_loads(&browser, &pages).await;
     emulate_mobile(&browser).await;
