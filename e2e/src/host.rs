@@ -180,6 +180,9 @@ pub struct PageOptions {
     /// Whether the page loads the other build [`Stack::start_comparing`]
     /// serves, instead of `dist/`.
     pub other_build: bool,
+    /// Whether the page carries the customer's token itself (`data-token`,
+    /// a page rendered per user) instead of a `data-token-url`.
+    pub inline_token: bool,
 }
 
 impl PageOptions {
@@ -192,6 +195,7 @@ impl PageOptions {
             ("widgets", self.widgets.map(|n| n.to_string())),
             ("hostile", self.hostile.then(|| "true".to_owned())),
             ("other_build", self.other_build.then(|| "true".to_owned())),
+            ("inline_token", self.inline_token.then(|| "true".to_owned())),
         ];
         let query: Vec<String> = pairs
             .into_iter()
@@ -220,8 +224,13 @@ async fn privacy_page(
         }
         _ => String::new(),
     };
+    let sign_in = if options.inline_token {
+        format!(r#"data-token="{}""#, testkit::token_for(&customer))
+    } else {
+        format!(r#"data-token-url="/session/{customer}/token""#)
+    };
     let widget = format!(
-        r#"<div data-ccpa-optout data-api="{api}" data-token-url="/session/{customer}/token"{lang}{theme}></div>"#,
+        r#"<div data-ccpa-optout data-api="{api}" {sign_in}{lang}{theme}></div>"#,
         api = host.proxy_url,
         lang = attribute("data-lang", &options.lang),
         theme = attribute("data-theme", &options.theme),

@@ -2,7 +2,7 @@
 //! headless Chromium, against the real proxy and the Campaign emulator.
 
 use campaign_emulator::faults::{Fault, FaultKind};
-use e2e::{Browser, Stack, open_privacy_page, open_ready_privacy_page, save_picture};
+use e2e::{Browser, PageOptions, Stack, open_privacy_page, open_ready_privacy_page, save_picture};
 use fantoccini::Locator;
 use fantoccini::key::Key;
 use serde_json::json;
@@ -16,6 +16,18 @@ async fn open_with_the_proxy_down(customer: &str) -> (Stack, Browser) {
     browser.goto(&stack.page_for(customer)).await;
     browser.wait_for_state("error").await;
     (stack, browser)
+}
+
+/// How many reads (GET) of the choice the page sent to the proxy.
+async fn reads_sent(browser: &Browser) -> u64 {
+    browser
+        .script(
+            "return performance.getEntriesByType('resource')
+               .filter((e) => e.name.endsWith('/api/v1/opt-out') && e.initiatorType === 'fetch').length;",
+        )
+        .await
+        .as_u64()
+        .expect("a count")
 }
 
 async fn checked(browser: &Browser) -> String {
@@ -327,6 +339,11 @@ async fn an_expired_sign_in_token_is_renewed_without_bothering_the_user() {
         2,
         "the expired token was replaced once"
     );
+    assert_eq!(
+        reads_sent(&browser).await,
+        2,
+        "the loader's read was refused, the widget read again"
+    );
     browser.wait_for(SWITCH).await.click().await.unwrap();
     browser.wait_until_confirmed(false).await;
     assert!(!stack.emulator.profile("CUST-1002").unwrap().ccpa_opt_out);
@@ -348,7 +365,7 @@ async fn wasm_sizes(browser: &Browser) -> ([f64; 2], [f64; 2]) {
 }
 
 #[tokio::test]
-async fn the_files_travel_gzipped_and_the_first_token_is_asked_for_beside_the_wasm() {
+async fn the_files_travel_gzipped_and_the_loader_asks_for_the_token_and_the_choice() {
     let (stack, browser) = open_ready_privacy_page("CUST-1001").await;
     let (received, built) = wasm_sizes(&browser).await;
     assert_eq!(received, built, "what `cargo xtask size` counts travels");
@@ -370,4 +387,29 @@ async fn the_files_travel_gzipped_and_the_first_token_is_asked_for_beside_the_wa
         1,
         "the widget used the loader's token"
     );
+    // The loader reads the choice as soon as the token is in; had the
+    // widget not taken that answer, it would have read a second time.
+    assert_eq!(
+        reads_sent(&browser).await,
+        1,
+        "the widget used the loader's read"
+    );
+}
+
+#[tokio::test]
+async fn a_page_rendered_with_the_token_in_it_is_read_at_once() {
+    let stack = Stack::start().await;
+    let browser = Browser::start().await;
+    let inline = PageOptions {
+        inline_token: true,
+        ..PageOptions::default()
+    };
+    browser.goto(&stack.page_with("CUST-1002", &inline)).await;
+    browser.wait_for_state("ready").await;
+    assert_eq!(checked(&browser).await, "true");
+    assert_eq!(stack.tokens_minted(), 0, "no token URL to ask");
+    assert_eq!(reads_sent(&browser).await, 1);
+    browser.wait_for(SWITCH).await.click().await.unwrap();
+    browser.wait_until_confirmed(false).await;
+    assert!(!stack.emulator.profile("CUST-1002").unwrap().ccpa_opt_out);
 }

@@ -29,20 +29,42 @@ const wasm = fetch(here("ccpa-widget_bg.wasm")).then((response) => {
 const glue = import("./ccpa-widget.js");
 
 // Each widget's first sign-in token is asked for now, while the wasm is on
-// its way; the widget takes this answer from its element (early_token in
-// src/client.rs) and asks by itself for any later token.
-for (const element of document.querySelectorAll("[data-ccpa-optout]")) {
-  const { token, tokenUrl } = element.dataset;
-  if (!token?.trim() && tokenUrl?.trim() && !element.ccpaOptOutToken) {
-    element.ccpaOptOutToken = fetch(tokenUrl, { credentials: "same-origin" });
+// its way, and as soon as the token is in, the customer's choice too. Both
+// answers are read here, into `{status, body}` (JSON body, or null), and
+// left on the element for the widget (Early in src/client.rs), which asks
+// by itself for anything later, and when an answer is null: not got.
+// The read is the widget's own GET (OPT_OUT_PATH and GPC_HEADER in
+// api/src/lib.rs; `Sec-GPC` cannot be set by scripts, `X-GPC` says it).
+const widget = "[data-ccpa-optout]";
+const answer = (response) =>
+  response.json().catch(() => null).then((body) => ({ status: response.status, body }));
+for (const element of document.querySelectorAll(widget)) {
+  if (element.ccpaOptOutToken || element.ccpaOptOutRead) continue;
+  const { token, tokenUrl, api } = element.dataset;
+  let bearer;
+  if (token?.trim()) {
+    bearer = Promise.resolve(token);
+  } else if (tokenUrl?.trim()) {
+    element.ccpaOptOutToken = fetch(tokenUrl, { credentials: "same-origin" }).then(answer).catch(() => null);
+    bearer = element.ccpaOptOutToken.then((sent) => (sent?.status === 200 && sent.body?.token) || Promise.reject());
+  } else {
+    continue;
   }
+  const url = `${api?.trim() ? api.replace(/\/+$/, "") : ""}/api/v1/opt-out`;
+  const read = (jwt) => {
+    const headers = { Authorization: `Bearer ${jwt}` };
+    if (navigator.globalPrivacyControl === true) headers["X-GPC"] = "1";
+    return fetch(url, { headers });
+  };
+  element.ccpaOptOutRead = bearer.then(read).then(answer).catch(() => null);
 }
 
 // `__uspapi("getUSPData", 1, cb)` answers "1" + notice given (Y: this widget
 // is the notice) + opted out of sale (from the widget's confirmed state;
 // before it loads, Y under Global Privacy Control, else "-") + LSPA (N).
 // A consent platform's own __uspapi on the page is left alone, frames too.
-if (!window.__uspapi) {
+const ownsUspapi = !window.__uspapi;
+if (ownsUspapi) {
   window.__uspapi = (command, version, callback) => {
     if (command !== "getUSPData" || version !== 1) return callback?.(null, false);
     const state = document.querySelector("[data-ccpa-opt-out]")?.dataset.ccpaOptOut;
@@ -68,29 +90,40 @@ function answerFrames() {
     const call = message?.__uspapiCall;
     if (!call || !source) return;
     window.__uspapi(call.command, call.version, (returnValue, success) => {
-      const answer = { __uspapiReturn: { returnValue, success, callId: call.callId } };
-      source.postMessage(typeof data === "string" ? JSON.stringify(answer) : answer, "*");
+      const reply = { __uspapiReturn: { returnValue, success, callId: call.callId } };
+      source.postMessage(typeof data === "string" ? JSON.stringify(reply) : reply, "*");
     });
   });
-  // Making a frame costs the page tens of milliseconds of its main thread:
-  // it waits until the browser is idle (two seconds at most), so the widget
-  // comes first.
-  const idle = window.requestIdleCallback ?? ((then) => setTimeout(then, 1000));
-  idle(() => {
-    if (window.frames.__uspapiLocator) return;
-    const locator = document.createElement("iframe");
-    locator.name = "__uspapiLocator";
-    locator.hidden = true;
-    document.body.append(locator);
-  }, { timeout: 2000 });
+}
+
+// The frame ad tags look for. Making it costs the page 10 to 20 ms of its
+// main thread: it waits until every widget shows its state (three seconds at
+// most), then until the browser is idle, so the widgets come first.
+function addLocator() {
+  const loading = () => document.querySelector(`${widget} [data-state=loading]`);
+  const observer = new MutationObserver(() => loading() || add());
+  const timer = setTimeout(add, 3000);
+  function add() {
+    observer.disconnect();
+    clearTimeout(timer);
+    (window.requestIdleCallback ?? setTimeout)(() => {
+      if (window.frames.__uspapiLocator) return;
+      const locator = document.createElement("iframe");
+      locator.name = "__uspapiLocator";
+      locator.hidden = true;
+      document.body.append(locator);
+    });
+  }
+  if (loading()) observer.observe(document.body, { subtree: true, attributeFilter: ["data-state"] });
+  else add();
 }
 
 const { default: init, mountAll } = await glue;
 await init({ module_or_path: wasm });
+if (ownsUspapi) addLocator();
 
 // Single-page apps and tag managers add widget elements later, and take
 // them away: each change of that kind mounts the new and unmounts the gone.
-const widget = "[data-ccpa-optout]";
 const touchesWidgets = ({ addedNodes, removedNodes }) =>
   [...addedNodes, ...removedNodes].some(
     (node) => node.nodeType === Node.ELEMENT_NODE && (node.matches(widget) || node.querySelector(widget)),

@@ -6,10 +6,10 @@ use ccpa_api::{
     ErrorBody, ErrorCode, GPC_HEADER, OPT_OUT_PATH, OptOutState, OptOutUpdate, SignInToken,
 };
 use gloo_net::http::{Request, Response};
-use js_sys::Promise;
+use js_sys::{Promise, Reflect};
 use leptos::prelude::*;
 use serde::de::DeserializeOwned;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{HtmlElement, RequestCredentials};
 
@@ -27,16 +27,86 @@ pub enum Failure {
     Unavailable,
 }
 
-/// Where the loader leaves its request for a widget's first token.
-const EARLY_TOKEN: &str = "ccpaOptOutToken";
+/// What the loader asked for a widget while the wasm was on its way: its
+/// first sign-in token and, with that token, its first read. Each is a
+/// promise of an [`Answer`]-shaped object, or of null when the loader could
+/// not get one (the widget then asks by itself). Each answers once, so each
+/// is used once.
+pub struct Early {
+    token: Option<Promise>,
+    read: Option<Promise>,
+}
 
-/// The request the loader sent for `host`'s first token (a promise of the
-/// token URL's `Response`), taken off the element: it answers once.
-pub fn early_token(host: &HtmlElement) -> Option<Promise> {
-    let key = EARLY_TOKEN.into();
-    let sent = js_sys::Reflect::get(host, &key).ok()?.dyn_into().ok()?;
-    let _ = js_sys::Reflect::delete_property(host, &key);
-    Some(sent)
+impl Early {
+    /// Takes the loader's requests off `host`, so that a widget mounted
+    /// there later asks anew.
+    pub fn take(host: &HtmlElement) -> Self {
+        let take = |key: &str| {
+            let key = key.into();
+            let sent = Reflect::get(host, &key).ok()?.dyn_into().ok()?;
+            let _ = Reflect::delete_property(host, &key);
+            Some(sent)
+        };
+        Self {
+            token: take("ccpaOptOutToken"),
+            read: take("ccpaOptOutRead"),
+        }
+    }
+}
+
+/// A response, read: its status, and its body as the browser parsed it
+/// (null when it was not JSON). The loader hands its answers over in this
+/// shape, `{status, body}`: read while the wasm was still on its way, they
+/// cost the widget no wait for the network once it runs.
+struct Answer {
+    status: u16,
+    body: JsValue,
+}
+
+impl Answer {
+    /// The loader's answer for `sent`, or `None` when it has none.
+    async fn early(sent: Option<Promise>) -> Option<Self> {
+        let answer = JsFuture::from(sent?).await.ok()?;
+        let field = |name: &str| Reflect::get(&answer, &name.into()).ok();
+        Some(Self {
+            status: field("status")?.as_f64()? as u16,
+            body: field("body")?,
+        })
+    }
+
+    async fn read(response: Response) -> Self {
+        let status = response.status();
+        let body = match web_sys::Response::from(response).json() {
+            Ok(parsed) => JsFuture::from(parsed).await.unwrap_or(JsValue::NULL),
+            Err(_) => JsValue::NULL,
+        };
+        Self { status, body }
+    }
+
+    /// The loader's answer for `early`, or else the answer to `request`,
+    /// sent now.
+    async fn early_or(
+        early: Option<Promise>,
+        request: impl AsyncFnOnce() -> Result<Response, Failure>,
+    ) -> Result<Self, Failure> {
+        match Self::early(early).await {
+            Some(answer) => Ok(answer),
+            None => Ok(Self::read(request().await?).await),
+        }
+    }
+
+    /// The body as `T`, mapped by serde.
+    fn body<T: DeserializeOwned>(self) -> Option<T> {
+        crate::json::from_js(self.body).ok()
+    }
+
+    /// The state in a 2xx answer, or the error code of any other.
+    fn state(self) -> Result<OptOutState, Option<ErrorCode>> {
+        if (200..300).contains(&self.status) {
+            return self.body().ok_or(None);
+        }
+        Err(self.body::<ErrorBody>().map(|b| b.error.code))
+    }
 }
 
 /// The proxy client of one widget instance. Cheap to copy into handlers: the
@@ -45,18 +115,18 @@ pub fn early_token(host: &HtmlElement) -> Option<Promise> {
 pub struct ApiClient {
     settings: StoredValue<Settings>,
     token: RwSignal<Option<String>>,
-    /// The loader's request for the first token, until it is used.
-    early_token: StoredValue<Option<Promise>, LocalStorage>,
+    /// The loader's requests, until they are used.
+    early: StoredValue<Early, LocalStorage>,
 }
 
 impl ApiClient {
-    /// A client for `settings`; the token is fetched on first use, or taken
-    /// from `early_token` if the loader already asked for it.
-    pub fn new(settings: Settings, early_token: Option<Promise>) -> Self {
+    /// A client for `settings`; the token is fetched on first use, and the
+    /// first token and read are taken from `early` where the loader has them.
+    pub fn new(settings: Settings, early: Early) -> Self {
         Self {
             settings: StoredValue::new(settings),
             token: RwSignal::new(None),
-            early_token: StoredValue::new_local(early_token),
+            early: StoredValue::new_local(early),
         }
     }
 
@@ -79,24 +149,14 @@ impl ApiClient {
         );
         let gpc = self.settings.with_value(|s| s.gpc);
         for attempt in 0..2 {
-            let authorization = format!("Bearer {}", self.token().await?);
-            let mut request = match update {
-                None => Request::get(&url),
-                Some(_) => Request::patch(&url).header("Content-Type", "application/json"),
-            }
-            .header("Authorization", &authorization);
-            if gpc {
-                // Scripts may not send `Sec-GPC`; browsers that support GPC
-                // add it themselves, this says it for the rest.
-                request = request.header(GPC_HEADER, "1");
-            }
-            let request = match update {
-                None => request.build(),
-                Some(update) => request.body(update.to_json()),
+            let token = self.token().await?;
+            // Only the first read can be the loader's.
+            let early = match update {
+                None => self.early.try_update_value(|e| e.read.take()).flatten(),
+                Some(_) => None,
             };
-            let request = request.map_err(|_| Failure::Unavailable)?;
-            let response = request.send().await.map_err(|_| Failure::Unavailable)?;
-            match read(response).await {
+            let answer = Answer::early_or(early, async || send(&url, &token, update, gpc).await);
+            match answer.await?.state() {
                 Err(Some(ErrorCode::TokenExpired | ErrorCode::InvalidToken)) if attempt == 0 => {
                     self.token.set(None);
                 }
@@ -115,7 +175,7 @@ impl ApiClient {
             TokenSource::Inline(token) => token,
             TokenSource::Missing => return Err(Failure::SignedOut),
             TokenSource::Url(url) => {
-                let early = self.early_token.try_update_value(Option::take).flatten();
+                let early = self.early.try_update_value(|e| e.token.take()).flatten();
                 fetch_token(&url, early).await?
             }
         };
@@ -124,44 +184,49 @@ impl ApiClient {
     }
 }
 
+/// GET (no update) or PATCH, signed in with `token`.
+async fn send(
+    url: &str,
+    token: &str,
+    update: Option<OptOutUpdate>,
+    gpc: bool,
+) -> Result<Response, Failure> {
+    let mut request = match update {
+        None => Request::get(url),
+        Some(_) => Request::patch(url).header("Content-Type", "application/json"),
+    }
+    .header("Authorization", &format!("Bearer {token}"));
+    if gpc {
+        // Scripts may not send `Sec-GPC`; browsers that support GPC add it
+        // themselves, this says it for the rest.
+        request = request.header(GPC_HEADER, "1");
+    }
+    let request = match update {
+        None => request.build(),
+        Some(update) => request.body(update.to_json()),
+    };
+    let request = request.map_err(|_| Failure::Unavailable)?;
+    request.send().await.map_err(|_| Failure::Unavailable)
+}
+
 /// The token from `url`, or from the loader's request to it when given.
 async fn fetch_token(url: &str, early: Option<Promise>) -> Result<String, Failure> {
-    let response = match early {
-        Some(sent) => JsFuture::from(sent)
-            .await
-            .ok()
-            .and_then(|r| r.dyn_into::<web_sys::Response>().ok())
-            .map(Response::from),
-        None => Request::get(url)
+    let answer = Answer::early_or(early, async || {
+        Request::get(url)
             .credentials(RequestCredentials::SameOrigin)
             .send()
             .await
-            .ok(),
-    }
-    .ok_or(Failure::Unavailable)?;
-    match response.status() {
-        200 => json::<SignInToken>(response)
-            .await
+            .map_err(|_| Failure::Unavailable)
+    });
+    let answer = answer.await?;
+    match answer.status {
+        200 => answer
+            .body::<SignInToken>()
             .map(|t| t.token)
             .ok_or(Failure::Unavailable),
         401 | 403 => Err(Failure::SignedOut),
         _ => Err(Failure::Unavailable),
     }
-}
-
-/// The state in a 2xx answer, or the error code of any other.
-async fn read(response: Response) -> Result<OptOutState, Option<ErrorCode>> {
-    if response.ok() {
-        return json::<OptOutState>(response).await.ok_or(None);
-    }
-    Err(json::<ErrorBody>(response).await.map(|b| b.error.code))
-}
-
-/// The body as `T`, parsed by the browser and mapped by serde.
-async fn json<T: DeserializeOwned>(response: Response) -> Option<T> {
-    let promise = web_sys::Response::from(response).json().ok()?;
-    let value = JsFuture::from(promise).await.ok()?;
-    crate::json::from_js(value).ok()
 }
 
 fn failure_for(code: Option<ErrorCode>) -> Failure {
@@ -188,14 +253,43 @@ mod tests {
     }
 
     #[wasm_bindgen_test]
-    fn the_loaders_token_request_is_taken_once() {
+    fn the_loaders_requests_are_taken_once() {
         let host = element();
-        let sent = Promise::resolve(&JsValue::NULL);
-        Reflect::set(&host, &EARLY_TOKEN.into(), &sent).unwrap();
-        assert_eq!(early_token(&host).map(JsValue::from), Some(sent.into()));
-        assert!(early_token(&host).is_none(), "taken off the element");
-        Reflect::set(&host, &EARLY_TOKEN.into(), &"a.b.c".into()).unwrap();
-        assert!(early_token(&host).is_none(), "only a request counts");
-        assert!(early_token(&element()).is_none());
+        let token = Promise::resolve(&JsValue::NULL);
+        let read = Promise::resolve(&JsValue::NULL);
+        Reflect::set(&host, &"ccpaOptOutToken".into(), &token).unwrap();
+        Reflect::set(&host, &"ccpaOptOutRead".into(), &read).unwrap();
+        let early = Early::take(&host);
+        assert_eq!(early.token.map(JsValue::from), Some(token.into()));
+        assert_eq!(early.read.map(JsValue::from), Some(read.into()));
+        let again = Early::take(&host);
+        assert!(
+            again.token.is_none() && again.read.is_none(),
+            "taken off the element"
+        );
+        Reflect::set(&host, &"ccpaOptOutToken".into(), &"a.b.c".into()).unwrap();
+        assert!(Early::take(&host).token.is_none(), "only a request counts");
+        assert!(Early::take(&element()).read.is_none());
+    }
+
+    #[wasm_bindgen_test]
+    async fn the_loaders_answers_are_read_and_null_means_ask_again() {
+        let answer = js_sys::JSON::parse(
+            r#"{"status": 401, "body": {"error": {"code": "token_expired", "message": "-"}}}"#,
+        )
+        .unwrap();
+        let read = Answer::early(Some(Promise::resolve(&answer)))
+            .await
+            .unwrap();
+        assert_eq!(read.status, 401);
+        assert_eq!(read.state().err(), Some(Some(ErrorCode::TokenExpired)));
+        let missing = [
+            Promise::resolve(&JsValue::NULL),
+            Promise::reject(&JsValue::NULL),
+        ];
+        for sent in missing {
+            assert!(Answer::early(Some(sent)).await.is_none());
+        }
+        assert!(Answer::early(None).await.is_none());
     }
 }

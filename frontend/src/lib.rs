@@ -48,12 +48,9 @@ pub fn mount_all() {
         }
         let _ = host.set_attribute(MOUNTED, "");
         let settings = settings::Settings::from_element(&host);
-        let early_token = client::early_token(&host);
+        let early = client::Early::take(&host);
         let widget = leptos::mount::mount_to(host.clone(), move || {
-            toggle::OptOutToggle(toggle::OptOutToggleProps {
-                settings,
-                early_token,
-            })
+            toggle::OptOutToggle(toggle::OptOutToggleProps { settings, early })
         });
         WIDGETS.with_borrow_mut(|widgets| widgets.push((host, Box::new(widget))));
     }

@@ -6,13 +6,12 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use js_sys::Promise;
 use leptos::prelude::*;
 use leptos::task::spawn_local_scoped_with_cancellation;
 
 use ccpa_api::OptOutState;
 
-use crate::client::{ApiClient, Failure};
+use crate::client::{ApiClient, Early, Failure};
 use crate::i18n::Strings;
 use crate::settings::Settings;
 
@@ -62,13 +61,13 @@ fn next_id() -> usize {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// The whole widget for one host element; `early_token` is the loader's
-/// request for its first sign-in token, if it made one.
+/// The whole widget for one host element; `early` holds the requests the
+/// loader already sent for it.
 #[component]
-pub fn OptOutToggle(settings: Settings, early_token: Option<Promise>) -> impl IntoView {
+pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
     let text: &'static Strings = settings.lang.strings();
     let gpc = settings.gpc;
-    let client = ApiClient::new(settings, early_token);
+    let client = ApiClient::new(settings, early);
     let phase = RwSignal::new(Phase::Loading);
     let confirmed = RwSignal::new(None::<bool>);
     let failed = RwSignal::new(None::<(Attempt, Failure)>);

@@ -46,9 +46,9 @@ return [
   nav.responseEnd,
   entry('/ccpa-optout.js').startTime,
   entry('/token').startTime,
-  entry('.wasm').responseEnd,
   entry('/api/v1/opt-out').startTime,
   entry('/api/v1/opt-out').responseEnd,
+  entry('.wasm').responseEnd,
   window.__ccpaReady,
 ];";
 
@@ -57,9 +57,9 @@ const NAMES: [&str; 7] = [
     "page received",
     "loader requested",
     "token requested (by the loader)",
-    "wasm downloaded",
-    "widget running (state requested)",
+    "state requested (by the loader, once the token is in)",
     "state from Campaign received",
+    "wasm downloaded",
     "**switch shows the state from Campaign**",
 ];
 
