@@ -98,7 +98,8 @@ function answerFrames() {
 
 // The frame ad tags look for. Making it costs the page 10 to 20 ms of its
 // main thread: it waits until every widget shows its state (three seconds at
-// most), then until the browser is idle, so the widgets come first.
+// most), then until the browser is idle (two seconds at most), so the
+// widgets come first.
 function addLocator() {
   const loading = () => document.querySelector(`${widget} [data-state=loading]`);
   const observer = new MutationObserver(() => loading() || add());
@@ -106,13 +107,14 @@ function addLocator() {
   function add() {
     observer.disconnect();
     clearTimeout(timer);
-    (window.requestIdleCallback ?? setTimeout)(() => {
+    const idle = window.requestIdleCallback ?? ((then) => setTimeout(then, 1000));
+    idle(() => {
       if (window.frames.__uspapiLocator) return;
       const locator = document.createElement("iframe");
       locator.name = "__uspapiLocator";
       locator.hidden = true;
       document.body.append(locator);
-    });
+    }, { timeout: 2000 });
   }
   if (loading()) observer.observe(document.body, { subtree: true, attributeFilter: ["data-state"] });
   else add();

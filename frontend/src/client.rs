@@ -38,6 +38,11 @@ pub struct Early {
 }
 
 impl Early {
+    /// The element property the loader leaves the token's answer in.
+    const TOKEN: &str = "ccpaOptOutToken";
+    /// The element property the loader leaves the read's answer in.
+    const READ: &str = "ccpaOptOutRead";
+
     /// Takes the loader's requests off `host`, so that a widget mounted
     /// there later asks anew.
     pub fn take(host: &HtmlElement) -> Self {
@@ -48,8 +53,8 @@ impl Early {
             Some(sent)
         };
         Self {
-            token: take("ccpaOptOutToken"),
-            read: take("ccpaOptOutRead"),
+            token: take(Self::TOKEN),
+            read: take(Self::READ),
         }
     }
 }
@@ -74,6 +79,7 @@ impl Answer {
         })
     }
 
+    /// The answer `response` brings, its body read.
     async fn read(response: Response) -> Self {
         let status = response.status();
         let body = match web_sys::Response::from(response).json() {
@@ -257,8 +263,8 @@ mod tests {
         let host = element();
         let token = Promise::resolve(&JsValue::NULL);
         let read = Promise::resolve(&JsValue::NULL);
-        Reflect::set(&host, &"ccpaOptOutToken".into(), &token).unwrap();
-        Reflect::set(&host, &"ccpaOptOutRead".into(), &read).unwrap();
+        Reflect::set(&host, &Early::TOKEN.into(), &token).unwrap();
+        Reflect::set(&host, &Early::READ.into(), &read).unwrap();
         let early = Early::take(&host);
         assert_eq!(early.token.map(JsValue::from), Some(token.into()));
         assert_eq!(early.read.map(JsValue::from), Some(read.into()));
@@ -267,7 +273,7 @@ mod tests {
             again.token.is_none() && again.read.is_none(),
             "taken off the element"
         );
-        Reflect::set(&host, &"ccpaOptOutToken".into(), &"a.b.c".into()).unwrap();
+        Reflect::set(&host, &Early::TOKEN.into(), &"a.b.c".into()).unwrap();
         assert!(Early::take(&host).token.is_none(), "only a request counts");
         assert!(Early::take(&element()).read.is_none());
     }
