@@ -28,11 +28,17 @@ pub fn dist_dir() -> PathBuf {
     dist
 }
 
+/// A browser on `stack`'s privacy page as `customer`, shaped by `options`.
+pub async fn open_page(stack: &Stack, customer: &str, options: &PageOptions) -> Browser {
+    let browser = Browser::start().await;
+    browser.goto(&stack.page_with(customer, options)).await;
+    browser
+}
+
 /// The whole stack, and a browser on the shop's privacy page as `customer`.
 pub async fn open_privacy_page(customer: &str) -> (Stack, Browser) {
     let stack = Stack::start().await;
-    let browser = Browser::start().await;
-    browser.goto(&stack.page_for(customer)).await;
+    let browser = open_page(&stack, customer, &PageOptions::default()).await;
     (stack, browser)
 }
 

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use campaign_emulator::faults::{Fault, FaultKind};
-use e2e::{Browser, PageOptions, Stack, open_ready_privacy_page, save_picture};
+use e2e::{Browser, PageOptions, Stack, open_page, open_ready_privacy_page, save_picture};
 use serde_json::{Value, json};
 
 const SWITCH: &str = "[data-testid=ccpa-optout-switch]";
@@ -20,12 +20,6 @@ fn lang(tag: &str) -> PageOptions {
         lang: Some(tag.into()),
         ..PageOptions::default()
     }
-}
-
-async fn open(stack: &Stack, customer: &str, options: &PageOptions) -> Browser {
-    let browser = Browser::start().await;
-    browser.goto(&stack.page_with(customer, options)).await;
-    browser
 }
 
 async fn assert_accessible(browser: &Browser, context: &str) {
@@ -47,7 +41,7 @@ async fn picture_of_widget(browser: &Browser, name: &str) {
 async fn every_state_is_accessible_in(tag: &str, title: &str) {
     let stack = Stack::start().await;
     stack.emulator.set_latency(SLOW);
-    let browser = open(&stack, "CUST-1001", &lang(tag)).await;
+    let browser = open_page(&stack, "CUST-1001", &lang(tag)).await;
     browser.wait_for_state("loading").await;
     assert_eq!(
         browser.text(".ccpa-optout__title").await,
@@ -196,7 +190,7 @@ async fn two_widgets_on_a_page_a_tag_manager_hears_each_change_and_uspapi_answer
         widgets: Some(2),
         ..PageOptions::default()
     };
-    let browser = open(&stack, "CUST-1001", &options).await;
+    let browser = open_page(&stack, "CUST-1001", &options).await;
     browser.wait_for_state("ready").await;
     let widgets = browser
         .client
@@ -318,7 +312,7 @@ async fn right_to_left_pages_mirror_the_switch_and_reduced_motion_stills_it() {
         dir: Some("rtl".into()),
         ..PageOptions::default()
     };
-    let browser = open(&stack, "CUST-1002", &options).await;
+    let browser = open_page(&stack, "CUST-1002", &options).await;
     browser.wait_for_state("ready").await;
     let geometry = browser
         .script(

@@ -2,7 +2,10 @@
 //! headless Chromium, against the real proxy and the Campaign emulator.
 
 use campaign_emulator::faults::{Fault, FaultKind};
-use e2e::{Browser, PageOptions, Stack, open_privacy_page, open_ready_privacy_page, save_picture};
+use e2e::{
+    Browser, PageOptions, Stack, open_page, open_privacy_page, open_ready_privacy_page,
+    save_picture,
+};
 use fantoccini::Locator;
 use fantoccini::key::Key;
 use serde_json::json;
@@ -12,8 +15,7 @@ const SWITCH: &str = "[data-testid=ccpa-optout-switch]";
 /// The privacy page while the proxy is down, once the widget shows its error.
 async fn open_with_the_proxy_down(customer: &str) -> (Stack, Browser) {
     let stack = Stack::without_proxy().await;
-    let browser = Browser::start().await;
-    browser.goto(&stack.page_for(customer)).await;
+    let browser = open_page(&stack, customer, &PageOptions::default()).await;
     browser.wait_for_state("error").await;
     (stack, browser)
 }
@@ -399,12 +401,11 @@ async fn the_files_travel_gzipped_and_the_loader_asks_for_the_token_and_the_choi
 #[tokio::test]
 async fn a_page_rendered_with_the_token_in_it_is_read_at_once() {
     let stack = Stack::start().await;
-    let browser = Browser::start().await;
     let inline = PageOptions {
         inline_token: true,
         ..PageOptions::default()
     };
-    browser.goto(&stack.page_with("CUST-1002", &inline)).await;
+    let browser = open_page(&stack, "CUST-1002", &inline).await;
     browser.wait_for_state("ready").await;
     assert_eq!(checked(&browser).await, "true");
     assert_eq!(stack.tokens_minted(), 0, "no token URL to ask");
