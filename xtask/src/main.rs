@@ -87,19 +87,24 @@ fn test(root: &std::path::Path) -> Result {
     )?;
     shell::step(
         "unit, integration and browser tests (storage: SQLite)",
-        cargo(&[
-            &["test", "--workspace", "--exclude", "ccpa-widget"],
-            &SHOW_FIGURES,
-        ]),
+        cargo(&[&["test"], &NATIVE_PACKAGES, &SHOW_FIGURES]),
     )?;
     let server = postgres::TestPostgres::start()?;
+    // The same package selection as the SQLite run, narrowed by target: with
+    // `-p ccpa-proxy` alone, cargo resolves dependencies' features anew and
+    // builds about 200 crates a second time (minutes, and gigabytes of disk).
     let mut on_postgres = cargo(&[
-        &["test", "-p", "ccpa-proxy", "--test", "api"],
+        &["test"],
+        &NATIVE_PACKAGES,
+        &["--test", "api"],
         &SHOW_FIGURES,
     ]);
     on_postgres.env(POSTGRES_ENV, &server.url);
     shell::step("the proxy's tests again (storage: PostgreSQL)", on_postgres)
 }
+
+/// Every package that builds for the host: all but the wasm widget.
+const NATIVE_PACKAGES: [&str; 3] = ["--workspace", "--exclude", "ccpa-widget"];
 
 /// Shows what tests print: only the figures they measure (the load run's).
 const SHOW_FIGURES: [&str; 2] = ["--", "--nocapture"];
