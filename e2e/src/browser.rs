@@ -40,15 +40,20 @@ impl Browser {
             );
         }
         let port = free_port();
+        let profile = std::env::temp_dir().join(format!("ccpa-e2e-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&profile).expect("the browser's profile directory is made");
         // Its own process group, so that Drop can end the browser with it.
+        // Killed, Chromium cannot delete its `org.chromium.*` temporary
+        // directories (about a hundred a run): they go in the profile, which
+        // Drop deletes.
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            .env("TMPDIR", &profile)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .process_group(0)
             .spawn()
             .expect("chromedriver starts");
-        let profile = std::env::temp_dir().join(format!("ccpa-e2e-{}-{port}", std::process::id()));
         let capabilities = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {

@@ -32,7 +32,7 @@ pub struct Stack {
     pub proxy_addr: SocketAddr,
     tokens_minted: Arc<AtomicUsize>,
     /// The proxy's database, kept across its restarts.
-    database: String,
+    database: testkit::TestDatabase,
     /// The running proxy: how to stop it, and its task.
     proxy: Mutex<Option<RunningProxy>>,
 }
@@ -104,7 +104,7 @@ impl Stack {
             host_url,
             proxy_addr,
             tokens_minted,
-            database: testkit::database_url().await,
+            database: testkit::database().await,
             proxy: Mutex::new(None),
         }
     }
@@ -131,7 +131,7 @@ impl Stack {
     /// The proxy in demo mode, as `cargo xtask demo` runs it: serving the
     /// demo page and the widget itself, with the demo sign-in. Returns its URL.
     pub async fn start_demo_proxy(&self) -> String {
-        let mut settings = testkit::proxy_settings(&self.emulator, &self.database);
+        let mut settings = testkit::proxy_settings(&self.emulator, self.database.url());
         settings.server.widget_dir = Some(crate::dist_dir());
         settings.demo.enabled = true;
         format!("http://{}", testkit::spawn_proxy(settings).await)
@@ -154,7 +154,7 @@ impl Stack {
 
     /// The proxy on its reserved port, admitting the shop's origin.
     fn proxy_settings(&self) -> Settings {
-        let mut settings = testkit::proxy_settings(&self.emulator, &self.database);
+        let mut settings = testkit::proxy_settings(&self.emulator, self.database.url());
         settings.server.listen = self.proxy_addr;
         settings.server.allowed_origins = vec![self.host_url.clone()];
         settings

@@ -3,6 +3,8 @@
 //! site's backend mints them.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use campaign_emulator::{Emulator, EmulatorConfig};
 use ccpa_proxy::config::{
@@ -52,7 +54,7 @@ pub const POSTGRES_ENV: &str = "CCPA_TEST_POSTGRES_URL";
 
 /// A new, empty database for one test: a SQLite file in the temporary
 /// directory, or a fresh database on the server [`POSTGRES_ENV`] names.
-pub async fn database_url() -> String {
+pub async fn database() -> TestDatabase {
     let name = format!("ccpa_test_{}", uuid::Uuid::new_v4().simple());
     match std::env::var(POSTGRES_ENV) {
         Ok(server) => {
@@ -65,12 +67,46 @@ pub async fn database_url() -> String {
                 .expect("a test database can be created");
             let mut url = url::Url::parse(&server).expect("a PostgreSQL URL");
             url.set_path(&name);
-            url.to_string()
+            TestDatabase {
+                url: url.to_string(),
+                _file: None,
+            }
         }
-        Err(_) => format!(
-            "sqlite://{}",
-            std::env::temp_dir().join(format!("{name}.db")).display()
-        ),
+        Err(_) => {
+            let file = std::env::temp_dir().join(format!("{name}.db"));
+            TestDatabase {
+                url: format!("sqlite://{}", file.display()),
+                _file: Some(Arc::new(SqliteFile(file))),
+            }
+        }
+    }
+}
+
+/// One test's database. A SQLite file is deleted when the last clone is
+/// dropped (a hundred a run would otherwise pile up); a PostgreSQL database
+/// is left to its server, which `cargo xtask test` deletes whole.
+#[derive(Clone)]
+pub struct TestDatabase {
+    url: String,
+    _file: Option<Arc<SqliteFile>>,
+}
+
+impl TestDatabase {
+    /// The URL the proxy's `storage.url` takes.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+struct SqliteFile(PathBuf);
+
+impl Drop for SqliteFile {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 

@@ -17,7 +17,7 @@ pub struct TestApp {
     pub emulator: Emulator,
     pub http: reqwest::Client,
     /// The proxy's database (SQLite, or PostgreSQL under `cargo xtask test`).
-    pub database: String,
+    pub database: testkit::TestDatabase,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -28,8 +28,8 @@ pub async fn spawn_app() -> TestApp {
 /// adjusts the proxy's settings before it starts.
 pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     let emulator = testkit::spawn_emulator().await;
-    let database = testkit::database_url().await;
-    let mut settings = testkit::proxy_settings(&emulator, &database);
+    let database = testkit::database().await;
+    let mut settings = testkit::proxy_settings(&emulator, database.url());
     settings.server.allowed_origins = vec![ALLOWED_ORIGIN.into()];
     customize(&mut settings);
     TestApp {
@@ -90,7 +90,7 @@ impl TestApp {
 
     /// The whole audit trail, read from the proxy's database.
     pub async fn audit(&self) -> Vec<AuditRow> {
-        audit_of(&self.database).await
+        audit_of(self.database.url()).await
     }
 
     /// A connection of our own to the proxy's database, as an operator (or
@@ -98,7 +98,9 @@ impl TestApp {
     pub async fn database_connection(&self) -> sqlx::AnyConnection {
         use sqlx::Connection;
         sqlx::any::install_default_drivers();
-        sqlx::AnyConnection::connect(&self.database).await.unwrap()
+        sqlx::AnyConnection::connect(self.database.url())
+            .await
+            .unwrap()
     }
 
     /// How many profiles have a change waiting, as readiness reports it.

@@ -154,9 +154,9 @@ async fn durability_under_load() {
     let started = Instant::now();
     let users = storm(&app.emulator, std::slice::from_ref(&app), USERS, ROUNDS).await;
     let elapsed = started.elapsed();
-    let (accepted, records) = verify(&app.emulator, &app.database, &users).await;
+    let (accepted, records) = verify(&app.emulator, app.database.url(), &users).await;
     let stats = app.emulator.stats();
-    let backend = if app.database.starts_with("postgres") {
+    let backend = if app.database.url().starts_with("postgres") {
         "PostgreSQL"
     } else {
         "SQLite"
@@ -176,7 +176,7 @@ async fn durability_under_load() {
 #[tokio::test]
 async fn two_replicas_on_one_database_behave_as_one() {
     let first = spawn_app_with(|s| s.campaign.timeout_ms = 500).await;
-    let mut settings = testkit::proxy_settings(&first.emulator, &first.database);
+    let mut settings = testkit::proxy_settings(&first.emulator, first.database.url());
     settings.campaign.timeout_ms = 500;
     let second = TestApp {
         url: format!("http://{}", testkit::spawn_proxy(settings).await),
@@ -186,6 +186,6 @@ async fn two_replicas_on_one_database_behave_as_one() {
     };
     let (emulator, database) = (first.emulator.clone(), first.database.clone());
     let users = storm(&emulator, &[first, second], 40, 6).await;
-    let (accepted, _) = verify(&emulator, &database, &users).await;
+    let (accepted, _) = verify(&emulator, database.url(), &users).await;
     assert_eq!(accepted, 240);
 }

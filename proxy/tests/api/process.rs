@@ -1,6 +1,7 @@
 //! The real `ccpa-proxy` binary as operators run it: killed with `kill -9`
 //! mid-retry, stopped with SIGTERM mid-request, and asked for the audit trail.
 
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -16,11 +17,13 @@ use crate::helpers::*;
 struct ProxyProcess {
     child: Child,
     url: String,
+    _settings: SettingsFile,
 }
 
 impl ProxyProcess {
     async fn start(emulator: &Emulator, database: &str, port: u16) -> Self {
-        let child = proxy_command(emulator, database, port)
+        let (mut command, settings) = proxy_command(emulator, database, port);
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -28,6 +31,7 @@ impl ProxyProcess {
         let process = Self {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            _settings: settings,
         };
         let http = reqwest::Client::new();
         for _ in 0..200 {
@@ -71,8 +75,19 @@ impl Drop for ProxyProcess {
     }
 }
 
-/// `ccpa-proxy` with a settings file for `emulator` and `database`.
-fn proxy_command(emulator: &Emulator, database: &str, port: u16) -> Command {
+/// A settings file, deleted when dropped: it holds the emulator's secrets,
+/// and a file per test run would pile up in the temporary directory.
+struct SettingsFile(PathBuf);
+
+impl Drop for SettingsFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// `ccpa-proxy` with a settings file for `emulator` and `database`; the file
+/// must outlive the command's start.
+fn proxy_command(emulator: &Emulator, database: &str, port: u16) -> (Command, SettingsFile) {
     let config = emulator.config();
     let file = std::env::temp_dir().join(format!("ccpa-proxy-{}.toml", uuid::Uuid::new_v4()));
     let toml = format!(
@@ -105,17 +120,17 @@ backoff_max_ms = 500
     );
     std::fs::write(&file, toml).unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_ccpa-proxy"));
-    command.env("CCPA_CONFIG", file);
-    command
+    command.env("CCPA_CONFIG", &file);
+    (command, SettingsFile(file))
 }
 
 #[tokio::test]
 async fn a_recorded_change_survives_kill_9_and_is_applied_after_restart() {
     let emulator = testkit::spawn_emulator().await;
-    let database = testkit::database_url().await;
+    let database = testkit::database().await;
     let port = free_port();
     let http = reqwest::Client::new();
-    let proxy = ProxyProcess::start(&emulator, &database, port).await;
+    let proxy = ProxyProcess::start(&emulator, database.url(), port).await;
     emulator.inject(Fault::campaign(FaultKind::Status { status: 503 }, u32::MAX));
     let response = http
         .patch(format!("{}/api/v1/opt-out", proxy.url))
@@ -132,7 +147,7 @@ async fn a_recorded_change_survives_kill_9_and_is_applied_after_restart() {
     emulator.clear_faults();
     assert!(!emulator.profile("CUST-1001").unwrap().ccpa_opt_out);
 
-    let _restarted = ProxyProcess::start(&emulator, &database, port).await;
+    let _restarted = ProxyProcess::start(&emulator, database.url(), port).await;
     eventually(
         "the restarted proxy applies the change",
         Duration::from_secs(15),
@@ -140,7 +155,7 @@ async fn a_recorded_change_survives_kill_9_and_is_applied_after_restart() {
     )
     .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let audit = audit_of(&database).await;
+    let audit = audit_of(database.url()).await;
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].outcome.as_deref(), Some("applied"));
 }
@@ -148,8 +163,8 @@ async fn a_recorded_change_survives_kill_9_and_is_applied_after_restart() {
 #[tokio::test]
 async fn sigterm_lets_the_request_in_flight_finish() {
     let emulator = testkit::spawn_emulator().await;
-    let database = testkit::database_url().await;
-    let mut proxy = ProxyProcess::start(&emulator, &database, free_port()).await;
+    let database = testkit::database().await;
+    let mut proxy = ProxyProcess::start(&emulator, database.url(), free_port()).await;
     emulator.inject(Fault::campaign(FaultKind::Delay { ms: 700 }, 1));
     let url = format!("{}/api/v1/opt-out", proxy.url);
     let in_flight = tokio::spawn(async move {
@@ -179,7 +194,9 @@ async fn the_audit_trail_exports_as_json_lines_and_csv() {
         let _ = app.patch_opt_out(&token_for(customer), value).await;
     }
     let export = |format: &str, to: &str| {
-        let output = proxy_command(&app.emulator, &app.database, free_port())
+        let (mut command, _settings) =
+            proxy_command(&app.emulator, app.database.url(), free_port());
+        let output = command
             .args(["audit", "export", "--from", "2020-01-01", "--to", to])
             .args(["--format", format])
             .output()
