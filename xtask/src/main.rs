@@ -94,7 +94,8 @@ fn test(root: &std::path::Path) -> Result {
     let server = postgres::TestPostgres::start()?;
     // The same package selection as the SQLite run, narrowed by target: with
     // `-p ccpa-proxy` alone, cargo resolves dependencies' features anew and
-    // builds about 200 crates a second time (minutes, and gigabytes of disk).
+    // compiles some 70 crates again, sqlx and rustls among them, and links a
+    // second test binary: time and disk spent on nothing.
     let mut on_postgres = cargo(&[
         &["test"],
         &NATIVE_PACKAGES,
