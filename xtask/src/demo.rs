@@ -9,7 +9,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use crate::shell::{cargo, step};
-use crate::{Result, widget};
+use crate::{Result, disk, widget};
 
 /// The emulator's tenant, as the emulator's defaults have it.
 const ORGANIZATION: &str = "demo-org";
@@ -29,6 +29,7 @@ impl Drop for Running {
 pub fn run(root: &Path) -> Result {
     let port = port_from_env("CCPA_DEMO_PORT", 8080)?;
     let emulator_port = port_from_env("CCPA_EMULATOR_PORT", 8181)?;
+    disk::ensure_room(root, disk::DEMO_BUILD_GB)?;
     widget::build(root)?;
     step(
         "proxy and emulator",

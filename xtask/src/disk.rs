@@ -1,4 +1,4 @@
-//! Room on disk for the build, checked before it starts: a full disk
+//! Room on disk for a build, checked before it starts: a full disk
 //! otherwise shows up a quarter of an hour later as "linking with `cc`
 //! failed", with the reason cut off in the linker's output.
 
@@ -7,32 +7,32 @@ use std::path::{Path, PathBuf};
 use crate::Result;
 use crate::shell::output;
 
-/// What `cargo xtask test` leaves in a fresh clone's target directory
-/// (measured: 5.3 GB), with a margin for what the tests write meanwhile.
-const FRESH_BUILD_GB: f64 = 6.0;
-/// Where the tests have run before (their proxy binary is there), only the
-/// workspace's crates are rebuilt.
-const REBUILD_GB: f64 = 2.0;
+/// What `cargo xtask test` leaves in a fresh clone's target directory: the
+/// debug, wasm and release builds (measured).
+pub const TEST_BUILD_GB: f64 = 5.3;
+/// What `cargo xtask demo` leaves there: the widget in release, the proxy
+/// and the emulator in debug (measured).
+pub const DEMO_BUILD_GB: f64 = 1.9;
+/// Free beyond what the build adds: incremental state grows on every
+/// rebuild, and tests write databases and browser profiles meanwhile.
+const MARGIN_GB: f64 = 1.0;
 
 /// Fails, saying how much room there is and how much is needed, when the
-/// target directory's disk cannot hold the build.
-pub fn ensure_room_to_build(root: &Path) -> Result {
+/// target directory's disk cannot hold a build of `build_gb`, of which what
+/// is already there counts.
+pub fn ensure_room(root: &Path, build_gb: f64) -> Result {
     let target = target_dir(root);
-    // Not `debug/` alone: `cargo xtask` builds itself there first.
-    let need = if target.join("debug/ccpa-proxy").is_file() {
-        REBUILD_GB
-    } else {
-        FRESH_BUILD_GB
-    };
     // Without `df` there is no answer; the build may still fit.
     let Some(free) = free_gb(&target) else {
         return Ok(());
     };
+    let built = used_gb(&target).unwrap_or(0.0);
+    let need = (build_gb - built).max(0.0) + MARGIN_GB;
     if free >= need {
         return Ok(());
     }
     Err(format!(
-        "{} has {free:.1} GB free, and the build needs about {need} GB there.\n\
+        "{} has {free:.1} GB free, and the build needs about {need:.1} GB more there.\n\
          Free some space (an old clone's target directory, `cargo clean`), or set \
          CARGO_TARGET_DIR to a directory on a larger disk.",
         target.display()
@@ -50,12 +50,16 @@ fn target_dir(root: &Path) -> PathBuf {
 fn free_gb(path: &Path) -> Option<f64> {
     let existing = path.ancestors().find(|p| p.exists())?;
     let report = output("df", &["-Pk", &existing.to_string_lossy()])?;
-    let available_kb: f64 = report
-        .lines()
-        .nth(1)?
-        .split_whitespace()
-        .nth(3)?
-        .parse()
-        .ok()?;
-    Some(available_kb / (1024.0 * 1024.0))
+    kilobytes_to_gb(report.lines().nth(1)?.split_whitespace().nth(3)?)
+}
+
+/// Gigabytes under `path`, if it exists.
+fn used_gb(path: &Path) -> Option<f64> {
+    let report = output("du", &["-sk", &path.to_string_lossy()])?;
+    kilobytes_to_gb(report.split_whitespace().next()?)
+}
+
+fn kilobytes_to_gb(kilobytes: &str) -> Option<f64> {
+    let kilobytes: f64 = kilobytes.parse().ok()?;
+    Some(kilobytes / (1024.0 * 1024.0))
 }

@@ -60,7 +60,7 @@ const DENY_WARNINGS: [&str; 3] = ["--", "-D", "warnings"];
 
 /// Every check and test the project has, in the order that fails fastest.
 fn test(root: &std::path::Path) -> Result {
-    disk::ensure_room_to_build(root)?;
+    disk::ensure_room(root, disk::TEST_BUILD_GB)?;
     // Before any check: the wasm clippy below needs the wasm32 target.
     tools::ensure_widget_tools(root)?;
     tools::ensure_browser()?;
