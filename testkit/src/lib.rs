@@ -69,14 +69,16 @@ pub async fn database() -> TestDatabase {
             url.set_path(&name);
             TestDatabase {
                 url: url.to_string(),
-                _file: None,
+                _files: None,
             }
         }
         Err(_) => {
-            let file = std::env::temp_dir().join(format!("{name}.db"));
+            // The database and its write-ahead log and shared-memory index.
+            let files = ["", "-wal", "-shm"]
+                .map(|suffix| std::env::temp_dir().join(format!("{name}.db{suffix}")));
             TestDatabase {
-                url: format!("sqlite://{}", file.display()),
-                _file: Some(Arc::new(SqliteFile(file))),
+                url: format!("sqlite://{}", files[0].display()),
+                _files: Some(Arc::new(Scratch::new(files))),
             }
         }
     }
@@ -88,7 +90,7 @@ pub async fn database() -> TestDatabase {
 #[derive(Clone)]
 pub struct TestDatabase {
     url: String,
-    _file: Option<Arc<SqliteFile>>,
+    _files: Option<Arc<Scratch>>,
 }
 
 impl TestDatabase {
@@ -98,13 +100,19 @@ impl TestDatabase {
     }
 }
 
-struct SqliteFile(PathBuf);
+/// Files a test writes, deleted when dropped, pass or fail.
+pub struct Scratch(Vec<PathBuf>);
 
-impl Drop for SqliteFile {
+impl Scratch {
+    /// Deletes `paths` (those that exist) when dropped.
+    pub fn new(paths: impl IntoIterator<Item = PathBuf>) -> Self {
+        Self(paths.into_iter().collect())
+    }
+}
+
+impl Drop for Scratch {
     fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut path = self.0.clone().into_os_string();
-            path.push(suffix);
+        for path in &self.0 {
             let _ = std::fs::remove_file(path);
         }
     }

@@ -1,7 +1,6 @@
 //! The real `ccpa-proxy` binary as operators run it: killed with `kill -9`
 //! mid-retry, stopped with SIGTERM mid-request, and asked for the audit trail.
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -9,7 +8,7 @@ use campaign_emulator::Emulator;
 use campaign_emulator::faults::{Fault, FaultKind};
 use serde_json::Value;
 
-use testkit::free_port;
+use testkit::{Scratch, free_port};
 
 use crate::helpers::*;
 
@@ -17,7 +16,7 @@ use crate::helpers::*;
 struct ProxyProcess {
     child: Child,
     url: String,
-    _settings: SettingsFile,
+    _settings: Scratch,
 }
 
 impl ProxyProcess {
@@ -75,19 +74,10 @@ impl Drop for ProxyProcess {
     }
 }
 
-/// A settings file, deleted when dropped: it holds the emulator's secrets,
-/// and a file per test run would pile up in the temporary directory.
-struct SettingsFile(PathBuf);
-
-impl Drop for SettingsFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// `ccpa-proxy` with a settings file for `emulator` and `database`; the file
-/// must outlive the command's start.
-fn proxy_command(emulator: &Emulator, database: &str, port: u16) -> (Command, SettingsFile) {
+/// `ccpa-proxy` with a settings file for `emulator` and `database`. The file
+/// must outlive the command's start, and is deleted with the returned
+/// [`Scratch`]: it holds the emulator's secrets.
+fn proxy_command(emulator: &Emulator, database: &str, port: u16) -> (Command, Scratch) {
     let config = emulator.config();
     let file = std::env::temp_dir().join(format!("ccpa-proxy-{}.toml", uuid::Uuid::new_v4()));
     let toml = format!(
@@ -121,7 +111,7 @@ backoff_max_ms = 500
     std::fs::write(&file, toml).unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_ccpa-proxy"));
     command.env("CCPA_CONFIG", &file);
-    (command, SettingsFile(file))
+    (command, Scratch::new([file]))
 }
 
 #[tokio::test]
