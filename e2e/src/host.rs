@@ -114,6 +114,8 @@ impl Stack {
         let app = Application::build(self.proxy_settings())
             .await
             .expect("proxy starts");
+        // Tests count what the widget does, not the proxy's check at start.
+        self.emulator.reset_stats();
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(app.run_until(async {
             let _ = stopped.await;

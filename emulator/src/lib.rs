@@ -140,6 +140,12 @@ impl Emulator {
         self.store().stats
     }
 
+    /// Sets every counter back to zero, so that a test counts only what it
+    /// does itself (not, say, the proxy's check of Campaign at its start).
+    pub fn reset_stats(&self) {
+        self.store().stats = Stats::default();
+    }
+
     /// Queues a fault for the next matching requests.
     pub fn inject(&self, fault: Fault) {
         self.store().faults.push_back(fault);

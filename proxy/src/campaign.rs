@@ -14,14 +14,15 @@ use serde_json::json;
 use tokio::sync::{Mutex, Semaphore, SemaphorePermit};
 use url::Url;
 
-use crate::config::CampaignSettings;
+use crate::config::{CampaignSettings, KeyKind};
 use crate::identity::ProfileKey;
 
 /// Why a Campaign call did not give an answer. No variant carries an
 /// upstream body, a URL (it may hold an email) or a token.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CampaignError {
-    /// No profile has the user's key.
+    /// No profile has the user's key: Campaign said "document not found"
+    /// to a look-up by custom key, or `byEmail` matched none.
     #[error("no Campaign profile for this key")]
     ProfileNotFound,
     /// Several profiles share the user's email.
@@ -30,15 +31,31 @@ pub enum CampaignError {
     /// IMS or Campaign did not answer within the timeout.
     #[error("upstream timed out")]
     Timeout,
-    /// IMS or Campaign refused, failed, or could not be reached.
+    /// IMS or Campaign failed, or could not be reached.
     #[error("upstream unavailable: {0}")]
     Unavailable(String),
     /// Campaign answered 429; `Retry-After` said when to come back, if it did.
     #[error("Campaign is throttling requests")]
     Throttled(Option<Duration>),
-    /// An answer the proxy does not understand.
+    /// IMS or Campaign says the settings are wrong: a 404 that is not
+    /// Campaign's "document not found" (a wrong organization or resource
+    /// name), or a refused credential. Retried: settings get fixed.
+    #[error("Campaign's settings look wrong: {0}")]
+    Misconfigured(String),
+    /// An answer that is not the documented one: an HTML page from a
+    /// gateway, JSON of another shape, a link outside the tenant, a status
+    /// the API does not give. Never taken as success.
     #[error("unexpected upstream answer: {0}")]
-    Unexpected(&'static str),
+    Unexpected(String),
+}
+
+impl CampaignError {
+    /// Whether the answer was one the proxy cannot understand, as opposed
+    /// to an outage: asking again the same way is unlikely to help, so
+    /// delivery gives up after a bounded number of these.
+    pub fn is_strike(&self) -> bool {
+        matches!(self, Self::Unexpected(_))
+    }
 }
 
 impl From<reqwest::Error> for CampaignError {
@@ -70,9 +87,30 @@ struct ProfileBody {
 }
 
 #[derive(Debug, Deserialize)]
-struct Collection {
-    content: Vec<ProfileBody>,
+struct Collection<T> {
+    content: Vec<T>,
 }
+
+/// What a PATCH answers, as documented: the profile's key and link.
+#[derive(Debug, Deserialize)]
+struct Patched {
+    #[serde(rename = "PKey")]
+    pkey: String,
+    href: Url,
+}
+
+/// Campaign's error body, as far as the proxy reads it.
+#[derive(Debug, Deserialize)]
+struct ErrorAnswer {
+    message: String,
+}
+
+/// The code Campaign puts in a 404 for a key no profile has.
+const DOCUMENT_NOT_FOUND: &str = "RST-360011";
+
+/// Far above any answer the proxy asks for (a profile is about 1 KB, a
+/// page of `byEmail` matches 25 of them); an answer beyond is not Campaign's.
+const LARGEST_ANSWER: usize = 256 * 1024;
 
 /// The client. Cheap to share: one connection pool, one token cache.
 pub struct CampaignClient {
@@ -84,6 +122,9 @@ pub struct CampaignClient {
     tokens: TokenCache,
     /// Bounds the calls in flight (`max_concurrency`).
     permits: Semaphore,
+    /// The last answer that said the settings are wrong, until a call
+    /// succeeds again: what readiness shows operators.
+    misconfiguration: std::sync::Mutex<Option<String>>,
 }
 
 impl CampaignClient {
@@ -105,33 +146,37 @@ impl CampaignClient {
             settings,
             campaign_root,
             tokens: TokenCache::default(),
+            misconfiguration: std::sync::Mutex::new(None),
         })
     }
 
     /// Finds the profile for `key`: exactly one, or an error.
     pub async fn find(&self, key: &ProfileKey) -> Result<Profile, CampaignError> {
+        let result = self.look_up(key).await;
+        self.observe(result)
+    }
+
+    async fn look_up(&self, key: &ProfileKey) -> Result<Profile, CampaignError> {
         let _permit = self.permit().await?;
-        let response = self.send(Method::GET, self.lookup_url(key), None).await?;
-        let profile = match (key, response.status()) {
-            (_, StatusCode::NOT_FOUND) => return Err(CampaignError::ProfileNotFound),
-            (_, status) if !status.is_success() => return Err(failure(&response)),
-            (ProfileKey::CustomKey(_), _) => response.json::<ProfileBody>().await?,
-            (ProfileKey::Email(_), _) => {
-                let mut matches = response.json::<Collection>().await?.content;
-                match matches.len() {
-                    0 => return Err(CampaignError::ProfileNotFound),
-                    1 => matches.remove(0),
-                    _ => return Err(CampaignError::AmbiguousProfile),
-                }
+        let answer = self.call(Method::GET, self.lookup_url(key), None).await?;
+        let profile = match (key, answer.status) {
+            (ProfileKey::CustomKey(_), StatusCode::NOT_FOUND) if answer.is_document_not_found() => {
+                return Err(CampaignError::ProfileNotFound);
             }
+            (_, StatusCode::OK) => match key {
+                ProfileKey::CustomKey(_) => answer.json::<ProfileBody>()?,
+                ProfileKey::Email(_) => {
+                    let mut matches = answer.json::<Collection<ProfileBody>>()?.content;
+                    match matches.len() {
+                        0 => return Err(CampaignError::ProfileNotFound),
+                        1 => matches.remove(0),
+                        _ => return Err(CampaignError::AmbiguousProfile),
+                    }
+                }
+            },
+            _ => return Err(answer.failure(self.resource_of(key))),
         };
-        if !profile
-            .href
-            .as_str()
-            .starts_with(self.campaign_root.as_str())
-        {
-            return Err(CampaignError::Unexpected("profile link outside the tenant"));
-        }
+        self.in_tenant(&profile.href)?;
         Ok(Profile {
             ccpa_opt_out: profile.ccpa_opt_out,
             href: profile.href,
@@ -139,16 +184,91 @@ impl CampaignClient {
     }
 
     /// Sets `ccpaOptOut` on `profile`, following the link Campaign gave.
+    /// Only the documented answer counts as done.
     pub async fn set_opt_out(&self, profile: &Profile, value: bool) -> Result<(), CampaignError> {
+        let result = self.patch(profile, value).await;
+        self.observe(result)
+    }
+
+    async fn patch(&self, profile: &Profile, value: bool) -> Result<(), CampaignError> {
         let _permit = self.permit().await?;
         let body = json!({ "ccpaOptOut": value });
-        let response = self
-            .send(Method::PATCH, profile.href.clone(), Some(&body))
+        let answer = self
+            .call(Method::PATCH, profile.href.clone(), Some(&body))
             .await?;
-        match response.status() {
-            StatusCode::NOT_FOUND => Err(CampaignError::ProfileNotFound),
-            status if status.is_success() => Ok(()),
-            _ => Err(failure(&response)),
+        match answer.status {
+            // The profile went between the look-up and the change.
+            StatusCode::NOT_FOUND if answer.is_document_not_found() => {
+                Err(CampaignError::ProfileNotFound)
+            }
+            StatusCode::OK => {
+                let patched = answer.json::<Patched>()?;
+                if patched.pkey.is_empty() {
+                    return Err(CampaignError::Unexpected(
+                        "a PATCH answer without a PKey".into(),
+                    ));
+                }
+                self.in_tenant(&patched.href)
+            }
+            _ => Err(answer.failure(&self.settings.extended_resource)),
+        }
+    }
+
+    /// Checks once that the resource `kind` keys are looked up in exists:
+    /// a wrong organization or resource name would otherwise only show as
+    /// every request failing. `Misconfigured` when Campaign says it does
+    /// not exist; other errors when Campaign could not say.
+    pub async fn check_resource(&self, kind: KeyKind) -> Result<(), CampaignError> {
+        let resource = match kind {
+            KeyKind::CustomKey => &self.settings.extended_resource,
+            KeyKind::Email => &self.settings.standard_resource,
+        };
+        let mut url = self.resource_url(resource);
+        url.query_pairs_mut().append_pair("_lineCount", "1");
+        let _permit = self.permit().await?;
+        let answer = self.call(Method::GET, url, None).await?;
+        let result = match answer.status {
+            StatusCode::OK => answer.json::<Collection<serde::de::IgnoredAny>>().map(drop),
+            _ => Err(answer.failure(resource)),
+        };
+        self.observe(result)
+    }
+
+    /// What the last answer said was wrong with the settings, if the calls
+    /// since have not succeeded.
+    pub fn misconfiguration(&self) -> Option<String> {
+        self.misconfigured().clone()
+    }
+
+    fn misconfigured(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.misconfiguration
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Remembers what `result` says about the settings.
+    fn observe<T>(&self, result: Result<T, CampaignError>) -> Result<T, CampaignError> {
+        match &result {
+            Ok(_) | Err(CampaignError::ProfileNotFound | CampaignError::AmbiguousProfile) => {
+                *self.misconfigured() = None;
+            }
+            Err(CampaignError::Misconfigured(why)) => {
+                *self.misconfigured() = Some(why.clone());
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
+    /// Links must stay inside the tenant: a forged one would carry the
+    /// access token elsewhere.
+    fn in_tenant(&self, href: &Url) -> Result<(), CampaignError> {
+        if href.as_str().starts_with(self.campaign_root.as_str()) {
+            Ok(())
+        } else {
+            Err(CampaignError::Unexpected(
+                "a profile link outside the tenant".into(),
+            ))
         }
     }
 
@@ -157,7 +277,7 @@ impl CampaignClient {
         tokio::time::timeout(self.settings.timeout(), self.permits.acquire())
             .await
             .map_err(|_| CampaignError::Timeout)?
-            .map_err(|_| CampaignError::Unexpected("the client was closed"))
+            .map_err(|_| CampaignError::Unavailable("the client was closed".into()))
     }
 
     /// Whether IMS gives (or has cached) an access token.
@@ -165,50 +285,62 @@ impl CampaignClient {
         self.tokens.get(&self.http, &self.settings).await.is_ok()
     }
 
-    fn lookup_url(&self, key: &ProfileKey) -> Url {
-        let mut url = self.campaign_root.clone();
-        {
-            let mut path = url.path_segments_mut().expect("http URLs have paths");
-            path.pop_if_empty();
-            match key {
-                ProfileKey::CustomKey(key) => {
-                    path.extend([self.settings.extended_resource.as_str(), "profile", key]);
-                }
-                ProfileKey::Email(_) => {
-                    path.extend([
-                        self.settings.standard_resource.as_str(),
-                        "profile",
-                        "byEmail",
-                    ]);
-                }
-            }
+    fn resource_of(&self, key: &ProfileKey) -> &str {
+        match key {
+            ProfileKey::CustomKey(_) => &self.settings.extended_resource,
+            ProfileKey::Email(_) => &self.settings.standard_resource,
         }
-        if let ProfileKey::Email(email) = key {
-            url.query_pairs_mut().append_pair("email", email);
+    }
+
+    /// `<root><resource>/profile`.
+    fn resource_url(&self, resource: &str) -> Url {
+        let mut url = self.campaign_root.clone();
+        url.path_segments_mut()
+            .expect("http URLs have paths")
+            .pop_if_empty()
+            .extend([resource, "profile"]);
+        url
+    }
+
+    fn lookup_url(&self, key: &ProfileKey) -> Url {
+        let mut url = self.resource_url(self.resource_of(key));
+        match key {
+            ProfileKey::CustomKey(key) => {
+                url.path_segments_mut()
+                    .expect("http URLs have paths")
+                    .push(key);
+            }
+            ProfileKey::Email(email) => {
+                url.path_segments_mut()
+                    .expect("http URLs have paths")
+                    .push("byEmail");
+                url.query_pairs_mut().append_pair("email", email);
+            }
         }
         url
     }
 
-    /// One authenticated call; on a 401 the token is renewed and the call
-    /// made once more (the token may have been revoked before its expiry).
-    async fn send(
+    /// One authenticated call, its answer read; on a 401 the token is
+    /// renewed and the call made once more (the token may have been
+    /// revoked before its expiry).
+    async fn call(
         &self,
         method: Method,
         url: Url,
         body: Option<&serde_json::Value>,
-    ) -> Result<reqwest::Response, CampaignError> {
+    ) -> Result<Answer, CampaignError> {
         let token = self.tokens.get(&self.http, &self.settings).await?;
         let response = self
             .request(method.clone(), url.clone(), &token, body)
             .send()
             .await?;
         if response.status() != StatusCode::UNAUTHORIZED {
-            return Ok(response);
+            return Answer::read(response).await;
         }
         tracing::info!("Campaign refused the access token; renewing it once");
         self.tokens.invalidate(&token).await;
         let token = self.tokens.get(&self.http, &self.settings).await?;
-        Ok(self.request(method, url, &token, body).send().await?)
+        Answer::read(self.request(method, url, &token, body).send().await?).await
     }
 
     /// The headers exactly as Adobe's examples send them.
@@ -233,18 +365,74 @@ impl CampaignClient {
     }
 }
 
-/// The error for a non-success answer; 429 keeps its `Retry-After` (seconds).
-fn failure(response: &reqwest::Response) -> CampaignError {
-    match response.status() {
-        StatusCode::TOO_MANY_REQUESTS => CampaignError::Throttled(
-            response
-                .headers()
-                .get(header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse().ok())
-                .map(Duration::from_secs),
-        ),
-        status => CampaignError::Unavailable(format!("Campaign answered {status}")),
+/// An answer from Campaign, read whole (up to [`LARGEST_ANSWER`]).
+struct Answer {
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    async fn read(mut response: reqwest::Response) -> Result<Self, CampaignError> {
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+            .map(Duration::from_secs);
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            if body.len() + chunk.len() > LARGEST_ANSWER {
+                return Err(CampaignError::Unexpected("an answer too large".into()));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Self {
+            status,
+            retry_after,
+            body,
+        })
+    }
+
+    /// The body as the documented JSON `T`, or `Unexpected`.
+    fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, CampaignError> {
+        serde_json::from_slice(&self.body).map_err(|_| {
+            CampaignError::Unexpected(format!(
+                "Campaign answered {} with a body that is not the documented JSON",
+                self.status
+            ))
+        })
+    }
+
+    /// Whether this is Campaign's own "no such document" answer, not a
+    /// gateway's 404 for a path it does not know.
+    fn is_document_not_found(&self) -> bool {
+        self.status == StatusCode::NOT_FOUND
+            && serde_json::from_slice::<ErrorAnswer>(&self.body)
+                .is_ok_and(|e| e.message.contains(DOCUMENT_NOT_FOUND))
+    }
+
+    /// The error for an answer that is not the success asked for.
+    fn failure(&self, resource: &str) -> CampaignError {
+        match self.status {
+            StatusCode::TOO_MANY_REQUESTS => CampaignError::Throttled(self.retry_after),
+            StatusCode::NOT_FOUND => CampaignError::Misconfigured(format!(
+                "Campaign answered 404 for the resource {resource}: check campaign.base_url, \
+                 campaign.organization and the resource names"
+            )),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                CampaignError::Misconfigured(format!(
+                    "Campaign refused the credential ({}): check campaign.client_id and the \
+                     credential's product profile",
+                    self.status
+                ))
+            }
+            status if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT => {
+                CampaignError::Unavailable(format!("Campaign answered {status}"))
+            }
+            status => CampaignError::Unexpected(format!("Campaign answered {status}")),
+        }
     }
 }
 

@@ -12,6 +12,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use url::Url;
 
+use crate::store::Engine;
+
 /// Everything the proxy needs to run.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -35,23 +37,50 @@ pub struct Settings {
 /// The database. SQLite unless the URL says `postgres://`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct StorageSettings {
-    /// `sqlite://<file>` (created on first start) or
-    /// `postgres://user:password@host/db`; secret, as it may hold a password.
-    #[serde(default = "default_storage_url")]
-    pub url: SecretString,
+    /// `url`: `sqlite://<file>` (created on first start) or
+    /// `postgres://user:password@host/db` (secret, as it may hold a
+    /// password), parsed once here.
+    #[serde(default, rename = "url")]
+    pub engine: Engine,
     /// Connections in the PostgreSQL pool (SQLite always uses one: it has
     /// a single writer).
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
+    /// When SQLite syncs its log to disk.
+    #[serde(default)]
+    pub sqlite_synchronous: Synchronous,
+}
+
+impl StorageSettings {
+    /// Settings for the database at `url`, the rest by default.
+    pub fn new(url: &str) -> Result<Self, String> {
+        Ok(Self {
+            engine: Engine::parse(url)?,
+            ..Self::default()
+        })
+    }
 }
 
 impl Default for StorageSettings {
     fn default() -> Self {
         Self {
-            url: default_storage_url(),
+            engine: Engine::default(),
             max_connections: default_max_connections(),
+            sqlite_synchronous: Synchronous::default(),
         }
     }
+}
+
+/// SQLite's `synchronous` setting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// At every commit: an accepted request survives a power cut.
+    #[default]
+    Full,
+    /// At checkpoints: it survives a crash of the process, but a power cut
+    /// may lose the last instants.
+    Normal,
 }
 
 /// The background worker that applies pending changes.
@@ -66,6 +95,18 @@ pub struct DeliverySettings {
     /// The longest wait between two attempts.
     #[serde(default = "default_backoff_max_ms")]
     pub backoff_max_ms: u64,
+    /// The most one attempt may take, IMS token wait and both Campaign
+    /// calls included (milliseconds). Default: three call timeouts.
+    pub attempt_timeout_ms: Option<u64>,
+    /// How long a change stays leased to one attempt (milliseconds).
+    /// Default: the attempt timeout plus ten seconds. It must exceed the
+    /// attempt timeout by [`LEASE_MARGIN`], or the proxy does not start.
+    pub lease_ms: Option<u64>,
+    /// A change that Campaign answers this many times in ways the proxy
+    /// cannot understand (not outages: those are retried for as long as
+    /// they last) is given up and kept among the dead letters.
+    #[serde(default = "default_max_strikes")]
+    pub max_strikes: u32,
 }
 
 impl Default for DeliverySettings {
@@ -74,7 +115,46 @@ impl Default for DeliverySettings {
             poll_interval_ms: default_poll_interval_ms(),
             backoff_base_ms: default_backoff_base_ms(),
             backoff_max_ms: default_backoff_max_ms(),
+            attempt_timeout_ms: None,
+            lease_ms: None,
+            max_strikes: default_max_strikes(),
         }
+    }
+}
+
+/// How much longer than an attempt a lease must last, at the least: the
+/// time to record the attempt's outcome after it, and a clock step.
+pub const LEASE_MARGIN: Duration = Duration::from_secs(1);
+
+impl DeliverySettings {
+    /// The deadline of one attempt.
+    pub fn attempt_timeout(&self, campaign: &CampaignSettings) -> Duration {
+        self.attempt_timeout_ms
+            .map_or(campaign.timeout() * 3, Duration::from_millis)
+    }
+
+    /// How long a claim holds its change.
+    pub fn lease(&self, campaign: &CampaignSettings) -> Duration {
+        self.lease_ms.map_or(
+            self.attempt_timeout(campaign) + Duration::from_secs(10),
+            Duration::from_millis,
+        )
+    }
+
+    /// Refuses a lease that an attempt could outlive: the late attempt's
+    /// PATCH could then overwrite a newer choice sent by the next one.
+    pub fn check(&self, campaign: &CampaignSettings) -> Result<(), String> {
+        let (attempt, lease) = (self.attempt_timeout(campaign), self.lease(campaign));
+        if lease < attempt + LEASE_MARGIN {
+            return Err(format!(
+                "delivery.lease_ms ({} ms) must exceed the attempt timeout ({} ms) by at least \
+                 {} ms: an attempt could outlive its lease and overwrite a newer choice",
+                lease.as_millis(),
+                attempt.as_millis(),
+                LEASE_MARGIN.as_millis()
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -196,9 +276,6 @@ fn default_timeout_ms() -> u64 {
 fn default_max_concurrency() -> usize {
     32
 }
-fn default_storage_url() -> SecretString {
-    "sqlite://ccpa-proxy.db".into()
-}
 fn default_max_connections() -> u32 {
     8
 }
@@ -210,6 +287,9 @@ fn default_backoff_base_ms() -> u64 {
 }
 fn default_backoff_max_ms() -> u64 {
     300_000
+}
+fn default_max_strikes() -> u32 {
+    20
 }
 fn default_key_claim() -> String {
     "sub".into()

@@ -7,7 +7,7 @@
 //! `kill -9` delays a change; nothing drops it.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::campaign::{CampaignClient, CampaignError};
 use crate::config::{CampaignSettings, DeliverySettings};
-use crate::store::{Claim, NewRequest, Outcome, Store};
+use crate::store::{Claim, Finished, NewRequest, Outcome, Store, StoreError};
 
 /// Honour `Retry-After` up to a day; beyond that it is more likely a bug.
 const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(86_400);
@@ -29,6 +29,9 @@ pub enum Attempt {
     Pending,
     /// Campaign can never take it: no (single) profile has the key.
     Denied(CampaignError),
+    /// Given up after repeated answers the proxy cannot understand;
+    /// recorded among the dead letters.
+    Failed(CampaignError),
 }
 
 /// Applies pending changes; shared by the request handlers and the worker.
@@ -36,8 +39,10 @@ pub struct Delivery {
     store: Arc<Store>,
     campaign: Arc<CampaignClient>,
     settings: DeliverySettings,
-    /// How long a claim may take before another process may take it over:
-    /// far beyond the two upstream calls an attempt makes.
+    /// The most one attempt may take, token wait included.
+    attempt_timeout: Duration,
+    /// How long a claim holds its change: longer than any attempt
+    /// (checked at start), so that no attempt outlives its lease.
     lease: Duration,
     /// The worker's concurrency; the client bounds the calls themselves.
     slots: usize,
@@ -46,7 +51,8 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    /// Delivery through `campaign`, with retries paced by `settings`.
+    /// Delivery through `campaign`, with retries paced by `settings`, which
+    /// must have passed [`DeliverySettings::check`].
     pub fn new(
         store: Arc<Store>,
         campaign: Arc<CampaignClient>,
@@ -56,8 +62,9 @@ impl Delivery {
         Self {
             store,
             campaign,
+            attempt_timeout: settings.attempt_timeout(campaign_settings),
+            lease: settings.lease(campaign_settings),
             settings,
-            lease: campaign_settings.timeout() * 4 + Duration::from_secs(5),
             slots: campaign_settings.max_concurrency.max(1),
             wake: Notify::new(),
         }
@@ -65,7 +72,7 @@ impl Delivery {
 
     /// Records `request` and makes the first attempt at it while its sender
     /// waits. Fails only when the request could not be recorded.
-    pub async fn accept(&self, request: NewRequest) -> Result<Attempt, sqlx::Error> {
+    pub async fn accept(&self, request: NewRequest) -> Result<Attempt, StoreError> {
         match self.store.accept(request, self.lease).await? {
             Some(claim) => Ok(self.apply(claim).await),
             // Another attempt for this profile is under way; it (or the
@@ -74,9 +81,13 @@ impl Delivery {
         }
     }
 
-    /// Applies `claim` and records how that went.
+    /// Applies `claim` within the attempt timeout and records how that went.
     async fn apply(&self, claim: Claim) -> Attempt {
-        let (outcome, attempt) = match self.push(&claim).await {
+        let pushed = tokio::time::timeout(self.attempt_timeout, self.push(&claim))
+            .await
+            .unwrap_or(Err(CampaignError::Timeout));
+        let (request, value) = (claim.audit_id, claim.value);
+        let (outcome, attempt) = match pushed {
             Ok(previous) => (Outcome::Applied { previous }, Attempt::Applied),
             Err(error @ (CampaignError::ProfileNotFound | CampaignError::AmbiguousProfile)) => {
                 let basis = match error {
@@ -85,28 +96,60 @@ impl Delivery {
                 };
                 (Outcome::Denied { basis }, Attempt::Denied(error))
             }
-            Err(error) => {
-                tracing::warn!(%error, request = claim.audit_id, attempts = claim.attempts + 1, "Campaign did not take a change; it will be retried");
-                let at = self.retry_at(claim.attempts, &error);
-                let error = error.to_string();
-                (Outcome::Retry { at, error }, Attempt::Pending)
-            }
+            Err(error) => match self.failed(&claim, &error) {
+                outcome @ Outcome::GiveUp { .. } => (outcome, Attempt::Failed(error)),
+                outcome => (outcome, Attempt::Pending),
+            },
         };
-        if matches!(attempt, Attempt::Applied) {
-            tracing::info!(
-                request = claim.audit_id,
-                value = claim.value,
-                "change applied in Campaign"
-            );
-        }
         match self.store.finish(claim, outcome).await {
-            Ok(true) => self.wake.notify_one(),
-            Ok(false) => {}
+            Ok(Finished::Done) => {
+                if matches!(attempt, Attempt::Applied) {
+                    tracing::info!(request, value, "change applied in Campaign");
+                }
+                attempt
+            }
+            Ok(Finished::NewerDue) => {
+                self.wake.notify_one();
+                attempt
+            }
+            // A newer choice replaced a change given up on: that one waits.
+            Ok(Finished::Waiting) => match attempt {
+                Attempt::Failed(_) => Attempt::Pending,
+                attempt => attempt,
+            },
+            Ok(Finished::LeaseLost) => {
+                tracing::warn!(
+                    request,
+                    "an attempt ended after its lease; the attempt holding it now decides"
+                );
+                Attempt::Pending
+            }
             Err(error) => {
-                tracing::warn!(%error, "could not record an attempt; it is retried when its lease ends");
+                tracing::warn!(%error, request, "could not record an attempt; it is retried when its lease ends");
+                Attempt::Pending
             }
         }
-        attempt
+    }
+
+    /// What to record for an attempt that failed with `error`: another
+    /// attempt later, or, after too many answers the proxy cannot
+    /// understand, the dead letters.
+    fn failed(&self, claim: &Claim, error: &CampaignError) -> Outcome {
+        let after = self.retry_after(claim.attempts, error);
+        let strike = error.is_strike();
+        if strike && claim.strikes + 1 >= self.settings.max_strikes {
+            tracing::error!(%error, request = claim.audit_id, strikes = claim.strikes + 1, "Campaign keeps answering in a way the proxy cannot understand; the change goes to the dead letters");
+            return Outcome::GiveUp {
+                after,
+                error: error.to_string(),
+            };
+        }
+        tracing::warn!(%error, request = claim.audit_id, attempts = claim.attempts + 1, "Campaign did not take a change; it will be retried");
+        Outcome::Retry {
+            after,
+            error: error.to_string(),
+            strike,
+        }
     }
 
     /// Sets the value unless Campaign already has it; returns the old value.
@@ -120,7 +163,7 @@ impl Delivery {
 
     /// Exponential backoff with jitter: about `base × 2^attempts`, at most
     /// `backoff_max_ms`, and never sooner than Campaign's `Retry-After`.
-    fn retry_at(&self, attempts: u32, error: &CampaignError) -> SystemTime {
+    fn retry_after(&self, attempts: u32, error: &CampaignError) -> Duration {
         let ceiling = self
             .settings
             .backoff_base_ms
@@ -129,15 +172,15 @@ impl Delivery {
         // "Equal jitter": half fixed, half random, so that the retries of
         // many profiles spread out without any coming back at once.
         let wait = ceiling / 2 + rand::random_range(0..=ceiling / 2);
-        let mut wait = Duration::from_millis(wait);
-        if let CampaignError::Throttled(Some(after)) = error {
-            wait = wait.max((*after).min(LONGEST_RETRY_AFTER));
+        let wait = Duration::from_millis(wait);
+        match error {
+            CampaignError::Throttled(Some(after)) => wait.max((*after).min(LONGEST_RETRY_AFTER)),
+            _ => wait,
         }
-        SystemTime::now() + wait
     }
 
     /// The worker: applies due changes until `stop`, then lets the attempts
-    /// under way finish (each bounded by the upstream timeout).
+    /// under way finish (each bounded by the attempt timeout).
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
         let tasks = TaskTracker::new();
         let slots = Arc::new(Semaphore::new(self.slots));

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use ccpa_api::{ErrorBody, ErrorCode, ErrorDetail};
 
 use crate::campaign::CampaignError;
+use crate::store::StoreError;
 
 /// Everything a request can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +45,7 @@ pub enum ApiError {
     Campaign(#[from] CampaignError),
     /// The database failed: a request that cannot be recorded is refused.
     #[error("storage failed: {0}")]
-    Storage(#[from] sqlx::Error),
+    Storage(#[from] StoreError),
 }
 
 impl ApiError {
@@ -126,6 +127,7 @@ fn campaign_parts(error: &CampaignError) -> (StatusCode, ErrorCode, String) {
         ),
         CampaignError::Unavailable(_)
         | CampaignError::Throttled(_)
+        | CampaignError::Misconfigured(_)
         | CampaignError::Unexpected(_) => (
             StatusCode::BAD_GATEWAY,
             ErrorCode::UpstreamUnavailable,

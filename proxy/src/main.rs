@@ -62,7 +62,7 @@ async fn main() -> anyhow::Result<()> {
             // Logs go to stderr; stdout carries only the export.
             telemetry::init(false);
             let storage = config::load_storage(file.as_deref()).context("invalid configuration")?;
-            let store = Store::open_existing(&storage)
+            let store = Store::open_read_only(&storage)
                 .await
                 .context("cannot open the database named by storage.url")?;
             let count =

@@ -99,7 +99,7 @@ async fn record_and_apply(
     match attempt {
         Attempt::Applied => Ok(false),
         Attempt::Pending => Ok(true),
-        Attempt::Denied(error) => Err(error.into()),
+        Attempt::Denied(error) | Attempt::Failed(error) => Err(error.into()),
     }
 }
 
@@ -200,21 +200,32 @@ pub async fn live() -> Json<serde_json::Value> {
 /// `GET /health/ready`: 503 only when storage fails. A proxy whose Campaign
 /// is down still records requests durably, so it stays in rotation and says
 /// `degraded`; taking it out would turn recorded requests into errors.
+/// Settings that Campaign says are wrong show as `misconfigured`, with what
+/// it said.
 pub async fn ready(State(state): State<AppState>) -> Response {
-    let upstream = if state.campaign.is_ready().await {
-        "ok"
-    } else {
-        "unavailable"
+    let problem = state.campaign.misconfiguration();
+    let upstream = match &problem {
+        Some(_) => "misconfigured",
+        None if state.campaign.is_ready().await => "ok",
+        None => "unavailable",
     };
-    match state.store.pending_count().await {
-        Ok(pending) => {
+    match state.store.backlog().await {
+        Ok(backlog) => {
             let status = if upstream == "ok" {
                 "ready"
             } else {
                 "degraded"
             };
-            Json(json!({ "status": status, "storage": "ok", "upstream": upstream, "pending": pending }))
-                .into_response()
+            Json(json!({
+                "status": status,
+                "storage": "ok",
+                "upstream": upstream,
+                "problem": problem,
+                "pending": backlog.pending,
+                "oldestPendingMs": backlog.oldest_pending_ms,
+                "deadLetters": backlog.dead_letters,
+            }))
+            .into_response()
         }
         Err(error) => {
             tracing::warn!(%error, "storage is not answering");

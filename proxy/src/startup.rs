@@ -20,8 +20,8 @@ use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
-use crate::campaign::CampaignClient;
-use crate::config::Settings;
+use crate::campaign::{CampaignClient, CampaignError};
+use crate::config::{KeyKind, Settings};
 use crate::delivery::Delivery;
 use crate::identity::TokenVerifier;
 use crate::store::Store;
@@ -58,9 +58,17 @@ pub struct Application {
 
 impl Application {
     /// Binds the listener and builds every part from `settings`.
+    /// Stops with a sentence when the settings cannot work: a lease an
+    /// attempt could outlive, a database another process holds, a Campaign
+    /// resource Campaign says does not exist.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings
+            .delivery
+            .check(&settings.campaign)
+            .map_err(anyhow::Error::msg)?;
         let store = Arc::new(Store::connect(&settings.storage).await?);
         let campaign = Arc::new(CampaignClient::new(settings.campaign.clone())?);
+        check_campaign(&campaign, settings.identity.key_kind).await?;
         let delivery = Arc::new(Delivery::new(
             store.clone(),
             campaign.clone(),
@@ -112,6 +120,22 @@ impl Application {
         }
         self.store.close().await;
         served
+    }
+}
+
+/// Stops the start when Campaign says the resource profiles are looked up
+/// in does not exist (a wrong organization, or the misspelled
+/// `profilesAndServices` of Adobe's CCPA page); when Campaign cannot be
+/// asked, the proxy starts all the same: it records requests durably and
+/// applies them once Campaign answers.
+async fn check_campaign(campaign: &CampaignClient, kind: KeyKind) -> anyhow::Result<()> {
+    match campaign.check_resource(kind).await {
+        Ok(()) => Ok(()),
+        Err(CampaignError::Misconfigured(why)) => Err(anyhow::anyhow!(why)),
+        Err(error) => {
+            tracing::warn!(%error, "could not check Campaign's profile resource at start");
+            Ok(())
+        }
     }
 }
 

@@ -52,6 +52,11 @@ pub async fn spawn_proxy(settings: Settings) -> SocketAddr {
 /// whose user may create databases (`cargo xtask test` starts one).
 pub const POSTGRES_ENV: &str = "CCPA_TEST_POSTGRES_URL";
 
+/// Whether the tests run on PostgreSQL ([`POSTGRES_ENV`] is set).
+pub fn on_postgres() -> bool {
+    std::env::var_os(POSTGRES_ENV).is_some()
+}
+
 /// A new, empty database for one test: a SQLite file in the temporary
 /// directory, or a fresh database on the server [`POSTGRES_ENV`] names.
 pub async fn database() -> TestDatabase {
@@ -151,14 +156,12 @@ pub fn proxy_settings(emulator: &Emulator, database: &str) -> Settings {
             key_kind: KeyKind::CustomKey,
             max_token_lifetime_secs: 600,
         },
-        storage: StorageSettings {
-            url: database.into(),
-            max_connections: 8,
-        },
+        storage: StorageSettings::new(database).expect("a database URL"),
         delivery: DeliverySettings {
             poll_interval_ms: 50,
             backoff_base_ms: 50,
             backoff_max_ms: 1_000,
+            ..DeliverySettings::default()
         },
         demo: DemoSettings::default(),
     }

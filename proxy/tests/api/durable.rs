@@ -60,6 +60,8 @@ async fn a_timeout_is_retried() {
 async fn an_ims_outage_is_retried() {
     let app = spawn_app().await;
     survives(&app, |app| {
+        // The cached token is refused, and IMS cannot give another.
+        app.emulator.expire_tokens();
         app.emulator.inject(Fault {
             kind: FaultKind::Status { status: 503 },
             target: Target::Ims,
@@ -97,7 +99,7 @@ async fn an_expired_access_token_is_renewed_without_a_delay() {
     app.emulator.expire_tokens();
     let response = app.patch_opt_out(&token, true).await;
     assert_eq!(response.status(), 200, "renewed once, applied at once");
-    assert_eq!(app.emulator.stats().token_requests, 2);
+    assert_eq!(app.emulator.stats().token_requests, 1, "one renewal");
 }
 
 #[tokio::test]
@@ -181,11 +183,16 @@ async fn a_missing_profile_is_denied_with_its_basis() {
 #[tokio::test]
 async fn readiness_reports_storage_and_upstream_apart() {
     let app = spawn_app().await;
+    // The cached token is refused and cannot be renewed: a read fails, and
+    // the proxy has no token left to show for IMS.
+    app.emulator.expire_tokens();
     app.emulator.inject(Fault {
         kind: FaultKind::Status { status: 503 },
         target: Target::Ims,
-        remaining: 1,
+        remaining: 2,
     });
+    let (status, _) = error_of(app.get_opt_out(&token_for("CUST-1001")).await).await;
+    assert_eq!(status, 502);
     let response = app.get("/health/ready").await;
     assert_eq!(response.status(), 200, "still taking requests durably");
     let ready: Value = response.json().await.unwrap();

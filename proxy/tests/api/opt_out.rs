@@ -85,10 +85,11 @@ async fn an_unknown_customer_gets_a_clear_not_found() {
 }
 
 #[tokio::test]
-async fn two_hundred_cold_requests_need_one_ims_token_and_few_connections() {
+async fn two_hundred_requests_on_a_revoked_token_renew_it_once_with_few_connections() {
     let app = spawn_app_with(|s| s.campaign.max_concurrency = 8).await;
     app.emulator
         .set_latency(std::time::Duration::from_millis(20));
+    app.emulator.expire_tokens();
     let token = token_for("CUST-1003");
     let requests = (0..200).map(|_| app.get_opt_out(&token));
     for response in futures_util::future::join_all(requests).await {

@@ -14,7 +14,7 @@ async fn a_revoked_access_token_is_renewed_once() {
     assert_eq!(state["ccpaOptOut"], true);
     assert_eq!(
         app.emulator.stats().token_requests,
-        2,
+        1,
         "one renewal, no more"
     );
     assert!(app.opt_out_of("CUST-1001"));
@@ -63,6 +63,7 @@ async fn a_slow_campaign_is_a_timeout_not_a_hang() {
 async fn throttling_and_an_ims_outage_are_reported_not_hidden() {
     let app = spawn_app().await;
     let token = token_for("CUST-1001");
+    app.emulator.expire_tokens();
     app.emulator.inject(Fault {
         kind: FaultKind::Status { status: 503 },
         target: Target::Ims,

@@ -1,0 +1,385 @@
+//! Durable storage: the audit trail of every accepted request, and the
+//! changes Campaign has not confirmed yet.
+//!
+//! One schema, two engines: SQLite (a file, the default: nothing to run
+//! beside the proxy) and PostgreSQL (what several replicas share). Both are
+//! reached through sqlx's `Any` driver, so every query is written once; the
+//! few words that differ are filled in per engine ([`engine`]).
+//!
+//! Times are Unix milliseconds in `BIGINT` columns, read from the
+//! database's clock, and booleans are `0/1`: the `Any` driver maps those
+//! alike on both engines.
+//!
+//! - [`trail`]: the append-only audit trail.
+//! - [`pending`]: pending changes, their leases and the dead letters.
+//! - [`writer`]: SQLite's single writer with group commit.
+//! - [`index`]: SQLite's pending values mirrored in memory.
+
+mod engine;
+mod error;
+mod index;
+mod pending;
+mod trail;
+mod writer;
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Executor, Row};
+use tokio::sync::{mpsc, oneshot};
+
+pub use engine::Engine;
+use engine::{Dialect, sql};
+pub use error::{Result, StoreError};
+use index::{PendingIndex, Undo};
+pub use pending::{Claim, Finished, LeaseToken, Outcome};
+pub use trail::{AuditRow, NewRequest, Source};
+use writer::{Queued, Write, Written};
+
+use crate::config::{StorageSettings, Synchronous};
+use crate::identity::ProfileKey;
+
+/// The storage of one proxy process.
+pub struct Store {
+    db: Arc<Db>,
+    /// SQLite only: the queue of the task that makes every write.
+    writer: Option<mpsc::UnboundedSender<Queued>>,
+    /// SQLite only: held while the process runs, so that a second process
+    /// on the same file fails at start instead of sharing it unseen.
+    _owner: Option<File>,
+}
+
+/// The database and what this process knows about it.
+struct Db {
+    pool: AnyPool,
+    dialect: Dialect,
+    /// SQLite only: the `pending` table's values, mirrored in memory.
+    pending: Option<PendingIndex>,
+}
+
+impl Store {
+    /// Opens the database for the proxy: creates a SQLite file if needed,
+    /// takes it for this process, and brings the schema up to date.
+    pub async fn connect(settings: &StorageSettings) -> Result<Self> {
+        let engine = &settings.engine;
+        let owner = engine.sqlite_path().map(own).transpose()?;
+        let pool = pool(settings, false).await?;
+        let pending = match engine.dialect() {
+            Dialect::Sqlite => {
+                sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+                Some(load_pending(&pool).await?)
+            }
+            Dialect::Postgres => {
+                sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+                None
+            }
+        };
+        let db = Arc::new(Db {
+            pool,
+            dialect: engine.dialect(),
+            pending,
+        });
+        let writer = (engine.dialect() == Dialect::Sqlite).then(|| {
+            let (queue, writes) = mpsc::unbounded_channel();
+            tokio::spawn(db.clone().write_all(writes));
+            queue
+        });
+        Ok(Self {
+            db,
+            writer,
+            _owner: owner,
+        })
+    }
+
+    /// Opens an existing database only to read it, as the audit export
+    /// does: no file is created, no migration runs, nothing is written,
+    /// and a read-only database role is enough. It may run beside the
+    /// proxy.
+    pub async fn open_read_only(settings: &StorageSettings) -> Result<Self> {
+        let pool = pool(settings, true).await?;
+        Ok(Self {
+            db: Arc::new(Db {
+                pool,
+                dialect: settings.engine.dialect(),
+                pending: None,
+            }),
+            writer: None,
+            _owner: None,
+        })
+    }
+
+    /// Records `request` in the audit trail and makes it the profile's
+    /// pending change, in one transaction. When this returns, the request
+    /// survives anything short of losing the database.
+    ///
+    /// The change comes back leased for its first attempt (for `lease`),
+    /// unless another attempt for the profile is under way: that one sends
+    /// this choice next.
+    pub async fn accept(&self, request: NewRequest, lease: Duration) -> Result<Option<Claim>> {
+        match self.write(Write::Accept(request, lease)).await? {
+            Written::Accepted(claim) => Ok(claim),
+            Written::Finished(_) => unreachable!("an accept is answered as one"),
+        }
+    }
+
+    /// Records how `claim` ended and gives the profile's row back, if the
+    /// claim's lease still holds it.
+    pub async fn finish(&self, claim: Claim, outcome: Outcome) -> Result<Finished> {
+        match self.write(Write::Finish(claim, outcome)).await? {
+            Written::Finished(finished) => Ok(finished),
+            Written::Accepted(_) => unreachable!("a finish is answered as one"),
+        }
+    }
+
+    /// Leases the change that is due soonest, if any is due.
+    pub async fn claim_due(&self, lease: Duration) -> Result<Option<Claim>> {
+        self.db.claim_due(lease).await
+    }
+
+    /// SQLite: through the writer's queue. PostgreSQL: in a transaction of
+    /// its own.
+    async fn write(&self, write: Write) -> Result<Written> {
+        let Some(queue) = &self.writer else {
+            return self.db.alone(&write).await;
+        };
+        let (reply, written) = oneshot::channel();
+        queue.send((write, reply)).map_err(|_| StoreError::Closed)?;
+        written.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// The value waiting to be applied to `key`'s profile, if any.
+    pub async fn pending_value(&self, key: &ProfileKey) -> Result<Option<bool>> {
+        if let Some(index) = &self.db.pending {
+            return Ok(index.get(key.as_str()));
+        }
+        let row = sqlx::query("SELECT value FROM pending WHERE profile_key = $1")
+            .bind(key.as_str())
+            .fetch_optional(&self.db.pool)
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<i64, _>("value").map(|v| v != 0))
+            .transpose()?)
+    }
+
+    /// What operators watch: changes waiting, and changes given up on.
+    pub async fn backlog(&self) -> Result<Backlog> {
+        let row = sqlx::query(sql!(
+            self.db.dialect,
+            "SELECT (SELECT COUNT(*) FROM pending) AS pending, \
+             (SELECT COUNT(*) FROM dead_letter) AS dead, \
+             (SELECT {now} - MIN(audit.received_at) FROM pending \
+               JOIN audit ON audit.id = pending.audit_id) AS oldest"
+        ))
+        .fetch_one(&self.db.pool)
+        .await?;
+        Ok(Backlog {
+            pending: row.try_get("pending")?,
+            dead_letters: row.try_get("dead")?,
+            oldest_pending_ms: row.try_get("oldest")?,
+        })
+    }
+
+    /// Closes every connection (after the last request and the worker).
+    pub async fn close(&self) {
+        self.db.pool.close().await;
+    }
+}
+
+/// How far behind Campaign the proxy is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backlog {
+    /// Profiles with a change waiting.
+    pub pending: i64,
+    /// Changes given up on after repeated answers the proxy cannot
+    /// understand: each needs an operator.
+    pub dead_letters: i64,
+    /// How long the oldest waiting change has waited, if any waits.
+    pub oldest_pending_ms: Option<i64>,
+}
+
+impl Db {
+    /// Sets (or with `None` removes) `key` in the SQLite index; returns how
+    /// to undo that if its transaction fails.
+    fn index_set(&self, key: &str, value: Option<bool>) -> Option<Undo> {
+        Some(self.pending.as_ref()?.set(key, value))
+    }
+}
+
+/// Opens the SQLite file (creating it) and locks it for this process.
+/// SQLite itself locks with `fcntl`, which this `flock` does not touch.
+fn own(path: &std::path::Path) -> Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|error| StoreError::File {
+            path: path.to_owned(),
+            error,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(StoreError::InUse(path.to_owned())),
+        Err(TryLockError::Error(error)) => Err(StoreError::File {
+            path: path.to_owned(),
+            error,
+        }),
+    }
+}
+
+async fn pool(settings: &StorageSettings, read_only: bool) -> Result<AnyPool> {
+    sqlx::any::install_default_drivers();
+    let engine = &settings.engine;
+    let dialect = engine.dialect();
+    // SQLite has one writer: a second connection would only wait for the
+    // lock in SQLite's busy handler, which sleeps in steps of milliseconds
+    // (measured: PATCH throughput fell to a tenth). One connection queues
+    // requests in the pool instead, without sleeping.
+    let connections = match dialect {
+        Dialect::Sqlite => 1,
+        Dialect::Postgres => settings.max_connections,
+    };
+    let setup = session_setup(dialect, settings.sqlite_synchronous, read_only);
+    let pool = AnyPoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .after_connect(move |connection, _| {
+            Box::pin(async move {
+                connection.execute(setup).await?;
+                Ok(())
+            })
+        })
+        .connect(&engine.connect_url(if read_only { "ro" } else { "rw" }))
+        .await?;
+    Ok(pool)
+}
+
+/// What every new connection runs first.
+fn session_setup(dialect: Dialect, synchronous: Synchronous, read_only: bool) -> &'static str {
+    match (dialect, read_only, synchronous) {
+        // WAL: readers never wait for the writer. FULL syncs the log at
+        // every commit: a committed request survives a power cut too, not
+        // only a crash of the process; group commit pays one sync per
+        // batch. A 512 KiB page cache, not SQLite's 2 MiB: the audit trail
+        // only grows at its end and GETs read the index in memory, so a
+        // larger cache only filled with pages nobody reads again.
+        (Dialect::Sqlite, false, Synchronous::Full) => {
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+             PRAGMA busy_timeout = 5000; PRAGMA cache_size = -512;"
+        }
+        (Dialect::Sqlite, false, Synchronous::Normal) => {
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+             PRAGMA busy_timeout = 5000; PRAGMA cache_size = -512;"
+        }
+        (Dialect::Sqlite, true, _) => "PRAGMA busy_timeout = 5000;",
+        (Dialect::Postgres, false, _) => "SELECT 1",
+        // Even a role that may write cannot, through this connection.
+        (Dialect::Postgres, true, _) => "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+    }
+}
+
+async fn load_pending(pool: &AnyPool) -> Result<PendingIndex> {
+    let index = PendingIndex::default();
+    let rows = sqlx::query("SELECT profile_key, value FROM pending")
+        .fetch_all(pool)
+        .await?;
+    for row in rows {
+        let value = row.try_get::<i64, _>("value")? != 0;
+        index.set(row.try_get("profile_key")?, Some(value));
+    }
+    Ok(index)
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::TryStreamExt;
+
+    use super::*;
+    use crate::config::KeyKind;
+    use crate::identity::Subject;
+
+    fn request(key: &str) -> NewRequest {
+        NewRequest {
+            subject: Subject::verified(key),
+            key: ProfileKey::parse(key, KeyKind::CustomKey).unwrap(),
+            value: true,
+            source: Source::Widget,
+            gpc: false,
+            request_id: format!("request-{key}"),
+        }
+    }
+
+    fn settings(dir: &std::path::Path) -> StorageSettings {
+        StorageSettings::new(&format!("sqlite://{}", dir.join("proxy.db").display())).unwrap()
+    }
+
+    fn scratch_dir() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("ccpa-store-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Writes queued together share a transaction; one that fails (here an
+    /// outcome for a request whose row is gone) must not take the others
+    /// down with it, nor leave the in-memory index out of step.
+    #[tokio::test]
+    async fn a_failing_write_fails_alone_and_its_batch_still_commits() {
+        let dir = scratch_dir();
+        let store = Store::connect(&settings(&dir)).await.unwrap();
+        let lease = Duration::from_secs(60);
+        let c = store.accept(request("C"), lease).await.unwrap().unwrap();
+        sqlx::query("DROP TABLE dead_letter")
+            .execute(&store.db.pool)
+            .await
+            .unwrap();
+        let give_up = Outcome::GiveUp {
+            after: Duration::ZERO,
+            error: "no".into(),
+        };
+        let (a, failing, b) = tokio::join!(
+            store.accept(request("A"), lease),
+            store.finish(c, give_up),
+            store.accept(request("B"), lease),
+        );
+        assert!(a.unwrap().is_some() && b.unwrap().is_some());
+        assert!(failing.is_err(), "a dead letter needs its table");
+        for key in ["A", "B", "C"] {
+            let key = ProfileKey::parse(key, KeyKind::CustomKey).unwrap();
+            assert_eq!(
+                store.pending_value(&key).await.unwrap(),
+                Some(true),
+                "{key:?}"
+            );
+        }
+        let audit: Vec<AuditRow> = store.audit(0, i64::MAX).try_collect().await.unwrap();
+        assert_eq!(audit.len(), 3);
+        assert!(
+            audit.iter().all(|row| row.outcome.is_none()),
+            "C's failure rolled back"
+        );
+        store.close().await;
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_second_process_on_one_sqlite_file_is_refused_with_a_sentence() {
+        let dir = scratch_dir();
+        let first = Store::connect(&settings(&dir)).await.unwrap();
+        let error = Store::connect(&settings(&dir))
+            .await
+            .err()
+            .expect("refused");
+        assert!(matches!(error, StoreError::InUse(_)), "{error}");
+        assert!(error.to_string().contains("PostgreSQL"), "{error}");
+        let reader = Store::open_read_only(&settings(&dir)).await;
+        assert!(reader.is_ok(), "the export may read beside the proxy");
+        first.close().await;
+        drop(first);
+        let again = Store::connect(&settings(&dir)).await;
+        assert!(again.is_ok(), "free again once the first has gone");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,193 @@
+//! The audit trail: one record per accepted request (§ 7101 of the CCPA
+//! regulations: date, nature and manner of the request) and at most one
+//! outcome each (date and nature of the response, basis of a denial).
+//! Both tables are append-only; the database refuses rewrites.
+
+use futures_util::{Stream, TryStreamExt};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use super::engine::{Dialect, sql};
+use super::{Result, Store};
+use crate::identity::{ProfileKey, Subject};
+
+/// How a request reached the proxy: the "manner" of § 7101.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The consumer used the widget (or another client of the API).
+    Widget,
+    /// The browser sent a Global Privacy Control signal.
+    Gpc,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Widget => "widget",
+            Self::Gpc => "gpc",
+        }
+    }
+}
+
+/// A request the proxy accepted and must not lose.
+pub struct NewRequest {
+    /// Who asked.
+    pub subject: Subject,
+    /// Whose profile it changes.
+    pub key: ProfileKey,
+    /// The `ccpaOptOut` asked for.
+    pub value: bool,
+    /// How it arrived.
+    pub source: Source,
+    /// Whether it carried `Sec-GPC: 1`.
+    pub gpc: bool,
+    /// The request id also found in the logs.
+    pub request_id: String,
+}
+
+/// How a request was answered, as the trail records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Decision {
+    /// Campaign holds the value.
+    Applied,
+    /// The same person's later choice replaced it before it was sent.
+    Superseded,
+    /// It can never be applied (no such profile).
+    Denied,
+    /// Campaign kept answering in ways the proxy cannot understand; it is
+    /// among the dead letters for an operator to look at.
+    Failed,
+}
+
+impl Decision {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::Superseded => "superseded",
+            Self::Denied => "denied",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// One line of the audit trail, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    /// Sequence number: the order requests were accepted in.
+    pub id: i64,
+    /// The request id from the logs.
+    pub request_id: String,
+    /// When the request was accepted (Unix ms, the database's clock).
+    pub received_at: i64,
+    /// The host's subject.
+    pub subject: String,
+    /// The `ccpaOptOut` asked for.
+    pub requested: bool,
+    /// `widget` or `gpc`.
+    pub source: String,
+    /// Whether the request carried `Sec-GPC: 1`.
+    pub gpc: bool,
+    /// `applied`, `superseded`, `denied`, `failed`, or `None` while pending.
+    pub outcome: Option<String>,
+    /// Campaign's value before, when it was read.
+    pub previous: Option<bool>,
+    /// When the outcome was decided (Unix ms).
+    pub decided_at: Option<i64>,
+    /// The basis of a denial, or why it failed.
+    pub basis: Option<String>,
+}
+
+/// Appends `request` to the trail; returns its sequence number.
+pub(super) async fn insert_request(
+    dialect: Dialect,
+    tx: &mut Transaction<'_, Any>,
+    request: &NewRequest,
+) -> Result<i64> {
+    Ok(sqlx::query(sql!(
+        dialect,
+        "INSERT INTO audit (request_id, received_at, subject, requested, source, gpc) \
+         VALUES ($1, {now}, $2, $3, $4, $5) RETURNING id"
+    ))
+    .bind(request.request_id.as_str())
+    .bind(request.subject.as_str())
+    .bind(i64::from(request.value))
+    .bind(request.source.as_str())
+    .bind(i64::from(request.gpc))
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get("id")?)
+}
+
+/// Records how request `audit_id` was answered, unless it already was: the
+/// first outcome stands.
+pub(super) async fn record(
+    dialect: Dialect,
+    tx: &mut Transaction<'_, Any>,
+    audit_id: i64,
+    decision: Decision,
+    previous: Option<bool>,
+    basis: Option<&str>,
+) -> Result<()> {
+    sqlx::query(sql!(
+        dialect,
+        "INSERT INTO audit_outcome (audit_id, outcome, previous, decided_at, basis) \
+         VALUES ($1, $2, $3, {now}, $4) ON CONFLICT (audit_id) DO NOTHING"
+    ))
+    .bind(audit_id)
+    .bind(decision.as_str())
+    .bind(previous.map(i64::from))
+    .bind(basis)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// The audit trail for requests accepted in `[from, to)` (Unix ms),
+    /// oldest first, streamed: a range may hold millions of records.
+    pub fn audit(&self, from: i64, to: i64) -> impl Stream<Item = Result<AuditRow>> + '_ {
+        sqlx::query(
+            "SELECT a.id, a.request_id, a.received_at, a.subject, a.requested, a.source, a.gpc, \
+             o.outcome, o.previous, o.decided_at, o.basis \
+             FROM audit a LEFT JOIN audit_outcome o ON o.audit_id = a.id \
+             WHERE a.received_at >= $1 AND a.received_at < $2 ORDER BY a.id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch(&self.db.pool)
+        .map_err(Into::into)
+        .and_then(|row| async move { audit_row(&row) })
+    }
+
+    /// Whether the subject's latest request allowed sale while their browser
+    /// sent GPC: they were told of the conflict and chose, so the signal no
+    /// longer overrides them (CCPA regulations § 7025(c)(3)).
+    pub async fn gpc_waived(&self, subject: &Subject) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT requested, source, gpc FROM audit WHERE subject = $1 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(subject.as_str())
+        .fetch_optional(&self.db.pool)
+        .await?;
+        let Some(row) = row else { return Ok(false) };
+        Ok(row.try_get::<i64, _>("requested")? == 0
+            && row.try_get::<String, _>("source")? == Source::Widget.as_str()
+            && row.try_get::<i64, _>("gpc")? == 1)
+    }
+}
+
+fn audit_row(row: &AnyRow) -> Result<AuditRow> {
+    Ok(AuditRow {
+        id: row.try_get("id")?,
+        request_id: row.try_get("request_id")?,
+        received_at: row.try_get("received_at")?,
+        subject: row.try_get("subject")?,
+        requested: row.try_get::<i64, _>("requested")? != 0,
+        source: row.try_get("source")?,
+        gpc: row.try_get::<i64, _>("gpc")? != 0,
+        outcome: row.try_get("outcome")?,
+        previous: row.try_get::<Option<i64>, _>("previous")?.map(|v| v != 0),
+        decided_at: row.try_get("decided_at")?,
+        basis: row.try_get("basis")?,
+    })
+}
