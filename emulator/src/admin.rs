@@ -11,12 +11,13 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::faults::Fault;
-use crate::store::{Profile, Stats};
+use crate::store::{Call, Profile, Stats};
 
 pub fn routes(state: AppState) -> Router {
     Router::new()
         .route("/profiles", get(profiles))
-        .route("/stats", get(stats))
+        .route("/stats", get(stats).delete(reset_stats))
+        .route("/calls", get(calls))
         .route("/faults", post(add_fault).delete(clear_faults))
         .route("/tokens/expire", post(expire_tokens))
         .route("/latency", put(set_latency))
@@ -35,6 +36,24 @@ async fn profiles(State(app): State<AppState>) -> Json<Vec<Profile>> {
 
 async fn stats(State(app): State<AppState>) -> Json<Stats> {
     Json(app.store.lock().expect("emulator store poisoned").stats)
+}
+
+async fn reset_stats(State(app): State<AppState>) -> StatusCode {
+    app.store
+        .lock()
+        .expect("emulator store poisoned")
+        .reset_stats();
+    StatusCode::NO_CONTENT
+}
+
+async fn calls(State(app): State<AppState>) -> Json<Vec<Call>> {
+    Json(
+        app.store
+            .lock()
+            .expect("emulator store poisoned")
+            .calls
+            .clone(),
+    )
 }
 
 async fn add_fault(State(app): State<AppState>, Json(fault): Json<Fault>) -> StatusCode {

@@ -49,6 +49,14 @@ fn not_found() -> Response {
     .into_response()
 }
 
+/// What the API gateway answers for a path it routes nowhere: an unknown
+/// organization or resource. Not Campaign's "document not found": nothing
+/// was looked up. (Adobe does not document this answer; the shape follows
+/// the gateway's other errors.)
+pub async fn no_such_resource() -> Response {
+    gateway_error(StatusCode::NOT_FOUND, "404050", "Resource not found")
+}
+
 fn bad_request(message: &str) -> Response {
     campaign_error(StatusCode::BAD_REQUEST, message).into_response()
 }
@@ -161,7 +169,7 @@ pub async fn list(
     headers: HeaderMap,
 ) -> Response {
     if org != app.config.organization {
-        return not_found();
+        return no_such_resource().await;
     }
     let base = base_url(&app, &headers);
     let store = app.store.lock().expect("emulator store poisoned");
@@ -182,7 +190,7 @@ pub async fn by_email(
     headers: HeaderMap,
 ) -> Response {
     if org != app.config.organization {
-        return not_found();
+        return no_such_resource().await;
     }
     let Some(email) = query.email else {
         return bad_request("The 'email' parameter is required");
@@ -203,9 +211,12 @@ pub async fn get(
     Path(path): Path<ProfilePath>,
     headers: HeaderMap,
 ) -> Response {
+    if path.org != app.config.organization {
+        return no_such_resource().await;
+    }
     let base = base_url(&app, &headers);
     let mut store = app.store.lock().expect("emulator store poisoned");
-    match find(&mut store, &app, resource, &path) {
+    match find(&mut store, resource, &path) {
         Some(profile) => Json(render(profile, resource, &base)).into_response(),
         None => not_found(),
     }
@@ -213,13 +224,9 @@ pub async fn get(
 
 fn find<'s>(
     store: &'s mut crate::store::Store,
-    app: &AppState,
     resource: Resource,
     path: &ProfilePath,
 ) -> Option<&'s mut Profile> {
-    if path.org != app.config.organization {
-        return None;
-    }
     match resource {
         Resource::Standard => store.by_pkey_mut(&path.key),
         Resource::Extended => store.by_ext_key_mut(&path.key),
@@ -234,13 +241,16 @@ pub async fn patch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if path.org != app.config.organization {
+        return no_such_resource().await;
+    }
     let changes = match json_object(&headers, &body) {
         Ok(changes) => changes,
         Err(response) => return *response,
     };
     let base = base_url(&app, &headers);
     let mut store = app.store.lock().expect("emulator store poisoned");
-    let Some(profile) = find(&mut store, &app, resource, &path) else {
+    let Some(profile) = find(&mut store, resource, &path) else {
         return not_found();
     };
     let mut updated = profile.clone();
@@ -274,7 +284,7 @@ pub async fn create(
     body: Bytes,
 ) -> Response {
     if org != app.config.organization {
-        return not_found();
+        return no_such_resource().await;
     }
     let fields = match json_object(&headers, &body) {
         Ok(fields) => fields,

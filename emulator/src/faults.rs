@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::SharedStore;
 use crate::campaign::campaign_error;
+use crate::store::{Call, CallKind};
 
 /// Which API a fault hits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -25,7 +26,7 @@ pub enum Target {
 }
 
 /// What happens to a request a fault hits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "kind")]
 pub enum FaultKind {
     /// Answer with this status and Campaign's error body.
@@ -49,10 +50,21 @@ pub enum FaultKind {
     /// Drop the connection after the status line, before any body: the
     /// client sees a reset mid-answer, as when a load balancer dies.
     Drop,
+    /// Answer this, whatever was asked: what a misrouted gateway or a
+    /// captive portal sends (an HTML page with `200`, JSON of another shape).
+    #[serde(rename_all = "camelCase")]
+    Answer {
+        /// The HTTP status.
+        status: u16,
+        /// The `Content-Type`.
+        content_type: String,
+        /// The body, verbatim.
+        body: String,
+    },
 }
 
 /// A fault waiting for `remaining` more matching requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Fault {
     /// What the request suffers.
@@ -61,6 +73,9 @@ pub struct Fault {
     /// Which API it applies to.
     #[serde(default)]
     pub target: Target,
+    /// Only requests with this method (`GET`, `PATCH`, `POST`); any if none.
+    #[serde(default)]
+    pub method: Option<String>,
     /// How many requests it still hits.
     #[serde(default = "one", rename = "count")]
     pub remaining: u32,
@@ -76,8 +91,29 @@ impl Fault {
         Self {
             kind,
             target: Target::Campaign,
+            method: None,
             remaining: count,
         }
+    }
+
+    /// A fault of `kind` hitting the next `count` IMS token requests.
+    pub fn ims(kind: FaultKind, count: u32) -> Self {
+        Self {
+            target: Target::Ims,
+            ..Self::campaign(kind, count)
+        }
+    }
+
+    /// The same fault, hitting only requests with `method`.
+    pub fn only(self, method: &str) -> Self {
+        Self {
+            method: Some(method.to_ascii_uppercase()),
+            ..self
+        }
+    }
+
+    fn matches(&self, target: Target, method: &str) -> bool {
+        self.target == target && self.method.as_deref().is_none_or(|m| m == method)
     }
 }
 
@@ -88,9 +124,10 @@ pub async fn inject(
     request: Request,
     next: Next,
 ) -> Response {
-    let (latency, fault) = {
+    let kind = CallKind::of(request.method().as_str(), request.uri().path());
+    let (latency, fault, arrived) = {
         let mut store = store.lock().expect("emulator store poisoned");
-        let fault = take_fault(&mut store.faults, target);
+        let fault = take_fault(&mut store.faults, target, request.method().as_str());
         if fault.is_some() {
             store.stats.faults_injected += 1;
         }
@@ -99,12 +136,18 @@ pub async fn inject(
             store.stats.peak_concurrent_requests =
                 store.stats.peak_concurrent_requests.max(store.in_flight);
         }
-        (store.latency, fault)
+        (store.latency, fault, store.started.elapsed())
     };
     let response = answer(latency, fault, request, next).await;
+    let mut store = store.lock().expect("emulator store poisoned");
     if target == Target::Campaign {
-        store.lock().expect("emulator store poisoned").in_flight -= 1;
+        store.in_flight -= 1;
     }
+    store.calls.push(Call {
+        kind,
+        at_ms: u64::try_from(arrived.as_millis()).unwrap_or(u64::MAX),
+        status: response.status().as_u16(),
+    });
     response
 }
 
@@ -136,6 +179,14 @@ async fn answer(
             });
             Response::new(axum::body::Body::from_stream(broken))
         }
+        Some(FaultKind::Answer {
+            status,
+            content_type,
+            body,
+        }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
+        }
         Some(FaultKind::Throttle { retry_after_secs }) => {
             let mut response =
                 campaign_error(StatusCode::TOO_MANY_REQUESTS, "Too many requests").into_response();
@@ -147,10 +198,14 @@ async fn answer(
     }
 }
 
-fn take_fault(faults: &mut std::collections::VecDeque<Fault>, target: Target) -> Option<FaultKind> {
-    let index = faults.iter().position(|f| f.target == target)?;
+fn take_fault(
+    faults: &mut std::collections::VecDeque<Fault>,
+    target: Target,
+    method: &str,
+) -> Option<FaultKind> {
+    let index = faults.iter().position(|f| f.matches(target, method))?;
     let fault = &mut faults[index];
-    let kind = fault.kind;
+    let kind = fault.kind.clone();
     fault.remaining = fault.remaining.saturating_sub(1);
     if fault.remaining == 0 {
         faults.remove(index);
@@ -180,15 +235,27 @@ mod tests {
     fn a_fault_hits_only_its_target_and_count() {
         let mut faults =
             std::collections::VecDeque::from([Fault::campaign(FaultKind::Delay { ms: 5 }, 2)]);
-        assert_eq!(take_fault(&mut faults, Target::Ims), None);
+        assert_eq!(take_fault(&mut faults, Target::Ims, "POST"), None);
         assert_eq!(
-            take_fault(&mut faults, Target::Campaign),
+            take_fault(&mut faults, Target::Campaign, "GET"),
             Some(FaultKind::Delay { ms: 5 })
         );
         assert_eq!(
-            take_fault(&mut faults, Target::Campaign),
+            take_fault(&mut faults, Target::Campaign, "PATCH"),
             Some(FaultKind::Delay { ms: 5 })
         );
-        assert_eq!(take_fault(&mut faults, Target::Campaign), None);
+        assert_eq!(take_fault(&mut faults, Target::Campaign, "GET"), None);
+    }
+
+    #[test]
+    fn a_fault_for_one_method_lets_the_others_pass() {
+        let mut faults =
+            std::collections::VecDeque::from([Fault::campaign(FaultKind::Drop, 1).only("patch")]);
+        assert_eq!(take_fault(&mut faults, Target::Campaign, "GET"), None);
+        assert_eq!(
+            take_fault(&mut faults, Target::Campaign, "PATCH"),
+            Some(FaultKind::Drop)
+        );
+        assert!(faults.is_empty());
     }
 }

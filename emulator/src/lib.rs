@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 
 use campaign::Resource;
 use faults::{Fault, Target};
-use store::{Profile, Stats, Store};
+use store::{Call, Profile, Stats, Store};
 
 /// The tenant the emulator pretends to be.
 #[derive(Debug, Clone)]
@@ -140,10 +140,17 @@ impl Emulator {
         self.store().stats
     }
 
+    /// Every IMS and Campaign call answered so far, in order of arrival,
+    /// with its time and status: tests check when attempts came, and how
+    /// many calls of each kind a change took.
+    pub fn calls(&self) -> Vec<Call> {
+        self.store().calls.clone()
+    }
+
     /// Sets every counter back to zero, so that a test counts only what it
     /// does itself (not, say, the proxy's check of Campaign at its start).
     pub fn reset_stats(&self) {
-        self.store().stats = Stats::default();
+        self.store().reset_stats();
     }
 
     /// Queues a fault for the next matching requests.
@@ -195,6 +202,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ims)
         .merge(campaign)
         .nest("/_emulator", admin::routes(state))
+        .fallback(campaign::no_such_resource)
 }
 
 fn profile_routes(name: &str, resource: Resource, state: AppState) -> Router {

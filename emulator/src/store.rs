@@ -101,8 +101,54 @@ pub struct Stats {
     pub peak_concurrent_requests: u64,
 }
 
+/// What a call to the emulator asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CallKind {
+    /// `POST /ims/token/v3`.
+    Token,
+    /// `GET …/profile/<key>`.
+    Lookup,
+    /// `GET …/profile/byEmail?email=`.
+    ByEmail,
+    /// `GET …/profile` (a page of the collection).
+    List,
+    /// `PATCH …/profile/<key>`.
+    Patch,
+    /// `POST …/profile`.
+    Create,
+}
+
+impl CallKind {
+    /// The kind of a request with `method` on `path`.
+    pub fn of(method: &str, path: &str) -> Self {
+        let path = path.trim_end_matches('/');
+        match method {
+            "POST" if path.ends_with("/ims/token/v3") => Self::Token,
+            "POST" => Self::Create,
+            "PATCH" => Self::Patch,
+            _ if path.ends_with("/byEmail") => Self::ByEmail,
+            _ if path.ends_with("/profile") => Self::List,
+            _ => Self::Lookup,
+        }
+    }
+}
+
+/// One call the emulator answered, faults included; no query string (it
+/// may hold an email) and no body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Call {
+    /// What it asked for.
+    pub kind: CallKind,
+    /// When it arrived, in milliseconds since the emulator started.
+    pub at_ms: u64,
+    /// The status it was answered with.
+    pub status: u16,
+}
+
 /// Everything the emulator remembers.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Store {
     pub(crate) profiles: Vec<Profile>,
     tokens: HashMap<String, Instant>,
@@ -113,6 +159,10 @@ pub struct Store {
     pub(crate) in_flight: u64,
     /// Every `ccpaOptOut` value PATCHed, per PKey, in the order applied.
     pub(crate) history: HashMap<String, Vec<bool>>,
+    /// Every call answered, in order of arrival.
+    pub(crate) calls: Vec<Call>,
+    /// When the emulator started: calls are timed from here.
+    pub(crate) started: Instant,
 }
 
 impl Store {
@@ -120,8 +170,21 @@ impl Store {
     pub fn new(profiles: Vec<Profile>) -> Self {
         Self {
             profiles,
-            ..Self::default()
+            tokens: HashMap::new(),
+            faults: VecDeque::new(),
+            latency: Duration::ZERO,
+            stats: Stats::default(),
+            in_flight: 0,
+            history: HashMap::new(),
+            calls: Vec::new(),
+            started: Instant::now(),
         }
+    }
+
+    /// Forgets the counters and the calls.
+    pub fn reset_stats(&mut self) {
+        self.stats = Stats::default();
+        self.calls.clear();
     }
 
     /// Issues a fresh opaque access token valid for `lifetime`.

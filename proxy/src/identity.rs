@@ -32,12 +32,19 @@ const MAX_KEY_LEN: usize = 254;
 pub enum ProfileKey {
     /// A Campaign custom key (`profileAndServicesExt/profile/<key>`).
     CustomKey(String),
-    /// An email address (`byEmail`).
+    /// An email address (`byEmail`), lowercased: see [`ProfileKey::parse`].
     Email(String),
 }
 
 impl ProfileKey {
     /// Parses `raw` as a key of `kind`.
+    ///
+    /// An email is kept lowercased, all of it: `Ada@Example.COM` and
+    /// `ada@example.com` are one person, so they share one pending change
+    /// and one lease, and Campaign is asked for the one spelling. (Mail
+    /// providers treat the local part without regard to case, though the
+    /// standard allows otherwise; a profile stored with capitals is found
+    /// only if Campaign's `byEmail` ignores case: docs/operations.md.)
     pub fn parse(raw: &str, kind: KeyKind) -> Result<Self, &'static str> {
         if raw.is_empty() || raw.len() > MAX_KEY_LEN {
             return Err("key is empty or too long");
@@ -47,7 +54,7 @@ impl ProfileKey {
         }
         match kind {
             KeyKind::CustomKey => Ok(Self::CustomKey(raw.to_owned())),
-            KeyKind::Email if is_plausible_email(raw) => Ok(Self::Email(raw.to_owned())),
+            KeyKind::Email if is_plausible_email(raw) => Ok(Self::Email(raw.to_lowercase())),
             KeyKind::Email => Err("key is not an email address"),
         }
     }
@@ -305,6 +312,11 @@ mod tests {
         assert!(ProfileKey::parse("@example.com", KeyKind::Email).is_err());
         let key = ProfileKey::parse("ada@example.com", KeyKind::Email).unwrap();
         assert!(!format!("{key:?}").contains("ada"));
+        assert_eq!(
+            ProfileKey::parse("Ada@Example.COM", KeyKind::Email).unwrap(),
+            key,
+            "one address, one key"
+        );
         let subject = Subject("ada@example.com".into());
         assert!(!format!("{subject:?}").contains("ada"));
         assert_eq!(subject.log_tag().len(), 12);

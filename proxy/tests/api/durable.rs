@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use campaign_emulator::faults::{Fault, FaultKind, Target};
+use campaign_emulator::faults::{Fault, FaultKind};
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -62,11 +62,8 @@ async fn an_ims_outage_is_retried() {
     survives(&app, |app| {
         // The cached token is refused, and IMS cannot give another.
         app.emulator.expire_tokens();
-        app.emulator.inject(Fault {
-            kind: FaultKind::Status { status: 503 },
-            target: Target::Ims,
-            remaining: 3,
-        });
+        app.emulator
+            .inject(Fault::ims(FaultKind::Status { status: 503 }, 3));
     })
     .await;
 }
@@ -186,11 +183,8 @@ async fn readiness_reports_storage_and_upstream_apart() {
     // The cached token is refused and cannot be renewed: a read fails, and
     // the proxy has no token left to show for IMS.
     app.emulator.expire_tokens();
-    app.emulator.inject(Fault {
-        kind: FaultKind::Status { status: 503 },
-        target: Target::Ims,
-        remaining: 2,
-    });
+    app.emulator
+        .inject(Fault::ims(FaultKind::Status { status: 503 }, 2));
     let (status, _) = error_of(app.get_opt_out(&token_for("CUST-1001")).await).await;
     assert_eq!(status, 502);
     let response = app.get("/health/ready").await;

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use campaign_emulator::Emulator;
-use campaign_emulator::faults::{Fault, FaultKind, Target};
+use campaign_emulator::faults::{Fault, FaultKind};
 
 use crate::helpers::*;
 
@@ -84,18 +84,14 @@ async fn inject_faults(emulator: Emulator, stop: Arc<AtomicBool>) {
             2,
         ),
         Fault::campaign(FaultKind::Delay { ms: 900 }, 2),
-        Fault {
-            kind: FaultKind::Status { status: 503 },
-            target: Target::Ims,
-            remaining: 2,
-        },
+        Fault::ims(FaultKind::Status { status: 503 }, 2),
     ];
     for round in 0.. {
         if stop.load(Ordering::SeqCst) {
             break;
         }
         match faults.get(round % (faults.len() + 1)) {
-            Some(fault) => emulator.inject(*fault),
+            Some(fault) => emulator.inject(fault.clone()),
             None => emulator.expire_tokens(),
         }
         tokio::time::sleep(Duration::from_millis(25)).await;

@@ -8,6 +8,7 @@ mod helpers;
 mod idor;
 mod load;
 mod logs;
+mod misbehaving;
 mod opt_out;
 mod process;
 mod upstream;

@@ -109,11 +109,10 @@ async fn health_and_readiness_answer() {
     let app = spawn_app().await;
     assert_eq!(app.get("/health/live").await.status(), 200);
     assert_eq!(app.get("/health/ready").await.status(), 200);
-    app.emulator.inject(campaign_emulator::faults::Fault {
-        kind: campaign_emulator::faults::FaultKind::Status { status: 503 },
-        target: campaign_emulator::faults::Target::Ims,
-        remaining: 1,
-    });
+    app.emulator.inject(campaign_emulator::faults::Fault::ims(
+        campaign_emulator::faults::FaultKind::Status { status: 503 },
+        1,
+    ));
     // The token is cached: readiness stays up while IMS hiccups.
     assert_eq!(app.get("/health/ready").await.status(), 200);
 }

@@ -1,6 +1,6 @@
 //! What the browser sees when Campaign or IMS misbehave.
 
-use campaign_emulator::faults::{Fault, FaultKind, Target};
+use campaign_emulator::faults::{Fault, FaultKind};
 
 use crate::helpers::*;
 
@@ -64,11 +64,8 @@ async fn throttling_and_an_ims_outage_are_reported_not_hidden() {
     let app = spawn_app().await;
     let token = token_for("CUST-1001");
     app.emulator.expire_tokens();
-    app.emulator.inject(Fault {
-        kind: FaultKind::Status { status: 503 },
-        target: Target::Ims,
-        remaining: 1,
-    });
+    app.emulator
+        .inject(Fault::ims(FaultKind::Status { status: 503 }, 1));
     assert_eq!(
         error_of(app.get_opt_out(&token).await).await,
         (502, "upstream_unavailable".into())
