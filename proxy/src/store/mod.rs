@@ -364,6 +364,66 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// An attempt that outlived its lease (the worker took the change over)
+    /// may neither delete nor release the row the newer attempt holds.
+    #[tokio::test]
+    async fn a_finish_after_its_lease_ended_changes_nothing() {
+        let dir = scratch_dir();
+        let store = Store::connect(&settings(&dir)).await.unwrap();
+        let key = ProfileKey::parse("A", KeyKind::CustomKey).unwrap();
+        let late = store
+            .accept(request("A"), Duration::ZERO)
+            .await
+            .unwrap()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let current = store
+            .claim_due(Duration::from_secs(60))
+            .await
+            .unwrap()
+            .expect("the lapsed lease is taken over");
+        let applied = || Outcome::Applied { previous: false };
+        assert_eq!(
+            store.finish(late, applied()).await.unwrap(),
+            Finished::LeaseLost
+        );
+        assert_eq!(
+            store.pending_value(&key).await.unwrap(),
+            Some(true),
+            "still pending"
+        );
+        assert!(
+            store
+                .claim_due(Duration::from_secs(60))
+                .await
+                .unwrap()
+                .is_none(),
+            "still leased to the current attempt"
+        );
+        assert_eq!(
+            store.finish(current, applied()).await.unwrap(),
+            Finished::Done
+        );
+        assert_eq!(store.pending_value(&key).await.unwrap(), None);
+        store.close().await;
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn sqlite_syncs_at_every_commit_unless_told_otherwise() {
+        let dir = scratch_dir();
+        let store = Store::connect(&settings(&dir)).await.unwrap();
+        let synchronous: i64 = sqlx::query("PRAGMA synchronous")
+            .fetch_one(&store.db.pool)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+        assert_eq!(synchronous, 2, "FULL");
+        store.close().await;
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     #[tokio::test]
     async fn a_second_process_on_one_sqlite_file_is_refused_with_a_sentence() {
         let dir = scratch_dir();

@@ -212,7 +212,10 @@ async fn two_replicas_on_one_database_behave_as_one() {
     assert!(first.opt_out_of("CUST-1001"));
 
     let (emulator, database) = (first.emulator.clone(), first.database.clone());
-    let users = storm(&emulator, &[first, second], 40, 6).await;
+    // Busier than the one-proxy storm: more flips per profile, so that
+    // accepts supersede changes the other replica is finishing. A deadlock
+    // would refuse a request (503) or fail a finish.
+    let users = storm(&emulator, &[first, second], 80, 10).await;
     let (accepted, _) = verify(&emulator, database.url(), &users).await;
-    assert_eq!(accepted, 240);
+    assert_eq!(accepted, 800);
 }

@@ -229,3 +229,66 @@ async fn the_audit_trail_exports_as_json_lines_and_csv() {
         "no record in another range"
     );
 }
+
+/// The export only reads: it runs no migration (here the proxy's SQLite
+/// database is made to look one migration behind, and stays so), and on
+/// PostgreSQL a role that may only read the two audit tables is enough.
+#[tokio::test]
+async fn the_audit_export_only_reads() {
+    use sqlx::Executor;
+    let app = spawn_app().await;
+    state_of(app.patch_opt_out(&token_for("CUST-1001"), true).await).await;
+    let mut db = app.database_connection().await;
+    let url = if testkit::on_postgres() {
+        let role = format!("auditor_{}", uuid::Uuid::new_v4().simple());
+        db.execute(format!("CREATE ROLE {role} LOGIN").as_str())
+            .await
+            .unwrap();
+        db.execute(format!("GRANT SELECT ON audit, audit_outcome TO {role}").as_str())
+            .await
+            .unwrap();
+        let mut url = url::Url::parse(app.database.url()).unwrap();
+        url.set_username(&role).unwrap();
+        url.to_string()
+    } else {
+        db.execute("DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)")
+            .await
+            .unwrap();
+        app.database.url().to_owned()
+    };
+    let before = applied_migrations(&mut db).await;
+
+    let (mut command, _settings) = proxy_command(&app.emulator, app.database.url(), free_port());
+    let output = command
+        .env("CCPA__STORAGE__URL", &url)
+        .args([
+            "audit",
+            "export",
+            "--from",
+            "2020-01-01",
+            "--to",
+            "2100-01-01",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8(output.stdout).unwrap().lines().count(), 1);
+    assert_eq!(
+        applied_migrations(&mut db).await,
+        before,
+        "no migration ran"
+    );
+}
+
+async fn applied_migrations(db: &mut sqlx::AnyConnection) -> i64 {
+    use sqlx::Row;
+    sqlx::query("SELECT COUNT(*) AS n FROM _sqlx_migrations")
+        .fetch_one(db)
+        .await
+        .unwrap()
+        .get("n")
+}
