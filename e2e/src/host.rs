@@ -185,6 +185,8 @@ pub struct PageOptions {
     /// Whether the page carries the customer's token itself (`data-token`,
     /// a page rendered per user) instead of a `data-token-url`.
     pub inline_token: bool,
+    /// The widget's `data-timeout-ms`.
+    pub timeout_ms: Option<u32>,
 }
 
 impl PageOptions {
@@ -198,6 +200,7 @@ impl PageOptions {
             ("hostile", self.hostile.then(|| "true".to_owned())),
             ("other_build", self.other_build.then(|| "true".to_owned())),
             ("inline_token", self.inline_token.then(|| "true".to_owned())),
+            ("timeout_ms", self.timeout_ms.map(|ms| ms.to_string())),
         ];
         let query: Vec<String> = pairs
             .into_iter()
@@ -232,10 +235,14 @@ async fn privacy_page(
         format!(r#"data-token-url="/session/{customer}/token""#)
     };
     let widget = format!(
-        r#"<div data-ccpa-optout data-api="{api}" {sign_in}{lang}{theme}></div>"#,
+        r#"<div data-ccpa-optout data-api="{api}" {sign_in}{lang}{theme}{timeout}></div>"#,
         api = host.proxy_url,
         lang = attribute("data-lang", &options.lang),
         theme = attribute("data-theme", &options.theme),
+        timeout = attribute(
+            "data-timeout-ms",
+            &options.timeout_ms.map(|ms| ms.to_string())
+        ),
     );
     let page = format!(
         r#"<!doctype html>

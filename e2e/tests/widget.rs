@@ -193,9 +193,11 @@ async fn a_failed_save_keeps_the_confirmed_state_and_can_be_retried() {
         "false",
         "never shows an unconfirmed value"
     );
+    // A refused connection and a lost answer look alike to a page: only an
+    // answer could say that nothing changed.
     let message = browser.text("[data-testid=ccpa-optout-error] p").await;
     assert!(
-        message.starts_with("We could not save your choice"),
+        message.starts_with("We could not confirm that your choice was saved"),
         "{message}"
     );
 
@@ -208,6 +210,51 @@ async fn a_failed_save_keeps_the_confirmed_state_and_can_be_retried() {
         .unwrap();
     browser.wait_until_confirmed(true).await;
     assert!(stack.emulator.profile("CUST-1001").unwrap().ccpa_opt_out);
+}
+
+/// A save whose answer never comes is given up on after the widget's
+/// timeout, and said to be unconfirmed (it did reach the proxy, which
+/// applies it); "Try again" sends it once more and confirms it.
+#[tokio::test]
+async fn a_save_left_unanswered_times_out_and_is_not_called_unchanged() {
+    let stack = Stack::start().await;
+    let options = PageOptions {
+        timeout_ms: Some(1_000),
+        ..PageOptions::default()
+    };
+    let browser = open_page(&stack, "CUST-1001", &options).await;
+    browser.wait_for_state("ready").await;
+    // Campaign answers the proxy after 1.5 s, beyond the widget's patience.
+    stack
+        .emulator
+        .inject(Fault::campaign(FaultKind::Delay { ms: 1_500 }, 1));
+    browser.wait_for(SWITCH).await.click().await.unwrap();
+    browser.wait_for_state("error").await;
+    assert_eq!(
+        checked(&browser).await,
+        "false",
+        "never shows an unconfirmed value"
+    );
+    let message = browser.text("[data-testid=ccpa-optout-error] p").await;
+    assert!(
+        message.starts_with("We could not confirm that your choice was saved"),
+        "{message}"
+    );
+    // It had reached the proxy, which applies it all the same.
+    for _ in 0..100 {
+        if stack.emulator.profile("CUST-1001").unwrap().ccpa_opt_out {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(stack.emulator.profile("CUST-1001").unwrap().ccpa_opt_out);
+    browser
+        .wait_for("[data-testid=ccpa-optout-retry]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.wait_until_confirmed(true).await;
 }
 
 #[tokio::test]

@@ -40,12 +40,17 @@ const answer = (response) =>
   response.json().catch(() => null).then((body) => ({ status: response.status, body }));
 for (const element of document.querySelectorAll(widget)) {
   if (element.ccpaOptOutToken || element.ccpaOptOutRead) continue;
-  const { token, tokenUrl, api } = element.dataset;
+  const { token, tokenUrl, api, timeoutMs } = element.dataset;
+  // No request waits forever (DEFAULT_TIMEOUT_MS in src/settings.rs); the
+  // widget asks again by itself after one that timed out here.
+  const signal = () => AbortSignal.timeout?.(Number(timeoutMs) || 20000);
   let bearer;
   if (token?.trim()) {
     bearer = Promise.resolve(token);
   } else if (tokenUrl?.trim()) {
-    element.ccpaOptOutToken = fetch(tokenUrl, { credentials: "same-origin" }).then(answer).catch(() => null);
+    element.ccpaOptOutToken = fetch(tokenUrl, { credentials: "same-origin", signal: signal() })
+      .then(answer)
+      .catch(() => null);
     bearer = element.ccpaOptOutToken.then((sent) => (sent?.status === 200 && sent.body?.token) || Promise.reject());
   } else {
     continue;
@@ -54,7 +59,7 @@ for (const element of document.querySelectorAll(widget)) {
   const read = (jwt) => {
     const headers = { Authorization: `Bearer ${jwt}` };
     if (navigator.globalPrivacyControl === true) headers["X-GPC"] = "1";
-    return fetch(url, { headers });
+    return fetch(url, { headers, signal: signal() });
   };
   element.ccpaOptOutRead = bearer.then(read).then(answer).catch(() => null);
 }

@@ -11,7 +11,7 @@ use leptos::prelude::*;
 use serde::de::DeserializeOwned;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{HtmlElement, RequestCredentials};
+use web_sys::{AbortSignal, HtmlElement, RequestCredentials};
 
 use crate::settings::{Settings, TokenSource};
 
@@ -22,9 +22,12 @@ pub enum Failure {
     SignedOut,
     /// Campaign has no (single) profile for this user.
     NoProfile,
-    /// Network down, proxy down, upstream failure, or an answer we do not
-    /// understand: all worth a retry.
+    /// The proxy answered that it could not do it (upstream failure,
+    /// storage), or with something we do not understand: worth a retry.
     Unavailable,
+    /// No answer came: the network failed, or the request timed out. A
+    /// save may or may not have reached the proxy.
+    Unreachable,
 }
 
 /// What the loader asked for a widget while the wasm was on its way: its
@@ -153,7 +156,7 @@ impl ApiClient {
             "{}{OPT_OUT_PATH}",
             self.settings.with_value(|s| s.api.clone())
         );
-        let gpc = self.settings.with_value(|s| s.gpc);
+        let (gpc, timeout_ms) = self.settings.with_value(|s| (s.gpc, s.timeout_ms));
         for attempt in 0..2 {
             let token = self.token().await?;
             // Only the first read can be the loader's.
@@ -161,11 +164,18 @@ impl ApiClient {
                 None => self.early.try_update_value(|e| e.read.take()).flatten(),
                 Some(_) => None,
             };
-            let answer = Answer::early_or(early, async || send(&url, &token, update, gpc).await);
-            match answer.await?.state() {
+            let answer = Answer::early_or(early, async || {
+                send(&url, &token, update, gpc, timeout_ms).await
+            });
+            let answer = answer.await?;
+            let succeeded = (200..300).contains(&answer.status);
+            match answer.state() {
                 Err(Some(ErrorCode::TokenExpired | ErrorCode::InvalidToken)) if attempt == 0 => {
                     self.token.set(None);
                 }
+                // A success whose body was cut off (the signal aborts its
+                // read too) or garbled: what it says is unknown.
+                Err(None) if succeeded => return Err(Failure::Unreachable),
                 Err(code) => return Err(failure_for(code)),
                 Ok(state) => return Ok(state),
             }
@@ -182,7 +192,8 @@ impl ApiClient {
             TokenSource::Missing => return Err(Failure::SignedOut),
             TokenSource::Url(url) => {
                 let early = self.early.try_update_value(|e| e.token.take()).flatten();
-                fetch_token(&url, early).await?
+                let timeout_ms = self.settings.with_value(|s| s.timeout_ms);
+                fetch_token(&url, early, timeout_ms).await?
             }
         };
         self.token.set(Some(token.clone()));
@@ -190,18 +201,21 @@ impl ApiClient {
     }
 }
 
-/// GET (no update) or PATCH, signed in with `token`.
+/// GET (no update) or PATCH, signed in with `token`, given up on after
+/// `timeout_ms` (the answer's body included: the signal aborts its read).
 async fn send(
     url: &str,
     token: &str,
     update: Option<OptOutUpdate>,
     gpc: bool,
+    timeout_ms: u32,
 ) -> Result<Response, Failure> {
     let mut request = match update {
         None => Request::get(url),
         Some(_) => Request::patch(url).header("Content-Type", "application/json"),
     }
-    .header("Authorization", &format!("Bearer {token}"));
+    .header("Authorization", &format!("Bearer {token}"))
+    .abort_signal(Some(&AbortSignal::timeout_with_u32(timeout_ms)));
     if gpc {
         // Scripts may not send `Sec-GPC`; browsers that support GPC add it
         // themselves, this says it for the rest.
@@ -212,17 +226,22 @@ async fn send(
         Some(update) => request.body(update.to_json()),
     };
     let request = request.map_err(|_| Failure::Unavailable)?;
-    request.send().await.map_err(|_| Failure::Unavailable)
+    request.send().await.map_err(|_| Failure::Unreachable)
 }
 
 /// The token from `url`, or from the loader's request to it when given.
-async fn fetch_token(url: &str, early: Option<Promise>) -> Result<String, Failure> {
+async fn fetch_token(
+    url: &str,
+    early: Option<Promise>,
+    timeout_ms: u32,
+) -> Result<String, Failure> {
     let answer = Answer::early_or(early, async || {
         Request::get(url)
             .credentials(RequestCredentials::SameOrigin)
+            .abort_signal(Some(&AbortSignal::timeout_with_u32(timeout_ms)))
             .send()
             .await
-            .map_err(|_| Failure::Unavailable)
+            .map_err(|_| Failure::Unreachable)
     });
     let answer = answer.await?;
     match answer.status {

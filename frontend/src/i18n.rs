@@ -23,6 +23,8 @@ pub struct Strings {
     pub retry: &'static str,
     pub load_failed: &'static str,
     pub save_failed: &'static str,
+    /// A save sent, whose answer never came: it may or may not have landed.
+    pub save_unconfirmed: &'static str,
     pub signed_out: &'static str,
     pub no_profile: &'static str,
     /// The display § 7025(c)(6) requires when a GPC signal was processed.
@@ -140,6 +142,7 @@ mod tests {
                 s.retry,
                 s.load_failed,
                 s.save_failed,
+                s.save_unconfirmed,
                 s.signed_out,
                 s.no_profile,
                 s.gpc_honored,

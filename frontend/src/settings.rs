@@ -7,7 +7,10 @@
 //! - `data-lang`: the language (default: the first of the browser's
 //!   languages the widget speaks, then the page's `lang`, then English);
 //! - `data-theme`: `light` or `dark` (default: the system's), read by the
-//!   stylesheet alone.
+//!   stylesheet alone;
+//! - `data-timeout-ms`: how long a request may go unanswered before the
+//!   widget gives up on it (default 20 000: beyond the proxy's own bound
+//!   on a save, three Campaign timeouts of 5 s).
 //!
 //! The browser's Global Privacy Control setting is read here too.
 
@@ -37,7 +40,12 @@ pub struct Settings {
     pub lang: Lang,
     /// `navigator.globalPrivacyControl` is true.
     pub gpc: bool,
+    /// How long a request may go unanswered (milliseconds).
+    pub timeout_ms: u32,
 }
+
+/// [`Settings::timeout_ms`] unless the page says otherwise.
+pub const DEFAULT_TIMEOUT_MS: u32 = 20_000;
 
 impl Settings {
     /// Reads the settings from `host`'s attributes.
@@ -69,6 +77,10 @@ impl Settings {
                 .trim_end_matches('/')
                 .to_owned(),
             token,
+            timeout_ms: attr("data-timeout-ms")
+                .and_then(|ms| ms.trim().parse().ok())
+                .filter(|ms| *ms > 0)
+                .unwrap_or(DEFAULT_TIMEOUT_MS),
             lang: Lang::pick(preferences.iter().map(String::as_str)),
             // Not in web-sys yet: read the property by name.
             gpc: navigator.is_some_and(|n| {
@@ -109,6 +121,9 @@ mod tests {
         // The test browser's language is English.
         assert_eq!(settings.lang, Lang::En);
         assert!(!settings.gpc);
+        assert_eq!(settings.timeout_ms, DEFAULT_TIMEOUT_MS);
+        let quick = Settings::from_element(&host(&[("data-timeout-ms", "1500")]));
+        assert_eq!(quick.timeout_ms, 1_500);
     }
 
     #[wasm_bindgen_test]

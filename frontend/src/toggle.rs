@@ -166,10 +166,10 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
         }
     };
     // A read that failed for want of a network is tried again as soon as
-    // the browser is back online. A failed save waits for "Try again": the
-    // widget said nothing changed, so nothing changes unasked.
+    // the browser is back online. A failed save waits for "Try again":
+    // nothing is sent unasked.
     let online = window_event_listener(leptos::ev::online, move |_| {
-        if let Some((Attempt::Load, Failure::Unavailable)) = failed.get_untracked() {
+        if let Some((Attempt::Load, Failure::Unreachable)) = failed.get_untracked() {
             run(Attempt::Load);
         }
     });
@@ -186,8 +186,13 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
             let message = match (attempt, failure) {
                 (_, Failure::SignedOut) => text.signed_out,
                 (_, Failure::NoProfile) => text.no_profile,
-                (Attempt::Load | Attempt::Recheck, Failure::Unavailable) => text.load_failed,
+                (Attempt::Load | Attempt::Recheck, Failure::Unavailable | Failure::Unreachable) => {
+                    text.load_failed
+                }
+                // Only an answer says nothing changed; without one, the
+                // save may have landed.
                 (Attempt::Save(_), Failure::Unavailable) => text.save_failed,
+                (Attempt::Save(_), Failure::Unreachable) => text.save_unconfirmed,
             };
             view! {
                 <div class="ccpa-optout__error" role="alert" data-testid="ccpa-optout-error">

@@ -48,6 +48,9 @@ pub struct Delivery {
     slots: usize,
     /// Wakes the idle worker when a change became due at once.
     wake: Notify,
+    /// Every attempt under way, the senders' and the worker's: a stop
+    /// waits for them.
+    attempts: TaskTracker,
 }
 
 impl Delivery {
@@ -67,14 +70,27 @@ impl Delivery {
             settings,
             slots: campaign_settings.max_concurrency.max(1),
             wake: Notify::new(),
+            attempts: TaskTracker::new(),
         }
     }
 
     /// Records `request` and makes the first attempt at it while its sender
     /// waits. Fails only when the request could not be recorded.
-    pub async fn accept(&self, request: NewRequest) -> Result<Attempt, StoreError> {
+    ///
+    /// The attempt runs as a task of its own: a sender that hangs up (a
+    /// timeout, a closed tab) would otherwise cancel it halfway, and the
+    /// change would wait for its lease to end before anyone tried again.
+    pub async fn accept(self: &Arc<Self>, request: NewRequest) -> Result<Attempt, StoreError> {
         match self.store.accept(request, self.lease).await? {
-            Some(claim) => Ok(self.apply(claim).await),
+            Some(claim) => {
+                let delivery = self.clone();
+                let attempt = self
+                    .attempts
+                    .spawn(async move { delivery.apply(claim).await });
+                // A failed attempt task leaves the change leased; the
+                // worker takes it when the lease ends.
+                Ok(attempt.await.unwrap_or(Attempt::Pending))
+            }
             // Another attempt for this profile is under way; it (or the
             // worker after it) sends this choice next.
             None => Ok(Attempt::Pending),
@@ -182,7 +198,6 @@ impl Delivery {
     /// The worker: applies due changes until `stop`, then lets the attempts
     /// under way finish (each bounded by the attempt timeout).
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
-        let tasks = TaskTracker::new();
         let slots = Arc::new(Semaphore::new(self.slots));
         loop {
             let slot = tokio::select! {
@@ -192,7 +207,7 @@ impl Delivery {
             match self.store.claim_due(self.lease).await {
                 Ok(Some(claim)) => {
                     let delivery = self.clone();
-                    tasks.spawn(async move {
+                    self.attempts.spawn(async move {
                         delivery.apply(claim).await;
                         drop(slot);
                     });
@@ -208,8 +223,8 @@ impl Delivery {
                 }
             }
         }
-        tasks.close();
-        tasks.wait().await;
+        self.attempts.close();
+        self.attempts.wait().await;
         tracing::info!("delivery worker stopped");
     }
 

@@ -62,6 +62,33 @@ async fn a_late_attempt_cannot_overwrite_the_last_choice() {
     );
 }
 
+/// A sender that hangs up (a widget's timeout, a closed tab) does not
+/// cancel the attempt under way: the change lands at once, not when its
+/// lease ends.
+#[tokio::test]
+async fn a_sender_who_hangs_up_does_not_stall_the_change() {
+    let app = spawn_app().await;
+    app.emulator
+        .inject(Fault::campaign(FaultKind::Delay { ms: 600 }, 1));
+    let impatient = app
+        .http
+        .patch(app.api())
+        .bearer_auth(token_for("CUST-1001"))
+        .json(&json!({"ccpaOptOut": true}))
+        .timeout(Duration::from_millis(100))
+        .send()
+        .await;
+    assert!(impatient.is_err(), "the sender gave up");
+    eventually(
+        "the change lands well before its lease ends",
+        Duration::from_secs(3),
+        || app.opt_out_of("CUST-1001"),
+    )
+    .await;
+    app.drained().await;
+    assert_eq!(app.audit().await[0].outcome.as_deref(), Some("applied"));
+}
+
 #[tokio::test]
 async fn a_lease_an_attempt_could_outlive_is_refused_at_start() {
     let emulator = testkit::spawn_emulator().await;
