@@ -59,6 +59,7 @@ async fn main() -> anyhow::Result<()> {
         out += &side_by_side(&bin, &dir, latency, Duration::from_secs(seconds)).await?;
         eprintln!("{out}");
     }
+    out += &synchronous_cost(&bin, &dir, Duration::from_secs(seconds)).await?;
     out += &scale_facts(&bin, &dir).await?;
     if soak_minutes > 0 {
         eprintln!("soaking for {soak_minutes} min…");
@@ -214,6 +215,48 @@ async fn with_peak_rss<T>(pid: u32, work: impl std::future::Future<Output = T>) 
     let result = work.await;
     sampler.abort();
     (result, peak.load(Ordering::Relaxed))
+}
+
+/// What syncing SQLite's log at every commit costs PATCH: the proxy with
+/// `synchronous = FULL` (the default) and `NORMAL`, in turn, against one
+/// emulator without latency (where storage is all there is to measure).
+async fn synchronous_cost(bin: &Path, dir: &Path, duration: Duration) -> anyhow::Result<String> {
+    let (_emulator, emulator) = stack::emulator(bin, 0).await?;
+    let mut out = String::from(
+        "### PATCH by SQLite `synchronous`, Campaign latency 0 ms\n\n\
+         | synchronous | load | req/s | p50 ms | p99 ms | errors |\n| --- | --- | ---: | ---: | ---: | ---: |\n",
+    );
+    for mode in ["full", "normal"] {
+        let (_proxy, url) =
+            stack::proxy_with(bin, &emulator, dir, &[("CCPA__STORAGE__SQLITE_SYNCHRONOUS", mode)])
+                .await?;
+        let target = Target::Proxy {
+            api: format!("{url}/api/v1/opt-out"),
+            tokens: (0..USERS).map(stack::sign_in_token).collect(),
+        };
+        for connections in [32, 256] {
+            let m = Run {
+                target: &target,
+                method: Method::PATCH,
+                connections,
+                pace: Pace::Saturate,
+                duration,
+                users: USERS,
+            }
+            .go()
+            .await;
+            let _ = writeln!(
+                out,
+                "| {mode} | saturation, {connections} conn. | {:.0} | {:.2} | {:.2} | {} |",
+                m.rps,
+                m.p50 as f64 / 1000.0,
+                m.p99 as f64 / 1000.0,
+                m.errors
+            );
+        }
+    }
+    out.push('\n');
+    Ok(out)
 }
 
 /// One IMS token for 1,000 concurrent cold requests; JWT costs; idle RSS.

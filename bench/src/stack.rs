@@ -109,6 +109,16 @@ pub async fn ims_token(url: &str) -> anyhow::Result<String> {
 /// Our proxy in front of the emulator at `emulator`, storing in a fresh
 /// SQLite file under `dir`.
 pub async fn proxy(bin: &Path, emulator: &str, dir: &Path) -> anyhow::Result<(Process, String)> {
+    proxy_with(bin, emulator, dir, &[]).await
+}
+
+/// The proxy with `settings` (environment variables) added to the usual.
+pub async fn proxy_with(
+    bin: &Path,
+    emulator: &str,
+    dir: &Path,
+    settings: &[(&str, &str)],
+) -> anyhow::Result<(Process, String)> {
     let port = free_port();
     let database = dir.join(format!("proxy-{port}.db"));
     let process = Process::spawn(
@@ -134,7 +144,8 @@ pub async fn proxy(bin: &Path, emulator: &str, dir: &Path) -> anyhow::Result<(Pr
                 "CCPA__STORAGE__URL",
                 format!("sqlite://{}", database.display()),
             )
-            .env("CCPA__DELIVERY__POLL_INTERVAL_MS", "200"),
+            .env("CCPA__DELIVERY__POLL_INTERVAL_MS", "200")
+            .envs(settings.iter().copied()),
         "the proxy",
     )?;
     let url = format!("http://127.0.0.1:{port}");

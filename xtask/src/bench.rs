@@ -1,7 +1,9 @@
 //! `cargo xtask bench`: builds the proxy, the emulator and the load
 //! generator with the speed profile, installs nginx when it is missing, and
-//! runs `ccpa-bench`, which writes `docs/bench.md`. Not part of the tests:
-//! figures are reported, not asserted.
+//! runs `ccpa-bench`, which prints its tables and writes them to
+//! `target/bench.md`, to be copied with their date into
+//! `docs/performance.md`. Not part of the tests: figures are reported, not
+//! asserted.
 
 use std::path::Path;
 use std::process::Command;
@@ -38,6 +40,6 @@ pub fn run(root: &Path) -> Result {
         ),
     )?;
     let mut bench = Command::new(root.join("target/release-native/ccpa-bench"));
-    bench.arg(root).arg(root.join("docs/bench.md"));
-    step("benchmark (results in docs/bench.md)", bench)
+    bench.arg(root).arg(root.join("target/bench.md"));
+    step("benchmark (results in target/bench.md)", bench)
 }

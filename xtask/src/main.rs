@@ -19,7 +19,7 @@ commands:
   demo    build the widget, start the Campaign emulator and the proxy, serve the demo page
   test    install what tests need, then run every test (lint, unit, integration, browser)
   size    build the widget; print its transfer size (gzip -9) and load time (20 cold loads)
-  bench   measure the proxy beside nginx and the bare emulator, then soak it (docs/bench.md)
+  bench   measure the proxy beside nginx and the bare emulator, then soak it (docs/performance.md)
   setup   install the widget and browser tools only";
 
 /// What failed, in words for the person at the terminal.
