@@ -227,9 +227,13 @@ async fn synchronous_cost(bin: &Path, dir: &Path, duration: Duration) -> anyhow:
          | synchronous | load | req/s | p50 ms | p99 ms | errors |\n| --- | --- | ---: | ---: | ---: | ---: |\n",
     );
     for mode in ["full", "normal"] {
-        let (_proxy, url) =
-            stack::proxy_with(bin, &emulator, dir, &[("CCPA__STORAGE__SQLITE_SYNCHRONOUS", mode)])
-                .await?;
+        let (_proxy, url) = stack::proxy_with(
+            bin,
+            &emulator,
+            dir,
+            &[("CCPA__STORAGE__SQLITE_SYNCHRONOUS", mode)],
+        )
+        .await?;
         let target = Target::Proxy {
             api: format!("{url}/api/v1/opt-out"),
             tokens: (0..USERS).map(stack::sign_in_token).collect(),

@@ -11,8 +11,6 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 
-use crate::free_port;
-
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
@@ -39,7 +37,13 @@ impl Browser {
                 "{tool} is missing: run `cargo xtask test`, which installs Chromium and chromedriver"
             );
         }
-        let port = free_port();
+        // chromedriver binds the port itself: the one port chosen here and
+        // bound later. Should another process take it meanwhile, the
+        // session below is refused and the test fails loudly.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
         let profile = std::env::temp_dir().join(format!("ccpa-e2e-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&profile).expect("the browser's profile directory is made");
         // Its own process group, so that Drop can end the browser with it.

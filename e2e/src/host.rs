@@ -16,7 +16,7 @@ use ccpa_proxy::config::Settings;
 use ccpa_proxy::startup::Application;
 use serde::Deserialize;
 use serde_json::json;
-use testkit::free_port;
+use testkit::ReservedPort;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -35,6 +35,9 @@ pub struct Stack {
     database: testkit::TestDatabase,
     /// The running proxy: how to stop it, and its task.
     proxy: Mutex<Option<RunningProxy>>,
+    /// The proxy's port, held from the start (connections refused) until
+    /// the proxy first serves on it.
+    reserved: Mutex<Option<ReservedPort>>,
 }
 
 type RunningProxy = (oneshot::Sender<()>, JoinHandle<std::io::Result<()>>);
@@ -73,7 +76,8 @@ impl Stack {
 
     async fn serving(other: Option<&std::path::Path>) -> Self {
         let emulator = testkit::spawn_emulator().await;
-        let proxy_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let reserved = ReservedPort::new();
+        let proxy_addr = reserved.addr();
         let host_listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
@@ -106,12 +110,22 @@ impl Stack {
             tokens_minted,
             database: testkit::database().await,
             proxy: Mutex::new(None),
+            reserved: Mutex::new(Some(reserved)),
         }
     }
 
-    /// Starts the proxy on its reserved port.
+    /// Starts the proxy on its reserved port. After a stop, the port is
+    /// bound again: the one moment another process could take it, right
+    /// after our own server let it go.
     pub async fn start_proxy(&self) {
-        let app = Application::build(self.proxy_settings())
+        let reserved = self.reserved.lock().unwrap().take();
+        let listener = match reserved {
+            Some(reserved) => reserved.listen(),
+            None => TcpListener::bind(self.proxy_addr)
+                .await
+                .expect("the proxy's port is free again"),
+        };
+        let app = Application::build_on(listener, self.proxy_settings())
             .await
             .expect("proxy starts");
         // Tests count what the widget does, not the proxy's check at start.
@@ -157,7 +171,6 @@ impl Stack {
     /// The proxy on its reserved port, admitting the shop's origin.
     fn proxy_settings(&self) -> Settings {
         let mut settings = testkit::proxy_settings(&self.emulator, self.database.url());
-        settings.server.listen = self.proxy_addr;
         settings.server.allowed_origins = vec![self.host_url.clone()];
         settings
     }

@@ -8,7 +8,6 @@ mod host;
 
 pub use browser::Browser;
 pub use host::{PageOptions, Stack};
-pub use testkit::free_port;
 
 use std::path::PathBuf;
 

@@ -140,6 +140,11 @@ impl Emulator {
         self.store().stats
     }
 
+    /// Campaign calls being answered right now (arrived, not yet answered).
+    pub fn in_flight(&self) -> u64 {
+        self.store().in_flight
+    }
+
     /// Every IMS and Campaign call answered so far, in order of arrival,
     /// with its time and status: tests check when attempts came, and how
     /// many calls of each kind a change took.
@@ -166,6 +171,12 @@ impl Emulator {
     /// Forgets every queued fault: Campaign and IMS are well again.
     pub fn clear_faults(&self) {
         self.store().faults.clear();
+    }
+
+    /// Every access token issued so far: tests look for them where they
+    /// must never appear (logs, answers).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.store().issued_tokens()
     }
 
     /// Invalidates every access token issued so far.

@@ -205,9 +205,15 @@ impl Store {
             .is_some_and(|expires| *expires > Instant::now())
     }
 
+    /// Every access token issued so far, valid or not.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.tokens.keys().cloned().collect()
+    }
+
     /// Makes every issued token invalid, as if they had all expired.
     pub fn expire_tokens(&mut self) {
-        self.tokens.clear();
+        let now = Instant::now();
+        self.tokens.values_mut().for_each(|expires| *expires = now);
     }
 
     /// The profile whose PKey is `pkey`.

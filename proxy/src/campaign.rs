@@ -12,6 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::{Mutex, Semaphore, SemaphorePermit};
+use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::config::{CampaignSettings, KeyKind};
@@ -122,9 +123,57 @@ pub struct CampaignClient {
     tokens: TokenCache,
     /// Bounds the calls in flight (`max_concurrency`).
     permits: Semaphore,
-    /// The last answer that said the settings are wrong, until a call
-    /// succeeds again: what readiness shows operators.
-    misconfiguration: std::sync::Mutex<Option<String>>,
+    /// What the latest call said about Campaign, and when.
+    observed: std::sync::Mutex<(Health, Instant)>,
+}
+
+/// What the latest call said about Campaign (IMS included): what readiness
+/// reports, without a call of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// It answered as documented.
+    Ok,
+    /// It could not be reached, timed out, failed or throttled.
+    Unreachable(String),
+    /// It says the settings are wrong.
+    Misconfigured(String),
+    /// It answered in a way the proxy cannot understand.
+    Unexpected(String),
+}
+
+impl Health {
+    /// The word readiness reports.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Unreachable(_) => "unreachable",
+            Self::Misconfigured(_) => "misconfigured",
+            Self::Unexpected(_) => "unexpected",
+        }
+    }
+
+    /// What is wrong, in words for operators (no bodies, URLs or tokens).
+    pub fn problem(&self) -> Option<&str> {
+        match self {
+            Self::Ok => None,
+            Self::Unreachable(why) | Self::Misconfigured(why) | Self::Unexpected(why) => Some(why),
+        }
+    }
+
+    fn of<T>(result: &Result<T, CampaignError>) -> Self {
+        match result {
+            Ok(_) | Err(CampaignError::ProfileNotFound | CampaignError::AmbiguousProfile) => {
+                Self::Ok
+            }
+            Err(CampaignError::Misconfigured(why)) => Self::Misconfigured(why.clone()),
+            Err(CampaignError::Unexpected(why)) => Self::Unexpected(why.clone()),
+            Err(
+                error @ (CampaignError::Timeout
+                | CampaignError::Unavailable(_)
+                | CampaignError::Throttled(_)),
+            ) => Self::Unreachable(error.to_string()),
+        }
+    }
 }
 
 impl CampaignClient {
@@ -146,7 +195,10 @@ impl CampaignClient {
             settings,
             campaign_root,
             tokens: TokenCache::default(),
-            misconfiguration: std::sync::Mutex::new(None),
+            observed: std::sync::Mutex::new((
+                Health::Unreachable("not asked yet".into()),
+                Instant::now(),
+            )),
         })
     }
 
@@ -234,30 +286,37 @@ impl CampaignClient {
         self.observe(result)
     }
 
-    /// What the last answer said was wrong with the settings, if the calls
-    /// since have not succeeded.
-    pub fn misconfiguration(&self) -> Option<String> {
-        self.misconfigured().clone()
+    /// What the latest call said about Campaign.
+    pub fn health(&self) -> Health {
+        self.observation().0.clone()
     }
 
-    fn misconfigured(&self) -> std::sync::MutexGuard<'_, Option<String>> {
-        self.misconfiguration
+    fn observation(&self) -> std::sync::MutexGuard<'_, (Health, Instant)> {
+        self.observed
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Remembers what `result` says about the settings.
+    /// Remembers what `result` says about Campaign.
     fn observe<T>(&self, result: Result<T, CampaignError>) -> Result<T, CampaignError> {
-        match &result {
-            Ok(_) | Err(CampaignError::ProfileNotFound | CampaignError::AmbiguousProfile) => {
-                *self.misconfigured() = None;
-            }
-            Err(CampaignError::Misconfigured(why)) => {
-                *self.misconfigured() = Some(why.clone());
-            }
-            Err(_) => {}
-        }
+        *self.observation() = (Health::of(&result), Instant::now());
         result
+    }
+
+    /// Keeps [`CampaignClient::health`] fresh while no request asks
+    /// Campaign anything: a check of the `kind` resource whenever the
+    /// latest call is older than `every`, until `stop`. One call per
+    /// period at most, however often readiness is probed.
+    pub async fn watch(&self, kind: KeyKind, every: Duration, stop: CancellationToken) {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(every) => {}
+            }
+            if self.observation().1.elapsed() >= every {
+                let _ = self.check_resource(kind).await;
+            }
+        }
     }
 
     /// Links must stay inside the tenant: a forged one would carry the
@@ -278,11 +337,6 @@ impl CampaignClient {
             .await
             .map_err(|_| CampaignError::Timeout)?
             .map_err(|_| CampaignError::Unavailable("the client was closed".into()))
-    }
-
-    /// Whether IMS gives (or has cached) an access token.
-    pub async fn is_ready(&self) -> bool {
-        self.tokens.get(&self.http, &self.settings).await.is_ok()
     }
 
     fn resource_of(&self, key: &ProfileKey) -> &str {

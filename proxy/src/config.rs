@@ -200,6 +200,10 @@ pub struct CampaignSettings {
     /// (within `timeout_ms`), so a burst cannot trip Adobe's rate limits.
     #[serde(default = "default_max_concurrency")]
     pub max_concurrency: usize,
+    /// When no request has asked Campaign anything for this long, the
+    /// proxy checks it once, so that readiness stays true (milliseconds).
+    #[serde(default = "default_health_check_ms")]
+    pub health_check_ms: u64,
 }
 
 impl CampaignSettings {
@@ -276,6 +280,9 @@ fn default_timeout_ms() -> u64 {
 fn default_max_concurrency() -> usize {
     32
 }
+fn default_health_check_ms() -> u64 {
+    30_000
+}
 fn default_max_connections() -> u32 {
     8
 }
@@ -348,10 +355,10 @@ mod tests {
             organization = "org"
             ims_token_url = "http://127.0.0.1:1/ims/token/v3"
             client_id = "id"
-            client_secret = "secret"
+            client_secret = "client-s3cr3t"
             scope = "campaign"
             [identity]
-            hs256_secret = "k"
+            hs256_secret = "signing-s3cr3t"
             issuer = "i"
             audience = "a"
         "#;
@@ -364,10 +371,16 @@ mod tests {
         assert_eq!(settings.campaign.extended_resource, "profileAndServicesExt");
         assert_eq!(settings.identity.key_kind, KeyKind::CustomKey);
         assert!(!settings.demo.enabled);
+        assert_eq!(settings.delivery.max_strikes, 20);
+        assert_eq!(settings.storage.sqlite_synchronous, Synchronous::Full);
+        let printed = format!("{settings:?}");
         assert!(
-            !format!("{settings:?}").contains("secret\""),
-            "secrets must not print"
+            printed.contains("client_id: \"id\""),
+            "the settings print: {printed}"
         );
+        for secret in ["client-s3cr3t", "signing-s3cr3t"] {
+            assert!(!printed.contains(secret), "{secret} printed: {printed}");
+        }
     }
 
     #[test]

@@ -287,7 +287,12 @@ mod tests {
             "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.",
             base64_url(body.as_bytes())
         );
-        assert!(TokenVerifier::new(&settings()).verify(&unsigned).is_err());
+        assert!(matches!(
+            TokenVerifier::new(&settings()).verify(&unsigned),
+            Err(ApiError::InvalidToken(
+                "the token is not valid for this service"
+            ))
+        ));
     }
 
     fn base64_url(bytes: &[u8]) -> String {
@@ -304,12 +309,38 @@ mod tests {
 
     #[test]
     fn keys_are_parsed_once_and_never_printed() {
-        assert!(ProfileKey::parse("", KeyKind::CustomKey).is_err());
-        assert!(ProfileKey::parse("a b", KeyKind::CustomKey).is_err());
-        assert!(ProfileKey::parse("x\u{0}", KeyKind::CustomKey).is_err());
-        assert!(ProfileKey::parse(&"k".repeat(255), KeyKind::CustomKey).is_err());
-        assert!(ProfileKey::parse("ada@example", KeyKind::Email).is_err());
-        assert!(ProfileKey::parse("@example.com", KeyKind::Email).is_err());
+        let refused = [
+            ("", KeyKind::CustomKey, "key is empty or too long"),
+            (
+                "a b",
+                KeyKind::CustomKey,
+                "key contains whitespace or control characters",
+            ),
+            (
+                "x\u{0}",
+                KeyKind::CustomKey,
+                "key contains whitespace or control characters",
+            ),
+            (
+                &"k".repeat(255),
+                KeyKind::CustomKey,
+                "key is empty or too long",
+            ),
+            ("ada@example", KeyKind::Email, "key is not an email address"),
+            (
+                "@example.com",
+                KeyKind::Email,
+                "key is not an email address",
+            ),
+        ];
+        for (raw, kind, why) in refused {
+            assert_eq!(ProfileKey::parse(raw, kind), Err(why), "{raw:?}");
+        }
+        assert_eq!(
+            ProfileKey::parse(&"k".repeat(254), KeyKind::CustomKey).map(|k| k.as_str().len()),
+            Ok(254),
+            "the longest key passes"
+        );
         let key = ProfileKey::parse("ada@example.com", KeyKind::Email).unwrap();
         assert!(!format!("{key:?}").contains("ada"));
         assert_eq!(

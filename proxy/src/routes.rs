@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use ccpa_api::{GPC_HEADER, OptOutState, OptOutUpdate};
 use serde_json::json;
 
-use crate::campaign::CampaignError;
+use crate::campaign::{CampaignError, Health};
 use crate::delivery::Attempt;
 use crate::error::ApiError;
 use crate::identity::AuthUser;
@@ -200,18 +200,14 @@ pub async fn live() -> Json<serde_json::Value> {
 /// `GET /health/ready`: 503 only when storage fails. A proxy whose Campaign
 /// is down still records requests durably, so it stays in rotation and says
 /// `degraded`; taking it out would turn recorded requests into errors.
-/// Settings that Campaign says are wrong show as `misconfigured`, with what
-/// it said.
+/// Campaign's state is what the latest call (or the periodic check) found,
+/// with what is wrong: a probe asks Campaign and IMS nothing.
 pub async fn ready(State(state): State<AppState>) -> Response {
-    let problem = state.campaign.misconfiguration();
-    let upstream = match &problem {
-        Some(_) => "misconfigured",
-        None if state.campaign.is_ready().await => "ok",
-        None => "unavailable",
-    };
+    let health = state.campaign.health();
+    let (upstream, problem) = (health.as_str(), health.problem());
     match state.store.backlog().await {
         Ok(backlog) => {
-            let status = if upstream == "ok" {
+            let status = if health == Health::Ok {
                 "ready"
             } else {
                 "degraded"

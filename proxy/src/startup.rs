@@ -54,14 +54,26 @@ pub struct Application {
     router: Router,
     store: Arc<Store>,
     delivery: Arc<Delivery>,
+    campaign: Arc<CampaignClient>,
+    /// What profiles are looked up by, and how often Campaign is checked
+    /// when nothing else asks it.
+    watch: (KeyKind, Duration),
 }
 
 impl Application {
-    /// Binds the listener and builds every part from `settings`.
+    /// Binds `server.listen` and builds every part from `settings`.
     /// Stops with a sentence when the settings cannot work: a lease an
     /// attempt could outlive, a database another process holds, a Campaign
     /// resource Campaign says does not exist.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.server.listen).await?;
+        Self::build_on(listener, settings).await
+    }
+
+    /// The same, serving on `listener`, bound already (`server.listen` is
+    /// not used): tests bind first, so no other process can take the port
+    /// between choosing it and serving on it.
+    pub async fn build_on(listener: TcpListener, settings: Settings) -> anyhow::Result<Self> {
         settings
             .delivery
             .check(&settings.campaign)
@@ -75,9 +87,12 @@ impl Application {
             &settings.campaign,
             settings.delivery.clone(),
         ));
-        let listener = TcpListener::bind(settings.server.listen).await?;
+        let watch = (
+            settings.identity.key_kind,
+            Duration::from_millis(settings.campaign.health_check_ms),
+        );
         let state = AppState {
-            campaign,
+            campaign: campaign.clone(),
             verifier: Arc::new(TokenVerifier::new(&settings.identity)),
             store: store.clone(),
             delivery: delivery.clone(),
@@ -91,6 +106,8 @@ impl Application {
             router: router(state),
             store,
             delivery,
+            campaign,
+            watch,
         })
     }
 
@@ -111,6 +128,10 @@ impl Application {
     ) -> std::io::Result<()> {
         let stop = CancellationToken::new();
         let worker = tokio::spawn(self.delivery.run(stop.clone()));
+        let (kind, every) = self.watch;
+        let campaign = self.campaign.clone();
+        let watcher = stop.clone();
+        tokio::spawn(async move { campaign.watch(kind, every, watcher).await });
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;

@@ -23,13 +23,46 @@ pub const ISSUER: &str = "https://shop.example";
 /// The proxy's audience.
 pub const AUDIENCE: &str = "ccpa-proxy";
 
-/// A free loopback port (bound, then released): for a server a test starts
-/// later, or a port on which nothing listens yet.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// A loopback port held for a server that starts later: bound, so that no
+/// other process can take it meanwhile, but not listening, so that
+/// connections to it are refused until [`ReservedPort::listen`].
+pub struct ReservedPort {
+    socket: socket2::Socket,
+    addr: SocketAddr,
+}
+
+impl ReservedPort {
+    /// A port the system picks.
+    pub fn new() -> Self {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("a socket");
+        let any: SocketAddr = "127.0.0.1:0".parse().expect("an address");
+        socket.bind(&any.into()).expect("bind loopback");
+        let addr = socket
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .expect("a bound address");
+        Self { socket, addr }
+    }
+
+    /// Where it is.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Starts listening on it, for a server to accept from.
+    pub fn listen(self) -> tokio::net::TcpListener {
+        self.socket.listen(1024).expect("listen");
+        self.socket.set_nonblocking(true).expect("non-blocking");
+        tokio::net::TcpListener::from_std(self.socket.into()).expect("a Tokio listener")
+    }
+}
+
+impl Default for ReservedPort {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// An emulator with the demo profiles on a free loopback port.
@@ -147,6 +180,7 @@ pub fn proxy_settings(emulator: &Emulator, database: &str) -> Settings {
             scope: "openid,AdobeID,campaign".into(),
             timeout_ms: 2_000,
             max_concurrency: 32,
+            health_check_ms: 30_000,
         },
         identity: IdentitySettings {
             hs256_secret: SECRET.into(),

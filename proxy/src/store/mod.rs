@@ -434,12 +434,22 @@ mod tests {
             .expect("refused");
         assert!(matches!(error, StoreError::InUse(_)), "{error}");
         assert!(error.to_string().contains("PostgreSQL"), "{error}");
-        let reader = Store::open_read_only(&settings(&dir)).await;
-        assert!(reader.is_ok(), "the export may read beside the proxy");
+        first
+            .accept(request("A"), Duration::from_secs(60))
+            .await
+            .unwrap();
+        let reader = Store::open_read_only(&settings(&dir)).await.unwrap();
+        let read: Vec<AuditRow> = reader.audit(0, i64::MAX).try_collect().await.unwrap();
+        assert_eq!(read.len(), 1, "the export reads beside the proxy");
         first.close().await;
         drop(first);
-        let again = Store::connect(&settings(&dir)).await;
-        assert!(again.is_ok(), "free again once the first has gone");
+        let again = Store::connect(&settings(&dir)).await.unwrap();
+        let key = ProfileKey::parse("A", KeyKind::CustomKey).unwrap();
+        assert_eq!(
+            again.pending_value(&key).await.unwrap(),
+            Some(true),
+            "free again once the first has gone, with what it left"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

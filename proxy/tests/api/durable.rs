@@ -1,10 +1,11 @@
 //! Nothing lost: whatever Campaign or IMS do, an accepted change is recorded
 //! before the answer, applied later if need be, and audited once.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use campaign_emulator::faults::{Fault, FaultKind};
-use serde_json::Value;
+use campaign_emulator::store::CallKind;
+use serde_json::{Value, json};
 
 use crate::helpers::*;
 
@@ -68,10 +69,11 @@ async fn an_ims_outage_is_retried() {
     .await;
 }
 
+/// The attempt after a `429` comes no sooner than its `Retry-After`, as
+/// the emulator saw the calls (the backoff alone would be ~50 ms here).
 #[tokio::test]
 async fn throttling_is_retried_no_sooner_than_retry_after() {
     let app = spawn_app().await;
-    let started = Instant::now();
     survives(&app, |app| {
         fail(
             app,
@@ -82,10 +84,18 @@ async fn throttling_is_retried_no_sooner_than_retry_after() {
         )
     })
     .await;
-    assert!(
-        started.elapsed() >= Duration::from_secs(1),
-        "Retry-After was honoured"
-    );
+    let calls = app.emulator.calls();
+    let throttled = calls
+        .iter()
+        .position(|call| call.status == 429)
+        .expect("a throttled call");
+    let next = calls[throttled + 1..]
+        .iter()
+        .find(|call| call.kind != CallKind::Token)
+        .expect("a call after it");
+    let waited = next.at_ms - calls[throttled].at_ms;
+    assert!(waited >= 1_000, "the next attempt came {waited} ms later");
+    assert!(waited < 3_000, "but not much later: {waited} ms");
 }
 
 #[tokio::test]
@@ -101,8 +111,9 @@ async fn an_expired_access_token_is_renewed_without_a_delay() {
 
 #[tokio::test]
 async fn a_refused_connection_is_retried_until_campaign_starts() {
-    // Campaign's port is reserved but nothing listens on it yet.
-    let port = testkit::free_port();
+    // Campaign's port is held, but nothing listens on it yet.
+    let reserved = testkit::ReservedPort::new();
+    let port = reserved.addr().port();
     let app = spawn_app_with(|s| {
         s.campaign.base_url = format!("http://127.0.0.1:{port}").parse().unwrap();
         s.campaign.ims_token_url = format!("http://127.0.0.1:{port}/ims/token/v3")
@@ -114,10 +125,8 @@ async fn a_refused_connection_is_retried_until_campaign_starts() {
     assert_eq!(app.patch_opt_out(&token, true).await.status(), 202);
     assert_eq!(app.pending().await, 1);
 
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let campaign = campaign_emulator::Emulator::spawn(listener, Default::default()).unwrap();
+    let campaign =
+        campaign_emulator::Emulator::spawn(reserved.listen(), Default::default()).unwrap();
     eventually(
         "the change reaches the new Campaign",
         Duration::from_secs(15),
@@ -177,32 +186,100 @@ async fn a_missing_profile_is_denied_with_its_basis() {
     assert_eq!(app.pending().await, 0, "nothing left to retry");
 }
 
+/// Readiness reports what the latest call found, field by field, and asks
+/// IMS and Campaign nothing itself, however often it is probed.
 #[tokio::test]
 async fn readiness_reports_storage_and_upstream_apart() {
     let app = spawn_app().await;
-    // The cached token is refused and cannot be renewed: a read fails, and
-    // the proxy has no token left to show for IMS.
+    assert_eq!(
+        app.readiness().await,
+        json!({"status": "ready", "storage": "ok", "upstream": "ok", "problem": null,
+               "pending": 0, "oldestPendingMs": null, "deadLetters": 0})
+    );
+    // The cached token is refused, and IMS cannot give another.
     app.emulator.expire_tokens();
     app.emulator
-        .inject(Fault::ims(FaultKind::Status { status: 503 }, 2));
+        .inject(Fault::ims(FaultKind::Status { status: 503 }, 1));
     let (status, _) = error_of(app.get_opt_out(&token_for("CUST-1001")).await).await;
     assert_eq!(status, 502);
-    let response = app.get("/health/ready").await;
-    assert_eq!(response.status(), 200, "still taking requests durably");
-    let ready: Value = response.json().await.unwrap();
+    let before = app.emulator.stats();
+    for _ in 0..5 {
+        let response = app.get("/health/ready").await;
+        assert_eq!(response.status(), 200, "still taking requests durably");
+        let ready: Value = response.json().await.unwrap();
+        assert_eq!(
+            (
+                ready["status"].as_str(),
+                ready["storage"].as_str(),
+                ready["upstream"].as_str()
+            ),
+            (Some("degraded"), Some("ok"), Some("unreachable"))
+        );
+        assert_eq!(
+            ready["problem"],
+            "upstream unavailable: IMS answered 503 Service Unavailable"
+        );
+    }
+    assert_eq!(app.emulator.stats(), before, "the probes asked nothing");
+
+    state_of(app.get_opt_out(&token_for("CUST-1001")).await).await;
+    assert_eq!(
+        app.readiness().await["status"],
+        "ready",
+        "the next call succeeded"
+    );
+}
+
+/// With nothing asking, the proxy checks Campaign itself now and then, so
+/// readiness does not keep an outage that has passed.
+#[tokio::test]
+async fn readiness_learns_that_campaign_is_back_without_a_request() {
+    let app = spawn_app_with(|s| s.campaign.health_check_ms = 100).await;
+    app.emulator.expire_tokens();
+    app.emulator
+        .inject(Fault::ims(FaultKind::Status { status: 503 }, 1));
+    let _ = app.get_opt_out(&token_for("CUST-1001")).await;
+    assert_eq!(app.readiness().await["upstream"], "unreachable");
+    let mut upstream = Value::Null;
+    for _ in 0..50 {
+        upstream = app.readiness().await["upstream"].clone();
+        if upstream == "ok" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(upstream, "ok");
+}
+
+/// Campaign unreachable (its port closed) while IMS answers: a cached
+/// token says nothing about Campaign.
+#[tokio::test]
+async fn readiness_says_when_campaign_is_unreachable_and_what_waits() {
+    let app = spawn_app_with(|s| s.campaign.base_url = "http://127.0.0.1:9".parse().unwrap()).await;
+    assert_eq!(
+        app.patch_opt_out(&token_for("CUST-1001"), true)
+            .await
+            .status(),
+        202
+    );
+    let ready = app.readiness().await;
     assert_eq!(
         (
             ready["status"].as_str(),
-            ready["storage"].as_str(),
-            ready["upstream"].as_str()
+            ready["upstream"].as_str(),
+            ready["pending"].as_i64()
         ),
-        (Some("degraded"), Some("ok"), Some("unavailable"))
+        (Some("degraded"), Some("unreachable"), Some(1))
     );
-
-    let ready: Value = app.get("/health/ready").await.json().await.unwrap();
-    assert_eq!(
-        (ready["status"].as_str(), ready["pending"].as_i64()),
-        (Some("ready"), Some(0))
+    assert!(
+        ready["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("error sending request")),
+        "{ready}"
+    );
+    assert!(
+        ready["oldestPendingMs"].as_i64().is_some_and(|ms| ms >= 0),
+        "{ready}"
     );
 }
 

@@ -106,6 +106,11 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The readiness body.
+    pub async fn readiness(&self) -> Value {
+        self.get("/health/ready").await.json().await.unwrap()
+    }
+
     /// How many profiles have a change waiting, as readiness reports it.
     pub async fn pending(&self) -> i64 {
         let ready: Value = self.get("/health/ready").await.json().await.unwrap();

@@ -15,6 +15,8 @@ use crate::helpers::*;
 struct User {
     key: String,
     accepted: Vec<bool>,
+    /// How many of them were answered `202`: recorded, to be applied later.
+    recorded: usize,
     refused: usize,
 }
 
@@ -51,6 +53,7 @@ async fn flip(key: String, urls: &[String], rounds: usize) -> User {
     let mut user = User {
         key,
         accepted: Vec::new(),
+        recorded: 0,
         refused: 0,
     };
     for round in 0..rounds {
@@ -63,7 +66,11 @@ async fn flip(key: String, urls: &[String], rounds: usize) -> User {
             .await
             .unwrap();
         match response.status().as_u16() {
-            200 | 202 => user.accepted.push(choice),
+            200 => user.accepted.push(choice),
+            202 => {
+                user.accepted.push(choice);
+                user.recorded += 1;
+            }
             _ => user.refused += 1,
         }
     }
@@ -98,17 +105,61 @@ async fn inject_faults(emulator: Emulator, stop: Arc<AtomicBool>) {
     }
 }
 
-/// Checks the end state; returns (accepted, audit records).
-async fn verify(emulator: &Emulator, database: &str, users: &[User]) -> (usize, usize) {
+/// What the storm left: counted from Campaign and the audit trail.
+struct Verdict {
+    accepted: usize,
+    /// Accepted requests answered `202`, applied later by the worker.
+    recorded: usize,
+    /// Users whose last choice differs from where their profile started:
+    /// without them, "Campaign holds the last choice" could hold by doing
+    /// nothing.
+    moved: usize,
+    /// Accepted requests whose effect is missing: a user whose profile does
+    /// not hold their last choice, or a request without its audit record
+    /// and final outcome.
+    lost: usize,
+}
+
+/// Checks the end state against what every user was told.
+async fn verify(emulator: &Emulator, database: &str, users: &[User]) -> Verdict {
+    let audit = audit_of(database).await;
+    let mut verdict = Verdict {
+        accepted: 0,
+        recorded: 0,
+        moved: 0,
+        lost: 0,
+    };
     for user in users {
         assert_eq!(user.refused, 0, "{}: every request was accepted", user.key);
         let last = *user.accepted.last().expect("accepted choices");
-        let profile = emulator.profile(&user.key).unwrap();
+        verdict.accepted += user.accepted.len();
+        verdict.recorded += user.recorded;
+        verdict.moved += usize::from(last);
+        if emulator.profile(&user.key).unwrap().ccpa_opt_out != last {
+            verdict.lost += 1;
+        }
+        // Every accepted choice is on record, in the order accepted, and
+        // decided: the last applied, the others superseded or applied.
+        let records: Vec<_> = audit.iter().filter(|r| r.subject == user.key).collect();
+        let requested: Vec<bool> = records.iter().map(|r| r.requested).collect();
         assert_eq!(
-            profile.ccpa_opt_out, last,
-            "{}: Campaign holds the last choice",
+            requested, user.accepted,
+            "{}: the audit trail's sequence",
             user.key
         );
+        verdict.lost += records
+            .iter()
+            .filter(|r| !matches!(r.outcome.as_deref(), Some("applied" | "superseded")))
+            .count();
+        assert_eq!(
+            records.last().and_then(|r| r.outcome.as_deref()),
+            Some("applied"),
+            "{}: the last choice is applied",
+            user.key
+        );
+        // Campaign saw the changes in the order chosen: every PATCH sets
+        // the opposite of the value before, so its history is the chosen
+        // sequence with repeats and replaced choices left out.
         let history = emulator.opt_out_history(&user.key);
         assert!(
             is_in_order(&history, &user.accepted),
@@ -116,27 +167,14 @@ async fn verify(emulator: &Emulator, database: &str, users: &[User]) -> (usize, 
             user.key,
             user.accepted
         );
-    }
-    let accepted: usize = users.iter().map(|u| u.accepted.len()).sum();
-    let audit: Vec<_> = audit_of(database)
-        .await
-        .into_iter()
-        .filter(|record| users.iter().any(|user| user.key == record.subject))
-        .collect();
-    assert_eq!(
-        audit.len(),
-        accepted,
-        "one audit record per accepted request"
-    );
-    for record in &audit {
-        assert!(
-            matches!(record.outcome.as_deref(), Some("applied" | "superseded")),
-            "request {} ended {:?}",
-            record.id,
-            record.outcome
+        assert_eq!(
+            history.last().copied().unwrap_or(false),
+            last,
+            "{}",
+            user.key
         );
     }
-    (accepted, audit.len())
+    verdict
 }
 
 /// Whether `applied` is a subsequence of `chosen`: changes may be skipped
@@ -144,6 +182,14 @@ async fn verify(emulator: &Emulator, database: &str, users: &[User]) -> (usize, 
 fn is_in_order(applied: &[bool], chosen: &[bool]) -> bool {
     let mut chosen = chosen.iter();
     applied.iter().all(|a| chosen.any(|c| c == a))
+}
+
+#[test]
+fn the_order_check_tells_reordered_sequences_apart() {
+    assert!(is_in_order(&[true, false], &[true, true, false]));
+    assert!(is_in_order(&[], &[true]));
+    assert!(!is_in_order(&[false, true], &[true, false]), "reordered");
+    assert!(!is_in_order(&[true, true], &[true]), "applied twice");
 }
 
 #[tokio::test]
@@ -154,23 +200,39 @@ async fn durability_under_load() {
     let started = Instant::now();
     let users = storm(&app.emulator, std::slice::from_ref(&app), USERS, ROUNDS).await;
     let elapsed = started.elapsed();
-    let (accepted, records) = verify(&app.emulator, app.database.url(), &users).await;
+    let verdict = verify(&app.emulator, app.database.url(), &users).await;
     let stats = app.emulator.stats();
-    let backend = if app.database.url().starts_with("postgres") {
+    let backend = if testkit::on_postgres() {
         "PostgreSQL"
     } else {
         "SQLite"
     };
     println!(
         "durability under load ({backend}): {USERS} users × {ROUNDS} flips = {} requests, \
-         {accepted} accepted, {records} audit records, {} faults injected, {} Campaign PATCHes, \
-         {} IMS token requests, lost = 0, all applied {:.1} s after the first request",
+         {} accepted ({} answered 202, applied later), {} users ended opted out, {} faults \
+         injected, {} Campaign PATCHes, {} IMS token requests, lost = {}, all applied {:.1} s \
+         after the first request",
         USERS * ROUNDS,
+        verdict.accepted,
+        verdict.recorded,
+        verdict.moved,
         stats.faults_injected,
         stats.patches,
         stats.token_requests,
+        verdict.lost,
         elapsed.as_secs_f64()
     );
+    assert_eq!(verdict.accepted, USERS * ROUNDS);
+    assert!(stats.faults_injected > 0, "faults were injected");
+    assert!(
+        verdict.recorded > 0,
+        "some requests had to wait for Campaign"
+    );
+    assert!(
+        verdict.moved > 0,
+        "some users end elsewhere than they started"
+    );
+    assert_eq!(verdict.lost, 0);
 }
 
 /// Replicas share PostgreSQL: a change one accepted reads as pending
@@ -216,6 +278,6 @@ async fn two_replicas_on_one_database_behave_as_one() {
     // accepts supersede changes the other replica is finishing. A deadlock
     // would refuse a request (503) or fail a finish.
     let users = storm(&emulator, &[first, second], 80, 10).await;
-    let (accepted, _) = verify(&emulator, database.url(), &users).await;
-    assert_eq!(accepted, 800);
+    let verdict = verify(&emulator, database.url(), &users).await;
+    assert_eq!((verdict.accepted, verdict.lost), (800, 0));
 }

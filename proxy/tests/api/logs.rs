@@ -1,9 +1,11 @@
 //! Logs never contain tokens, secrets or email addresses: the proxy's own
-//! log output, at the level it runs with, read back after real requests.
+//! subscriber, as `main` installs it, writing into memory, read back after
+//! real requests, including the failures whose errors would name a URL.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use campaign_emulator::faults::{Fault, FaultKind};
 use serde_json::json;
 
 use crate::helpers::*;
@@ -21,33 +23,30 @@ impl Write for Captured {
     }
 }
 
-/// Installs (once per test binary) a subscriber like the proxy's, writing
-/// into memory.
+/// Installs (once per test binary) the proxy's subscriber, writing into
+/// memory.
 fn captured_logs() -> Captured {
     static LOGS: OnceLock<Captured> = OnceLock::new();
     LOGS.get_or_init(|| {
         let logs = Captured::default();
         let writer = logs.clone();
-        tracing_subscriber::fmt()
-            .json()
-            .with_env_filter("info")
-            .with_writer(move || writer.clone())
-            .init();
+        ccpa_proxy::telemetry::init_with(true, move || writer.clone());
         logs
     })
     .clone()
 }
 
+fn by_email(app_settings: &mut ccpa_proxy::config::Settings) {
+    app_settings.identity.key_claim = "email".into();
+    app_settings.identity.key_kind = ccpa_proxy::config::KeyKind::Email;
+}
+
 #[tokio::test]
 async fn logs_hold_no_tokens_secrets_or_emails() {
     let logs = captured_logs();
-    let app = spawn_app_with(|s| {
-        s.identity.key_claim = "email".into();
-        s.identity.key_kind = ccpa_proxy::config::KeyKind::Email;
-    })
-    .await;
+    let app = spawn_app_with(by_email).await;
     let mut claims = claims("host-user-42");
-    claims["email"] = json!("ada@example.com");
+    claims["email"] = json!("Ada@Example.com");
     let token = sign(&claims);
 
     state_of(app.get_opt_out(&token).await).await;
@@ -55,31 +54,59 @@ async fn logs_hold_no_tokens_secrets_or_emails() {
     app.emulator.expire_tokens();
     state_of(app.patch_opt_out(&token, false).await).await;
     app.emulator
-        .inject(campaign_emulator::faults::Fault::campaign(
-            campaign_emulator::faults::FaultKind::Status { status: 500 },
-            1,
-        ));
+        .inject(Fault::campaign(FaultKind::Status { status: 500 }, 1));
+    let _ = app.get_opt_out(&token).await;
+    app.emulator.inject(Fault::campaign(FaultKind::Drop, 1));
     let _ = app.get_opt_out(&token).await;
     let _ = app.get_opt_out("garbage.token.value").await;
 
+    // Campaign unreachable in email mode: the client's error would name
+    // the byEmail URL, and the address in it, unless it is stripped.
+    let unreachable = spawn_app_with(|s| {
+        by_email(s);
+        s.campaign.base_url = "http://127.0.0.1:9".parse().unwrap();
+    })
+    .await;
+    assert_eq!(unreachable.get_opt_out(&token).await.status(), 502);
+    assert_eq!(unreachable.patch_opt_out(&token, true).await.status(), 202);
+
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    assert!(
-        text.contains("opt-out choice recorded"),
-        "the capture works: {text}"
-    );
-    for secret in [
-        token.as_str(),
-        "ada@example.com",
-        "ada%40example.com",
-        SECRET,
-        "ccpa-demo-secret",
-        "garbage.token.value",
-        "Bearer",
-        "access_token",
-        "host-user-42",
+    for expected in [
+        "opt-out choice recorded",
+        "error sending request",
+        "will be retried",
     ] {
         assert!(
-            !text.contains(secret),
+            text.contains(expected),
+            "the capture lacks {expected:?}:\n{text}"
+        );
+    }
+    let access_tokens = [
+        app.emulator.issued_tokens(),
+        unreachable.emulator.issued_tokens(),
+    ]
+    .concat();
+    assert!(
+        access_tokens.len() >= 3,
+        "IMS tokens were issued: {access_tokens:?}"
+    );
+    let mut secrets = vec![
+        token.clone(),
+        "Ada@Example.com".into(),
+        "ada@example.com".into(),
+        "ada%40example.com".into(),
+        "Ada%40Example.com".into(),
+        "host-user-42".into(),
+        SECRET.into(),
+        app.emulator.config().client_secret.clone(),
+        "garbage.token.value".into(),
+        "Bearer".into(),
+        "access_token".into(),
+    ];
+    secrets.extend(access_tokens);
+    for secret in &secrets {
+        assert!(
+            !text.contains(secret.as_str()),
             "{secret} appears in the logs:\n{text}"
         );
     }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use campaign_emulator::faults::{Fault, FaultKind};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::*;
 
@@ -265,11 +265,4 @@ async fn two_spellings_of_one_email_share_one_pending_change() {
         outcomes,
         [Some("superseded".into()), Some("applied".into())]
     );
-}
-
-impl TestApp {
-    /// The readiness body.
-    pub async fn readiness(&self) -> Value {
-        self.get("/health/ready").await.json().await.unwrap()
-    }
 }

@@ -1,6 +1,7 @@
 //! The real `ccpa-proxy` binary as operators run it: killed with `kill -9`
 //! mid-retry, stopped with SIGTERM mid-request, and asked for the audit trail.
 
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -8,11 +9,11 @@ use campaign_emulator::Emulator;
 use campaign_emulator::faults::{Fault, FaultKind};
 use serde_json::Value;
 
-use testkit::{Scratch, free_port};
+use testkit::Scratch;
 
 use crate::helpers::*;
 
-/// The binary serving on `port` with a settings file like an operator's.
+/// The binary serving with a settings file like an operator's.
 struct ProxyProcess {
     child: Child,
     url: String,
@@ -20,31 +21,45 @@ struct ProxyProcess {
 }
 
 impl ProxyProcess {
-    async fn start(emulator: &Emulator, database: &str, port: u16) -> Self {
-        let (mut command, settings) = proxy_command(emulator, database, port);
-        let child = command
+    /// Starts the binary on a port the system picks (`listen` port 0) and
+    /// learns the port from its log line: no other process can take the
+    /// port between choosing and binding it.
+    async fn start(emulator: &Emulator, database: &str) -> Self {
+        let (mut command, settings) = proxy_command(emulator, database);
+        let mut child = command
+            .env("CCPA_LOG_JSON", "1")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("the proxy binary starts");
-        let process = Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            _settings: settings,
-        };
-        let http = reqwest::Client::new();
-        for _ in 0..200 {
-            if http
-                .get(format!("{}/health/live", process.url))
-                .send()
-                .await
-                .is_ok()
-            {
-                return process;
+        let log = child.stderr.take().expect("stderr is piped");
+        let (addr, listening) = std::sync::mpsc::channel();
+        // Reads the log to its end, or the binary would block on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(log).lines().map_while(Result::ok) {
+                let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                if entry["fields"]["message"] == "ccpa-proxy listening" {
+                    let _ = addr.send(
+                        entry["fields"]["addr"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    );
+                }
             }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+        });
+        let addr =
+            tokio::task::spawn_blocking(move || listening.recv_timeout(Duration::from_secs(10)))
+                .await
+                .unwrap()
+                .expect("the proxy binary logs where it listens");
+        Self {
+            child,
+            url: format!("http://{addr}"),
+            _settings: settings,
         }
-        panic!("the proxy binary did not start listening");
     }
 
     fn signal(&self, signal: &str) {
@@ -77,13 +92,13 @@ impl Drop for ProxyProcess {
 /// `ccpa-proxy` with a settings file for `emulator` and `database`. The file
 /// must outlive the command's start, and is deleted with the returned
 /// [`Scratch`]: it holds the emulator's secrets.
-fn proxy_command(emulator: &Emulator, database: &str, port: u16) -> (Command, Scratch) {
+fn proxy_command(emulator: &Emulator, database: &str) -> (Command, Scratch) {
     let config = emulator.config();
     let file = std::env::temp_dir().join(format!("ccpa-proxy-{}.toml", uuid::Uuid::new_v4()));
     let toml = format!(
         r#"
 [server]
-listen = "127.0.0.1:{port}"
+listen = "127.0.0.1:0"
 [campaign]
 base_url = "{url}"
 organization = "{org}"
@@ -118,9 +133,8 @@ backoff_max_ms = 500
 async fn a_recorded_change_survives_kill_9_and_is_applied_after_restart() {
     let emulator = testkit::spawn_emulator().await;
     let database = testkit::database().await;
-    let port = free_port();
     let http = reqwest::Client::new();
-    let proxy = ProxyProcess::start(&emulator, database.url(), port).await;
+    let proxy = ProxyProcess::start(&emulator, database.url()).await;
     emulator.inject(Fault::campaign(FaultKind::Status { status: 503 }, u32::MAX));
     let response = http
         .patch(format!("{}/api/v1/opt-out", proxy.url))
@@ -130,22 +144,37 @@ async fn a_recorded_change_survives_kill_9_and_is_applied_after_restart() {
         .await
         .unwrap();
     assert_eq!(response.status(), 202);
-    // Let it fail a few retries, then kill it mid-backoff.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Killed mid-retry: once the worker has failed again after the first
+    // attempt, as the emulator saw it.
+    eventually("the worker retries", Duration::from_secs(10), || {
+        emulator.calls().iter().filter(|c| c.status == 503).count() >= 3
+    })
+    .await;
     proxy.signal("-KILL");
     drop(proxy);
     emulator.clear_faults();
     assert!(!emulator.profile("CUST-1001").unwrap().ccpa_opt_out);
+    assert_eq!(
+        audit_of(database.url()).await[0].outcome,
+        None,
+        "still pending"
+    );
 
-    let _restarted = ProxyProcess::start(&emulator, database.url(), port).await;
+    let _restarted = ProxyProcess::start(&emulator, database.url()).await;
     eventually(
         "the restarted proxy applies the change",
         Duration::from_secs(15),
         || emulator.profile("CUST-1001").unwrap().ccpa_opt_out,
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let audit = audit_of(database.url()).await;
+    let mut audit = audit_of(database.url()).await;
+    for _ in 0..100 {
+        if audit[0].outcome.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        audit = audit_of(database.url()).await;
+    }
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].outcome.as_deref(), Some("applied"));
 }
@@ -154,7 +183,7 @@ async fn a_recorded_change_survives_kill_9_and_is_applied_after_restart() {
 async fn sigterm_lets_the_request_in_flight_finish() {
     let emulator = testkit::spawn_emulator().await;
     let database = testkit::database().await;
-    let mut proxy = ProxyProcess::start(&emulator, database.url(), free_port()).await;
+    let mut proxy = ProxyProcess::start(&emulator, database.url()).await;
     emulator.inject(Fault::campaign(FaultKind::Delay { ms: 700 }, 1));
     let url = format!("{}/api/v1/opt-out", proxy.url);
     let in_flight = tokio::spawn(async move {
@@ -165,7 +194,12 @@ async fn sigterm_lets_the_request_in_flight_finish() {
             .send()
             .await
     });
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    eventually(
+        "the PATCH reaches Campaign",
+        Duration::from_secs(10),
+        || emulator.in_flight() > 0,
+    )
+    .await;
     proxy.signal("-TERM");
     let response = in_flight.await.unwrap().expect("an answer, not a reset");
     assert_eq!(response.status(), 200);
@@ -184,8 +218,7 @@ async fn the_audit_trail_exports_as_json_lines_and_csv() {
         let _ = app.patch_opt_out(&token_for(customer), value).await;
     }
     let export = |format: &str, to: &str| {
-        let (mut command, _settings) =
-            proxy_command(&app.emulator, app.database.url(), free_port());
+        let (mut command, _settings) = proxy_command(&app.emulator, app.database.url());
         let output = command
             .args(["audit", "export", "--from", "2020-01-01", "--to", to])
             .args(["--format", format])
@@ -258,7 +291,7 @@ async fn the_audit_export_only_reads() {
     };
     let before = applied_migrations(&mut db).await;
 
-    let (mut command, _settings) = proxy_command(&app.emulator, app.database.url(), free_port());
+    let (mut command, _settings) = proxy_command(&app.emulator, app.database.url());
     let output = command
         .env("CCPA__STORAGE__URL", &url)
         .args([

@@ -88,8 +88,14 @@ async fn errors_never_echo_the_input() {
             r#"{"ccpaOptOut":"<script>alert(1)</script>"}"#,
         )
         .await;
+    assert_eq!(response.status(), 422);
     let body = response.text().await.unwrap();
     assert!(!body.contains("<script>"), "{body}");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        body["error"]["message"],
+        "The body must be exactly {\"ccpaOptOut\": true|false}: ccpaOptOut must be true or false."
+    );
 }
 
 #[tokio::test]
@@ -103,6 +109,7 @@ async fn charset_parameters_on_json_are_fine() {
         )
         .await;
     assert_eq!(state_of(response).await["ccpaOptOut"], true);
+    assert!(app.opt_out_of("CUST-1001"), "and it was applied");
 }
 
 #[tokio::test]
