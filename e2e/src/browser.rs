@@ -238,20 +238,44 @@ impl Browser {
         serde_json::from_value(found).expect("a list of strings")
     }
 
-    /// Everything the page logged at level SEVERE (errors), since the last call.
+    /// Everything the page logged at level SEVERE (errors), since the last
+    /// call. An answer that is not a list of entries fails the test: it
+    /// must never read as "no errors".
     pub async fn console_errors(&self) -> Vec<String> {
         let entries = self
             .client
             .issue_cmd(BrowserLog)
             .await
             .expect("browser log");
+        let Some(entries) = entries.as_array() else {
+            panic!("the browser log is not a list of entries: {entries}");
+        };
         entries
-            .as_array()
-            .into_iter()
-            .flatten()
+            .iter()
             .filter(|e| e["level"] == "SEVERE")
-            .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+            .map(|e| {
+                e["message"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("a log entry without a message: {e}"))
+                    .to_owned()
+            })
             .collect()
+    }
+
+    /// Moves the mouse over the centre of the element `selector` matches,
+    /// as a real pointer does (`:hover` applies).
+    pub async fn hover(&self, selector: &str) {
+        let centre = self
+            .script(&format!(
+                "const r = document.querySelector('{selector}').getBoundingClientRect();
+                 return [r.x + r.width / 2, r.y + r.height / 2];"
+            ))
+            .await;
+        self.cdp(
+            "Input.dispatchMouseEvent",
+            json!({ "type": "mouseMoved", "x": centre[0], "y": centre[1] }),
+        )
+        .await;
     }
 }
 

@@ -38,6 +38,8 @@ pub struct Stack {
     /// The proxy's port, held from the start (connections refused) until
     /// the proxy first serves on it.
     reserved: Mutex<Option<ReservedPort>>,
+    /// What a test changes in the proxy's settings, at every start.
+    customize: fn(&mut Settings),
 }
 
 type RunningProxy = (oneshot::Sender<()>, JoinHandle<std::io::Result<()>>);
@@ -55,7 +57,15 @@ struct Host {
 impl Stack {
     /// Everything running: emulator, proxy and host shop.
     pub async fn start() -> Self {
-        let stack = Self::without_proxy().await;
+        Self::start_with(|_| {}).await
+    }
+
+    /// The same, with the proxy's settings changed by `customize`.
+    pub async fn start_with(customize: fn(&mut Settings)) -> Self {
+        let stack = Self {
+            customize,
+            ..Self::without_proxy().await
+        };
         stack.start_proxy().await;
         stack
     }
@@ -91,6 +101,16 @@ impl Stack {
             .route("/privacy/{customer}", get(privacy_page))
             .route("/session/{customer}/token", get(token))
             .route("/tag-manager.js", get(tag_manager))
+            .route("/logs-an-error", get(logs_an_error))
+            .route(
+                "/logs-an-error.js",
+                get(|| async {
+                    (
+                        [(header::CONTENT_TYPE, "text/javascript")],
+                        "console.error('ccpa-e2e: an error this page logs on purpose');",
+                    )
+                }),
+            )
             .route(
                 "/hostile.css",
                 get(|| async { ([(header::CONTENT_TYPE, "text/css")], HOSTILE_CSS) }),
@@ -111,6 +131,7 @@ impl Stack {
             database: testkit::database().await,
             proxy: Mutex::new(None),
             reserved: Mutex::new(Some(reserved)),
+            customize: |_| {},
         }
     }
 
@@ -172,6 +193,7 @@ impl Stack {
     fn proxy_settings(&self) -> Settings {
         let mut settings = testkit::proxy_settings(&self.emulator, self.database.url());
         settings.server.allowed_origins = vec![self.host_url.clone()];
+        (self.customize)(&mut settings);
         settings
     }
 }
@@ -311,6 +333,14 @@ main button, main button:hover, button[type=button] { display: block; width: 100
   margin: 1rem 0; padding: 2rem; border: 0; border-radius: 0; background: #000;
   color: #fff; font-size: 3rem; box-shadow: 0 0 8px #000; }
 ";
+
+/// A page that logs an error and nothing else: the console check must see it.
+async fn logs_an_error() -> Html<&'static str> {
+    Html(
+        "<!doctype html><html lang=\"en\"><head><title>Logs an error</title>\
+         <script src=\"/logs-an-error.js\"></script></head><body></body></html>",
+    )
+}
 
 /// What a tag manager does with the widget's event: push it to its data layer.
 async fn tag_manager() -> impl IntoResponse {

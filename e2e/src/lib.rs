@@ -48,9 +48,17 @@ pub async fn open_ready_privacy_page(customer: &str) -> (Stack, Browser) {
     (stack, browser)
 }
 
-/// Keeps a README picture true: the tests take it on every run.
+/// Keeps a picture of the docs true: the tests take it on every run. What
+/// is written must be a PNG with something in it, and must be on disk.
 pub fn save_picture(name: &str, png: Vec<u8>) {
-    let docs = repo_root().join("docs");
-    std::fs::create_dir_all(&docs).unwrap();
-    std::fs::write(docs.join(name), png).unwrap();
+    const SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+    assert!(
+        png.starts_with(SIGNATURE) && png.len() > 1_000,
+        "{name}: not a picture ({} bytes)",
+        png.len()
+    );
+    let path = repo_root().join("docs").join(name);
+    std::fs::write(&path, &png).unwrap();
+    let written = std::fs::read(&path).unwrap();
+    assert!(written == png, "{} was not written whole", path.display());
 }

@@ -11,9 +11,15 @@ use serde_json::{Value, json};
 
 const SWITCH: &str = "[data-testid=ccpa-optout-switch]";
 
-/// An upstream delay that keeps a busy state long enough for axe to look
-/// at it (each Campaign call waits this long), below the proxy's 2 s timeout.
-const SLOW: Duration = Duration::from_millis(1_200);
+/// How long each Campaign call takes while a busy state is looked at:
+/// longer than axe takes to look twice (light and dark), well inside the
+/// proxy's call timeout in these tests ([`patient_proxy`]).
+const HOLD: Duration = Duration::from_millis(3_000);
+
+/// The proxy waits for Campaign longer than [`HOLD`].
+fn patient_proxy(settings: &mut ccpa_proxy::config::Settings) {
+    settings.campaign.timeout_ms = 10_000;
+}
 
 fn lang(tag: &str) -> PageOptions {
     PageOptions {
@@ -36,11 +42,36 @@ async fn picture_of_widget(browser: &Browser, name: &str) {
     save_picture(name, widget.screenshot().await.unwrap());
 }
 
-/// Walks one language through every state, dark and light, running axe in
-/// each: loading, off, saving, on, pending, error.
+/// Runs axe light and dark; with `held`, checks afterwards that the widget
+/// was in that state all along.
+async fn assert_accessible_in_both(browser: &Browser, context: &str, held: Option<&str>) {
+    for dark in [false, true] {
+        browser.prefer_dark(dark).await;
+        assert_accessible(browser, &format!("{context}, dark {dark}")).await;
+    }
+    browser.prefer_dark(false).await;
+    if let Some(state) = held {
+        let shown = browser
+            .wait_for("[data-testid=ccpa-optout]")
+            .await
+            .attr("data-state")
+            .await
+            .unwrap();
+        assert_eq!(
+            shown.as_deref(),
+            Some(state),
+            "{context}: still {state} when axe was done"
+        );
+    }
+}
+
+/// Walks one language through every state, light and dark, running axe in
+/// each: loading, off, saving, on, pending, a failed save (the switch still
+/// shown), signed out. Busy states are held by a slow Campaign until axe is
+/// done with them.
 async fn every_state_is_accessible_in(tag: &str, title: &str) {
-    let stack = Stack::start().await;
-    stack.emulator.set_latency(SLOW);
+    let stack = Stack::start_with(patient_proxy).await;
+    stack.emulator.set_latency(HOLD);
     let browser = open_page(&stack, "CUST-1001", &lang(tag)).await;
     browser.wait_for_state("loading").await;
     assert_eq!(
@@ -48,46 +79,42 @@ async fn every_state_is_accessible_in(tag: &str, title: &str) {
         title,
         "the widget speaks {tag}"
     );
-    assert_accessible(&browser, &format!("{tag}, loading")).await;
+    assert_accessible_in_both(&browser, &format!("{tag}, loading"), Some("loading")).await;
 
     browser.wait_for_state("ready").await;
     stack.emulator.set_latency(Duration::ZERO);
-    for dark in [false, true] {
-        browser.prefer_dark(dark).await;
-        assert_accessible(&browser, &format!("{tag}, off, dark {dark}")).await;
-    }
-    browser.prefer_dark(false).await;
+    assert_accessible_in_both(&browser, &format!("{tag}, off"), None).await;
 
-    stack.emulator.set_latency(SLOW);
+    stack.emulator.set_latency(HOLD);
     browser.wait_for(SWITCH).await.click().await.unwrap();
     browser.wait_for_state("saving").await;
-    assert_accessible(&browser, &format!("{tag}, saving")).await;
+    assert_accessible_in_both(&browser, &format!("{tag}, saving"), Some("saving")).await;
     browser.wait_until_confirmed(true).await;
     stack.emulator.set_latency(Duration::ZERO);
-    for dark in [false, true] {
-        browser.prefer_dark(dark).await;
-        assert_accessible(&browser, &format!("{tag}, on, dark {dark}")).await;
-    }
+    assert_accessible_in_both(&browser, &format!("{tag}, on"), None).await;
 
     stack
         .emulator
         .inject(Fault::campaign(FaultKind::Status { status: 503 }, u32::MAX));
     browser.wait_for(SWITCH).await.click().await.unwrap();
     browser.wait_for_state("pending").await;
-    for dark in [false, true] {
-        browser.prefer_dark(dark).await;
-        assert_accessible(&browser, &format!("{tag}, pending, dark {dark}")).await;
-    }
+    assert_accessible_in_both(&browser, &format!("{tag}, pending"), None).await;
     stack.emulator.clear_faults();
+
+    stack.stop_proxy().await;
+    browser.wait_for(SWITCH).await.click().await.unwrap();
+    browser.wait_for_state("error").await;
+    assert!(
+        browser.wait_for(SWITCH).await.is_displayed().await.unwrap(),
+        "a failed save keeps the switch"
+    );
+    assert_accessible_in_both(&browser, &format!("{tag}, failed save"), Some("error")).await;
 
     browser
         .goto(&stack.page_with("anonymous", &lang(tag)))
         .await;
     browser.wait_for_state("error").await;
-    for dark in [false, true] {
-        browser.prefer_dark(dark).await;
-        assert_accessible(&browser, &format!("{tag}, error, dark {dark}")).await;
-    }
+    assert_accessible_in_both(&browser, &format!("{tag}, signed out"), None).await;
 }
 
 #[tokio::test]
@@ -129,8 +156,25 @@ async fn without_an_attribute_the_browsers_languages_choose() {
     );
 }
 
+/// The console check used throughout sees an error a page logs.
 #[tokio::test]
-async fn pictures_for_the_readme_light_dark_two_languages_and_an_error() {
+async fn the_console_check_sees_an_error_a_page_logs() {
+    let stack = Stack::without_proxy().await;
+    let browser = Browser::start().await;
+    browser
+        .goto(&format!("{}/logs-an-error", stack.host_url))
+        .await;
+    let errors = browser.console_errors().await;
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("an error this page logs on purpose")),
+        "{errors:?}"
+    );
+}
+
+#[tokio::test]
+async fn pictures_for_the_docs_light_dark_two_languages_and_an_error() {
     let (stack, browser) = open_ready_privacy_page("CUST-1001").await;
     picture_of_widget(&browser, "widget-light.png").await;
     browser.prefer_dark(true).await;
@@ -346,9 +390,18 @@ return [root, ...root.querySelectorAll('*')].map((el) => {
   return `${el.tagName}.${el.className}${size} ${props.map((p) => style.getPropertyValue(p)).join('|')} ${content}`;
 });";
 
+/// The widget's computed styles, the pointer over its switch (the hostile
+/// theme has `:hover` rules for buttons).
 async fn widget_styles(browser: &Browser, options: &PageOptions, stack: &Stack) -> Vec<String> {
     browser.goto(&stack.page_with("CUST-1001", options)).await;
     browser.wait_for_state("ready").await;
+    browser.hover(SWITCH).await;
+    let hovered = browser
+        .script(&format!(
+            "return document.querySelector('{SWITCH}').matches(':hover');"
+        ))
+        .await;
+    assert_eq!(hovered, json!(true), "the pointer is over the switch");
     let styles = browser.script(STYLES).await;
     serde_json::from_value(styles).unwrap()
 }
@@ -377,15 +430,59 @@ async fn a_hostile_host_theme_changes_nothing_inside_the_widget() {
     assert_accessible(&browser, "hostile theme").await;
 }
 
-/// Every selector of the widget's stylesheet names the widget's class, so no
-/// rule can reach an element of the host page.
+/// Every selector of the widget's stylesheet names the widget, so no rule
+/// can reach an element of the host page: its subject (the element it
+/// styles) carries a `ccpa-optout` class (the root's, or a
+/// `ccpa-optout__` element's, which only the widget renders), or is reached
+/// from the root `.ccpa-optout` through descendant and child combinators
+/// only (a sibling combinator would step outside).
 #[test]
 fn every_rule_of_the_stylesheet_is_scoped_to_the_widget() {
     let path = e2e::repo_root().join("frontend/style/ccpa-optout.css");
-    let css = std::fs::read_to_string(&path).unwrap();
-    let mut selectors = Vec::new();
+    let selectors = selectors_of(&std::fs::read_to_string(&path).unwrap());
+    assert!(
+        selectors.len() > 20,
+        "the stylesheet was read: {selectors:?}"
+    );
+    let unscoped: Vec<_> = selectors.iter().filter(|s| !is_scoped(s)).collect();
+    assert!(
+        unscoped.is_empty(),
+        "rules that could touch the host page: {unscoped:?}"
+    );
+}
+
+#[test]
+fn the_scope_check_tells_escaping_selectors_apart() {
+    let scoped = [
+        ".ccpa-optout",
+        ".ccpa-optout.ccpa-optout *::before",
+        "[data-theme=\"dark\"] > .ccpa-optout",
+        ".ccpa-optout [hidden]",
+        ".ccpa-optout .ccpa-optout__error p",
+        ".ccpa-optout__switch[aria-checked=\"true\"]:dir(rtl) .ccpa-optout__thumb",
+    ];
+    let escaping = [
+        "p",
+        "main .x",
+        ".ccpa-optout + p",
+        ".ccpa-optout ~ div span",
+        ".ccpa-optoutx p",
+        ":not(.ccpa-optout) p",
+        "[class=\"ccpa-optout\"] ~ p",
+    ];
+    for selector in scoped {
+        assert!(is_scoped(selector), "{selector} is scoped");
+    }
+    for selector in escaping {
+        assert!(!is_scoped(selector), "{selector} escapes");
+    }
+}
+
+/// Every selector of every rule in `css`, comments left out and at-rule
+/// preludes (`@media …`) skipped.
+fn selectors_of(css: &str) -> Vec<String> {
     let mut text = String::new();
-    let mut rest = css.as_str();
+    let mut rest = css;
     while let Some(start) = rest.find("/*") {
         text.push_str(&rest[..start]);
         let end = rest[start..].find("*/").expect("comments are closed");
@@ -393,13 +490,14 @@ fn every_rule_of_the_stylesheet_is_scoped_to_the_widget() {
     }
     text.push_str(rest);
     // A prelude is what stands before `{` since the last `{`, `}` or `;`.
+    let mut selectors = Vec::new();
     let mut prelude = String::new();
     for c in text.chars() {
         match c {
             '{' => {
                 let trimmed = prelude.trim();
                 if !trimmed.starts_with('@') {
-                    selectors.extend(trimmed.split(',').map(|s| s.trim().to_owned()));
+                    selectors.extend(split_outside_brackets(trimmed, ','));
                 }
                 prelude.clear();
             }
@@ -407,16 +505,104 @@ fn every_rule_of_the_stylesheet_is_scoped_to_the_widget() {
             c => prelude.push(c),
         }
     }
-    assert!(
-        selectors.len() > 20,
-        "the stylesheet was read: {selectors:?}"
-    );
-    let unscoped: Vec<_> = selectors
-        .iter()
-        .filter(|s| !s.contains(".ccpa-optout"))
-        .collect();
-    assert!(
-        unscoped.is_empty(),
-        "rules that could touch the host page: {unscoped:?}"
-    );
+    selectors
+}
+
+/// `text` split at `separator` where it stands outside `[…]`, `(…)` and quotes.
+fn split_outside_brackets(text: &str, separator: char) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let (mut depth, mut quote) = (0, None);
+    for c in text.chars() {
+        match (c, quote) {
+            (q @ ('"' | '\''), None) => quote = Some(q),
+            (q, Some(open)) if q == open => quote = None,
+            ('[' | '(', None) => depth += 1,
+            (']' | ')', None) => depth -= 1,
+            (c, None) if c == separator && depth == 0 => {
+                parts.push(String::new());
+                continue;
+            }
+            _ => {}
+        }
+        parts.last_mut().unwrap().push(c);
+    }
+    parts.into_iter().map(|p| p.trim().to_owned()).collect()
+}
+
+/// The compound selectors of `selector`, each with the combinator before
+/// it (`' '`, `'>'`, `'+'`, `'~'`; none for the first).
+fn compounds(selector: &str) -> Vec<(Option<char>, String)> {
+    let mut found: Vec<(Option<char>, String)> = vec![(None, String::new())];
+    let (mut depth, mut quote, mut pending) = (0, None, None::<char>);
+    for c in selector.chars() {
+        let outside = depth == 0 && quote.is_none();
+        match c {
+            ' ' | '>' | '+' | '~' if outside => {
+                // A run of spaces around `>` is one combinator: the symbol.
+                if c != ' ' || pending.is_none() {
+                    pending = Some(c);
+                }
+                continue;
+            }
+            '"' | '\'' if quote.is_none() => quote = Some(c),
+            c if Some(c) == quote => quote = None,
+            '[' | '(' if quote.is_none() => depth += 1,
+            ']' | ')' if quote.is_none() => depth -= 1,
+            _ => {}
+        }
+        if let Some(combinator) = pending.take() {
+            found.push((Some(combinator), String::new()));
+        }
+        found.last_mut().unwrap().1.push(c);
+    }
+    found
+}
+
+/// The classes a compound names itself (not those inside `:not(…)` and
+/// the like, nor attribute values).
+fn classes(compound: &str) -> Vec<String> {
+    let mut classes = Vec::new();
+    let (mut depth, mut current) = (0, None::<String>);
+    for c in compound.chars() {
+        match c {
+            '[' | '(' => depth += 1,
+            ']' | ')' => depth -= 1,
+            _ => {}
+        }
+        if let Some(name) = current.as_mut() {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                name.push(c);
+                continue;
+            }
+            classes.extend(current.take());
+        }
+        if c == '.' && depth == 0 {
+            current = Some(String::new());
+        }
+    }
+    classes.extend(current);
+    classes
+}
+
+fn is_scoped(selector: &str) -> bool {
+    let compounds = compounds(selector);
+    let (_, subject) = compounds.last().expect("a selector has a subject");
+    let widget = |class: &String| class == "ccpa-optout" || class.starts_with("ccpa-optout__");
+    if classes(subject).iter().any(widget) {
+        return true;
+    }
+    // The nearest root to the left, with only descendant or child steps
+    // from it to the subject.
+    for (index, (_, compound)) in compounds.iter().enumerate().rev().skip(1) {
+        let steps_inward = compounds[index + 1..]
+            .iter()
+            .all(|(combinator, _)| matches!(combinator, Some(' ' | '>')));
+        if !steps_inward {
+            return false;
+        }
+        if classes(compound).iter().any(|c| c == "ccpa-optout") {
+            return true;
+        }
+    }
+    false
 }

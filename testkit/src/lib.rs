@@ -36,6 +36,9 @@ impl ReservedPort {
     pub fn new() -> Self {
         let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
             .expect("a socket");
+        // As Tokio's own listeners do: a server stopped and started again
+        // on this port must not wait for the old connections' TIME_WAIT.
+        socket.set_reuse_address(true).expect("SO_REUSEADDR");
         let any: SocketAddr = "127.0.0.1:0".parse().expect("an address");
         socket.bind(&any.into()).expect("bind loopback");
         let addr = socket
