@@ -141,7 +141,7 @@ async fn side_by_side(
                     users: USERS,
                 };
                 let (measured, peak) = if *name == "proxy" {
-                    let (measured, peak) = with_peak_rss(proxy.pid(), run.go()).await;
+                    let (measured, peak) = with_peak_rss(proxy.pid(), run.go()).await?;
                     (measured, Some(peak))
                 } else {
                     (run.go().await, None)
@@ -152,12 +152,12 @@ async fn side_by_side(
         }
         out.push('\n');
     }
-    let idle = stack::memory_kb(proxy.pid(), "VmRSS:");
+    let idle = stack::memory_kb(proxy.pid(), "VmRSS:")?;
     let _ = writeln!(
         out,
         "Proxy RSS at the end of these runs: {:.1} MB; its lifetime peak (VmHWM): {:.1} MB.\n",
         mb(idle),
-        mb(stack::memory_kb(proxy.pid(), "VmHWM:"))
+        mb(stack::memory_kb(proxy.pid(), "VmHWM:")?)
     );
     Ok(out)
 }
@@ -200,21 +200,32 @@ fn rows(pace: Pace, connections: usize, row: &[(&str, Measured, Option<u64>)]) -
     out
 }
 
-/// Runs `work` while sampling `pid`'s RSS every 50 ms; returns the peak (kB).
-async fn with_peak_rss<T>(pid: u32, work: impl std::future::Future<Output = T>) -> (T, u64) {
+/// Runs `work` while sampling `pid`'s RSS every 50 ms; returns the peak
+/// (kB), or an error if the process was gone at a sample.
+async fn with_peak_rss<T>(
+    pid: u32,
+    work: impl std::future::Future<Output = T>,
+) -> anyhow::Result<(T, u64)> {
     let peak = Arc::new(AtomicU64::new(0));
     let sampler = {
         let peak = peak.clone();
         tokio::spawn(async move {
             loop {
-                peak.fetch_max(stack::memory_kb(pid, "VmRSS:"), Ordering::Relaxed);
+                match stack::memory_kb(pid, "VmRSS:") {
+                    Ok(kb) => peak.fetch_max(kb, Ordering::Relaxed),
+                    Err(gone) => return gone,
+                };
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         })
     };
     let result = work.await;
+    if sampler.is_finished() {
+        return Err(sampler.await?);
+    }
     sampler.abort();
-    (result, peak.load(Ordering::Relaxed))
+    stack::memory_kb(pid, "VmRSS:")?;
+    Ok((result, peak.load(Ordering::Relaxed)))
 }
 
 /// What syncing SQLite's log at every commit costs PATCH: the proxy with
@@ -267,7 +278,7 @@ async fn synchronous_cost(bin: &Path, dir: &Path, duration: Duration) -> anyhow:
 async fn scale_facts(bin: &Path, dir: &Path) -> anyhow::Result<String> {
     let (_emulator, emulator) = stack::emulator(bin, 20).await?;
     let (proxy, proxy_url) = stack::proxy(bin, &emulator, dir).await?;
-    let idle = stack::memory_kb(proxy.pid(), "VmRSS:");
+    let idle = stack::memory_kb(proxy.pid(), "VmRSS:")?;
     let api = format!("{proxy_url}/api/v1/opt-out");
     let requests = (0..1_000).map(|user| {
         let api = api.clone();

@@ -20,6 +20,9 @@ struct Sample {
     fds: usize,
     requests: u64,
     errors: u64,
+    /// Whether a fault was injected right after this sample: its errors,
+    /// if any, fall in the next window.
+    faulted: bool,
 }
 
 /// Counters the connections share.
@@ -56,7 +59,8 @@ pub async fn run(
     });
     let flippers = futures_util::future::join_all(flippers);
     let watch = watch(proxy.pid(), &emulator_url, started, end, &counters);
-    let (choices, (samples, faults)) = tokio::join!(flippers, watch);
+    let (choices, watched) = tokio::join!(flippers, watch);
+    let (samples, faults) = watched?;
 
     let lost = drain_and_count_lost(&proxy_url, &emulator_url, choices).await?;
     Ok(report(&samples, faults, lost, length, rate))
@@ -114,15 +118,16 @@ async fn connection(
         .collect()
 }
 
-/// Samples every 10 s and injects a fault every 30 s; returns the samples
-/// and how many faults the emulator injected.
+/// Samples every 10 s and injects a fault every 30 s, right after a sample;
+/// returns the samples and how many faults the emulator injected, or an
+/// error if the proxy was gone at a sample.
 async fn watch(
     pid: u32,
     emulator: &str,
     started: Instant,
     end: Instant,
     counters: &Counters,
-) -> (Vec<Sample>, u64) {
+) -> anyhow::Result<(Vec<Sample>, u64)> {
     let http = Client::new();
     let faults = [
         json!({"kind": "status", "status": 503, "count": 20}),
@@ -137,6 +142,14 @@ async fn watch(
             break;
         }
         tokio::time::sleep_until(at.into()).await;
+        samples.push(Sample {
+            at: at - started,
+            rss_kb: stack::memory_kb(pid, "VmRSS:")?,
+            fds: stack::open_fds(pid)?,
+            requests: counters.requests.load(Ordering::Relaxed),
+            errors: counters.errors.load(Ordering::Relaxed),
+            faulted: tick % 3 == 0,
+        });
         if tick % 3 == 0 {
             let fault = &faults[(tick as usize / 3) % faults.len()];
             let _ = http
@@ -151,19 +164,12 @@ async fn watch(
                     .await;
             }
         }
-        samples.push(Sample {
-            at: at - started,
-            rss_kb: stack::memory_kb(pid, "VmRSS:"),
-            fds: stack::open_fds(pid),
-            requests: counters.requests.load(Ordering::Relaxed),
-            errors: counters.errors.load(Ordering::Relaxed),
-        });
     }
     let stats: Value = match http.get(format!("{emulator}/_emulator/stats")).send().await {
         Ok(response) => response.json().await.unwrap_or_default(),
         Err(_) => Value::Null,
     };
-    (samples, stats["faultsInjected"].as_u64().unwrap_or(0))
+    Ok((samples, stats["faultsInjected"].as_u64().unwrap_or(0)))
 }
 
 /// Waits for the proxy to apply everything, then counts users whose last
@@ -213,18 +219,19 @@ async fn drain_and_count_lost(
 fn report(samples: &[Sample], faults: u64, lost: usize, length: Duration, rate: u32) -> String {
     let mut out = format!(
         "### Soak: {} min at {rate} requests/s (4 GET : 1 PATCH, 32 connections, 1,000 users, Campaign latency 20 ms), a fault every 30 s\n\n\
-         | time | proxy RSS | open fds | requests | errors |\n| ---: | ---: | ---: | ---: | ---: |\n",
+         | time | proxy RSS | open fds | requests | errors | fault injected after |\n| ---: | ---: | ---: | ---: | ---: | :---: |\n",
         length.as_secs() / 60
     );
     for s in samples {
         let _ = writeln!(
             out,
-            "| {} s | {:.1} MB | {} | {} | {} |",
+            "| {} s | {:.1} MB | {} | {} | {} | {} |",
             s.at.as_secs(),
             s.rss_kb as f64 / 1024.0,
             s.fds,
             s.requests,
-            s.errors
+            s.errors,
+            if s.faulted { "yes" } else { "" }
         );
     }
     let errors = samples.last().map_or(0, |s| s.errors);
@@ -232,11 +239,23 @@ fn report(samples: &[Sample], faults: u64, lost: usize, length: Duration, rate: 
     let (low, high) = settled.fold((u64::MAX, 0), |(lo, hi), v| (lo.min(v), hi.max(v)));
     let _ = write!(
         out,
-        "\nAfter the first tenth: RSS between {:.1} and {:.1} MB. Errors answered: {errors}, faults injected: {faults} \
-         (each fault can fail at most one request, so every error is an injected one: {}). Accepted choices not in Campaign after draining: **lost = {lost}**.\n",
+        "\nAfter the first tenth: RSS between {:.1} and {:.1} MB. Errors answered: {errors}; faults injected: {faults}. \
+         Windows with errors but no fault injected at their start: **{}** (an error there is not an injected one). \
+         Accepted choices not in Campaign after draining: **lost = {lost}**.\n",
         low as f64 / 1024.0,
         high as f64 / 1024.0,
-        if errors <= faults { "yes" } else { "NO" },
+        unexplained_windows(samples),
     );
     out
+}
+
+/// The ten-second windows in which requests failed although no fault was
+/// injected at their start (nor is one still queued from the window
+/// before: the largest lasts 20 calls, well under a second at this rate).
+fn unexplained_windows(samples: &[Sample]) -> usize {
+    samples
+        .windows(2)
+        .filter(|pair| pair[1].errors > pair[0].errors && !pair[0].faulted)
+        .count()
+        + samples.first().map_or(0, |s| usize::from(s.errors > 0))
 }

@@ -217,24 +217,22 @@ fn nginx_binary() -> PathBuf {
 }
 
 /// A field of `/proc/<pid>/status` in kB (`VmRSS`, `VmHWM`).
-pub fn memory_kb(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with(field))?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
+/// A process that is gone is an error, never 0 MB.
+pub fn memory_kb(pid: u32, field: &str) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| anyhow::anyhow!("process {pid} is gone (its /proc status: {e})"))?;
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("process {pid} reports no {field}"))
 }
 
-/// Open file descriptors of `pid`.
-pub fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+/// Open file descriptors of `pid`; a process that is gone is an error.
+pub fn open_fds(pid: u32) -> anyhow::Result<usize> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .map_err(|e| anyhow::anyhow!("process {pid} is gone (its /proc fds: {e})"))
 }
 
 /// A sign-in token for test customer `user`, valid for an hour.
