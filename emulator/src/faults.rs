@@ -41,10 +41,19 @@ pub enum FaultKind {
         /// Seconds the client is told to wait.
         retry_after_secs: u64,
     },
-    /// Wait this long, then answer normally.
+    /// Wait this long, then answer normally. A caller that gives up
+    /// meanwhile cancels the request: it never takes effect.
     #[serde(rename_all = "camelCase")]
     Delay {
         /// Milliseconds to wait.
+        ms: u64,
+    },
+    /// Take the request only after this long, whether or not the caller
+    /// is still waiting: a change that lands after its sender gave up on
+    /// the answer, as behind a slow gateway.
+    #[serde(rename_all = "camelCase")]
+    Late {
+        /// Milliseconds before the request is taken.
         ms: u64,
     },
     /// Drop the connection after the status line, before any body: the
@@ -166,6 +175,14 @@ async fn answer(
         Some(FaultKind::Delay { ms }) => {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             next.run(request).await
+        }
+        Some(FaultKind::Late { ms }) => {
+            let late = tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                next.run(request).await
+            });
+            late.await
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
         }
         Some(FaultKind::Status { status }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -125,12 +125,18 @@ impl Emulator {
     /// Adds a profile with custom key `key` (and a made-up email) that
     /// allows sale, for tests that need many customers.
     pub fn add_customer(&self, key: &str) {
+        self.add_customer_with_email(key, &format!("{}@example.com", key.to_ascii_lowercase()));
+    }
+
+    /// Adds a profile with custom key `key` and `email`, spelt as given,
+    /// that allows sale.
+    pub fn add_customer_with_email(&self, key: &str, email: &str) {
         self.store().create(Profile {
             pkey: String::new(),
             cus_customer_id: Some(key.to_owned()),
             first_name: "Test".into(),
             last_name: key.to_owned(),
-            email: format!("{}@example.com", key.to_ascii_lowercase()),
+            email: email.to_owned(),
             ccpa_opt_out: false,
         });
     }

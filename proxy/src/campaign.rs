@@ -32,9 +32,14 @@ pub enum CampaignError {
     /// IMS or Campaign did not answer within the timeout.
     #[error("upstream timed out")]
     Timeout,
-    /// IMS or Campaign failed, or could not be reached.
+    /// IMS or Campaign answered a failure, or could not be connected to:
+    /// nothing was taken.
     #[error("upstream unavailable: {0}")]
     Unavailable(String),
+    /// The call went out, and its answer broke off: what Campaign did with
+    /// it is unknown.
+    #[error("upstream answer interrupted: {0}")]
+    Interrupted(String),
     /// Campaign answered 429; `Retry-After` said when to come back, if it did.
     #[error("Campaign is throttling requests")]
     Throttled(Option<Duration>),
@@ -43,11 +48,15 @@ pub enum CampaignError {
     /// name), or a refused credential. Retried: settings get fixed.
     #[error("Campaign's settings look wrong: {0}")]
     Misconfigured(String),
-    /// An answer that is not the documented one: an HTML page from a
-    /// gateway, JSON of another shape, a link outside the tenant, a status
-    /// the API does not give. Never taken as success.
+    /// A success whose body is not the documented one: an HTML page from a
+    /// gateway, JSON of another shape, a link outside the tenant. Never
+    /// taken as success; what Campaign did is unknown.
     #[error("unexpected upstream answer: {0}")]
     Unexpected(String),
+    /// A status the API does not give for this call (an unexpected `4xx`):
+    /// Campaign did not take it.
+    #[error("upstream refused: {0}")]
+    Refused(String),
 }
 
 impl CampaignError {
@@ -55,17 +64,30 @@ impl CampaignError {
     /// to an outage: asking again the same way is unlikely to help, so
     /// delivery gives up after a bounded number of these.
     pub fn is_strike(&self) -> bool {
-        matches!(self, Self::Unexpected(_))
+        matches!(self, Self::Unexpected(_) | Self::Refused(_))
+    }
+
+    /// Whether a change sent with the call that failed so may have been
+    /// made all the same: no answer came, or not one the proxy can read.
+    pub fn may_have_applied(&self) -> bool {
+        matches!(
+            self,
+            Self::Timeout | Self::Interrupted(_) | Self::Unexpected(_)
+        )
     }
 }
 
 impl From<reqwest::Error> for CampaignError {
     fn from(error: reqwest::Error) -> Self {
-        if error.is_timeout() {
+        let (timeout, connect) = (error.is_timeout(), error.is_connect());
+        // `without_url`: a byEmail URL carries the user's email.
+        let text = error.without_url().to_string();
+        if timeout {
             Self::Timeout
+        } else if connect {
+            Self::Unavailable(text)
         } else {
-            // `without_url`: a byEmail URL carries the user's email.
-            Self::Unavailable(error.without_url().to_string())
+            Self::Interrupted(text)
         }
     }
 }
@@ -166,10 +188,13 @@ impl Health {
                 Self::Ok
             }
             Err(CampaignError::Misconfigured(why)) => Self::Misconfigured(why.clone()),
-            Err(CampaignError::Unexpected(why)) => Self::Unexpected(why.clone()),
+            Err(CampaignError::Unexpected(why) | CampaignError::Refused(why)) => {
+                Self::Unexpected(why.clone())
+            }
             Err(
                 error @ (CampaignError::Timeout
                 | CampaignError::Unavailable(_)
+                | CampaignError::Interrupted(_)
                 | CampaignError::Throttled(_)),
             ) => Self::Unreachable(error.to_string()),
         }
@@ -209,30 +234,57 @@ impl CampaignClient {
     }
 
     async fn look_up(&self, key: &ProfileKey) -> Result<Profile, CampaignError> {
-        let _permit = self.permit().await?;
-        let answer = self.call(Method::GET, self.lookup_url(key), None).await?;
-        let profile = match (key, answer.status) {
-            (ProfileKey::CustomKey(_), StatusCode::NOT_FOUND) if answer.is_document_not_found() => {
-                return Err(CampaignError::ProfileNotFound);
-            }
-            (_, StatusCode::OK) => match key {
-                ProfileKey::CustomKey(_) => answer.json::<ProfileBody>()?,
-                ProfileKey::Email(_) => {
-                    let mut matches = answer.json::<Collection<ProfileBody>>()?.content;
-                    match matches.len() {
-                        0 => return Err(CampaignError::ProfileNotFound),
-                        1 => matches.remove(0),
-                        _ => return Err(CampaignError::AmbiguousProfile),
-                    }
-                }
-            },
-            _ => return Err(answer.failure(self.resource_of(key))),
+        let profile = match key {
+            ProfileKey::CustomKey(custom) => self.by_custom_key(custom).await?,
+            ProfileKey::Email { .. } => self.by_email(key).await?,
         };
         self.in_tenant(&profile.href)?;
         Ok(Profile {
             ccpa_opt_out: profile.ccpa_opt_out,
             href: profile.href,
         })
+    }
+
+    async fn by_custom_key(&self, key: &str) -> Result<ProfileBody, CampaignError> {
+        let resource = &self.settings.extended_resource;
+        let mut url = self.resource_url(resource);
+        url.path_segments_mut()
+            .expect("http URLs have paths")
+            .push(key);
+        let _permit = self.permit().await?;
+        let answer = self.call(Method::GET, url, None).await?;
+        match answer.status {
+            StatusCode::OK => answer.json(),
+            StatusCode::NOT_FOUND if answer.is_document_not_found() => {
+                Err(CampaignError::ProfileNotFound)
+            }
+            _ => Err(answer.failure(resource)),
+        }
+    }
+
+    /// `byEmail` for each spelling of the address, most likely first, until
+    /// one matches.
+    async fn by_email(&self, key: &ProfileKey) -> Result<ProfileBody, CampaignError> {
+        let resource = &self.settings.standard_resource;
+        for spelling in key.spellings() {
+            let mut url = self.resource_url(resource);
+            url.path_segments_mut()
+                .expect("http URLs have paths")
+                .push("byEmail");
+            url.query_pairs_mut().append_pair("email", spelling);
+            let _permit = self.permit().await?;
+            let answer = self.call(Method::GET, url, None).await?;
+            if answer.status != StatusCode::OK {
+                return Err(answer.failure(resource));
+            }
+            let mut matches = answer.json::<Collection<ProfileBody>>()?.content;
+            match matches.len() {
+                0 => continue,
+                1 => return Ok(matches.remove(0)),
+                _ => return Err(CampaignError::AmbiguousProfile),
+            }
+        }
+        Err(CampaignError::ProfileNotFound)
     }
 
     /// Sets `ccpaOptOut` on `profile`, following the link Campaign gave.
@@ -249,10 +301,12 @@ impl CampaignClient {
             .call(Method::PATCH, profile.href.clone(), Some(&body))
             .await?;
         match answer.status {
-            // The profile went between the look-up and the change.
-            StatusCode::NOT_FOUND if answer.is_document_not_found() => {
-                Err(CampaignError::ProfileNotFound)
-            }
+            // The link Campaign gave a moment ago leads nowhere (the profile
+            // went, or its PKey changed in a migration): the next attempt's
+            // look-up tells which.
+            StatusCode::NOT_FOUND if answer.is_document_not_found() => Err(
+                CampaignError::Unavailable("the profile's link answered 404".into()),
+            ),
             StatusCode::OK => {
                 let patched = answer.json::<Patched>()?;
                 if patched.pkey.is_empty() {
@@ -339,13 +393,6 @@ impl CampaignClient {
             .map_err(|_| CampaignError::Unavailable("the client was closed".into()))
     }
 
-    fn resource_of(&self, key: &ProfileKey) -> &str {
-        match key {
-            ProfileKey::CustomKey(_) => &self.settings.extended_resource,
-            ProfileKey::Email(_) => &self.settings.standard_resource,
-        }
-    }
-
     /// `<root><resource>/profile`.
     fn resource_url(&self, resource: &str) -> Url {
         let mut url = self.campaign_root.clone();
@@ -353,24 +400,6 @@ impl CampaignClient {
             .expect("http URLs have paths")
             .pop_if_empty()
             .extend([resource, "profile"]);
-        url
-    }
-
-    fn lookup_url(&self, key: &ProfileKey) -> Url {
-        let mut url = self.resource_url(self.resource_of(key));
-        match key {
-            ProfileKey::CustomKey(key) => {
-                url.path_segments_mut()
-                    .expect("http URLs have paths")
-                    .push(key);
-            }
-            ProfileKey::Email(email) => {
-                url.path_segments_mut()
-                    .expect("http URLs have paths")
-                    .push("byEmail");
-                url.query_pairs_mut().append_pair("email", email);
-            }
-        }
         url
     }
 
@@ -485,7 +514,7 @@ impl Answer {
             status if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT => {
                 CampaignError::Unavailable(format!("Campaign answered {status}"))
             }
-            status => CampaignError::Unexpected(format!("Campaign answered {status}")),
+            status => CampaignError::Refused(format!("Campaign answered {status}")),
         }
     }
 }
@@ -554,13 +583,18 @@ async fn fetch_token(
         .form(&form)
         .send()
         .await?;
-    if !response.status().is_success() {
-        return Err(CampaignError::Unavailable(format!(
-            "IMS answered {}",
-            response.status()
+    let status = response.status();
+    if status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS {
+        return Err(CampaignError::Misconfigured(format!(
+            "IMS refused the credential ({status}): check campaign.client_id, \
+             campaign.client_secret and campaign.scope"
         )));
     }
-    let answer: TokenAnswer = response.json().await?;
+    if !status.is_success() {
+        return Err(CampaignError::Unavailable(format!("IMS answered {status}")));
+    }
+    let answer: TokenAnswer = serde_json::from_slice(&response.bytes().await?)
+        .map_err(|_| CampaignError::Unexpected("an IMS answer without a token".into()))?;
     tracing::info!(
         expires_in = answer.expires_in,
         "obtained an IMS access token"

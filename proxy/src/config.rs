@@ -123,7 +123,8 @@ impl Default for DeliverySettings {
 }
 
 /// How much longer than an attempt a lease must last, at the least: the
-/// time to record the attempt's outcome after it, and a clock step.
+/// lease starts when the request is recorded, the attempt's clock only
+/// once that has committed (a batch's sync), and clocks step.
 pub const LEASE_MARGIN: Duration = Duration::from_secs(1);
 
 impl DeliverySettings {
@@ -142,8 +143,12 @@ impl DeliverySettings {
     }
 
     /// Refuses a lease that an attempt could outlive: the late attempt's
-    /// PATCH could then overwrite a newer choice sent by the next one.
+    /// PATCH could then overwrite a newer choice sent by the next one. And
+    /// a health check period of 0, which would ask Campaign without pause.
     pub fn check(&self, campaign: &CampaignSettings) -> Result<(), String> {
+        if campaign.health_check_ms == 0 {
+            return Err("campaign.health_check_ms must be above 0".into());
+        }
         let (attempt, lease) = (self.attempt_timeout(campaign), self.lease(campaign));
         if lease < attempt + LEASE_MARGIN {
             return Err(format!(

@@ -2,11 +2,14 @@
 //! background worker with exponential backoff until it does.
 //!
 //! Every change is in the store before anyone tries to apply it, and leaves
-//! the store only when Campaign has taken it (or has no such profile). So a
-//! failing, throttling or unreachable Campaign, an expired IMS token or a
-//! `kill -9` delays a change; nothing drops it.
+//! the pending changes only when Campaign has taken it, has no such profile,
+//! or kept answering what the proxy cannot understand (then it is kept among
+//! the dead letters, audited `failed`, for an operator). So a failing,
+//! throttling or unreachable Campaign, an expired IMS token or a `kill -9`
+//! delays a change; nothing drops it unseen.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore};
@@ -99,9 +102,11 @@ impl Delivery {
 
     /// Applies `claim` within the attempt timeout and records how that went.
     async fn apply(&self, claim: Claim) -> Attempt {
-        let pushed = tokio::time::timeout(self.attempt_timeout, self.push(&claim))
+        let sent = AtomicBool::new(false);
+        let pushed = tokio::time::timeout(self.attempt_timeout, self.push(&claim, &sent))
             .await
             .unwrap_or(Err(CampaignError::Timeout));
+        let in_doubt = sent.load(Ordering::SeqCst);
         let (request, value) = (claim.audit_id, claim.value);
         let (outcome, attempt) = match pushed {
             Ok(previous) => (Outcome::Applied { previous }, Attempt::Applied),
@@ -112,7 +117,7 @@ impl Delivery {
                 };
                 (Outcome::Denied { basis }, Attempt::Denied(error))
             }
-            Err(error) => match self.failed(&claim, &error) {
+            Err(error) => match self.failed(&claim, &error, in_doubt) {
                 outcome @ Outcome::GiveUp { .. } => (outcome, Attempt::Failed(error)),
                 outcome => (outcome, Attempt::Pending),
             },
@@ -150,8 +155,16 @@ impl Delivery {
     /// What to record for an attempt that failed with `error`: another
     /// attempt later, or, after too many answers the proxy cannot
     /// understand, the dead letters.
-    fn failed(&self, claim: &Claim, error: &CampaignError) -> Outcome {
-        let after = self.retry_after(claim.attempts, error);
+    ///
+    /// A PATCH whose fate is unknown may still land: the change then waits
+    /// a whole lease before anyone tries it again (a newer choice included),
+    /// so that the late PATCH lands before the next one, not after.
+    fn failed(&self, claim: &Claim, error: &CampaignError, sent: bool) -> Outcome {
+        let in_doubt = sent && error.may_have_applied();
+        let mut after = self.retry_after(claim.attempts, error);
+        if in_doubt {
+            after = after.max(self.lease);
+        }
         let strike = error.is_strike();
         if strike && claim.strikes + 1 >= self.settings.max_strikes {
             tracing::error!(%error, request = claim.audit_id, strikes = claim.strikes + 1, "Campaign keeps answering in a way the proxy cannot understand; the change goes to the dead letters");
@@ -165,13 +178,17 @@ impl Delivery {
             after,
             error: error.to_string(),
             strike,
+            in_doubt,
         }
     }
 
-    /// Sets the value unless Campaign already has it; returns the old value.
-    async fn push(&self, claim: &Claim) -> Result<bool, CampaignError> {
+    /// Sets the value unless Campaign already has it (or an earlier PATCH
+    /// may have landed unseen: its value cannot be trusted); returns the
+    /// old value. `sent` tells whether the PATCH went out.
+    async fn push(&self, claim: &Claim, sent: &AtomicBool) -> Result<bool, CampaignError> {
         let profile = self.campaign.find(&claim.key).await?;
-        if profile.ccpa_opt_out != claim.value {
+        if profile.ccpa_opt_out != claim.value || claim.in_doubt {
+            sent.store(true, Ordering::SeqCst);
             self.campaign.set_opt_out(&profile, claim.value).await?;
         }
         Ok(profile.ccpa_opt_out)

@@ -43,6 +43,10 @@ pub enum ApiError {
     /// The upstream failed.
     #[error(transparent)]
     Campaign(#[from] CampaignError),
+    /// Campaign kept refusing a recorded change in ways the proxy cannot
+    /// understand; it was given up and kept among the dead letters.
+    #[error("given up: {0}")]
+    GaveUp(CampaignError),
     /// The database failed: a request that cannot be recorded is refused.
     #[error("storage failed: {0}")]
     Storage(#[from] StoreError),
@@ -99,6 +103,12 @@ impl ApiError {
                 "Use GET or PATCH.",
             ),
             E::Campaign(error) => campaign_parts(error),
+            E::GaveUp(_) => simple(
+                StatusCode::BAD_GATEWAY,
+                ErrorCode::UpstreamUnavailable,
+                "Adobe Campaign did not accept the change. It is recorded, and the site's staff \
+                 have been told to look into it.",
+            ),
             E::Storage(_) => simple(
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::StorageUnavailable,
@@ -126,9 +136,11 @@ fn campaign_parts(error: &CampaignError) -> (StatusCode, ErrorCode, String) {
             "Adobe Campaign did not answer in time; nothing was changed.",
         ),
         CampaignError::Unavailable(_)
+        | CampaignError::Interrupted(_)
         | CampaignError::Throttled(_)
         | CampaignError::Misconfigured(_)
-        | CampaignError::Unexpected(_) => (
+        | CampaignError::Unexpected(_)
+        | CampaignError::Refused(_) => (
             StatusCode::BAD_GATEWAY,
             ErrorCode::UpstreamUnavailable,
             "Adobe Campaign could not be reached; nothing was changed.",

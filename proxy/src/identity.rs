@@ -28,23 +28,36 @@ const MAX_KEY_LEN: usize = 254;
 
 /// The user's business key, parsed once: a custom key or an email address.
 /// An instance is always a well-formed key of the configured kind.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum ProfileKey {
     /// A Campaign custom key (`profileAndServicesExt/profile/<key>`).
     CustomKey(String),
-    /// An email address (`byEmail`), lowercased: see [`ProfileKey::parse`].
-    Email(String),
+    /// An email address (`byEmail`): see [`ProfileKey::parse`].
+    Email {
+        /// Lowercased: what identifies the person.
+        key: String,
+        /// As the token spelt it: what Campaign most likely stores.
+        given: String,
+    },
 }
+
+/// Two keys are one person when their kinds and normalized keys agree.
+impl PartialEq for ProfileKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind() == other.kind() && self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for ProfileKey {}
 
 impl ProfileKey {
     /// Parses `raw` as a key of `kind`.
     ///
-    /// An email is kept lowercased, all of it: `Ada@Example.COM` and
-    /// `ada@example.com` are one person, so they share one pending change
-    /// and one lease, and Campaign is asked for the one spelling. (Mail
-    /// providers treat the local part without regard to case, though the
-    /// standard allows otherwise; a profile stored with capitals is found
-    /// only if Campaign's `byEmail` ignores case: docs/operations.md.)
+    /// An email is keyed lowercased, all of it: `Ada@Example.COM` and
+    /// `ada@example.com` are one person (mail providers ignore case, though
+    /// the standard allows otherwise), so they share one pending change and
+    /// one lease. Campaign is asked for the spelling given first, as its
+    /// profile most likely stores it, then for the lowercased one.
     pub fn parse(raw: &str, kind: KeyKind) -> Result<Self, &'static str> {
         if raw.is_empty() || raw.len() > MAX_KEY_LEN {
             return Err("key is empty or too long");
@@ -54,23 +67,39 @@ impl ProfileKey {
         }
         match kind {
             KeyKind::CustomKey => Ok(Self::CustomKey(raw.to_owned())),
-            KeyKind::Email if is_plausible_email(raw) => Ok(Self::Email(raw.to_lowercase())),
+            KeyKind::Email if is_plausible_email(raw) => Ok(Self::Email {
+                key: raw.to_lowercase(),
+                given: raw.to_owned(),
+            }),
             KeyKind::Email => Err("key is not an email address"),
         }
     }
 
-    /// The key itself, for the upstream request and the pending change only.
+    /// The key itself (normalized), for the pending change and leases only.
     pub fn as_str(&self) -> &str {
         match self {
-            Self::CustomKey(key) | Self::Email(key) => key,
+            Self::CustomKey(key) | Self::Email { key, .. } => key,
         }
+    }
+
+    /// The spelling the token gave, where it differs from [`Self::as_str`].
+    pub fn given(&self) -> Option<&str> {
+        match self {
+            Self::Email { key, given } if key != given => Some(given),
+            _ => None,
+        }
+    }
+
+    /// The spellings to look the profile up by, most likely first.
+    pub fn spellings(&self) -> impl Iterator<Item = &str> {
+        self.given().into_iter().chain([self.as_str()])
     }
 
     /// Which kind of key it is.
     pub fn kind(&self) -> KeyKind {
         match self {
             Self::CustomKey(_) => KeyKind::CustomKey,
-            Self::Email(_) => KeyKind::Email,
+            Self::Email { .. } => KeyKind::Email,
         }
     }
 }

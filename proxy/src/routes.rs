@@ -99,7 +99,8 @@ async fn record_and_apply(
     match attempt {
         Attempt::Applied => Ok(false),
         Attempt::Pending => Ok(true),
-        Attempt::Denied(error) | Attempt::Failed(error) => Err(error.into()),
+        Attempt::Denied(error) => Err(error.into()),
+        Attempt::Failed(error) => Err(ApiError::GaveUp(error)),
     }
 }
 

@@ -1,6 +1,10 @@
 -- The same change as migrations/sqlite, in PostgreSQL's dialect.
 ALTER TABLE pending RENAME COLUMN lease_owner TO lease_token;
 ALTER TABLE pending ADD COLUMN strikes BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE pending ADD COLUMN in_doubt BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE pending ADD COLUMN given_key TEXT;
+ALTER TABLE pending ADD COLUMN pending_since BIGINT NOT NULL DEFAULT 0;
+UPDATE pending SET pending_since = (SELECT received_at FROM audit WHERE audit.id = pending.audit_id);
 
 CREATE TABLE dead_letter (
     audit_id    BIGINT PRIMARY KEY REFERENCES audit (id),

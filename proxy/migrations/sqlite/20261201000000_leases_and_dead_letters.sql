@@ -3,6 +3,15 @@
 ALTER TABLE pending RENAME COLUMN lease_owner TO lease_token;
 -- Answers the proxy could not understand, counted towards giving up.
 ALTER TABLE pending ADD COLUMN strikes BIGINT NOT NULL DEFAULT 0;
+-- 1 when a PATCH went out whose answer never came: it may still land, so
+-- the next attempt sends its value whatever Campaign shows.
+ALTER TABLE pending ADD COLUMN in_doubt BIGINT NOT NULL DEFAULT 0;
+-- An email as the latest request spelt it, where it differs from the
+-- (lowercased) profile_key: what Campaign is asked for first.
+ALTER TABLE pending ADD COLUMN given_key TEXT;
+-- Since when the profile has had a change waiting (Unix ms).
+ALTER TABLE pending ADD COLUMN pending_since BIGINT NOT NULL DEFAULT 0;
+UPDATE pending SET pending_since = (SELECT received_at FROM audit WHERE audit.id = pending.audit_id);
 
 -- Changes given up on after max_strikes such answers: audited 'failed',
 -- kept here for operators (readiness counts them).

@@ -34,7 +34,7 @@ pub use engine::Engine;
 use engine::{Dialect, sql};
 pub use error::{Result, StoreError};
 use index::{PendingIndex, Undo};
-pub use pending::{Claim, Finished, LeaseToken, Outcome};
+pub use pending::{Claim, Finished, Outcome};
 pub use trail::{AuditRow, NewRequest, Source};
 use writer::{Queued, Write, Written};
 
@@ -169,8 +169,7 @@ impl Store {
             self.db.dialect,
             "SELECT (SELECT COUNT(*) FROM pending) AS pending, \
              (SELECT COUNT(*) FROM dead_letter) AS dead, \
-             (SELECT {now} - MIN(audit.received_at) FROM pending \
-               JOIN audit ON audit.id = pending.audit_id) AS oldest"
+             (SELECT {now} - MIN(pending_since) FROM pending) AS oldest"
         ))
         .fetch_one(&self.db.pool)
         .await?;
@@ -195,7 +194,8 @@ pub struct Backlog {
     /// Changes given up on after repeated answers the proxy cannot
     /// understand: each needs an operator.
     pub dead_letters: i64,
-    /// How long the oldest waiting change has waited, if any waits.
+    /// How long the profile waiting longest has had a change waiting (a
+    /// newer choice does not reset it), if any waits.
     pub oldest_pending_ms: Option<i64>,
 }
 

@@ -28,7 +28,7 @@ use crate::identity::ProfileKey;
 
 /// Names one claim of a pending row.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LeaseToken(String);
+pub(super) struct LeaseToken(String);
 
 impl LeaseToken {
     fn new() -> Self {
@@ -49,6 +49,9 @@ pub struct Claim {
     pub attempts: u32,
     /// Of those, answers the proxy could not understand.
     pub strikes: u32,
+    /// Whether an earlier attempt's PATCH may have landed unseen: this one
+    /// then PATCHes whatever the look-up shows.
+    pub in_doubt: bool,
     /// What the attempt must present to finish.
     lease: LeaseToken,
 }
@@ -75,6 +78,11 @@ pub enum Outcome {
         /// Whether the answer was one the proxy cannot understand: those
         /// count towards the dead letters, outages do not.
         strike: bool,
+        /// Whether a PATCH was sent whose fate is unknown (its answer never
+        /// came): it may still land. Nobody may then take the change, even
+        /// for a newer choice, until `after` has passed, and the next
+        /// attempt PATCHes whatever the look-up shows.
+        in_doubt: bool,
     },
     /// The last strike: the change goes to the dead letters (audited
     /// `failed`), unless a newer choice replaced it meanwhile; that one is
@@ -118,12 +126,13 @@ impl Db {
         let audit_id = trail::insert_request(d, tx, request).await?;
         let key = request.key.as_str();
         let token = LeaseToken::new();
-        let claim = |attempts, strikes| Claim {
+        let claim = |in_doubt| Claim {
             key: request.key.clone(),
             audit_id,
             value: request.value,
-            attempts,
-            strikes,
+            attempts: 0,
+            strikes: 0,
+            in_doubt,
             lease: token.clone(),
         };
         // Usually one pass; a second when the row vanished (applied by
@@ -131,13 +140,14 @@ impl Db {
         let leased = loop {
             let inserted = sqlx::query(sql!(
                 d,
-                "INSERT INTO pending (profile_key, key_kind, audit_id, value, next_attempt_at, \
-                 lease_token, lease_until, leased_audit_id) \
-                 VALUES ($1, $2, $3, $4, {now}, $5, {now} + $6, $3) \
+                "INSERT INTO pending (profile_key, key_kind, given_key, audit_id, value, \
+                 next_attempt_at, pending_since, lease_token, lease_until, leased_audit_id) \
+                 VALUES ($1, $2, $3, $4, $5, {now}, {now}, $6, {now} + $7, $4) \
                  ON CONFLICT (profile_key) DO NOTHING"
             ))
             .bind(key)
             .bind(request.key.kind().as_str())
+            .bind(request.key.given())
             .bind(audit_id)
             .bind(i64::from(request.value))
             .bind(token.0.as_str())
@@ -146,11 +156,11 @@ impl Db {
             .await?
             .rows_affected();
             if inserted == 1 {
-                break Some(claim(0, 0));
+                break Some(claim(false));
             }
             let Some(row) = sqlx::query(sql!(
                 d,
-                "SELECT audit_id, leased_audit_id, attempts, strikes, \
+                "SELECT audit_id, leased_audit_id, in_doubt, \
                  CAST(CASE WHEN lease_until <= {now} THEN 1 ELSE 0 END AS BIGINT) AS free \
                  FROM pending WHERE profile_key = $1 {lock}"
             ))
@@ -168,28 +178,35 @@ impl Db {
             if free || leased != Some(replaced) {
                 trail::record(d, tx, replaced, Decision::Superseded, None, None).await?;
             }
+            // A new request starts afresh: its own attempts and strikes.
             if !free {
-                sqlx::query("UPDATE pending SET audit_id = $1, value = $2 WHERE profile_key = $3")
-                    .bind(audit_id)
-                    .bind(i64::from(request.value))
-                    .bind(key)
-                    .execute(&mut **tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE pending SET audit_id = $1, value = $2, given_key = $3, attempts = 0, \
+                     strikes = 0 WHERE profile_key = $4",
+                )
+                .bind(audit_id)
+                .bind(i64::from(request.value))
+                .bind(request.key.given())
+                .bind(key)
+                .execute(&mut **tx)
+                .await?;
                 break None;
             }
             sqlx::query(sql!(
                 d,
-                "UPDATE pending SET audit_id = $1, value = $2, lease_token = $3, \
-                 lease_until = {now} + $4, leased_audit_id = $1 WHERE profile_key = $5"
+                "UPDATE pending SET audit_id = $1, value = $2, given_key = $3, attempts = 0, \
+                 strikes = 0, lease_token = $4, lease_until = {now} + $5, leased_audit_id = $1 \
+                 WHERE profile_key = $6"
             ))
             .bind(audit_id)
             .bind(i64::from(request.value))
+            .bind(request.key.given())
             .bind(token.0.as_str())
             .bind(millis(lease))
             .bind(key)
             .execute(&mut **tx)
             .await?;
-            break Some(claim(count(&row, "attempts")?, count(&row, "strikes")?));
+            break Some(claim(row.try_get::<i64, _>("in_doubt")? == 1));
         };
         // The index changes while this transaction holds SQLite's only
         // connection, so it changes in the same order as the table; the
@@ -224,14 +241,21 @@ impl Db {
         };
         let holds = holder.as_ref() == Some(&claim.lease.0);
         let replaced = current != Some(claim.audit_id);
-        if replaced {
-            // Whatever this attempt did, a later choice of the same person
+        let decided = matches!(outcome, Outcome::Applied { .. } | Outcome::Denied { .. });
+        if replaced && !(holds && decided) {
+            // It will not be sent again: a later choice of the same person
             // is (or was) applied after it.
             trail::record(d, tx, claim.audit_id, Decision::Superseded, None, None).await?;
         }
         if !holds {
             return Ok((Finished::LeaseLost, None));
         }
+        // A newer request starts afresh; this one's failures count on.
+        let (attempts, strikes) = if replaced {
+            (0, 0)
+        } else {
+            (claim.attempts + 1, claim.strikes)
+        };
         match outcome {
             Outcome::Applied { previous } => {
                 trail::record(
@@ -270,22 +294,28 @@ impl Db {
                 after,
                 error,
                 strike,
+                in_doubt,
             } => {
-                let strikes = claim.strikes + u32::from(*strike);
-                self.release(tx, key, *after, claim.attempts + 1, strikes, Some(error))
-                    .await?;
+                let strikes = strikes + u32::from(*strike && !replaced);
+                let release = Release {
+                    after: *after,
+                    attempts,
+                    strikes,
+                    error: Some(error),
+                    in_doubt: *in_doubt,
+                };
+                self.release(tx, key, release).await?;
                 Ok((Finished::Waiting, None))
             }
             Outcome::GiveUp { after, error } => {
-                self.release(
-                    tx,
-                    key,
-                    *after,
-                    claim.attempts + 1,
-                    claim.strikes + 1,
-                    Some(error),
-                )
-                .await?;
+                let release = Release {
+                    after: *after,
+                    attempts,
+                    strikes,
+                    error: Some(error),
+                    in_doubt: false,
+                };
+                self.release(tx, key, release).await?;
                 Ok((Finished::Waiting, None))
             }
         }
@@ -302,7 +332,14 @@ impl Db {
         if !replaced {
             return self.remove(tx, key).await;
         }
-        self.release(tx, key, Duration::ZERO, 0, 0, None).await?;
+        let release = Release {
+            after: Duration::ZERO,
+            attempts: 0,
+            strikes: 0,
+            error: None,
+            in_doubt: false,
+        };
+        self.release(tx, key, release).await?;
         Ok((Finished::NewerDue, None))
     }
 
@@ -318,26 +355,28 @@ impl Db {
         Ok((Finished::Done, self.index_set(key, None)))
     }
 
-    /// Ends the lease; the row is due again after `after`.
+    /// Ends the lease; the row is due again after `release.after`. A row
+    /// in doubt stays closed to every attempt, a new request's included,
+    /// until then.
     async fn release(
         &self,
         tx: &mut Transaction<'_, Any>,
         key: &str,
-        after: Duration,
-        attempts: u32,
-        strikes: u32,
-        error: Option<&str>,
+        release: Release<'_>,
     ) -> Result<()> {
         sqlx::query(sql!(
             self.dialect,
-            "UPDATE pending SET lease_token = NULL, lease_until = 0, leased_audit_id = NULL, \
-             attempts = $1, strikes = $2, next_attempt_at = {now} + $3, last_error = $4 \
-             WHERE profile_key = $5"
+            "UPDATE pending SET lease_token = NULL, leased_audit_id = NULL, \
+             lease_until = CASE WHEN $1 = 1 THEN {now} + $2 ELSE 0 END, \
+             in_doubt = CASE WHEN $1 = 1 THEN 1 ELSE in_doubt END, \
+             attempts = $3, strikes = $4, next_attempt_at = {now} + $2, last_error = $5 \
+             WHERE profile_key = $6"
         ))
-        .bind(i64::from(attempts))
-        .bind(i64::from(strikes))
-        .bind(millis(after))
-        .bind(error)
+        .bind(i64::from(release.in_doubt))
+        .bind(millis(release.after))
+        .bind(i64::from(release.attempts))
+        .bind(i64::from(release.strikes))
+        .bind(release.error)
         .bind(key)
         .execute(&mut **tx)
         .await?;
@@ -355,7 +394,8 @@ impl Db {
                WHERE next_attempt_at <= {now} AND lease_until <= {now} \
                ORDER BY next_attempt_at LIMIT 1 {skip_locked}) \
              AND lease_until <= {now} \
-             RETURNING profile_key, key_kind, audit_id, value, attempts, strikes"
+             RETURNING profile_key, key_kind, given_key, audit_id, value, attempts, strikes, \
+             in_doubt"
         ))
         .bind(token.0.as_str())
         .bind(millis(lease))
@@ -367,7 +407,11 @@ impl Db {
 
 fn claim_of(row: &AnyRow, lease: LeaseToken) -> Result<Claim> {
     let kind: String = row.try_get("key_kind")?;
-    let raw: String = row.try_get("profile_key")?;
+    // The spelling the latest request gave, where it differs from the key.
+    let raw = match row.try_get::<Option<String>, _>("given_key")? {
+        Some(given) => given,
+        None => row.try_get("profile_key")?,
+    };
     let key = KeyKind::parse(&kind)
         .and_then(|kind| ProfileKey::parse(&raw, kind).ok())
         .ok_or(StoreError::Corrupt("profile key"))?;
@@ -377,8 +421,18 @@ fn claim_of(row: &AnyRow, lease: LeaseToken) -> Result<Claim> {
         value: row.try_get::<i64, _>("value")? != 0,
         attempts: count(row, "attempts")?,
         strikes: count(row, "strikes")?,
+        in_doubt: row.try_get::<i64, _>("in_doubt")? == 1,
         lease,
     })
+}
+
+/// How a lease ends without the change being done.
+struct Release<'a> {
+    after: Duration,
+    attempts: u32,
+    strikes: u32,
+    error: Option<&'a str>,
+    in_doubt: bool,
 }
 
 fn count(row: &AnyRow, column: &str) -> Result<u32> {

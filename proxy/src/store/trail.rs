@@ -50,7 +50,8 @@ pub struct NewRequest {
 pub(super) enum Decision {
     /// Campaign holds the value.
     Applied,
-    /// The same person's later choice replaced it before it was sent.
+    /// The same person's later choice replaced it: it was not sent, or its
+    /// attempt failed, or that attempt's lease had ended.
     Superseded,
     /// It can never be applied (no such profile).
     Denied,

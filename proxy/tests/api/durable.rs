@@ -230,6 +230,25 @@ async fn readiness_reports_storage_and_upstream_apart() {
     );
 }
 
+/// IMS refusing the credential is a configuration problem, and says so.
+#[tokio::test]
+async fn readiness_names_a_refused_credential_as_misconfiguration() {
+    let app = spawn_app().await;
+    app.emulator.expire_tokens();
+    app.emulator
+        .inject(Fault::ims(FaultKind::Status { status: 401 }, 1));
+    let (status, _) = error_of(app.get_opt_out(&token_for("CUST-1001")).await).await;
+    assert_eq!(status, 502);
+    let ready = app.readiness().await;
+    assert_eq!(ready["upstream"], "misconfigured");
+    assert!(
+        ready["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("IMS refused the credential")),
+        "{ready}"
+    );
+}
+
 /// With nothing asking, the proxy checks Campaign itself now and then, so
 /// readiness does not keep an outage that has passed.
 #[tokio::test]

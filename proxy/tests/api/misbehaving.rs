@@ -62,6 +62,146 @@ async fn a_late_attempt_cannot_overwrite_the_last_choice() {
     );
 }
 
+/// A PATCH whose answer never came may still land: the next choice waits
+/// until it has, and is then sent whatever Campaign shows, so the late
+/// PATCH cannot land after it and invert it.
+#[tokio::test]
+async fn a_patch_whose_answer_never_came_cannot_land_after_the_next_choice() {
+    let app = spawn_app_with(|s| {
+        s.campaign.timeout_ms = 500;
+        s.delivery.attempt_timeout_ms = Some(1_000);
+        s.delivery.lease_ms = Some(2_500);
+    })
+    .await;
+    let token = token_for("CUST-1002");
+    // Campaign takes the first PATCH only after 1.5 s, long after the
+    // proxy stopped waiting for the answer.
+    app.emulator
+        .inject(Fault::campaign(FaultKind::Late { ms: 1_500 }, 1).only("PATCH"));
+    assert_eq!(app.patch_opt_out(&token, false).await.status(), 202);
+    assert_eq!(app.patch_opt_out(&token, true).await.status(), 202);
+    app.drained().await;
+    assert!(
+        app.opt_out_of("CUST-1002"),
+        "Campaign holds the last choice"
+    );
+    assert_eq!(
+        app.emulator.opt_out_history("CUST-1002"),
+        [false, true],
+        "the late PATCH landed first"
+    );
+    let outcomes: Vec<_> = app.audit().await.into_iter().map(|r| r.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [Some("superseded".into()), Some("applied".into())]
+    );
+}
+
+/// A request whose attempt succeeded is `applied`, with Campaign's value
+/// before, even when a newer choice arrived while it was under way.
+#[tokio::test]
+async fn an_attempt_that_succeeds_is_audited_applied_though_a_newer_choice_waits() {
+    let app = spawn_app().await;
+    let token = token_for("CUST-1001");
+    app.emulator
+        .inject(Fault::campaign(FaultKind::Delay { ms: 600 }, 1).only("GET"));
+    let first = app.patch_opt_out(&token, true);
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        app.patch_opt_out(&token, false).await
+    };
+    let (first, second) = tokio::join!(first, second);
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 202)
+    );
+    app.drained().await;
+    assert_eq!(app.emulator.opt_out_history("CUST-1001"), [true, false]);
+    let outcomes: Vec<_> = app
+        .audit()
+        .await
+        .iter()
+        .map(|r| (r.outcome.clone(), r.previous))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (Some("applied".into()), Some(false)),
+            (Some("applied".into()), Some(true))
+        ]
+    );
+}
+
+/// A new choice starts afresh: the strikes of the one before do not count
+/// against it.
+#[tokio::test]
+async fn a_new_choice_does_not_inherit_the_strikes_of_the_last() {
+    let app = spawn_app_with(|s| s.delivery.max_strikes = 2).await;
+    let token = token_for("CUST-1001");
+    let refusal = FaultKind::Answer {
+        status: 422,
+        content_type: "application/json".into(),
+        body: json!({"code": 422, "message": "Unprocessable"}).to_string(),
+    };
+    app.emulator
+        .inject(Fault::campaign(refusal, 2).only("PATCH"));
+    assert_eq!(
+        app.patch_opt_out(&token, true).await.status(),
+        202,
+        "strike one"
+    );
+    assert_eq!(
+        app.patch_opt_out(&token, true).await.status(),
+        202,
+        "its own strike one, not the second"
+    );
+    app.drained().await;
+    assert!(app.opt_out_of("CUST-1001"));
+    assert_eq!(app.readiness().await["deadLetters"], 0);
+}
+
+/// Campaign's "document not found" to a PATCH (the link it gave a moment
+/// ago leads nowhere) is retried: the next look-up decides.
+#[tokio::test]
+async fn a_patch_answered_document_not_found_is_retried_not_denied() {
+    let app = spawn_app().await;
+    let message = "RST-360011 An error has occurred - please contact your administrator. \
+                   Unable to find document";
+    let gone = FaultKind::Answer {
+        status: 404,
+        content_type: "application/json".into(),
+        body: json!({"code": 404, "message": message}).to_string(),
+    };
+    app.emulator.inject(Fault::campaign(gone, 1).only("PATCH"));
+    assert_eq!(
+        app.patch_opt_out(&token_for("CUST-1001"), true)
+            .await
+            .status(),
+        202
+    );
+    app.drained().await;
+    assert!(app.opt_out_of("CUST-1001"));
+    assert_eq!(app.audit().await[0].outcome.as_deref(), Some("applied"));
+}
+
+/// A profile stored with capitals is found by the spelling the token gave,
+/// though the pending change is keyed lowercased.
+#[tokio::test]
+async fn an_address_is_looked_up_as_the_token_spells_it_first() {
+    let app = spawn_app_with(|s| {
+        s.identity.key_claim = "email".into();
+        s.identity.key_kind = ccpa_proxy::config::KeyKind::Email;
+    })
+    .await;
+    app.emulator
+        .add_customer_with_email("CUST-7007", "Grace.H@Example.com");
+    let mut claims = claims("host-user-7");
+    claims["email"] = json!("Grace.H@Example.com");
+    let state = state_of(app.patch_opt_out(&sign(&claims), true).await).await;
+    assert_eq!(state["pending"], false);
+    assert!(app.opt_out_of("CUST-7007"));
+}
+
 /// A sender that hangs up (a widget's timeout, a closed tab) does not
 /// cancel the attempt under way: the change lands at once, not when its
 /// lease ends.
@@ -167,7 +307,12 @@ async fn a_success_that_is_not_campaigns_answer_is_not_taken_as_applied() {
         ("application/json", "{\"status\": \"ok\"}"),
     ];
     for (content_type, body) in bodies {
-        let app = spawn_app().await;
+        // Whether Campaign took it is unknown: the retry waits a lease.
+        let app = spawn_app_with(|s| {
+            s.delivery.attempt_timeout_ms = Some(1_000);
+            s.delivery.lease_ms = Some(2_000);
+        })
+        .await;
         let answer = FaultKind::Answer {
             status: 200,
             content_type: content_type.into(),
