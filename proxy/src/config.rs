@@ -49,6 +49,12 @@ pub struct StorageSettings {
     /// When SQLite syncs its log to disk.
     #[serde(default)]
     pub sqlite_synchronous: Synchronous,
+    /// Whether the proxy brings the schema up to date at start. Off where
+    /// its database role may not change the schema (PostgreSQL roles in
+    /// docs/operations.md): then `ccpa-proxy migrate` does it, as the
+    /// owner, and the proxy refuses to start on an older schema.
+    #[serde(default = "default_migrate")]
+    pub migrate: bool,
 }
 
 impl StorageSettings {
@@ -67,6 +73,7 @@ impl Default for StorageSettings {
             engine: Engine::default(),
             max_connections: default_max_connections(),
             sqlite_synchronous: Synchronous::default(),
+            migrate: default_migrate(),
         }
     }
 }
@@ -287,6 +294,9 @@ fn default_max_concurrency() -> usize {
 }
 fn default_health_check_ms() -> u64 {
     30_000
+}
+fn default_migrate() -> bool {
+    true
 }
 fn default_max_connections() -> u32 {
     8

@@ -140,9 +140,9 @@ impl Subject {
     }
 }
 
-#[cfg(test)]
 impl Subject {
-    /// A subject as a verified token carries it.
+    /// A subject a verified token carried (or the audit trail recorded
+    /// from one).
     pub(crate) fn verified(subject: &str) -> Self {
         Self(subject.to_owned())
     }

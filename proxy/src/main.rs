@@ -6,11 +6,14 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use ccpa_proxy::audit::{self, Format};
-use ccpa_proxy::config::{self, Settings};
+use std::io::Write;
+
+use ccpa_proxy::config::{self, Settings, StorageSettings};
 use ccpa_proxy::startup::Application;
 use ccpa_proxy::store::Store;
 use ccpa_proxy::telemetry;
 use clap::{Parser, Subcommand};
+use futures_util::TryStreamExt;
 
 #[derive(Parser)]
 #[command(version, about)]
@@ -26,9 +29,25 @@ struct Cli {
 enum Command {
     /// Serve the API and apply pending changes (the default).
     Serve,
+    /// Bring the database's schema up to date, then stop (for roles set up
+    /// so that the proxy in service may not change the schema).
+    Migrate,
     /// Read the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The changes given up on (audited `failed`).
+    #[command(subcommand, name = "dead-letters")]
+    DeadLetters(DeadLetterCommand),
+}
+
+#[derive(Subcommand)]
+enum DeadLetterCommand {
+    /// Write them to standard output as JSON lines (read-only; may run
+    /// beside the proxy).
+    List,
+    /// Send them all again, as new requests, once Campaign is put right.
+    /// (With SQLite, stop the proxy first: its file serves one process.)
+    Retry,
 }
 
 #[derive(Subcommand)]
@@ -58,6 +77,24 @@ async fn main() -> anyhow::Result<()> {
             let settings = config::load(file.as_deref()).context("invalid configuration")?;
             serve(settings).await
         }
+        Command::Migrate => {
+            telemetry::init(false);
+            let mut storage =
+                config::load_storage(file.as_deref()).context("invalid configuration")?;
+            storage.migrate = true;
+            Store::connect(&storage)
+                .await
+                .context("cannot migrate the database named by storage.url")?
+                .close()
+                .await;
+            tracing::info!("the database's schema is up to date");
+            Ok(())
+        }
+        Command::DeadLetters(command) => {
+            telemetry::init(false);
+            let storage = config::load_storage(file.as_deref()).context("invalid configuration")?;
+            dead_letters(command, &storage).await
+        }
         Command::Audit(AuditCommand::Export { from, to, format }) => {
             // Logs go to stderr; stdout carries only the export.
             telemetry::init(false);
@@ -71,6 +108,31 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn dead_letters(command: DeadLetterCommand, storage: &StorageSettings) -> anyhow::Result<()> {
+    match command {
+        DeadLetterCommand::List => {
+            let store = Store::open_read_only(storage)
+                .await
+                .context("cannot open the database named by storage.url")?;
+            let mut out = std::io::stdout().lock();
+            let mut letters = std::pin::pin!(store.dead_letters());
+            while let Some(letter) = letters.try_next().await? {
+                serde_json::to_writer(&mut out, &letter)?;
+                writeln!(out)?;
+            }
+        }
+        DeadLetterCommand::Retry => {
+            let store = Store::connect(storage)
+                .await
+                .context("cannot open the database named by storage.url")?;
+            let count = store.retry_dead_letters().await?;
+            store.close().await;
+            tracing::info!(count, "dead letters sent again as new requests");
+        }
+    }
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

@@ -27,6 +27,17 @@ pub enum StoreError {
         /// Why.
         error: std::io::Error,
     },
+    /// The schema is older than this proxy, which may not migrate it.
+    #[error(
+        "the database's schema is at version {applied}, and this ccpa-proxy needs {needed}: \
+         run `ccpa-proxy migrate` as a role that owns the schema, then start again"
+    )]
+    Outdated {
+        /// The newest migration applied.
+        applied: i64,
+        /// The newest migration this proxy knows.
+        needed: i64,
+    },
     /// A stored value does not parse; the basis is for operators.
     #[error("a stored {0} does not parse")]
     Corrupt(&'static str),

@@ -11,10 +11,12 @@
 //! alike on both engines.
 //!
 //! - [`trail`]: the append-only audit trail.
-//! - [`pending`]: pending changes, their leases and the dead letters.
+//! - [`pending`]: pending changes and their leases.
+//! - [`dead`]: changes given up on, for an operator.
 //! - [`writer`]: SQLite's single writer with group commit.
 //! - [`index`]: SQLite's pending values mirrored in memory.
 
+mod dead;
 mod engine;
 mod error;
 mod index;
@@ -27,9 +29,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor, Row};
 use tokio::sync::{mpsc, oneshot};
 
+pub use dead::DeadLetter;
 pub use engine::Engine;
 use engine::{Dialect, sql};
 pub use error::{Result, StoreError};
@@ -61,20 +65,21 @@ struct Db {
 
 impl Store {
     /// Opens the database for the proxy: creates a SQLite file if needed,
-    /// takes it for this process, and brings the schema up to date.
+    /// takes it for this process, and brings the schema up to date (with
+    /// `storage.migrate`; else checks that it is).
     pub async fn connect(settings: &StorageSettings) -> Result<Self> {
         let engine = &settings.engine;
         let owner = engine.sqlite_path().map(own).transpose()?;
         let pool = pool(settings, false).await?;
+        let migrator = migrator(engine.dialect());
+        if settings.migrate {
+            migrator.run(&pool).await?;
+        } else {
+            up_to_date(&pool, &migrator).await?;
+        }
         let pending = match engine.dialect() {
-            Dialect::Sqlite => {
-                sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-                Some(load_pending(&pool).await?)
-            }
-            Dialect::Postgres => {
-                sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-                None
-            }
+            Dialect::Sqlite => Some(load_pending(&pool).await?),
+            Dialect::Postgres => None,
         };
         let db = Arc::new(Db {
             pool,
@@ -278,6 +283,34 @@ fn session_setup(dialect: Dialect, synchronous: Synchronous, read_only: bool) ->
         (Dialect::Postgres, false, _) => "SELECT 1",
         // Even a role that may write cannot, through this connection.
         (Dialect::Postgres, true, _) => "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+    }
+}
+
+fn migrator(dialect: Dialect) -> Migrator {
+    match dialect {
+        Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+        Dialect::Postgres => sqlx::migrate!("./migrations/postgres"),
+    }
+}
+
+/// Refuses a schema older than this proxy's, when it may not migrate it.
+async fn up_to_date(pool: &AnyPool, migrator: &Migrator) -> Result<()> {
+    let needed = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+    let applied: Option<i64> = match sqlx::query("SELECT MAX(version) AS v FROM _sqlx_migrations")
+        .fetch_one(pool)
+        .await
+    {
+        Ok(row) => row.try_get("v")?,
+        // No migrations table: a database never migrated.
+        Err(sqlx::Error::Database(_)) => None,
+        Err(error) => return Err(error.into()),
+    };
+    match applied {
+        Some(applied) if applied >= needed => Ok(()),
+        applied => Err(StoreError::Outdated {
+            applied: applied.unwrap_or(0),
+            needed,
+        }),
     }
 }
 

@@ -18,6 +18,8 @@ pub enum Source {
     Widget,
     /// The browser sent a Global Privacy Control signal.
     Gpc,
+    /// An operator sent a change given up on again.
+    Operator,
 }
 
 impl Source {
@@ -25,6 +27,7 @@ impl Source {
         match self {
             Self::Widget => "widget",
             Self::Gpc => "gpc",
+            Self::Operator => "operator",
         }
     }
 }

@@ -25,8 +25,14 @@ impl ProxyProcess {
     /// learns the port from its log line: no other process can take the
     /// port between choosing and binding it.
     async fn start(emulator: &Emulator, database: &str) -> Self {
-        let (mut command, settings) = proxy_command(emulator, database);
+        Self::start_with(emulator, database, &[]).await
+    }
+
+    /// The same, with `settings` (environment variables) added.
+    async fn start_with(emulator: &Emulator, database: &str, settings: &[(&str, &str)]) -> Self {
+        let (mut command, file) = proxy_command(emulator, database);
         let mut child = command
+            .envs(settings.iter().copied())
             .env("CCPA_LOG_JSON", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -58,7 +64,7 @@ impl ProxyProcess {
         Self {
             child,
             url: format!("http://{addr}"),
-            _settings: settings,
+            _settings: file,
         }
     }
 
@@ -324,4 +330,160 @@ async fn applied_migrations(db: &mut sqlx::AnyConnection) -> i64 {
         .await
         .unwrap()
         .get("n")
+}
+
+/// Where the proxy's role may not change the schema (`storage.migrate =
+/// false`), it refuses an older schema with a sentence; `ccpa-proxy
+/// migrate` brings it up to date. On PostgreSQL, with the roles set up as
+/// docs/operations.md shows: the owner migrates, the application role
+/// serves, and may not rewrite the audit trail.
+#[tokio::test]
+async fn a_proxy_that_may_not_migrate_refuses_an_older_schema_until_migrated() {
+    use sqlx::{Connection, Executor};
+    let emulator = testkit::spawn_emulator().await;
+    let database = testkit::database().await;
+    sqlx::any::install_default_drivers();
+    let (owner_url, app_url) = if testkit::on_postgres() {
+        let mut admin = sqlx::AnyConnection::connect(database.url()).await.unwrap();
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        let (owner, app) = (format!("owner_{suffix}"), format!("app_{suffix}"));
+        let name = url::Url::parse(database.url()).unwrap().path()[1..].to_owned();
+        for statement in [
+            format!("CREATE ROLE {owner} LOGIN"),
+            format!("CREATE ROLE {app} LOGIN"),
+            format!(r#"ALTER DATABASE "{name}" OWNER TO {owner}"#),
+        ] {
+            admin.execute(statement.as_str()).await.unwrap();
+        }
+        let as_role = |role: &str| {
+            let mut url = url::Url::parse(database.url()).unwrap();
+            url.set_username(role).unwrap();
+            url.to_string()
+        };
+        (as_role(&owner), as_role(&app))
+    } else {
+        (database.url().to_owned(), database.url().to_owned())
+    };
+    let mut settings = testkit::proxy_settings(&emulator, &app_url);
+    settings.storage.migrate = false;
+    let refused = ccpa_proxy::startup::Application::build(settings.clone())
+        .await
+        .err()
+        .expect("an unmigrated database is refused");
+    assert!(
+        format!("{refused:#}").contains("run `ccpa-proxy migrate`"),
+        "{refused:#}"
+    );
+
+    let (mut migrate, _settings) = proxy_command(&emulator, &owner_url);
+    let output = migrate.arg("migrate").output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if testkit::on_postgres() {
+        let mut owner = sqlx::AnyConnection::connect(&owner_url).await.unwrap();
+        let app = url::Url::parse(&app_url).unwrap().username().to_owned();
+        let grants = [
+            format!("GRANT SELECT, INSERT ON audit, audit_outcome, dead_letter TO {app}"),
+            format!("GRANT SELECT, INSERT, UPDATE, DELETE ON pending TO {app}"),
+            format!("GRANT SELECT ON _sqlx_migrations TO {app}"),
+        ];
+        for grant in grants {
+            owner.execute(grant.as_str()).await.unwrap();
+        }
+    }
+
+    let app = TestApp {
+        url: format!("http://{}", testkit::spawn_proxy(settings).await),
+        emulator,
+        http: reqwest::Client::new(),
+        database,
+    };
+    state_of(app.patch_opt_out(&token_for("CUST-1001"), true).await).await;
+    assert_eq!(app.audit().await[0].outcome.as_deref(), Some("applied"));
+    if testkit::on_postgres() {
+        let mut as_app = sqlx::AnyConnection::connect(&app_url).await.unwrap();
+        for rewrite in [
+            "UPDATE audit SET requested = 0",
+            "DELETE FROM audit_outcome",
+            "TRUNCATE audit_outcome",
+        ] {
+            let error = as_app.execute(rewrite).await.expect_err(rewrite);
+            assert!(
+                error.to_string().contains("permission denied"),
+                "{rewrite}: {error}"
+            );
+        }
+    }
+}
+
+/// An operator lists the changes given up on (beside the running proxy),
+/// stops it once Campaign is put right, sends them again, and the proxy
+/// applies them after its restart; the trail shows both requests.
+#[tokio::test]
+async fn an_operator_lists_dead_letters_and_sends_them_again() {
+    let emulator = testkit::spawn_emulator().await;
+    let database = testkit::database().await;
+    let run = |args: &[&str]| {
+        let (mut command, _settings) = proxy_command(&emulator, database.url());
+        let output = command.args(args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let mut proxy = ProxyProcess::start_with(
+        &emulator,
+        database.url(),
+        &[("CCPA__DELIVERY__MAX_STRIKES", "1")],
+    )
+    .await;
+    let refusal = FaultKind::Answer {
+        status: 422,
+        content_type: "application/json".into(),
+        body: serde_json::json!({"code": 422, "message": "Unprocessable"}).to_string(),
+    };
+    emulator.inject(Fault::campaign(refusal, 1).only("PATCH"));
+    let response = reqwest::Client::new()
+        .patch(format!("{}/api/v1/opt-out", proxy.url))
+        .bearer_auth(token_for("CUST-1001"))
+        .json(&serde_json::json!({"ccpaOptOut": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502, "given up at the first strike");
+
+    let listed: Vec<Value> = run(&["dead-letters", "list"])
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(
+        (listed[0]["subject"].as_str(), listed[0]["value"].as_bool()),
+        (Some("CUST-1001"), Some(true))
+    );
+    assert!(listed[0]["lastError"].as_str().unwrap().contains("422"));
+
+    proxy.signal("-TERM");
+    assert!(proxy.exit_status().await.success());
+    run(&["dead-letters", "retry"]);
+    assert_eq!(run(&["dead-letters", "list"]), "", "none left");
+    let _restarted = ProxyProcess::start(&emulator, database.url()).await;
+    eventually(
+        "the change sent again is applied",
+        Duration::from_secs(10),
+        || emulator.profile("CUST-1001").unwrap().ccpa_opt_out,
+    )
+    .await;
+    let audit = audit_of(database.url()).await;
+    let trail: Vec<_> = audit
+        .iter()
+        .map(|r| (r.source.as_str(), r.outcome.as_deref()))
+        .collect();
+    assert_eq!(trail[0], ("widget", Some("failed")));
+    assert_eq!(trail[1].0, "operator");
 }

@@ -1,0 +1,89 @@
+//! The dead letters: changes given up on after `max_strikes` answers the
+//! proxy could not understand. Each is audited `failed`; here an operator
+//! lists them and, once Campaign is put right, sends them again.
+
+use std::time::Duration;
+
+use futures_util::{Stream, TryStreamExt};
+use serde::Serialize;
+use sqlx::Row;
+
+use super::trail::{NewRequest, Source};
+use super::{Result, Store, StoreError};
+use crate::config::KeyKind;
+use crate::identity::{ProfileKey, Subject};
+
+/// One change given up on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetter {
+    /// The request's audit record.
+    pub audit_id: i64,
+    /// Who asked (the host's subject).
+    pub subject: String,
+    /// The profile's key (a custom key or an email).
+    pub key: String,
+    /// `custom-key` or `email`.
+    pub key_kind: String,
+    /// The `ccpaOptOut` asked for.
+    pub value: bool,
+    /// Attempts made.
+    pub attempts: i64,
+    /// What Campaign answered last, in the proxy's words.
+    pub last_error: String,
+    /// When it was given up (Unix ms).
+    pub dead_at: i64,
+}
+
+impl Store {
+    /// Every dead letter, oldest first.
+    pub fn dead_letters(&self) -> impl Stream<Item = Result<DeadLetter>> + '_ {
+        sqlx::query(
+            "SELECT d.audit_id, a.subject, d.profile_key, d.key_kind, d.value, d.attempts, \
+             d.last_error, d.dead_at FROM dead_letter d JOIN audit a ON a.id = d.audit_id \
+             ORDER BY d.audit_id",
+        )
+        .fetch(&self.db.pool)
+        .map_err(StoreError::from)
+        .and_then(|row| async move {
+            Ok(DeadLetter {
+                audit_id: row.try_get("audit_id")?,
+                subject: row.try_get("subject")?,
+                key: row.try_get("profile_key")?,
+                key_kind: row.try_get("key_kind")?,
+                value: row.try_get::<i64, _>("value")? != 0,
+                attempts: row.try_get("attempts")?,
+                last_error: row.try_get("last_error")?,
+                dead_at: row.try_get("dead_at")?,
+            })
+        })
+    }
+
+    /// Sends every dead letter again: each becomes a new request (source
+    /// `operator`, audited like any other), due at once, and leaves the
+    /// dead letters. Returns how many. Run twice by accident, a change is
+    /// only sent twice: setting a value is idempotent.
+    pub async fn retry_dead_letters(&self) -> Result<usize> {
+        let letters: Vec<DeadLetter> = self.dead_letters().try_collect().await?;
+        for letter in &letters {
+            let kind = KeyKind::parse(&letter.key_kind).ok_or(StoreError::Corrupt("key kind"))?;
+            let key =
+                ProfileKey::parse(&letter.key, kind).map_err(|_| StoreError::Corrupt("key"))?;
+            let request = NewRequest {
+                subject: Subject::verified(&letter.subject),
+                key,
+                value: letter.value,
+                source: Source::Operator,
+                gpc: false,
+                request_id: format!("retry-of-{}", letter.audit_id),
+            };
+            // A lease that has ended already: the worker takes it at once.
+            self.accept(request, Duration::ZERO).await?;
+            sqlx::query("DELETE FROM dead_letter WHERE audit_id = $1")
+                .bind(letter.audit_id)
+                .execute(&self.db.pool)
+                .await?;
+        }
+        Ok(letters.len())
+    }
+}
