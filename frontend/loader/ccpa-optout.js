@@ -42,8 +42,10 @@ for (const element of document.querySelectorAll(widget)) {
   if (element.ccpaOptOutToken || element.ccpaOptOutRead) continue;
   const { token, tokenUrl, api, timeoutMs } = element.dataset;
   // No request waits forever (DEFAULT_TIMEOUT_MS in src/settings.rs); the
-  // widget asks again by itself after one that timed out here.
-  const signal = () => AbortSignal.timeout?.(Number(timeoutMs) || 20000);
+  // widget asks again by itself after one that timed out here. Browsers
+  // without AbortSignal.timeout wait as long as they do.
+  const ms = Number.parseInt(timeoutMs, 10);
+  const signal = () => AbortSignal.timeout?.(ms > 0 ? ms : 20000);
   let bearer;
   if (token?.trim()) {
     bearer = Promise.resolve(token);

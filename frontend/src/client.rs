@@ -11,7 +11,7 @@ use leptos::prelude::*;
 use serde::de::DeserializeOwned;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortSignal, HtmlElement, RequestCredentials};
+use web_sys::{AbortController, AbortSignal, HtmlElement, RequestCredentials};
 
 use crate::settings::{Settings, TokenSource};
 
@@ -158,7 +158,11 @@ impl ApiClient {
         );
         let (gpc, timeout_ms) = self.settings.with_value(|s| (s.gpc, s.timeout_ms));
         for attempt in 0..2 {
-            let token = self.token().await?;
+            // Without a token nothing was sent: a save failed outright.
+            let token = self.token().await.map_err(|failure| match failure {
+                Failure::Unreachable if update.is_some() => Failure::Unavailable,
+                failure => failure,
+            })?;
             // Only the first read can be the loader's.
             let early = match update {
                 None => self.early.try_update_value(|e| e.read.take()).flatten(),
@@ -174,8 +178,10 @@ impl ApiClient {
                     self.token.set(None);
                 }
                 // A success whose body was cut off (the signal aborts its
-                // read too) or garbled: what it says is unknown.
-                Err(None) if succeeded => return Err(Failure::Unreachable),
+                // read too) or garbled, or a save answered by something
+                // other than the proxy (a load balancer's error page): what
+                // became of it is unknown.
+                Err(None) if succeeded || update.is_some() => return Err(Failure::Unreachable),
                 Err(code) => return Err(failure_for(code)),
                 Ok(state) => return Ok(state),
             }
@@ -215,7 +221,7 @@ async fn send(
         Some(_) => Request::patch(url).header("Content-Type", "application/json"),
     }
     .header("Authorization", &format!("Bearer {token}"))
-    .abort_signal(Some(&AbortSignal::timeout_with_u32(timeout_ms)));
+    .abort_signal(deadline(timeout_ms).as_ref());
     if gpc {
         // Scripts may not send `Sec-GPC`; browsers that support GPC add it
         // themselves, this says it for the rest.
@@ -229,6 +235,19 @@ async fn send(
     request.send().await.map_err(|_| Failure::Unreachable)
 }
 
+/// A signal that aborts a request (and the reading of its answer) after
+/// `timeout_ms`. An `AbortController` and a timer, not
+/// `AbortSignal.timeout`, which browsers before 2022 lack.
+fn deadline(timeout_ms: u32) -> Option<AbortSignal> {
+    let controller = AbortController::new().ok()?;
+    let signal = controller.signal();
+    set_timeout(
+        move || controller.abort(),
+        std::time::Duration::from_millis(u64::from(timeout_ms)),
+    );
+    Some(signal)
+}
+
 /// The token from `url`, or from the loader's request to it when given.
 async fn fetch_token(
     url: &str,
@@ -238,7 +257,7 @@ async fn fetch_token(
     let answer = Answer::early_or(early, async || {
         Request::get(url)
             .credentials(RequestCredentials::SameOrigin)
-            .abort_signal(Some(&AbortSignal::timeout_with_u32(timeout_ms)))
+            .abort_signal(deadline(timeout_ms).as_ref())
             .send()
             .await
             .map_err(|_| Failure::Unreachable)

@@ -19,8 +19,8 @@ pub const STRINGS: super::Strings = super::Strings {
                   Verbindung und versuchen Sie es erneut.",
     save_failed: "Ihre Wahl konnte nicht gespeichert werden; es hat sich nichts geändert. \
                   Bitte versuchen Sie es erneut.",
-    save_unconfirmed: "Wir konnten nicht bestätigen, dass Ihre Wahl gespeichert wurde: Die \
-                       Verbindung brach ab, bevor die Antwort kam. Bitte versuchen Sie es erneut.",
+    save_unconfirmed: "Wir konnten nicht bestätigen, dass Ihre Wahl gespeichert wurde: Es kam \
+                       keine Antwort, doch sie kann gespeichert sein. Bitte versuchen Sie es erneut.",
     signed_out: "Bitte melden Sie sich an, um Ihre Wahl zu sehen und zu ändern.",
     no_profile: "Wir konnten Ihr Kundenkonto nicht finden. Bitte kontaktieren Sie uns, damit wir \
                  Ihre Wahl erfassen können.",

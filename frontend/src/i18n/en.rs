@@ -16,8 +16,8 @@ pub const STRINGS: super::Strings = super::Strings {
     retry: "Try again",
     load_failed: "We could not load your current choice. Please check your connection and try again.",
     save_failed: "We could not save your choice, so nothing has changed. Please try again.",
-    save_unconfirmed: "We could not confirm that your choice was saved: the connection was lost \
-                       before the answer came. Please try again.",
+    save_unconfirmed: "We could not confirm that your choice was saved: no answer came, though it \
+                       may have been saved. Please try again.",
     signed_out: "Please sign in to see and change your choice.",
     no_profile: "We could not find your customer record. Please contact us so we can record your choice.",
     gpc_honored: "Opt-Out Request Honored",

@@ -16,8 +16,8 @@ pub const STRINGS: super::Strings = super::Strings {
     retry: "Intentar de nuevo",
     load_failed: "No pudimos cargar su elección actual. Compruebe su conexión e inténtelo de nuevo.",
     save_failed: "No pudimos guardar su elección, así que nada ha cambiado. Inténtelo de nuevo.",
-    save_unconfirmed: "No pudimos confirmar que su elección se guardara: la conexión se perdió \
-                       antes de recibir la respuesta. Inténtelo de nuevo.",
+    save_unconfirmed: "No pudimos confirmar que su elección se guardara: no llegó respuesta, \
+                       aunque puede que se haya guardado. Inténtelo de nuevo.",
     signed_out: "Inicie sesión para ver y cambiar su elección.",
     no_profile: "No encontramos su registro de cliente. Póngase en contacto con nosotros para \
                  que podamos registrar su elección.",

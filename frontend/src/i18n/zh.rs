@@ -17,7 +17,7 @@ pub const STRINGS: super::Strings = super::Strings {
     retry: "重试",
     load_failed: "无法加载您当前的选择。请检查网络连接后重试。",
     save_failed: "无法保存您的选择，因此没有任何更改。请重试。",
-    save_unconfirmed: "无法确认您的选择是否已保存：在收到答复之前连接已中断。请重试。",
+    save_unconfirmed: "无法确认您的选择是否已保存：没有收到答复，但它可能已经保存。请重试。",
     signed_out: "请登录以查看和更改您的选择。",
     no_profile: "我们找不到您的客户记录。请联系我们，以便我们记录您的选择。",
     gpc_honored: "已遵从退出请求",
