@@ -186,20 +186,9 @@ async fn a_failed_save_keeps_the_confirmed_state_and_can_be_retried() {
 
     // The proxy restarts (a deployment) just as the customer clicks.
     stack.stop_proxy().await;
-    browser.wait_for(SWITCH).await.click().await.unwrap();
-    browser.wait_for_state("error").await;
-    assert_eq!(
-        checked(&browser).await,
-        "false",
-        "never shows an unconfirmed value"
-    );
     // A refused connection and a lost answer look alike to a page: only an
     // answer could say that nothing changed.
-    let message = browser.text("[data-testid=ccpa-optout-error] p").await;
-    assert!(
-        message.starts_with("We could not confirm that your choice was saved"),
-        "{message}"
-    );
+    click_and_see_it_unconfirmed(&browser).await;
 
     stack.start_proxy().await;
     browser
@@ -210,6 +199,23 @@ async fn a_failed_save_keeps_the_confirmed_state_and_can_be_retried() {
         .unwrap();
     browser.wait_until_confirmed(true).await;
     assert!(stack.emulator.profile("CUST-1001").unwrap().ccpa_opt_out);
+}
+
+/// Clicks the switch (off) and sees the save reported as unconfirmed, the
+/// switch still showing the last confirmed value.
+async fn click_and_see_it_unconfirmed(browser: &Browser) {
+    browser.wait_for(SWITCH).await.click().await.unwrap();
+    browser.wait_for_state("error").await;
+    assert_eq!(
+        checked(browser).await,
+        "false",
+        "never shows an unconfirmed value"
+    );
+    let message = browser.text("[data-testid=ccpa-optout-error] p").await;
+    assert!(
+        message.starts_with("We could not confirm that your choice was saved"),
+        "{message}"
+    );
 }
 
 /// A save whose answer never comes is given up on after the widget's
@@ -228,18 +234,7 @@ async fn a_save_left_unanswered_times_out_and_is_not_called_unchanged() {
     stack
         .emulator
         .inject(Fault::campaign(FaultKind::Delay { ms: 1_500 }, 1));
-    browser.wait_for(SWITCH).await.click().await.unwrap();
-    browser.wait_for_state("error").await;
-    assert_eq!(
-        checked(&browser).await,
-        "false",
-        "never shows an unconfirmed value"
-    );
-    let message = browser.text("[data-testid=ccpa-optout-error] p").await;
-    assert!(
-        message.starts_with("We could not confirm that your choice was saved"),
-        "{message}"
-    );
+    click_and_see_it_unconfirmed(&browser).await;
     // It had reached the proxy, which applies it all the same.
     for _ in 0..100 {
         if stack.emulator.profile("CUST-1001").unwrap().ccpa_opt_out {

@@ -140,6 +140,40 @@ impl TestApp {
     }
 }
 
+/// A token for host subject `sub` whose `email` claim is `email`.
+pub fn token_with_email(sub: &str, email: &str) -> String {
+    let mut claims = claims(sub);
+    claims["email"] = json!(email);
+    sign(&claims)
+}
+
+/// Campaign refusing with `status` and its error body: a status the API does
+/// not give for the call.
+pub fn refusal(status: u16) -> campaign_emulator::faults::FaultKind {
+    campaign_emulator::faults::FaultKind::Answer {
+        status,
+        content_type: "application/json".into(),
+        body: json!({"code": status, "message": "Unprocessable"}).to_string(),
+    }
+}
+
+/// The statuses of two PATCHes by `token`: `first`, and `second` sent
+/// `gap` later, while the first may still be under way.
+pub async fn two_flips(
+    app: &TestApp,
+    token: &str,
+    first: bool,
+    second: bool,
+    gap: Duration,
+) -> (u16, u16) {
+    let later = async {
+        tokio::time::sleep(gap).await;
+        app.patch_opt_out(token, second).await
+    };
+    let (first, second) = tokio::join!(app.patch_opt_out(token, first), later);
+    (first.status().as_u16(), second.status().as_u16())
+}
+
 /// The status and the JSON error code of an error answer.
 pub async fn error_of(response: Response) -> (u16, String) {
     let status = response.status().as_u16();

@@ -25,16 +25,8 @@ async fn a_late_attempt_cannot_overwrite_the_last_choice() {
     app.emulator.expire_tokens();
     app.emulator
         .inject(Fault::ims(FaultKind::Delay { ms: 2_500 }, 1));
-    let first = app.patch_opt_out(&token, true);
-    let second = async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        app.patch_opt_out(&token, false).await
-    };
-    let (first, second) = tokio::join!(first, second);
-    assert_eq!(
-        (first.status().as_u16(), second.status().as_u16()),
-        (202, 202)
-    );
+    let statuses = two_flips(&app, &token, true, false, Duration::from_millis(100)).await;
+    assert_eq!(statuses, (202, 202));
 
     app.drained().await;
     // Whatever the first attempt still had in flight has landed by now.
@@ -105,16 +97,8 @@ async fn an_attempt_that_succeeds_is_audited_applied_though_a_newer_choice_waits
     let token = token_for("CUST-1001");
     app.emulator
         .inject(Fault::campaign(FaultKind::Delay { ms: 600 }, 1).only("GET"));
-    let first = app.patch_opt_out(&token, true);
-    let second = async {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        app.patch_opt_out(&token, false).await
-    };
-    let (first, second) = tokio::join!(first, second);
-    assert_eq!(
-        (first.status().as_u16(), second.status().as_u16()),
-        (200, 202)
-    );
+    let statuses = two_flips(&app, &token, true, false, Duration::from_millis(200)).await;
+    assert_eq!(statuses, (200, 202));
     app.drained().await;
     assert_eq!(app.emulator.opt_out_history("CUST-1001"), [true, false]);
     let outcomes: Vec<_> = app
@@ -138,11 +122,7 @@ async fn an_attempt_that_succeeds_is_audited_applied_though_a_newer_choice_waits
 async fn a_new_choice_does_not_inherit_the_strikes_of_the_last() {
     let app = spawn_app_with(|s| s.delivery.max_strikes = 2).await;
     let token = token_for("CUST-1001");
-    let refusal = FaultKind::Answer {
-        status: 422,
-        content_type: "application/json".into(),
-        body: json!({"code": 422, "message": "Unprocessable"}).to_string(),
-    };
+    let refusal = refusal(422);
     app.emulator
         .inject(Fault::campaign(refusal, 2).only("PATCH"));
     assert_eq!(
@@ -195,9 +175,8 @@ async fn an_address_is_looked_up_as_the_token_spells_it_first() {
     .await;
     app.emulator
         .add_customer_with_email("CUST-7007", "Grace.H@Example.com");
-    let mut claims = claims("host-user-7");
-    claims["email"] = json!("Grace.H@Example.com");
-    let state = state_of(app.patch_opt_out(&sign(&claims), true).await).await;
+    let token = token_with_email("host-user-7", "Grace.H@Example.com");
+    let state = state_of(app.patch_opt_out(&token, true).await).await;
     assert_eq!(state["pending"], false);
     assert!(app.opt_out_of("CUST-7007"));
 }
@@ -340,11 +319,7 @@ async fn a_success_that_is_not_campaigns_answer_is_not_taken_as_applied() {
 async fn answers_that_never_make_sense_end_among_the_dead_letters() {
     let app = spawn_app_with(|s| s.delivery.max_strikes = 3).await;
     let token = token_for("CUST-1001");
-    let refusal = FaultKind::Answer {
-        status: 422,
-        content_type: "application/json".into(),
-        body: json!({"code": 422, "message": "Unprocessable"}).to_string(),
-    };
+    let refusal = refusal(422);
     app.emulator
         .inject(Fault::campaign(refusal, u32::MAX).only("PATCH"));
     assert_eq!(app.patch_opt_out(&token, true).await.status(), 202);
@@ -380,11 +355,7 @@ async fn two_spellings_of_one_email_share_one_pending_change() {
         s.identity.key_kind = ccpa_proxy::config::KeyKind::Email;
     })
     .await;
-    let with_email = |email: &str| {
-        let mut claims = claims("host-user-1");
-        claims["email"] = json!(email);
-        sign(&claims)
-    };
+    let with_email = |email: &str| token_with_email("host-user-1", email);
     app.emulator
         .inject(Fault::campaign(FaultKind::Status { status: 503 }, u32::MAX));
     let shouted = with_email("Ada@Example.COM");

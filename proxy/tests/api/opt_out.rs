@@ -49,11 +49,7 @@ async fn finds_profiles_by_email_when_configured_so() {
         s.identity.key_kind = ccpa_proxy::config::KeyKind::Email;
     })
     .await;
-    let with_email = |email: &str| {
-        let mut claims = claims("host-user-7");
-        claims["email"] = json!(email);
-        sign(&claims)
-    };
+    let with_email = |email: &str| token_with_email("host-user-7", email);
 
     let state = state_of(
         app.patch_opt_out(&with_email("grace@example.com"), false)

@@ -98,6 +98,37 @@ impl Drop for ProxyProcess {
 /// `ccpa-proxy` with a settings file for `emulator` and `database`. The file
 /// must outlive the command's start, and is deleted with the returned
 /// [`Scratch`]: it holds the emulator's secrets.
+/// Starts the binary again and waits until CUST-1001's opt-out, recorded
+/// before, reaches Campaign.
+async fn restart_until_applied(emulator: &Emulator, database: &str) -> ProxyProcess {
+    let restarted = ProxyProcess::start(emulator, database).await;
+    eventually(
+        "the restarted proxy applies the change",
+        Duration::from_secs(15),
+        || emulator.profile("CUST-1001").unwrap().ccpa_opt_out,
+    )
+    .await;
+    restarted
+}
+
+/// Runs `ccpa-proxy <args>` to its end, with `env` added to a settings
+/// file for `emulator` and `database`; returns its standard output, after
+/// checking that it succeeded.
+fn run_proxy(emulator: &Emulator, database: &str, args: &[&str], env: &[(&str, &str)]) -> String {
+    let (mut command, _settings) = proxy_command(emulator, database);
+    let output = command
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "ccpa-proxy {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
 fn proxy_command(emulator: &Emulator, database: &str) -> (Command, Scratch) {
     let config = emulator.config();
     let file = std::env::temp_dir().join(format!("ccpa-proxy-{}.toml", uuid::Uuid::new_v4()));
@@ -166,13 +197,7 @@ async fn a_recorded_change_survives_kill_9_and_is_applied_after_restart() {
         "still pending"
     );
 
-    let _restarted = ProxyProcess::start(&emulator, database.url()).await;
-    eventually(
-        "the restarted proxy applies the change",
-        Duration::from_secs(15),
-        || emulator.profile("CUST-1001").unwrap().ccpa_opt_out,
-    )
-    .await;
+    let _restarted = restart_until_applied(&emulator, database.url()).await;
     let mut audit = audit_of(database.url()).await;
     for _ in 0..100 {
         if audit[0].outcome.is_some() {
@@ -224,18 +249,17 @@ async fn the_audit_trail_exports_as_json_lines_and_csv() {
         let _ = app.patch_opt_out(&token_for(customer), value).await;
     }
     let export = |format: &str, to: &str| {
-        let (mut command, _settings) = proxy_command(&app.emulator, app.database.url());
-        let output = command
-            .args(["audit", "export", "--from", "2020-01-01", "--to", to])
-            .args(["--format", format])
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
+        let args = [
+            "audit",
+            "export",
+            "--from",
+            "2020-01-01",
+            "--to",
+            to,
+            "--format",
+            format,
+        ];
+        run_proxy(&app.emulator, app.database.url(), &args, &[])
     };
 
     let lines: Vec<Value> = export("jsonl", "2100-01-01")
@@ -297,25 +321,21 @@ async fn the_audit_export_only_reads() {
     };
     let before = applied_migrations(&mut db).await;
 
-    let (mut command, _settings) = proxy_command(&app.emulator, app.database.url());
-    let output = command
-        .env("CCPA__STORAGE__URL", &url)
-        .args([
-            "audit",
-            "export",
-            "--from",
-            "2020-01-01",
-            "--to",
-            "2100-01-01",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let export = [
+        "audit",
+        "export",
+        "--from",
+        "2020-01-01",
+        "--to",
+        "2100-01-01",
+    ];
+    let stdout = run_proxy(
+        &app.emulator,
+        app.database.url(),
+        &export,
+        &[("CCPA__STORAGE__URL", &url)],
     );
-    assert_eq!(String::from_utf8(output.stdout).unwrap().lines().count(), 1);
+    assert_eq!(stdout.lines().count(), 1);
     assert_eq!(
         applied_migrations(&mut db).await,
         before,
@@ -375,13 +395,7 @@ async fn a_proxy_that_may_not_migrate_refuses_an_older_schema_until_migrated() {
         "{refused:#}"
     );
 
-    let (mut migrate, _settings) = proxy_command(&emulator, &owner_url);
-    let output = migrate.arg("migrate").output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_proxy(&emulator, &owner_url, &["migrate"], &[]);
     if testkit::on_postgres() {
         let mut owner = sqlx::AnyConnection::connect(&owner_url).await.unwrap();
         let app = url::Url::parse(&app_url).unwrap().username().to_owned();
@@ -426,27 +440,14 @@ async fn a_proxy_that_may_not_migrate_refuses_an_older_schema_until_migrated() {
 async fn an_operator_lists_dead_letters_and_sends_them_again() {
     let emulator = testkit::spawn_emulator().await;
     let database = testkit::database().await;
-    let run = |args: &[&str]| {
-        let (mut command, _settings) = proxy_command(&emulator, database.url());
-        let output = command.args(args).output().unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
-    };
+    let run = |args: &[&str]| run_proxy(&emulator, database.url(), args, &[]);
     let mut proxy = ProxyProcess::start_with(
         &emulator,
         database.url(),
         &[("CCPA__DELIVERY__MAX_STRIKES", "1")],
     )
     .await;
-    let refusal = FaultKind::Answer {
-        status: 422,
-        content_type: "application/json".into(),
-        body: serde_json::json!({"code": 422, "message": "Unprocessable"}).to_string(),
-    };
+    let refusal = refusal(422);
     emulator.inject(Fault::campaign(refusal, 1).only("PATCH"));
     let response = reqwest::Client::new()
         .patch(format!("{}/api/v1/opt-out", proxy.url))
@@ -472,13 +473,7 @@ async fn an_operator_lists_dead_letters_and_sends_them_again() {
     assert!(proxy.exit_status().await.success());
     run(&["dead-letters", "retry"]);
     assert_eq!(run(&["dead-letters", "list"]), "", "none left");
-    let _restarted = ProxyProcess::start(&emulator, database.url()).await;
-    eventually(
-        "the change sent again is applied",
-        Duration::from_secs(10),
-        || emulator.profile("CUST-1001").unwrap().ccpa_opt_out,
-    )
-    .await;
+    let _restarted = restart_until_applied(&emulator, database.url()).await;
     let audit = audit_of(database.url()).await;
     let trail: Vec<_> = audit
         .iter()
