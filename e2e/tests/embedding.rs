@@ -393,6 +393,11 @@ return [root, ...root.querySelectorAll('*')].map((el) => {
 /// The widget's computed styles, the pointer over its switch (the hostile
 /// theme has `:hover` rules for buttons).
 async fn widget_styles(browser: &Browser, options: &PageOptions, stack: &Stack) -> Vec<String> {
+    // Without motion: a transition the hover starts must not be caught
+    // half-way in one measurement and finished in the other.
+    browser
+        .emulate_media("prefers-reduced-motion", "reduce")
+        .await;
     browser.goto(&stack.page_with("CUST-1001", options)).await;
     browser.wait_for_state("ready").await;
     browser.hover(SWITCH).await;

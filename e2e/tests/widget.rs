@@ -348,13 +348,15 @@ async fn the_demo_page_signs_in_and_flips_under_the_proxys_own_csp() {
 
 #[tokio::test]
 async fn clicks_while_saving_are_ignored_so_one_click_is_one_change() {
-    let (stack, browser) = open_ready_privacy_page("CUST-1003").await;
-
-    // A slow Campaign (but within the proxy's 2 s timeout) keeps the first
-    // save in flight while the user clicks on.
+    // Campaign holds the first save 4 s (the proxy waits up to 10 s), and
+    // the widget is checked to be still saving after the clicks: they fell
+    // inside the save, not after it.
+    let stack = Stack::start_with(|s| s.campaign.timeout_ms = 10_000).await;
+    let browser = open_page(&stack, "CUST-1003", &PageOptions::default()).await;
+    browser.wait_for_state("ready").await;
     stack
         .emulator
-        .inject(Fault::campaign(FaultKind::Delay { ms: 1_200 }, 1));
+        .inject(Fault::campaign(FaultKind::Delay { ms: 4_000 }, 1));
     let switch = browser.wait_for(SWITCH).await;
     switch.click().await.unwrap();
     browser.wait_for_state("saving").await;
@@ -369,6 +371,17 @@ async fn clicks_while_saving_are_ignored_so_one_click_is_one_change() {
     );
     switch.click().await.unwrap();
     switch.click().await.unwrap();
+    let state = browser
+        .wait_for("[data-testid=ccpa-optout]")
+        .await
+        .attr("data-state")
+        .await
+        .unwrap();
+    assert_eq!(
+        state.as_deref(),
+        Some("saving"),
+        "the clicks came while saving"
+    );
 
     browser.wait_until_confirmed(true).await;
     assert_eq!(stack.emulator.stats().patches, 1, "one click, one change");
