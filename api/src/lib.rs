@@ -13,6 +13,28 @@ use serde::{Deserialize, Serialize};
 /// choice it is from the verified sign-in token, never from the browser.
 pub const OPT_OUT_PATH: &str = "/api/v1/opt-out";
 
+/// Path of this browser's own choice, for visitors who are not signed in:
+/// `GET` reads it, `PUT` with an [`OptOutUpdate`] sets it. It is kept in a
+/// first-party cookie the proxy sets ([`BROWSER_COOKIE`]), and names no one.
+pub const BROWSER_OPT_OUT_PATH: &str = "/api/v1/opt-out/browser";
+
+/// Path of the opt-out by email, for visitors without a sign-in: `POST`
+/// with an [`EmailOptOut`]. Answered [`EmailReceived`] whether or not
+/// anyone has the address; it can only ever opt out.
+pub const EMAIL_OPT_OUT_PATH: &str = "/api/v1/opt-out/email";
+
+/// The cookie that holds this browser's choice: `1` (opted out), `0`
+/// (allows sale), or `waived` (allows sale, chosen while the browser sent
+/// Global Privacy Control).
+pub const BROWSER_COOKIE: &str = "ccpa_optout";
+
+/// The request header a widget sends (`X-CCPA-Browser-Opt-Out: 1`) when
+/// this browser opted out while nobody was signed in, as its own storage
+/// remembers (for when the cookie could not be kept): for a signed-in
+/// request, the proxy then applies that opt-out to the account. Like
+/// [`GPC_HEADER`], it can only ever opt out.
+pub const BROWSER_OPT_OUT_HEADER: &str = "X-CCPA-Browser-Opt-Out";
+
 /// The request header a widget sends (`X-GPC: 1`) when
 /// `navigator.globalPrivacyControl` is true.
 ///
@@ -61,6 +83,22 @@ impl OptOutUpdate {
             r#"{"ccpaOptOut":false}"#
         }
     }
+}
+
+/// The body of `POST /api/v1/opt-out/email`: the address to opt out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailOptOut {
+    /// The consumer's email address.
+    pub email: String,
+}
+
+/// What `POST /api/v1/opt-out/email` answers, always the same: the request
+/// is recorded, whether or not anyone has the address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailReceived {
+    /// Always `true`.
+    pub received: bool,
 }
 
 /// What a host page's token URL answers: a short-lived token for its
@@ -124,6 +162,9 @@ pub enum ErrorCode {
     UpstreamTimeout,
     /// The proxy could not record the request, so it changed nothing.
     StorageUnavailable,
+    /// Too many requests from this client (or for this address): wait as
+    /// long as `Retry-After` says, then try again.
+    RateLimited,
     /// A fault inside the proxy.
     Internal,
     /// A code this version of the contract does not know.

@@ -106,6 +106,11 @@ impl Emulator {
         self.state.store.lock().expect("emulator store poisoned")
     }
 
+    /// Every profile, in the order made.
+    pub fn profiles(&self) -> Vec<Profile> {
+        self.store().profiles.clone()
+    }
+
     /// The profile with custom key `key`.
     pub fn profile(&self, key: &str) -> Option<Profile> {
         self.store().by_custom_key(key).cloned()

@@ -114,7 +114,8 @@ struct Collection<T> {
     content: Vec<T>,
 }
 
-/// What a PATCH answers, as documented: the profile's key and link.
+/// What a PATCH (or a POST, among the rest of the profile) answers, as
+/// documented: the profile's key and link.
 #[derive(Debug, Deserialize)]
 struct Patched {
     #[serde(rename = "PKey")]
@@ -265,19 +266,8 @@ impl CampaignClient {
     /// `byEmail` for each spelling of the address, most likely first, until
     /// one matches.
     async fn by_email(&self, key: &ProfileKey) -> Result<ProfileBody, CampaignError> {
-        let resource = &self.settings.standard_resource;
         for spelling in key.spellings() {
-            let mut url = self.resource_url(resource);
-            url.path_segments_mut()
-                .expect("http URLs have paths")
-                .push("byEmail");
-            url.query_pairs_mut().append_pair("email", spelling);
-            let _permit = self.permit().await?;
-            let answer = self.call(Method::GET, url, None).await?;
-            if answer.status != StatusCode::OK {
-                return Err(answer.failure(resource));
-            }
-            let mut matches = answer.json::<Collection<ProfileBody>>()?.content;
+            let mut matches = self.matches(spelling).await?;
             match matches.len() {
                 0 => continue,
                 1 => return Ok(matches.remove(0)),
@@ -285,6 +275,76 @@ impl CampaignClient {
             }
         }
         Err(CampaignError::ProfileNotFound)
+    }
+
+    /// The profiles `byEmail` finds for `spelling` (its first page: 25).
+    async fn matches(&self, spelling: &str) -> Result<Vec<ProfileBody>, CampaignError> {
+        let resource = &self.settings.standard_resource;
+        let mut url = self.resource_url(resource);
+        url.path_segments_mut()
+            .expect("http URLs have paths")
+            .push("byEmail");
+        url.query_pairs_mut().append_pair("email", spelling);
+        let _permit = self.permit().await?;
+        let answer = self.call(Method::GET, url, None).await?;
+        if answer.status != StatusCode::OK {
+            return Err(answer.failure(resource));
+        }
+        Ok(answer.json::<Collection<ProfileBody>>()?.content)
+    }
+
+    /// Every profile that has the address, in any of its spellings: an
+    /// opt-out by email reaches them all.
+    pub async fn find_every(&self, key: &ProfileKey) -> Result<Vec<Profile>, CampaignError> {
+        let result = self.every_match(key).await;
+        self.observe(result)
+    }
+
+    async fn every_match(&self, key: &ProfileKey) -> Result<Vec<Profile>, CampaignError> {
+        let mut found: Vec<Profile> = Vec::new();
+        for spelling in key.spellings() {
+            for profile in self.matches(spelling).await? {
+                self.in_tenant(&profile.href)?;
+                if found.iter().all(|p| p.href != profile.href) {
+                    found.push(Profile {
+                        ccpa_opt_out: profile.ccpa_opt_out,
+                        href: profile.href,
+                    });
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Creates a profile for `key` with `ccpaOptOut` set to `value` (the
+    /// seed's POST): the custom key in `custom_key_field` of the extended
+    /// resource, or the address (as given) in the standard one.
+    pub async fn create(&self, key: &ProfileKey, value: bool) -> Result<(), CampaignError> {
+        let result = self.post(key, value).await;
+        self.observe(result)
+    }
+
+    async fn post(&self, key: &ProfileKey, value: bool) -> Result<(), CampaignError> {
+        let (resource, body) = match key {
+            ProfileKey::CustomKey(custom) => (
+                &self.settings.extended_resource,
+                json!({ self.settings.custom_key_field.as_str(): custom, "ccpaOptOut": value }),
+            ),
+            ProfileKey::Email { .. } => (
+                &self.settings.standard_resource,
+                json!({ "email": key.spellings().next(), "ccpaOptOut": value }),
+            ),
+        };
+        let mut url = self.resource_url(resource);
+        url.path_segments_mut()
+            .expect("http URLs have paths")
+            .push("");
+        let _permit = self.permit().await?;
+        let answer = self.call(Method::POST, url, Some(&body)).await?;
+        match answer.status {
+            StatusCode::OK | StatusCode::CREATED => self.confirmed(&answer),
+            _ => Err(answer.failure(resource)),
+        }
     }
 
     /// Sets `ccpaOptOut` on `profile`, following the link Campaign gave.
@@ -307,15 +367,7 @@ impl CampaignClient {
             StatusCode::NOT_FOUND if answer.is_document_not_found() => Err(
                 CampaignError::Unavailable("the profile's link answered 404".into()),
             ),
-            StatusCode::OK => {
-                let patched = answer.json::<Patched>()?;
-                if patched.pkey.is_empty() {
-                    return Err(CampaignError::Unexpected(
-                        "a PATCH answer without a PKey".into(),
-                    ));
-                }
-                self.in_tenant(&patched.href)
-            }
+            StatusCode::OK => self.confirmed(&answer),
             _ => Err(answer.failure(&self.settings.extended_resource)),
         }
     }
@@ -371,6 +423,16 @@ impl CampaignClient {
                 let _ = self.check_resource(kind).await;
             }
         }
+    }
+
+    /// Whether a change's answer is Campaign's: a PKey, and a link to the
+    /// profile inside the tenant.
+    fn confirmed(&self, answer: &Answer) -> Result<(), CampaignError> {
+        let changed = answer.json::<Patched>()?;
+        if changed.pkey.is_empty() {
+            return Err(CampaignError::Unexpected("an answer without a PKey".into()));
+        }
+        self.in_tenant(&changed.href)
     }
 
     /// Links must stay inside the tenant: a forged one would carry the

@@ -32,6 +32,36 @@ pub struct Settings {
     /// The demo sign-in (never in production).
     #[serde(default)]
     pub demo: DemoSettings,
+    /// Opting out by email, without a sign-in.
+    #[serde(default)]
+    pub email_opt_out: EmailOptOutSettings,
+}
+
+/// The opt-out by email (`POST /api/v1/opt-out/email`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct EmailOptOutSettings {
+    /// Off unless set.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Requests one client address may make in a minute. Ten is more than
+    /// a household sharing one address needs.
+    #[serde(default = "default_per_client_per_minute")]
+    pub per_client_per_minute: u32,
+    /// Requests for one email address in an hour. Three is more than a
+    /// person who doubts the first went through makes. Either way a request
+    /// can only opt out: the limits guard storage and Campaign, not people.
+    #[serde(default = "default_per_address_per_hour")]
+    pub per_address_per_hour: u32,
+}
+
+impl Default for EmailOptOutSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            per_client_per_minute: default_per_client_per_minute(),
+            per_address_per_hour: default_per_address_per_hour(),
+        }
+    }
 }
 
 /// The database. SQLite unless the URL says `postgres://`.
@@ -182,6 +212,11 @@ pub struct ServerSettings {
     /// A directory of static files (the built widget and demo page) to serve
     /// under `/`; none when the widget is hosted elsewhere.
     pub widget_dir: Option<PathBuf>,
+    /// Whether the browser's cookie is marked `Secure` (sent over HTTPS
+    /// only). Off only where the proxy is reached over plain HTTP, as in
+    /// the demo on a loopback address.
+    #[serde(default = "default_true")]
+    pub secure_cookies: bool,
 }
 
 /// Adobe Campaign Standard and the IMS token endpoint.
@@ -212,6 +247,15 @@ pub struct CampaignSettings {
     /// (within `timeout_ms`), so a burst cannot trip Adobe's rate limits.
     #[serde(default = "default_max_concurrency")]
     pub max_concurrency: usize,
+    /// An opt-out for a key Campaign has no profile for creates one,
+    /// flagged `ccpaOptOut: true` (the seed's POST): a suppression record,
+    /// so that the person is known not to be sold if they appear later.
+    #[serde(default = "default_true")]
+    pub create_missing_profiles: bool,
+    /// The custom-key field of the extended profile resource, set on a
+    /// profile created for a custom key.
+    #[serde(default = "default_custom_key_field")]
+    pub custom_key_field: String,
     /// When no request has asked Campaign anything for this long, the
     /// proxy checks it once, so that readiness stays true (milliseconds).
     #[serde(default = "default_health_check_ms")]
@@ -297,6 +341,18 @@ fn default_health_check_ms() -> u64 {
 }
 fn default_migrate() -> bool {
     true
+}
+fn default_per_client_per_minute() -> u32 {
+    10
+}
+fn default_per_address_per_hour() -> u32 {
+    3
+}
+fn default_true() -> bool {
+    true
+}
+fn default_custom_key_field() -> String {
+    "cusCustomerId".into()
 }
 fn default_max_connections() -> u32 {
     8

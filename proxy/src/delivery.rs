@@ -18,7 +18,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::campaign::{CampaignClient, CampaignError};
 use crate::config::{CampaignSettings, DeliverySettings};
-use crate::store::{Claim, Finished, NewRequest, Outcome, Store, StoreError};
+use crate::store::{Action, Claim, Finished, NewRequest, Outcome, Store, StoreError};
 
 /// Honour `Retry-After` up to a day; beyond that it is more likely a bug.
 const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(86_400);
@@ -49,6 +49,8 @@ pub struct Delivery {
     lease: Duration,
     /// The worker's concurrency; the client bounds the calls themselves.
     slots: usize,
+    /// Whether an opt-out creates the profile Campaign does not have.
+    create_missing_profiles: bool,
     /// Wakes the idle worker when a change became due at once.
     wake: Notify,
     /// Every attempt under way, the senders' and the worker's: a stop
@@ -72,9 +74,20 @@ impl Delivery {
             lease: settings.lease(campaign_settings),
             settings,
             slots: campaign_settings.max_concurrency.max(1),
+            create_missing_profiles: campaign_settings.create_missing_profiles,
             wake: Notify::new(),
             attempts: TaskTracker::new(),
         }
+    }
+
+    /// Records `request` and leaves it to the worker, at once: its sender
+    /// does not wait for Campaign (an opt-out by email must be answered
+    /// alike, and as fast, whether or not anyone has the address).
+    pub async fn record(&self, request: NewRequest) -> Result<(), StoreError> {
+        // A lease that has ended already: the worker may take it now.
+        self.store.accept(request, Duration::ZERO).await?;
+        self.wake.notify_one();
+        Ok(())
     }
 
     /// Records `request` and makes the first attempt at it while its sender
@@ -109,10 +122,15 @@ impl Delivery {
         let in_doubt = sent.load(Ordering::SeqCst);
         let (request, value) = (claim.audit_id, claim.value);
         let (outcome, attempt) = match pushed {
-            Ok(previous) => (Outcome::Applied { previous }, Attempt::Applied),
+            Ok(outcome) => (outcome, Attempt::Applied),
             Err(error @ (CampaignError::ProfileNotFound | CampaignError::AmbiguousProfile)) => {
-                let basis = match error {
-                    CampaignError::ProfileNotFound => "no Campaign profile has the user's key",
+                let basis = match (&error, value) {
+                    (CampaignError::ProfileNotFound, false) => {
+                        "no Campaign profile has the user's key: there was no opt-out to undo"
+                    }
+                    (CampaignError::ProfileNotFound, true) => {
+                        "no Campaign profile has the user's key, and none may be created"
+                    }
                     _ => "several Campaign profiles share the user's key",
                 };
                 (Outcome::Denied { basis }, Attempt::Denied(error))
@@ -182,16 +200,37 @@ impl Delivery {
         }
     }
 
-    /// Sets the value unless Campaign already has it (or an earlier PATCH
-    /// may have landed unseen: its value cannot be trusted); returns the
-    /// old value. `sent` tells whether the PATCH went out.
-    async fn push(&self, claim: &Claim, sent: &AtomicBool) -> Result<bool, CampaignError> {
-        let profile = self.campaign.find(&claim.key).await?;
-        if profile.ccpa_opt_out != claim.value || claim.in_doubt {
+    /// Carries `claim` out; `sent` tells whether a change went out to
+    /// Campaign (a PATCH or POST whose answer may be lost).
+    async fn push(&self, claim: &Claim, sent: &AtomicBool) -> Result<Outcome, CampaignError> {
+        let profiles = match claim.action {
+            Action::Set => match self.campaign.find(&claim.key).await {
+                Ok(profile) => vec![profile],
+                Err(CampaignError::ProfileNotFound) => Vec::new(),
+                Err(error) => return Err(error),
+            },
+            Action::OptOutEveryMatch => self.campaign.find_every(&claim.key).await?,
+        };
+        if profiles.is_empty() {
+            // An opt-out for someone Campaign does not know yet: a profile
+            // flagged so (a suppression record), where the settings allow.
+            if !(claim.value && self.create_missing_profiles) {
+                return Err(CampaignError::ProfileNotFound);
+            }
             sent.store(true, Ordering::SeqCst);
-            self.campaign.set_opt_out(&profile, claim.value).await?;
+            self.campaign.create(&claim.key, claim.value).await?;
+            return Ok(Outcome::Created);
         }
-        Ok(profile.ccpa_opt_out)
+        let previous = profiles.iter().all(|p| p.ccpa_opt_out);
+        for profile in &profiles {
+            // Unless Campaign has it already, or an earlier PATCH may have
+            // landed unseen (then what the look-up shows cannot be trusted).
+            if profile.ccpa_opt_out != claim.value || claim.in_doubt {
+                sent.store(true, Ordering::SeqCst);
+                self.campaign.set_opt_out(profile, claim.value).await?;
+            }
+        }
+        Ok(Outcome::Applied { previous })
     }
 
     /// Exponential backoff with jitter: about `base × 2^attempts`, at most

@@ -49,7 +49,11 @@ struct SignIn {
 async fn sign_in(Form(form): Form<SignIn>) -> Response {
     // Only keys that could be real customer keys make it into the cookie.
     let Ok(key) = ProfileKey::parse(&form.customer, KeyKind::CustomKey) else {
-        return ApiError::InvalidBody("unknown demo customer".into()).into_response();
+        return ApiError::InvalidBody {
+            shape: "customer=<demo customer key>",
+            why: "unknown demo customer".into(),
+        }
+        .into_response();
     };
     let cookie = format!(
         "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",

@@ -22,9 +22,18 @@ pub enum ApiError {
     /// A token past its `exp`.
     #[error("sign-in token expired")]
     TokenExpired,
-    /// A body that is not exactly the contract's.
-    #[error("invalid body: {0}")]
-    InvalidBody(String),
+    /// A body that is not exactly the contract's `shape`.
+    #[error("invalid body: {why}")]
+    InvalidBody {
+        /// The body as the contract shows it.
+        shape: &'static str,
+        /// What is wrong, in words that never echo the input.
+        why: String,
+    },
+    /// Too many requests from one client or for one address; try again
+    /// after this long.
+    #[error("too many requests")]
+    TooManyRequests(std::time::Duration),
     /// Not JSON.
     #[error("unsupported media type")]
     UnsupportedMediaType,
@@ -72,10 +81,15 @@ impl ApiError {
                 ErrorCode::TokenExpired,
                 "The sign-in token has expired; fetch a new one.",
             ),
-            E::InvalidBody(why) => (
+            E::InvalidBody { shape, why } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 ErrorCode::InvalidBody,
-                format!("The body must be exactly {{\"ccpaOptOut\": true|false}}: {why}."),
+                format!("The body must be exactly {shape}: {why}."),
+            ),
+            E::TooManyRequests(_) => simple(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::RateLimited,
+                "Too many requests; try again later (see Retry-After).",
             ),
             E::UnsupportedMediaType => simple(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -159,6 +173,15 @@ impl IntoResponse for ApiError {
             error: ErrorDetail { code, message },
         };
         let mut response = (status, Json(body)).into_response();
+        if let Self::TooManyRequests(after) = self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                // Whole seconds, rounded up: never sooner than allowed.
+                axum::http::HeaderValue::from(
+                    (after.as_secs() + u64::from(after.subsec_nanos() > 0)).max(1),
+                ),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

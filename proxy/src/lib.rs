@@ -5,12 +5,15 @@
 //! `ccpaOptOut` in Adobe Campaign, and nothing else.
 
 pub mod audit;
+pub mod browser;
 pub mod campaign;
 pub mod config;
 pub mod delivery;
 pub mod demo;
+pub mod email;
 pub mod error;
 pub mod identity;
+pub mod limits;
 pub mod routes;
 pub mod startup;
 pub mod store;

@@ -9,23 +9,27 @@ use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use ccpa_api::{GPC_HEADER, OptOutState, OptOutUpdate};
+use axum::response::{AppendHeaders, IntoResponse, Response};
+use ccpa_api::{EmailOptOut, GPC_HEADER, OptOutState, OptOutUpdate};
 use serde_json::json;
 
+use crate::browser::BrowserChoice;
 use crate::campaign::{CampaignError, Health};
 use crate::delivery::Attempt;
 use crate::error::ApiError;
 use crate::identity::AuthUser;
 use crate::startup::AppState;
-use crate::store::{NewRequest, Source};
+use crate::store::{Action, NewRequest, Source};
 
 /// Far above the 20-odd bytes of a real body, far below anything harmful.
 pub const MAX_BODY_BYTES: usize = 1024;
 
 /// `GET /api/v1/opt-out`: the pending choice if one waits for Campaign,
-/// else Campaign's. With `Sec-GPC: 1`, a profile that allows sale is opted
-/// out first (the signal never opts anyone back in).
+/// else Campaign's (no opt-out when Campaign has no profile yet). A signal
+/// that the signed-in consumer opted out, `Sec-GPC: 1` or this browser's
+/// own earlier opt-out (§ 7025(c)(1): a known consumer's request applies to
+/// the consumer), opts a profile that allows sale out first. Neither ever
+/// opts anyone back in.
 pub async fn get_opt_out(
     State(state): State<AppState>,
     user: AuthUser,
@@ -34,32 +38,38 @@ pub async fn get_opt_out(
     if let Some(value) = state.store.pending_value(&user.key).await? {
         return Ok(answer(value, true, &how));
     }
-    if !how.gpc || state.store.gpc_waived(&user.subject).await? {
-        let profile = state.campaign.find(&user.key).await?;
-        return Ok(answer(profile.ccpa_opt_out, false, &how));
-    }
-    match state.campaign.find(&user.key).await {
-        Ok(profile) if profile.ccpa_opt_out => return Ok(answer(true, false, &how)),
-        Ok(_) => {}
-        Err(error @ (CampaignError::ProfileNotFound | CampaignError::AmbiguousProfile)) => {
-            return Err(error.into());
-        }
-        // Campaign's value is unknown: record the opt-out anyway; applying
-        // it to a profile that already has it changes nothing.
-        Err(_) => {}
-    }
-    let pending = record_and_apply(&state, &user, &how, true, Source::Gpc).await?;
+    let signal = match how.opt_out_signal() {
+        Some(Source::Gpc) if state.store.gpc_waived(&user.subject).await? => None,
+        signal => signal,
+    };
+    let current = match state.campaign.find(&user.key).await {
+        Ok(profile) => Ok(profile.ccpa_opt_out),
+        Err(CampaignError::ProfileNotFound) => Ok(false),
+        Err(error) => Err(error),
+    };
+    let source = match (signal, current) {
+        (_, Ok(true)) => return Ok(answer(true, false, &how)),
+        (None, current) => return Ok(answer(current?, false, &how)),
+        (Some(_), Err(error @ CampaignError::AmbiguousProfile)) => return Err(error.into()),
+        // Campaign's value is unknown or allows sale: record the opt-out;
+        // applying it to a profile that already has it changes nothing.
+        (Some(source), _) => source,
+    };
+    let pending = record_and_apply(&state, &user, &how, true, source).await?;
     Ok(answer(true, pending, &how))
 }
 
 /// `PATCH /api/v1/opt-out` with `{"ccpaOptOut": bool}`: `200` once Campaign
-/// has it, `202` when it is recorded and will be applied.
+/// has it, `202` when it is recorded and will be applied. This browser's
+/// own choice follows the consumer's, so that an opt-out made signed in
+/// holds for the browser once they sign out, and allowing sale is not
+/// undone by an earlier opt-out of the browser.
 pub async fn patch_opt_out(
     State(state): State<AppState>,
     user: AuthUser,
     how: Provenance,
-    OptOutBody(update): OptOutBody,
-) -> Result<(StatusCode, Json<OptOutState>), ApiError> {
+    Body(update): OptOutBody,
+) -> Result<impl IntoResponse, ApiError> {
     let value = update.ccpa_opt_out;
     let pending = record_and_apply(&state, &user, &how, value, Source::Widget).await?;
     let status = if pending {
@@ -67,7 +77,12 @@ pub async fn patch_opt_out(
     } else {
         StatusCode::OK
     };
-    Ok((status, answer(value, pending, &how)))
+    let cookie = BrowserChoice::made(value, how.gpc).cookie(state.settings.server.secure_cookies);
+    Ok((
+        status,
+        AppendHeaders([cookie]),
+        answer(value, pending, &how),
+    ))
 }
 
 /// Records the request durably, then tries to apply it at once. Returns
@@ -83,6 +98,7 @@ async fn record_and_apply(
         subject: user.subject.clone(),
         key: user.key.clone(),
         value,
+        action: Action::Set,
         source,
         gpc: how.gpc,
         request_id: how.request_id.clone(),
@@ -117,6 +133,31 @@ fn answer(value: bool, pending: bool, how: &Provenance) -> Json<OptOutState> {
 pub struct Provenance {
     request_id: String,
     gpc: bool,
+    browser: Option<BrowserChoice>,
+}
+
+impl Provenance {
+    /// The request id, as in the logs and the audit trail.
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    /// Whether the browser sent Global Privacy Control.
+    pub fn gpc(&self) -> bool {
+        self.gpc
+    }
+
+    /// What says this consumer opted out, besides their own click now:
+    /// Global Privacy Control, or this browser's earlier opt-out.
+    fn opt_out_signal(&self) -> Option<Source> {
+        if self.gpc {
+            Some(Source::Gpc)
+        } else if self.browser == Some(BrowserChoice::OptedOut) {
+            Some(Source::Browser)
+        } else {
+            None
+        }
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Provenance {
@@ -132,15 +173,42 @@ impl<S: Send + Sync> FromRequestParts<S> for Provenance {
             gpc: ["sec-gpc", GPC_HEADER]
                 .iter()
                 .any(|name| header(name).is_some_and(|v| v.trim() == "1")),
+            browser: BrowserChoice::of(&parts.headers),
         })
     }
 }
 
-/// The PATCH body, checked before anything is forwarded: JSON content type,
-/// at most [`MAX_BODY_BYTES`], exactly `{"ccpaOptOut": <bool>}`.
-pub struct OptOutBody(pub OptOutUpdate);
+/// A body the API takes: one JSON object of one field, described in the
+/// words its errors use.
+pub trait Contract: serde::de::DeserializeOwned {
+    /// The body as the contract shows it.
+    const SHAPE: &'static str;
+    /// Its one field.
+    const FIELD: &'static str;
+    /// What that field must be.
+    const VALUE: &'static str;
+}
 
-impl<S: Send + Sync> FromRequest<S> for OptOutBody {
+impl Contract for OptOutUpdate {
+    const SHAPE: &'static str = r#"{"ccpaOptOut": true|false}"#;
+    const FIELD: &'static str = "ccpaOptOut";
+    const VALUE: &'static str = "true or false";
+}
+
+impl Contract for EmailOptOut {
+    const SHAPE: &'static str = r#"{"email": "<address>"}"#;
+    const FIELD: &'static str = "email";
+    const VALUE: &'static str = "a string";
+}
+
+/// A body, checked before anything is forwarded: JSON content type, at
+/// most [`MAX_BODY_BYTES`], exactly the contract's one field.
+pub struct Body<T>(pub T);
+
+/// The PATCH and PUT body, `{"ccpaOptOut": <bool>}`.
+pub type OptOutBody = Body<OptOutUpdate>;
+
+impl<S: Send + Sync, T: Contract> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, _: &S) -> Result<Self, ApiError> {
@@ -156,31 +224,34 @@ impl<S: Send + Sync> FromRequest<S> for OptOutBody {
         let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
             .await
             .map_err(|_| ApiError::PayloadTooLarge)?;
+        let invalid = |why: String| ApiError::InvalidBody {
+            shape: T::SHAPE,
+            why,
+        };
         // serde's derive also takes a sequence (`[true]`): only an object is the contract.
         if bytes.trim_ascii_start().first() != Some(&b'{') {
-            return Err(ApiError::InvalidBody(
-                "the body is not a JSON object".into(),
-            ));
+            return Err(invalid("the body is not a JSON object".into()));
         }
         serde_json::from_slice(&bytes)
-            .map(OptOutBody)
-            .map_err(|e| ApiError::InvalidBody(describe(&e).into()))
+            .map(Body)
+            .map_err(|e| invalid(describe::<T>(&e)))
     }
 }
 
 /// What is wrong, in words that never echo the input back.
-fn describe(error: &serde_json::Error) -> &'static str {
+fn describe<T: Contract>(error: &serde_json::Error) -> String {
     let text = error.to_string();
+    let field = T::FIELD;
     if !error.is_data() {
-        "the body is not valid JSON"
+        "the body is not valid JSON".into()
     } else if text.starts_with("unknown field") {
-        "only the field ccpaOptOut is accepted"
+        format!("only the field {field} is accepted")
     } else if text.starts_with("missing field") {
-        "the field ccpaOptOut is missing"
+        format!("the field {field} is missing")
     } else if text.starts_with("duplicate field") {
-        "the field ccpaOptOut appears more than once"
+        format!("the field {field} appears more than once")
     } else {
-        "ccpaOptOut must be true or false"
+        format!("{field} must be {}", T::VALUE)
     }
 }
 

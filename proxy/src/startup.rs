@@ -10,8 +10,10 @@ use axum::Router;
 use axum::handler::HandlerWithoutStateExt;
 use axum::http::{HeaderName, HeaderValue, Method, Request, header};
 use axum::middleware::from_fn;
-use axum::routing::get;
-use ccpa_api::{GPC_HEADER, OPT_OUT_PATH};
+use axum::routing::{get, post};
+use ccpa_api::{
+    BROWSER_OPT_OUT_HEADER, BROWSER_OPT_OUT_PATH, EMAIL_OPT_OUT_PATH, GPC_HEADER, OPT_OUT_PATH,
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -23,9 +25,10 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use crate::campaign::{CampaignClient, CampaignError};
 use crate::config::{KeyKind, Settings};
 use crate::delivery::Delivery;
+use crate::email::EmailLimits;
 use crate::identity::TokenVerifier;
 use crate::store::Store;
-use crate::{demo, routes};
+use crate::{browser, demo, email, routes};
 
 /// What every handler can reach. Built once; cloning copies five pointers.
 #[derive(Clone)]
@@ -40,6 +43,8 @@ pub struct AppState {
     pub store: Arc<Store>,
     /// Applies recorded changes to Campaign.
     pub delivery: Arc<Delivery>,
+    /// What the opt-out by email lets one client, or one address, ask.
+    pub email_limits: Arc<EmailLimits>,
 }
 
 /// Pages served by the proxy (the demo page, the widget's files) may only
@@ -96,6 +101,7 @@ impl Application {
             verifier: Arc::new(TokenVerifier::new(&settings.identity)),
             store: store.clone(),
             delivery: delivery.clone(),
+            email_limits: Arc::new(EmailLimits::new(&settings.email_opt_out)),
             settings: Arc::new(settings),
         };
         if state.settings.demo.enabled {
@@ -132,7 +138,10 @@ impl Application {
         let campaign = self.campaign.clone();
         let watcher = stop.clone();
         tokio::spawn(async move { campaign.watch(kind, every, watcher).await });
-        let served = axum::serve(self.listener, self.router)
+        let app = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
         stop.cancel();
@@ -167,6 +176,11 @@ pub fn router(state: AppState) -> Router {
             OPT_OUT_PATH,
             get(routes::get_opt_out).patch(routes::patch_opt_out),
         )
+        .route(
+            BROWSER_OPT_OUT_PATH,
+            get(browser::get_browser).put(browser::put_browser),
+        )
+        .route(EMAIL_OPT_OUT_PATH, post(email::post_email))
         .route_layer(from_fn(routes::refuse_query))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
@@ -225,7 +239,8 @@ fn request_id() -> HeaderName {
     HeaderName::from_static("x-request-id")
 }
 
-/// Browsers on the configured origins may call the API and load the widget.
+/// Browsers on the configured origins may call the API and load the widget,
+/// with their cookies (this browser's choice).
 fn cors(origins: &[String]) -> CorsLayer {
     let origins: Vec<HeaderValue> = origins
         .iter()
@@ -233,11 +248,13 @@ fn cors(origins: &[String]) -> CorsLayer {
         .collect();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
-        .allow_methods([Method::GET, Method::PATCH])
+        .allow_methods([Method::GET, Method::PATCH, Method::PUT, Method::POST])
+        .allow_credentials(true)
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
             HeaderName::from_bytes(GPC_HEADER.as_bytes()).expect("a valid header name"),
+            HeaderName::from_bytes(BROWSER_OPT_OUT_HEADER.as_bytes()).expect("a valid header name"),
         ])
         .max_age(Duration::from_secs(600))
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use campaign_emulator::{Emulator, EmulatorConfig};
 use ccpa_proxy::config::{
-    CampaignSettings, DeliverySettings, DemoSettings, IdentitySettings, KeyKind, ServerSettings,
-    Settings, StorageSettings,
+    CampaignSettings, DeliverySettings, DemoSettings, EmailOptOutSettings, IdentitySettings,
+    KeyKind, ServerSettings, Settings, StorageSettings,
 };
 use ccpa_proxy::startup::Application;
 use jsonwebtoken::{EncodingKey, Header, encode};
@@ -169,6 +169,8 @@ pub fn proxy_settings(emulator: &Emulator, database: &str) -> Settings {
             listen: "127.0.0.1:0".parse().expect("a socket address"),
             allowed_origins: Vec::new(),
             widget_dir: None,
+            // Tests reach the proxy over plain HTTP on loopback.
+            secure_cookies: false,
         },
         campaign: CampaignSettings {
             base_url: emulator.url().parse().expect("the emulator's URL"),
@@ -184,6 +186,8 @@ pub fn proxy_settings(emulator: &Emulator, database: &str) -> Settings {
             timeout_ms: 2_000,
             max_concurrency: 32,
             health_check_ms: 30_000,
+            create_missing_profiles: true,
+            custom_key_field: "cusCustomerId".into(),
         },
         identity: IdentitySettings {
             hs256_secret: SECRET.into(),
@@ -201,6 +205,10 @@ pub fn proxy_settings(emulator: &Emulator, database: &str) -> Settings {
             ..DeliverySettings::default()
         },
         demo: DemoSettings::default(),
+        email_opt_out: EmailOptOutSettings {
+            enabled: true,
+            ..EmailOptOutSettings::default()
+        },
     }
 }
 

@@ -4,6 +4,7 @@ ALTER TABLE pending ADD COLUMN strikes BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE pending ADD COLUMN in_doubt BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE pending ADD COLUMN given_key TEXT;
 ALTER TABLE pending ADD COLUMN pending_since BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE pending ADD COLUMN action TEXT NOT NULL DEFAULT 'set';
 UPDATE pending SET pending_since = (SELECT received_at FROM audit WHERE audit.id = pending.audit_id);
 
 CREATE TABLE dead_letter (
@@ -13,7 +14,8 @@ CREATE TABLE dead_letter (
     value       BIGINT NOT NULL,
     attempts    BIGINT NOT NULL,
     last_error  TEXT   NOT NULL,
-    dead_at     BIGINT NOT NULL
+    dead_at     BIGINT NOT NULL,
+    action      TEXT   NOT NULL DEFAULT 'set'
 );
 
 -- TRUNCATE skips row triggers: refuse it too, whoever asks.

@@ -11,6 +11,7 @@ ALTER TABLE pending ADD COLUMN in_doubt BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE pending ADD COLUMN given_key TEXT;
 -- Since when the profile has had a change waiting (Unix ms).
 ALTER TABLE pending ADD COLUMN pending_since BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE pending ADD COLUMN action TEXT NOT NULL DEFAULT 'set';
 UPDATE pending SET pending_since = (SELECT received_at FROM audit WHERE audit.id = pending.audit_id);
 
 -- Changes given up on after max_strikes such answers: audited 'failed',
@@ -22,5 +23,6 @@ CREATE TABLE dead_letter (
     value       BIGINT NOT NULL,
     attempts    BIGINT NOT NULL,
     last_error  TEXT   NOT NULL,
-    dead_at     BIGINT NOT NULL
+    dead_at     BIGINT NOT NULL,
+    action      TEXT   NOT NULL DEFAULT 'set'
 );

@@ -8,7 +8,7 @@ use futures_util::{Stream, TryStreamExt};
 use serde::Serialize;
 use sqlx::Row;
 
-use super::trail::{NewRequest, Source};
+use super::trail::{Action, NewRequest, Source};
 use super::{Result, Store, StoreError};
 use crate::config::KeyKind;
 use crate::identity::{ProfileKey, Subject};
@@ -27,6 +27,10 @@ pub struct DeadLetter {
     pub key_kind: String,
     /// The `ccpaOptOut` asked for.
     pub value: bool,
+    /// `set`, or `opt-out-every-match` (an opt-out by email).
+    pub action: String,
+    /// How the request came: `widget`, `gpc`, `email`, …
+    pub source: String,
     /// Attempts made.
     pub attempts: i64,
     /// What Campaign answered last, in the proxy's words.
@@ -39,9 +43,9 @@ impl Store {
     /// Every dead letter, oldest first.
     pub fn dead_letters(&self) -> impl Stream<Item = Result<DeadLetter>> + '_ {
         sqlx::query(
-            "SELECT d.audit_id, a.subject, d.profile_key, d.key_kind, d.value, d.attempts, \
-             d.last_error, d.dead_at FROM dead_letter d JOIN audit a ON a.id = d.audit_id \
-             ORDER BY d.audit_id",
+            "SELECT d.audit_id, a.subject, a.source, d.profile_key, d.key_kind, d.value, \
+             d.action, d.attempts, d.last_error, d.dead_at \
+             FROM dead_letter d JOIN audit a ON a.id = d.audit_id ORDER BY d.audit_id",
         )
         .fetch(&self.db.pool)
         .map_err(StoreError::from)
@@ -52,6 +56,8 @@ impl Store {
                 key: row.try_get("profile_key")?,
                 key_kind: row.try_get("key_kind")?,
                 value: row.try_get::<i64, _>("value")? != 0,
+                action: row.try_get("action")?,
+                source: row.try_get("source")?,
                 attempts: row.try_get("attempts")?,
                 last_error: row.try_get("last_error")?,
                 dead_at: row.try_get("dead_at")?,
@@ -69,10 +75,12 @@ impl Store {
             let kind = KeyKind::parse(&letter.key_kind).ok_or(StoreError::Corrupt("key kind"))?;
             let key =
                 ProfileKey::parse(&letter.key, kind).map_err(|_| StoreError::Corrupt("key"))?;
+            let action = Action::parse(&letter.action).ok_or(StoreError::Corrupt("action"))?;
             let request = NewRequest {
                 subject: Subject::verified(&letter.subject),
                 key,
                 value: letter.value,
+                action,
                 source: Source::Operator,
                 gpc: false,
                 request_id: format!("retry-of-{}", letter.audit_id),

@@ -39,7 +39,7 @@ use engine::{Dialect, sql};
 pub use error::{Result, StoreError};
 use index::{PendingIndex, Undo};
 pub use pending::{Claim, Finished, Outcome};
-pub use trail::{AuditRow, NewRequest, Source};
+pub use trail::{Action, AuditRow, NewRequest, Source};
 use writer::{Queued, Write, Written};
 
 use crate::config::{StorageSettings, Synchronous};
@@ -339,6 +339,7 @@ mod tests {
             subject: Subject::verified(key),
             key: ProfileKey::parse(key, KeyKind::CustomKey).unwrap(),
             value: true,
+            action: Action::Set,
             source: Source::Widget,
             gpc: false,
             request_id: format!("request-{key}"),

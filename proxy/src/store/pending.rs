@@ -21,7 +21,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::engine::sql;
 use super::index::Undo;
-use super::trail::{self, Decision, NewRequest};
+use super::trail::{self, Action, Decision, NewRequest};
 use super::{Db, Result, StoreError};
 use crate::config::KeyKind;
 use crate::identity::ProfileKey;
@@ -45,6 +45,8 @@ pub struct Claim {
     pub audit_id: i64,
     /// The value to set.
     pub value: bool,
+    /// What to do with it.
+    pub action: Action,
     /// Failed attempts so far.
     pub attempts: u32,
     /// Of those, answers the proxy could not understand.
@@ -64,6 +66,8 @@ pub enum Outcome {
         /// Campaign's value before this attempt.
         previous: bool,
     },
+    /// Campaign had no profile; one was created with the value.
+    Created,
     /// It can never be applied (no such profile): the basis of the denial.
     Denied {
         /// Why, in words for the audit trail.
@@ -130,6 +134,7 @@ impl Db {
             key: request.key.clone(),
             audit_id,
             value: request.value,
+            action: request.action,
             attempts: 0,
             strikes: 0,
             in_doubt,
@@ -140,9 +145,9 @@ impl Db {
         let leased = loop {
             let inserted = sqlx::query(sql!(
                 d,
-                "INSERT INTO pending (profile_key, key_kind, given_key, audit_id, value, \
+                "INSERT INTO pending (profile_key, key_kind, given_key, audit_id, value, action, \
                  next_attempt_at, pending_since, lease_token, lease_until, leased_audit_id) \
-                 VALUES ($1, $2, $3, $4, $5, {now}, {now}, $6, {now} + $7, $4) \
+                 VALUES ($1, $2, $3, $4, $5, $8, {now}, {now}, $6, {now} + $7, $4) \
                  ON CONFLICT (profile_key) DO NOTHING"
             ))
             .bind(key)
@@ -152,6 +157,7 @@ impl Db {
             .bind(i64::from(request.value))
             .bind(token.0.as_str())
             .bind(millis(lease))
+            .bind(request.action.as_str())
             .execute(&mut **tx)
             .await?
             .rows_affected();
@@ -182,12 +188,13 @@ impl Db {
             if !free {
                 sqlx::query(
                     "UPDATE pending SET audit_id = $1, value = $2, given_key = $3, attempts = 0, \
-                     strikes = 0 WHERE profile_key = $4",
+                     strikes = 0, action = $5 WHERE profile_key = $4",
                 )
                 .bind(audit_id)
                 .bind(i64::from(request.value))
                 .bind(request.key.given())
                 .bind(key)
+                .bind(request.action.as_str())
                 .execute(&mut **tx)
                 .await?;
                 break None;
@@ -195,8 +202,8 @@ impl Db {
             sqlx::query(sql!(
                 d,
                 "UPDATE pending SET audit_id = $1, value = $2, given_key = $3, attempts = 0, \
-                 strikes = 0, lease_token = $4, lease_until = {now} + $5, leased_audit_id = $1 \
-                 WHERE profile_key = $6"
+                 strikes = 0, lease_token = $4, lease_until = {now} + $5, leased_audit_id = $1, \
+                 action = $7 WHERE profile_key = $6"
             ))
             .bind(audit_id)
             .bind(i64::from(request.value))
@@ -204,6 +211,7 @@ impl Db {
             .bind(token.0.as_str())
             .bind(millis(lease))
             .bind(key)
+            .bind(request.action.as_str())
             .execute(&mut **tx)
             .await?;
             break Some(claim(row.try_get::<i64, _>("in_doubt")? == 1));
@@ -241,7 +249,10 @@ impl Db {
         };
         let holds = holder.as_ref() == Some(&claim.lease.0);
         let replaced = current != Some(claim.audit_id);
-        let decided = matches!(outcome, Outcome::Applied { .. } | Outcome::Denied { .. });
+        let decided = matches!(
+            outcome,
+            Outcome::Applied { .. } | Outcome::Created | Outcome::Denied { .. }
+        );
         if replaced && !(holds && decided) {
             // It will not be sent again: a later choice of the same person
             // is (or was) applied after it.
@@ -269,6 +280,10 @@ impl Db {
                 .await?;
                 self.done(tx, key, replaced).await
             }
+            Outcome::Created => {
+                trail::record(d, tx, claim.audit_id, Decision::Created, None, None).await?;
+                self.done(tx, key, replaced).await
+            }
             Outcome::Denied { basis } => {
                 trail::record(d, tx, claim.audit_id, Decision::Denied, None, Some(basis)).await?;
                 self.done(tx, key, replaced).await
@@ -278,7 +293,7 @@ impl Db {
                 sqlx::query(sql!(
                     d,
                     "INSERT INTO dead_letter (audit_id, profile_key, key_kind, value, attempts, \
-                     last_error, dead_at) VALUES ($1, $2, $3, $4, $5, $6, {now})"
+                     last_error, dead_at, action) VALUES ($1, $2, $3, $4, $5, $6, {now}, $7)"
                 ))
                 .bind(claim.audit_id)
                 .bind(key)
@@ -286,6 +301,7 @@ impl Db {
                 .bind(i64::from(claim.value))
                 .bind(i64::from(claim.attempts + 1))
                 .bind(error.as_str())
+                .bind(claim.action.as_str())
                 .execute(&mut **tx)
                 .await?;
                 self.remove(tx, key).await
@@ -394,8 +410,8 @@ impl Db {
                WHERE next_attempt_at <= {now} AND lease_until <= {now} \
                ORDER BY next_attempt_at LIMIT 1 {skip_locked}) \
              AND lease_until <= {now} \
-             RETURNING profile_key, key_kind, given_key, audit_id, value, attempts, strikes, \
-             in_doubt"
+             RETURNING profile_key, key_kind, given_key, audit_id, value, action, attempts, \
+             strikes, in_doubt"
         ))
         .bind(token.0.as_str())
         .bind(millis(lease))
@@ -419,6 +435,8 @@ fn claim_of(row: &AnyRow, lease: LeaseToken) -> Result<Claim> {
         key,
         audit_id: row.try_get("audit_id")?,
         value: row.try_get::<i64, _>("value")? != 0,
+        action: Action::parse(&row.try_get::<String, _>("action")?)
+            .ok_or(StoreError::Corrupt("action"))?,
         attempts: count(row, "attempts")?,
         strikes: count(row, "strikes")?,
         in_doubt: row.try_get::<i64, _>("in_doubt")? == 1,

@@ -20,15 +20,47 @@ pub enum Source {
     Gpc,
     /// An operator sent a change given up on again.
     Operator,
+    /// The consumer opted out by email, without signing in.
+    Email,
+    /// This browser had opted out before its owner signed in.
+    Browser,
 }
 
 impl Source {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Self::Widget => "widget",
             Self::Gpc => "gpc",
             Self::Operator => "operator",
+            Self::Email => "email",
+            Self::Browser => "browser",
         }
+    }
+}
+
+/// What a request asks Campaign to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Set the one profile's `ccpaOptOut` (creating the profile, flagged,
+    /// for an opt-out when Campaign has none and the settings allow it).
+    Set,
+    /// Opt out every profile that has the address, or create one flagged
+    /// so when none has it (an opt-out by email: the protective side).
+    OptOutEveryMatch,
+}
+
+impl Action {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Self::Set => "set",
+            Self::OptOutEveryMatch => "opt-out-every-match",
+        }
+    }
+
+    pub(super) fn parse(name: &str) -> Option<Self> {
+        [Self::Set, Self::OptOutEveryMatch]
+            .into_iter()
+            .find(|action| action.as_str() == name)
     }
 }
 
@@ -38,8 +70,11 @@ pub struct NewRequest {
     pub subject: Subject,
     /// Whose profile it changes.
     pub key: ProfileKey,
-    /// The `ccpaOptOut` asked for.
+    /// The `ccpaOptOut` asked for (always `true` for
+    /// [`Action::OptOutEveryMatch`]).
     pub value: bool,
+    /// What it asks Campaign to do.
+    pub action: Action,
     /// How it arrived.
     pub source: Source,
     /// Whether it carried `Sec-GPC: 1`.
@@ -56,6 +91,8 @@ pub(super) enum Decision {
     /// The same person's later choice replaced it: it was not sent, or its
     /// attempt failed, or that attempt's lease had ended.
     Superseded,
+    /// Campaign had no profile: one was created, flagged as asked.
+    Created,
     /// It can never be applied (no such profile).
     Denied,
     /// Campaign kept answering in ways the proxy cannot understand; it is
@@ -68,6 +105,7 @@ impl Decision {
         match self {
             Self::Applied => "applied",
             Self::Superseded => "superseded",
+            Self::Created => "created",
             Self::Denied => "denied",
             Self::Failed => "failed",
         }
@@ -87,11 +125,12 @@ pub struct AuditRow {
     pub subject: String,
     /// The `ccpaOptOut` asked for.
     pub requested: bool,
-    /// `widget` or `gpc`.
+    /// `widget`, `gpc`, `email`, `browser` or `operator`.
     pub source: String,
     /// Whether the request carried `Sec-GPC: 1`.
     pub gpc: bool,
-    /// `applied`, `superseded`, `denied`, `failed`, or `None` while pending.
+    /// `applied`, `created`, `superseded`, `denied`, `failed`, or `None`
+    /// while pending.
     pub outcome: Option<String>,
     /// Campaign's value before, when it was read.
     pub previous: Option<bool>,

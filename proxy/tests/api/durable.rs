@@ -174,14 +174,14 @@ async fn the_latest_choice_wins_and_every_choice_is_audited() {
 
 #[tokio::test]
 async fn a_missing_profile_is_denied_with_its_basis() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|s| s.campaign.create_missing_profiles = false).await;
     let (status, code) = error_of(app.patch_opt_out(&token_for("CUST-9999"), true).await).await;
     assert_eq!((status, code.as_str()), (404, "profile_not_found"));
     let audit = app.audit().await;
     assert_eq!(audit[0].outcome.as_deref(), Some("denied"));
     assert_eq!(
         audit[0].basis.as_deref(),
-        Some("no Campaign profile has the user's key")
+        Some("no Campaign profile has the user's key, and none may be created")
     );
     assert_eq!(app.pending().await, 0, "nothing left to retry");
 }

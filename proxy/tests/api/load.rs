@@ -22,7 +22,15 @@ struct User {
 
 /// `users` customers each flip `rounds` times, spread over `proxies`, while
 /// faults come and go; then faults stop and every proxy drains.
-async fn storm(emulator: &Emulator, proxies: &[TestApp], users: usize, rounds: usize) -> Vec<User> {
+/// How many addresses nobody has are opted out by email during a storm.
+const STORM_EMAILS: usize = 40;
+
+async fn storm(
+    emulator: &Emulator,
+    proxies: &[TestApp],
+    users: usize,
+    rounds: usize,
+) -> (Vec<User>, Vec<String>) {
     let keys: Vec<String> = (0..users).map(|i| format!("LOAD-{i:04}")).collect();
     for key in &keys {
         emulator.add_customer(key);
@@ -34,17 +42,38 @@ async fn storm(emulator: &Emulator, proxies: &[TestApp], users: usize, rounds: u
         let urls = urls.clone();
         tokio::spawn(async move { flip(key, &urls, rounds).await })
     });
+    let emails = tokio::spawn(opt_out_by_email(proxies[0].url.clone()));
     let mut done = Vec::new();
     for user in futures_util::future::join_all(flips).await {
         done.push(user.unwrap());
     }
+    let emails = emails.await.unwrap();
     stop.store(true, Ordering::SeqCst);
     chaos.await.unwrap();
     emulator.clear_faults();
     for proxy in proxies {
         proxy.drained().await;
     }
-    done
+    (done, emails)
+}
+
+/// Opts out [`STORM_EMAILS`] addresses nobody has, by email, one after
+/// another; returns those accepted.
+async fn opt_out_by_email(proxy: String) -> Vec<String> {
+    let http = reqwest::Client::new();
+    let mut accepted = Vec::new();
+    for n in 0..STORM_EMAILS {
+        let email = format!("storm-{n}@example.com");
+        let response = http
+            .post(format!("{proxy}/api/v1/opt-out/email"))
+            .json(&serde_json::json!({ "email": email }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202, "{email}");
+        accepted.push(email);
+    }
+    accepted
 }
 
 async fn flip(key: String, urls: &[String], rounds: usize) -> User {
@@ -120,8 +149,9 @@ struct Verdict {
     lost: usize,
 }
 
-/// Checks the end state against what every user was told.
-async fn verify(emulator: &Emulator, database: &str, users: &[User]) -> Verdict {
+/// Checks the end state against what every user was told, and that each
+/// address opted out by email has one profile, created flagged.
+async fn verify(emulator: &Emulator, database: &str, users: &[User], emails: &[String]) -> Verdict {
     let audit = audit_of(database).await;
     let mut verdict = Verdict {
         accepted: 0,
@@ -174,6 +204,22 @@ async fn verify(emulator: &Emulator, database: &str, users: &[User]) -> Verdict 
             user.key
         );
     }
+    let profiles = emulator.profiles();
+    for email in emails {
+        verdict.accepted += 1;
+        let held: Vec<bool> = profiles
+            .iter()
+            .filter(|p| &p.email == email)
+            .map(|p| p.ccpa_opt_out)
+            .collect();
+        let recorded = audit
+            .iter()
+            .filter(|r| &r.subject == email)
+            .all(|r| r.source == "email" && r.outcome.as_deref() == Some("created"));
+        if held != [true] || !recorded {
+            verdict.lost += 1;
+        }
+    }
     verdict
 }
 
@@ -196,11 +242,15 @@ fn the_order_check_tells_reordered_sequences_apart() {
 async fn durability_under_load() {
     const USERS: usize = 200;
     const ROUNDS: usize = 5;
-    let app = spawn_app_with(|s| s.campaign.timeout_ms = 500).await;
+    let app = spawn_app_with(|s| {
+        s.campaign.timeout_ms = 500;
+        s.email_opt_out.per_client_per_minute = 1_000;
+    })
+    .await;
     let started = Instant::now();
-    let users = storm(&app.emulator, std::slice::from_ref(&app), USERS, ROUNDS).await;
+    let (users, emails) = storm(&app.emulator, std::slice::from_ref(&app), USERS, ROUNDS).await;
     let elapsed = started.elapsed();
-    let verdict = verify(&app.emulator, app.database.url(), &users).await;
+    let verdict = verify(&app.emulator, app.database.url(), &users, &emails).await;
     let stats = app.emulator.stats();
     let backend = if testkit::on_postgres() {
         "PostgreSQL"
@@ -209,7 +259,8 @@ async fn durability_under_load() {
     };
     println!(
         "durability under load ({backend}): {USERS} users × {ROUNDS} flips = {} requests, \
-         {} accepted ({} answered 202, applied later), {} users ended opted out, {} faults \
+         and {STORM_EMAILS} opt-outs by email of addresses nobody has: {} accepted ({} answered \
+         202, applied later), {} users ended opted out, {} faults \
          injected, {} Campaign PATCHes, {} IMS token requests, lost = {}, all applied {:.1} s \
          after the first request",
         USERS * ROUNDS,
@@ -222,7 +273,7 @@ async fn durability_under_load() {
         verdict.lost,
         elapsed.as_secs_f64()
     );
-    assert_eq!(verdict.accepted, USERS * ROUNDS);
+    assert_eq!(verdict.accepted, USERS * ROUNDS + STORM_EMAILS);
     assert!(stats.faults_injected > 0, "faults were injected");
     assert!(
         verdict.recorded > 0,
@@ -240,7 +291,11 @@ async fn durability_under_load() {
 /// serves one process: there the second replica is refused at start.
 #[tokio::test]
 async fn two_replicas_on_one_database_behave_as_one() {
-    let first = spawn_app_with(|s| s.campaign.timeout_ms = 500).await;
+    let first = spawn_app_with(|s| {
+        s.campaign.timeout_ms = 500;
+        s.email_opt_out.per_client_per_minute = 1_000;
+    })
+    .await;
     let mut settings = testkit::proxy_settings(&first.emulator, first.database.url());
     settings.campaign.timeout_ms = 500;
     if !testkit::on_postgres() {
@@ -277,7 +332,7 @@ async fn two_replicas_on_one_database_behave_as_one() {
     // Busier than the one-proxy storm: more flips per profile, so that
     // accepts supersede changes the other replica is finishing. A deadlock
     // would refuse a request (503) or fail a finish.
-    let users = storm(&emulator, &[first, second], 80, 10).await;
-    let verdict = verify(&emulator, database.url(), &users).await;
-    assert_eq!((verdict.accepted, verdict.lost), (800, 0));
+    let (users, emails) = storm(&emulator, &[first, second], 80, 10).await;
+    let verdict = verify(&emulator, database.url(), &users, &emails).await;
+    assert_eq!((verdict.accepted, verdict.lost), (800 + STORM_EMAILS, 0));
 }

@@ -66,18 +66,32 @@ async fn finds_profiles_by_email_when_configured_so() {
         "several matches: no guessing"
     );
 
-    let (status, code) = error_of(app.get_opt_out(&with_email("nobody@example.com")).await).await;
-    assert_eq!((status, code.as_str()), (404, "profile_not_found"));
+    let state = state_of(app.get_opt_out(&with_email("nobody@example.com")).await).await;
+    assert_eq!(
+        state["ccpaOptOut"], false,
+        "no profile: no opt-out on record"
+    );
 
     let (status, code) = error_of(app.get_opt_out(&with_email("not-an-email")).await).await;
     assert_eq!((status, code.as_str()), (401, "invalid_token"));
 }
 
 #[tokio::test]
-async fn an_unknown_customer_gets_a_clear_not_found() {
-    let app = spawn_app().await;
-    let (status, code) = error_of(app.get_opt_out(&token_for("CUST-4040")).await).await;
-    assert_eq!((status, code.as_str()), (404, "profile_not_found"));
+async fn an_ambiguous_address_is_refused_rather_than_guessed() {
+    let app = spawn_app_with(|s| {
+        s.identity.key_claim = "email".into();
+        s.identity.key_kind = ccpa_proxy::config::KeyKind::Email;
+    })
+    .await;
+    let token = token_with_email("host-user-9", "twin@example.com");
+    let (status, code) = error_of(app.patch_opt_out(&token, true).await).await;
+    assert_eq!((status, code.as_str()), (409, "ambiguous_profile"));
+    assert!(
+        app.emulator
+            .profiles()
+            .iter()
+            .all(|p| !p.ccpa_opt_out || p.email != "twin@example.com")
+    );
 }
 
 #[tokio::test]

@@ -244,7 +244,7 @@ async fn the_audit_trail_exports_as_json_lines_and_csv() {
     for (customer, value) in [
         ("CUST-1001", true),
         ("CUST-1002", false),
-        ("CUST-9999", true),
+        ("CUST-9999", false),
     ] {
         let _ = app.patch_opt_out(&token_for(customer), value).await;
     }
@@ -273,7 +273,7 @@ async fn the_audit_trail_exports_as_json_lines_and_csv() {
     assert_eq!(lines[0]["outcome"], "applied");
     assert_eq!(lines[0]["previousValue"], false);
     assert_eq!(lines[1]["request"], "opt-in");
-    assert_eq!(lines[2]["outcome"], "denied");
+    assert_eq!(lines[2]["outcome"], "denied", "nothing to allow");
     assert!(lines[0]["receivedAt"].as_str().unwrap().ends_with('Z'));
     assert!(lines[0]["respondedAt"].as_str().is_some());
 
@@ -281,7 +281,7 @@ async fn the_audit_trail_exports_as_json_lines_and_csv() {
     let rows: Vec<&str> = csv.lines().collect();
     assert_eq!(rows.len(), 4, "a header and three records");
     assert!(rows[0].starts_with("id,requestId,receivedAt,subject,request,source"));
-    assert!(rows[3].contains(",CUST-9999,opt-out,widget,false,denied,,"));
+    assert!(rows[3].contains(",CUST-9999,opt-in,widget,false,denied,,"));
     for forbidden in ["Bearer", "eyJ", SECRET, "ccpa-demo-secret", "@"] {
         assert!(!csv.contains(forbidden), "{forbidden} in the export");
     }

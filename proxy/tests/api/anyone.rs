@@ -1,0 +1,297 @@
+//! Every visitor can opt out: without an account (this browser's choice,
+//! or by email), and signed in though Campaign has no profile yet.
+
+use campaign_emulator::faults::{Fault, FaultKind};
+use campaign_emulator::store::CallKind;
+use reqwest::Response;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+impl TestApp {
+    fn browser_url(&self) -> String {
+        format!("{}/api/v1/opt-out/browser", self.url)
+    }
+
+    async fn browser_get(&self, cookie: Option<&str>, gpc: bool) -> Response {
+        let mut request = self.http.get(self.browser_url());
+        if let Some(cookie) = cookie {
+            request = request.header("Cookie", cookie);
+        }
+        if gpc {
+            request = request.header("Sec-GPC", "1");
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn browser_put(&self, value: bool, gpc: bool) -> Response {
+        let mut request = self
+            .http
+            .put(self.browser_url())
+            .json(&json!({ "ccpaOptOut": value }));
+        if gpc {
+            request = request.header("Sec-GPC", "1");
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn by_email(&self, body: Value) -> Response {
+        self.http
+            .post(format!("{}/api/v1/opt-out/email", self.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// The `name=value` part of a response's `Set-Cookie`, and the whole header.
+fn cookie_of(response: &Response) -> (String, String) {
+    let header = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let pair = header.split(';').next().unwrap().to_owned();
+    (pair, header)
+}
+
+#[tokio::test]
+async fn a_visitor_without_an_account_opts_this_browser_out_and_back_in() {
+    let app = spawn_app().await;
+    let state = state_of(app.browser_get(None, false).await).await;
+    assert_eq!(
+        state,
+        json!({"ccpaOptOut": false, "pending": false, "gpcHonored": false})
+    );
+
+    let response = app.browser_put(true, false).await;
+    let (cookie, header) = cookie_of(&response);
+    assert_eq!(cookie, "ccpa_optout=1");
+    for attribute in ["Path=/", "Max-Age=34128000", "HttpOnly", "SameSite=Lax"] {
+        assert!(header.contains(attribute), "{header}");
+    }
+    assert_eq!(state_of(response).await["ccpaOptOut"], true);
+    let state = state_of(app.browser_get(Some(&cookie), false).await).await;
+    assert_eq!(state["ccpaOptOut"], true, "kept across reloads");
+
+    let response = app.browser_put(false, false).await;
+    let (cookie, _) = cookie_of(&response);
+    assert_eq!(cookie, "ccpa_optout=0", "as easy back as out");
+    assert_eq!(
+        state_of(app.browser_get(Some(&cookie), false).await).await["ccpaOptOut"],
+        false
+    );
+    assert!(app.emulator.calls().is_empty(), "nothing sent to Campaign");
+    assert!(app.audit().await.is_empty(), "nothing identifying recorded");
+}
+
+#[tokio::test]
+async fn global_privacy_control_opts_a_browser_out_until_its_visitor_chooses_otherwise() {
+    let app = spawn_app().await;
+    let state = state_of(app.browser_get(None, true).await).await;
+    assert_eq!(
+        state,
+        json!({"ccpaOptOut": true, "pending": false, "gpcHonored": true})
+    );
+    let allowed = app.browser_put(false, true).await;
+    let (cookie, _) = cookie_of(&allowed);
+    assert_eq!(cookie, "ccpa_optout=waived");
+    let state = state_of(app.browser_get(Some(&cookie), true).await).await;
+    assert_eq!(
+        state,
+        json!({"ccpaOptOut": false, "pending": false, "gpcHonored": false})
+    );
+    // An "allowed" chosen without the signal does not stand against it.
+    let state = state_of(app.browser_get(Some("ccpa_optout=0"), true).await).await;
+    assert_eq!(state["ccpaOptOut"], true);
+}
+
+/// A known, an unknown and an ambiguous address get the same answer, while
+/// Campaign is down even; then every profile with the address is opted
+/// out, and the unknown one gets a profile flagged so.
+#[tokio::test]
+async fn an_opt_out_by_email_is_answered_alike_and_reaches_every_match() {
+    let app = spawn_app().await;
+    app.emulator
+        .inject(Fault::campaign(FaultKind::Status { status: 503 }, u32::MAX));
+    let mut answers = Vec::new();
+    for email in [
+        "ada@example.com",
+        "New.Person@example.com",
+        "twin@example.com",
+    ] {
+        let response = app.by_email(json!({ "email": email })).await;
+        answers.push((response.status().as_u16(), response.text().await.unwrap()));
+    }
+    assert_eq!(answers[0], (202, r#"{"received":true}"#.to_owned()));
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+    app.emulator.clear_faults();
+    app.drained().await;
+
+    let profiles = app.emulator.profiles();
+    let by = |email: &str| {
+        profiles
+            .iter()
+            .filter(|p| p.email == email)
+            .map(|p| p.ccpa_opt_out)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(by("ada@example.com"), [true]);
+    assert_eq!(by("twin@example.com"), [true, true], "every match");
+    assert_eq!(by("New.Person@example.com"), [true], "a suppression record");
+    let creates = app
+        .emulator
+        .calls()
+        .iter()
+        .filter(|c| c.kind == CallKind::Create)
+        .count();
+    assert_eq!(creates, 1);
+    let audit = app.audit().await;
+    let trail: Vec<_> = audit
+        .iter()
+        .map(|r| (r.source.as_str(), r.requested, r.outcome.as_deref()))
+        .collect();
+    assert_eq!(
+        trail,
+        [
+            ("email", true, Some("applied")),
+            ("email", true, Some("created")),
+            ("email", true, Some("applied")),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_email_route_takes_an_address_and_nothing_else() {
+    let app = spawn_app().await;
+    for body in [
+        json!({"email": "ada@example.com", "ccpaOptOut": false}),
+        json!({"email": "not-an-address"}),
+        json!({"email": true}),
+        json!({}),
+    ] {
+        let (status, code) = error_of(app.by_email(body.clone()).await).await;
+        assert_eq!((status, code.as_str()), (422, "invalid_body"), "{body}");
+    }
+    assert!(app.audit().await.is_empty());
+}
+
+#[tokio::test]
+async fn opting_out_by_email_is_limited_per_address_and_per_client() {
+    let app = spawn_app().await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.by_email(json!({"email": "ada@example.com"}))
+                .await
+                .status(),
+            202
+        );
+    }
+    let refused = app.by_email(json!({"email": "ada@example.com"})).await;
+    assert_eq!(refused.headers()["retry-after"], "3600");
+    assert_eq!(error_of(refused).await, (429, "rate_limited".into()));
+    // The refused one counted too: ten from this client so far after six more.
+    for n in 0..6 {
+        let email = format!("person{n}@example.com");
+        assert_eq!(app.by_email(json!({ "email": email })).await.status(), 202);
+    }
+    let (status, _) = error_of(app.by_email(json!({"email": "one-more@example.com"})).await).await;
+    assert_eq!(status, 429, "ten a minute from one client");
+}
+
+#[tokio::test]
+async fn the_email_route_is_off_unless_enabled() {
+    let app = spawn_app_with(|s| s.email_opt_out.enabled = false).await;
+    let (status, code) = error_of(app.by_email(json!({"email": "ada@example.com"})).await).await;
+    assert_eq!((status, code.as_str()), (404, "not_found"));
+}
+
+/// Signed in but unknown to Campaign: the switch shows "allowed", and an
+/// opt-out creates the profile, flagged; the answer and audit say so.
+#[tokio::test]
+async fn an_unknown_customer_sees_the_switch_and_opting_out_creates_their_profile() {
+    let app = spawn_app().await;
+    let token = token_for("CUST-4040");
+    let state = state_of(app.get_opt_out(&token).await).await;
+    assert_eq!(
+        state,
+        json!({"ccpaOptOut": false, "pending": false, "gpcHonored": false})
+    );
+    let state = state_of(app.patch_opt_out(&token, true).await).await;
+    assert_eq!(state["ccpaOptOut"], true);
+    assert!(app.opt_out_of("CUST-4040"), "created, flagged");
+    assert_eq!(app.audit().await[0].outcome.as_deref(), Some("created"));
+    state_of(app.patch_opt_out(&token, false).await).await;
+    assert!(!app.opt_out_of("CUST-4040"), "and known from then on");
+}
+
+#[tokio::test]
+async fn allowing_sale_for_an_unknown_customer_changes_nothing_and_says_so() {
+    let app = spawn_app().await;
+    let (status, code) = error_of(app.patch_opt_out(&token_for("CUST-5050"), false).await).await;
+    assert_eq!((status, code.as_str()), (404, "profile_not_found"));
+    assert!(app.emulator.profile("CUST-5050").is_none());
+    let audit = app.audit().await;
+    assert_eq!(audit[0].outcome.as_deref(), Some("denied"));
+    assert!(
+        audit[0]
+            .basis
+            .as_deref()
+            .is_some_and(|b| b.contains("no opt-out to undo")),
+        "{:?}",
+        audit[0].basis
+    );
+}
+
+#[tokio::test]
+async fn without_profile_creation_an_unknown_customers_opt_out_is_denied() {
+    let app = spawn_app_with(|s| s.campaign.create_missing_profiles = false).await;
+    let (status, code) = error_of(app.patch_opt_out(&token_for("CUST-4040"), true).await).await;
+    assert_eq!((status, code.as_str()), (404, "profile_not_found"));
+    assert!(app.emulator.profile("CUST-4040").is_none());
+}
+
+/// A browser that opted out before its owner signed in: the opt-out
+/// applies to the account (source `browser`), from the cookie or, when the
+/// cookie was not kept, from the widget's header. Allowing sale signed in
+/// sets the browser's choice too, so it is not undone at the next read.
+#[tokio::test]
+async fn a_browsers_opt_out_applies_to_the_account_once_signed_in() {
+    let app = spawn_app().await;
+    for (customer, header) in [
+        ("CUST-1001", ("Cookie", "ccpa_optout=1")),
+        ("CUST-1003", ("X-CCPA-Browser-Opt-Out", "1")),
+    ] {
+        let token = token_for(customer);
+        let response = app
+            .http
+            .get(app.api())
+            .bearer_auth(&token)
+            .header(header.0, header.1)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(state_of(response).await["ccpaOptOut"], true, "{customer}");
+        assert!(app.opt_out_of(customer));
+    }
+    let sources: Vec<_> = app.audit().await.into_iter().map(|r| r.source).collect();
+    assert_eq!(sources, ["browser", "browser"]);
+
+    let token = token_for("CUST-1001");
+    let allowed = app.patch_opt_out(&token, false).await;
+    let (cookie, _) = cookie_of(&allowed);
+    assert_eq!(cookie, "ccpa_optout=0");
+    let response = app
+        .http
+        .get(app.api())
+        .bearer_auth(&token)
+        .header("Cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        state_of(response).await["ccpaOptOut"],
+        false,
+        "their choice holds"
+    );
+}
