@@ -137,6 +137,22 @@ impl Browser {
             .unwrap_or_else(|e| panic!("{selector} never appeared: {e}"))
     }
 
+    /// The text of the element `selector` matches, once it has some.
+    pub async fn wait_for_text(&self, selector: &str) -> String {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let text = self.text(selector).await;
+            if !text.trim().is_empty() {
+                return text;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{selector} stayed empty"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The text of the element `selector` matches.
     pub async fn text(&self, selector: &str) -> String {
         self.wait_for(selector).await.text().await.expect("text")

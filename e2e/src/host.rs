@@ -222,6 +222,8 @@ pub struct PageOptions {
     pub inline_token: bool,
     /// The widget's `data-timeout-ms`.
     pub timeout_ms: Option<u32>,
+    /// Whether the widget offers the opt-out by email (`data-email-opt-out`).
+    pub email_form: bool,
 }
 
 impl PageOptions {
@@ -236,6 +238,7 @@ impl PageOptions {
             ("other_build", self.other_build.then(|| "true".to_owned())),
             ("inline_token", self.inline_token.then(|| "true".to_owned())),
             ("timeout_ms", self.timeout_ms.map(|ms| ms.to_string())),
+            ("email_form", self.email_form.then(|| "true".to_owned())),
         ];
         let query: Vec<String> = pairs
             .into_iter()
@@ -270,7 +273,7 @@ async fn privacy_page(
         format!(r#"data-token-url="/session/{customer}/token""#)
     };
     let widget = format!(
-        r#"<div data-ccpa-optout data-api="{api}" {sign_in}{lang}{theme}{timeout}></div>"#,
+        r#"<div data-ccpa-optout data-api="{api}" {sign_in}{lang}{theme}{timeout}{email}></div>"#,
         api = host.proxy_url,
         lang = attribute("data-lang", &options.lang),
         theme = attribute("data-theme", &options.theme),
@@ -278,6 +281,11 @@ async fn privacy_page(
             "data-timeout-ms",
             &options.timeout_ms.map(|ms| ms.to_string())
         ),
+        email = if options.email_form {
+            " data-email-opt-out"
+        } else {
+            ""
+        },
     );
     let page = format!(
         r#"<!doctype html>

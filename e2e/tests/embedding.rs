@@ -67,7 +67,8 @@ async fn assert_accessible_in_both(browser: &Browser, context: &str, held: Optio
 
 /// Walks one language through every state, light and dark, running axe in
 /// each: loading, off, saving, on, pending, a failed save (the switch still
-/// shown), signed out. Busy states are held by a slow Campaign until axe is
+/// shown), signed out (the browser's switch and the email form), and the
+/// form's answer. Busy states are held by a slow Campaign until axe is
 /// done with them.
 async fn every_state_is_accessible_in(tag: &str, title: &str) {
     let stack = Stack::start_with(patient_proxy).await;
@@ -110,11 +111,29 @@ async fn every_state_is_accessible_in(tag: &str, title: &str) {
     );
     assert_accessible_in_both(&browser, &format!("{tag}, failed save"), Some("error")).await;
 
+    stack.start_proxy().await;
+    let signed_out = PageOptions {
+        email_form: true,
+        ..lang(tag)
+    };
     browser
-        .goto(&stack.page_with("anonymous", &lang(tag)))
+        .goto(&stack.page_with("anonymous", &signed_out))
         .await;
-    browser.wait_for_state("error").await;
+    browser.wait_for_state("ready").await;
+    browser.wait_for("[data-testid=ccpa-optout-email]").await;
     assert_accessible_in_both(&browser, &format!("{tag}, signed out"), None).await;
+    let field = browser.wait_for(".ccpa-optout__email-field").await;
+    field.send_keys("someone@example.com").await.unwrap();
+    browser
+        .wait_for("[data-testid=ccpa-optout-email] button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("[data-testid=ccpa-optout-email-status]")
+        .await;
+    assert_accessible_in_both(&browser, &format!("{tag}, opted out by email"), None).await;
 }
 
 #[tokio::test]
@@ -264,7 +283,7 @@ async fn two_widgets_on_a_page_a_tag_manager_hears_each_change_and_uspapi_answer
     let data_layer = browser.script("return window.dataLayer;").await;
     assert_eq!(
         data_layer,
-        json!([{ "event": "ccpa-optout:change", "ccpaOptOut": true, "pending": false }]),
+        json!([{ "event": "ccpa-optout:change", "ccpaOptOut": true, "pending": false, "scope": "account" }]),
         "one event for one confirmed change, none for loading"
     );
     assert_eq!(usp_string(&browser).await, json!("1YYN"));

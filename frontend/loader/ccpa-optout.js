@@ -36,6 +36,14 @@ const glue = import("./ccpa-widget.js");
 // The read is the widget's own GET (OPT_OUT_PATH and GPC_HEADER in
 // api/src/lib.rs; `Sec-GPC` cannot be set by scripts, `X-GPC` says it).
 const widget = "[data-ccpa-optout]";
+// REMEMBERED in src/client.rs; storage may be refused to scripts.
+const remembered = () => {
+  try {
+    return localStorage.getItem("ccpa-optout:browser") === "1";
+  } catch {
+    return false;
+  }
+};
 const answer = (response) =>
   response.json().catch(() => null).then((body) => ({ status: response.status, body }));
 for (const element of document.querySelectorAll(widget)) {
@@ -61,21 +69,27 @@ for (const element of document.querySelectorAll(widget)) {
   const read = (jwt) => {
     const headers = { Authorization: `Bearer ${jwt}` };
     if (navigator.globalPrivacyControl === true) headers["X-GPC"] = "1";
-    return fetch(url, { headers, signal: signal() });
+    // This browser's opt-out from before its owner signed in (the widget
+    // keeps it in storage too, for when the cookie could not be kept).
+    if (remembered()) headers["X-CCPA-Browser-Opt-Out"] = "1";
+    return fetch(url, { headers, credentials: "include", signal: signal() });
   };
   element.ccpaOptOutRead = bearer.then(read).then(answer).catch(() => null);
 }
 
 // `__uspapi("getUSPData", 1, cb)` answers "1" + notice given (Y: this widget
 // is the notice) + opted out of sale (from the widget's confirmed state;
-// before it loads, Y under Global Privacy Control, else "-") + LSPA (N).
+// before it shows one, Y under Global Privacy Control or when this browser
+// opted out, else N: never "-", "not applicable", for a visitor the site
+// covers) + LSPA (N).
 // A consent platform's own __uspapi on the page is left alone, frames too.
 const ownsUspapi = !window.__uspapi;
 if (ownsUspapi) {
   window.__uspapi = (command, version, callback) => {
     if (command !== "getUSPData" || version !== 1) return callback?.(null, false);
     const state = document.querySelector("[data-ccpa-opt-out]")?.dataset.ccpaOptOut;
-    const out = state ? (state === "true" ? "Y" : "N") : navigator.globalPrivacyControl ? "Y" : "-";
+    const signalled = navigator.globalPrivacyControl === true || remembered();
+    const out = state ? (state === "true" ? "Y" : "N") : signalled ? "Y" : "N";
     callback({ version: 1, uspString: `1Y${out}N` }, true);
   };
   answerFrames();

@@ -3,9 +3,10 @@
 //! parser or network message ever reaches the page.
 
 use ccpa_api::{
-    ErrorBody, ErrorCode, GPC_HEADER, OPT_OUT_PATH, OptOutState, OptOutUpdate, SignInToken,
+    BROWSER_OPT_OUT_HEADER, BROWSER_OPT_OUT_PATH, EMAIL_OPT_OUT_PATH, EmailOptOut, ErrorBody,
+    ErrorCode, GPC_HEADER, OPT_OUT_PATH, OptOutState, OptOutUpdate, SignInToken,
 };
-use gloo_net::http::{Request, Response};
+use gloo_net::http::{Request, RequestBuilder, Response};
 use js_sys::{Promise, Reflect};
 use leptos::prelude::*;
 use serde::de::DeserializeOwned;
@@ -118,6 +119,15 @@ impl Answer {
     }
 }
 
+/// Whose choice the widget shows and changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The signed-in customer's, kept in their Campaign profile.
+    Account,
+    /// This browser's: nobody is signed in.
+    Browser,
+}
+
 /// The proxy client of one widget instance. Cheap to copy into handlers: the
 /// settings are shared and the cached token lives in a signal.
 #[derive(Clone, Copy)]
@@ -126,6 +136,8 @@ pub struct ApiClient {
     token: RwSignal<Option<String>>,
     /// The loader's requests, until they are used.
     early: StoredValue<Early, LocalStorage>,
+    /// Account until the host says nobody is signed in.
+    scope: RwSignal<Scope>,
 }
 
 impl ApiClient {
@@ -136,17 +148,81 @@ impl ApiClient {
             settings: StoredValue::new(settings),
             token: RwSignal::new(None),
             early: StoredValue::new_local(early),
+            scope: RwSignal::new(Scope::Account),
         }
     }
 
-    /// The signed-in user's current choice.
+    /// Whose choice it is, as a signal for the view.
+    pub fn scope(self) -> ReadSignal<Scope> {
+        self.scope.read_only()
+    }
+
+    /// The current choice: the signed-in customer's, or this browser's when
+    /// nobody is signed in.
     pub async fn load(self) -> Result<OptOutState, Failure> {
-        self.call(None).await
+        if self.scope.get_untracked() == Scope::Account {
+            match self.call(None).await {
+                Err(Failure::SignedOut) => self.scope.set(Scope::Browser),
+                answer => return answer.inspect(remember),
+            }
+        }
+        self.browser(None).await.inspect(remember)
     }
 
     /// Asks the proxy to set the choice to `ccpa_opt_out`.
     pub async fn save(self, ccpa_opt_out: bool) -> Result<OptOutState, Failure> {
-        self.call(Some(OptOutUpdate { ccpa_opt_out })).await
+        let update = Some(OptOutUpdate { ccpa_opt_out });
+        let saved = match self.scope.get_untracked() {
+            Scope::Account => self.call(update).await,
+            Scope::Browser => self.browser(update).await,
+        };
+        saved.inspect(remember)
+    }
+
+    /// Opts `email` out, for a visitor without a sign-in: `true` once the
+    /// proxy has recorded it (it answers alike whoever has the address),
+    /// `false` when it refused the address as not one.
+    pub async fn opt_out_by_email(self, email: &str) -> Result<bool, Failure> {
+        let (api, timeout_ms) = self.settings.with_value(|s| (s.api.clone(), s.timeout_ms));
+        let body = EmailOptOut {
+            email: email.to_owned(),
+        };
+        let request = Request::post(&format!("{api}{EMAIL_OPT_OUT_PATH}"))
+            .header("Content-Type", "application/json")
+            .abort_signal(deadline(timeout_ms).as_ref())
+            .body(email_json(&body))
+            .map_err(|_| Failure::Unavailable)?;
+        let answer = Answer::read(request.send().await.map_err(|_| Failure::Unreachable)?).await;
+        match answer.status {
+            202 => Ok(true),
+            422 => Ok(false),
+            _ => Err(Failure::Unavailable),
+        }
+    }
+
+    /// This browser's choice: read (no update) or set.
+    async fn browser(self, update: Option<OptOutUpdate>) -> Result<OptOutState, Failure> {
+        let (api, gpc, timeout_ms) = self
+            .settings
+            .with_value(|s| (s.api.clone(), s.gpc, s.timeout_ms));
+        let url = format!("{api}{BROWSER_OPT_OUT_PATH}");
+        let request = match update {
+            None => Request::get(&url),
+            Some(_) => Request::put(&url).header("Content-Type", "application/json"),
+        };
+        let request = signals(request, gpc).abort_signal(deadline(timeout_ms).as_ref());
+        let request = match update {
+            None => request.build(),
+            Some(update) => request.body(update.to_json()),
+        }
+        .map_err(|_| Failure::Unavailable)?;
+        let answer = Answer::read(request.send().await.map_err(|_| Failure::Unreachable)?).await;
+        let succeeded = (200..300).contains(&answer.status);
+        match answer.state() {
+            Ok(state) => Ok(state),
+            Err(None) if succeeded || update.is_some() => Err(Failure::Unreachable),
+            Err(code) => Err(failure_for(code)),
+        }
     }
 
     /// GET (no update) or PATCH, with a sign-in token; when the proxy says
@@ -216,23 +292,69 @@ async fn send(
     gpc: bool,
     timeout_ms: u32,
 ) -> Result<Response, Failure> {
-    let mut request = match update {
+    let request = match update {
         None => Request::get(url),
         Some(_) => Request::patch(url).header("Content-Type", "application/json"),
     }
     .header("Authorization", &format!("Bearer {token}"))
     .abort_signal(deadline(timeout_ms).as_ref());
-    if gpc {
-        // Scripts may not send `Sec-GPC`; browsers that support GPC add it
-        // themselves, this says it for the rest.
-        request = request.header(GPC_HEADER, "1");
-    }
+    let request = signals(request, gpc);
     let request = match update {
         None => request.build(),
         Some(update) => request.body(update.to_json()),
     };
     let request = request.map_err(|_| Failure::Unavailable)?;
     request.send().await.map_err(|_| Failure::Unreachable)
+}
+
+/// What a request carries besides: this browser's cookie (its own choice,
+/// which the proxy applies to an account once signed in), Global Privacy
+/// Control, and the opt-out this browser's storage remembers when the
+/// cookie could not be kept (a proxy on another site).
+fn signals(request: RequestBuilder, gpc: bool) -> RequestBuilder {
+    let mut request = request.credentials(RequestCredentials::Include);
+    if gpc {
+        // Scripts may not send `Sec-GPC`; browsers that support GPC add it
+        // themselves, this says it for the rest.
+        request = request.header(GPC_HEADER, "1");
+    }
+    if remembered() {
+        request = request.header(BROWSER_OPT_OUT_HEADER, "1");
+    }
+    request
+}
+
+/// Where this browser's opt-out is remembered by script, beside the cookie.
+const REMEMBERED: &str = "ccpa-optout:browser";
+
+/// Whether this browser's storage remembers an opt-out.
+fn remembered() -> bool {
+    storage().is_some_and(|s| s.get_item(REMEMBERED).ok().flatten().as_deref() == Some("1"))
+}
+
+/// Keeps a confirmed state in this browser's storage: an opt-out is
+/// remembered, anything else forgets it.
+fn remember(state: &OptOutState) {
+    let Some(storage) = storage() else { return };
+    let _ = if state.ccpa_opt_out {
+        storage.set_item(REMEMBERED, "1")
+    } else {
+        storage.remove_item(REMEMBERED)
+    };
+}
+
+/// The page's local storage, if the browser lets scripts have it.
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok().flatten()
+}
+
+/// `{"email": "…"}` with the address escaped, without a JSON serializer
+/// in the wasm (see `OptOutUpdate::to_json`).
+fn email_json(body: &EmailOptOut) -> String {
+    let escaped: String = js_sys::JSON::stringify(&body.email.as_str().into())
+        .map(String::from)
+        .unwrap_or_default();
+    format!(r#"{{"email":{escaped}}}"#)
 }
 
 /// A signal that aborts a request (and the reading of its answer) after

@@ -33,6 +33,18 @@ pub struct Strings {
     pub gpc_explain: &'static str,
     /// The signal is present but the consumer chose to allow sale.
     pub gpc_waived: &'static str,
+    /// Signed in: what the choice covers.
+    pub account_note: &'static str,
+    /// Nobody is signed in: what the choice covers, and the next step.
+    pub browser_note: &'static str,
+    /// Leads to the form that opts an email address out.
+    pub email_intro: &'static str,
+    pub email_label: &'static str,
+    pub email_submit: &'static str,
+    /// The same whoever has the address.
+    pub email_sent: &'static str,
+    pub email_invalid: &'static str,
+    pub email_failed: &'static str,
 }
 
 macro_rules! languages {
@@ -148,6 +160,14 @@ mod tests {
                 s.gpc_honored,
                 s.gpc_explain,
                 s.gpc_waived,
+                s.account_note,
+                s.browser_note,
+                s.email_intro,
+                s.email_label,
+                s.email_submit,
+                s.email_sent,
+                s.email_invalid,
+                s.email_failed,
             ];
             assert!(texts.iter().all(|t| !t.trim().is_empty()), "{lang:?}");
             assert_eq!(Lang::from_tag(s.tag), Some(lang));

@@ -2,6 +2,7 @@
 //! switch that mounts into every `[data-ccpa-optout]` element of a page.
 
 mod client;
+mod email;
 mod i18n;
 mod json;
 mod settings;
@@ -9,6 +10,7 @@ mod toggle;
 
 use std::any::Any;
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -22,6 +24,12 @@ thread_local! {
     /// Every mounted widget: its host element, and the handle whose drop
     /// unmounts it and stops its work.
     static WIDGETS: RefCell<Vec<(HtmlElement, Box<dyn Any>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Unique ids per instance: several widgets may share a page.
+fn next_id() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// Mounts a widget into every `[data-ccpa-optout]` element not yet mounted,

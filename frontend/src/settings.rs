@@ -8,6 +8,8 @@
 //!   languages the widget speaks, then the page's `lang`, then English);
 //! - `data-theme`: `light` or `dark` (default: the system's), read by the
 //!   stylesheet alone;
+//! - `data-email-opt-out`: present when the proxy takes opt-outs by email
+//!   (its `email_opt_out.enabled`): visitors without a sign-in get a form;
 //! - `data-timeout-ms`: how long a request may go unanswered before the
 //!   widget gives up on it (default 20 000: beyond the proxy's own bound
 //!   on a save, three Campaign timeouts of 5 s).
@@ -42,6 +44,8 @@ pub struct Settings {
     pub gpc: bool,
     /// How long a request may go unanswered (milliseconds).
     pub timeout_ms: u32,
+    /// Whether visitors without a sign-in may opt out by email.
+    pub email_form: bool,
 }
 
 /// [`Settings::timeout_ms`] unless the page says otherwise.
@@ -77,6 +81,7 @@ impl Settings {
                 .trim_end_matches('/')
                 .to_owned(),
             token,
+            email_form: host.has_attribute("data-email-opt-out"),
             timeout_ms: attr("data-timeout-ms")
                 .and_then(|ms| ms.trim().parse().ok())
                 .filter(|ms| *ms > 0)

@@ -4,15 +4,15 @@
 //! to "saving" (announced, further clicks ignored), and it flips when the
 //! answer comes, not before.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use leptos::prelude::*;
 use leptos::task::spawn_local_scoped_with_cancellation;
 
 use ccpa_api::OptOutState;
 
-use crate::client::{ApiClient, Early, Failure};
+use crate::client::{ApiClient, Early, Failure, Scope};
+use crate::email::EmailForm;
 use crate::i18n::Strings;
+use crate::next_id;
 use crate::settings::Settings;
 
 /// Where the widget is; mirrored in `data-state` for tests to wait on.
@@ -55,19 +55,15 @@ fn bool_attr(value: bool) -> &'static str {
     if value { "true" } else { "false" }
 }
 
-/// Unique ids per instance: several widgets may share a page.
-fn next_id() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
 /// The whole widget for one host element; `early` holds the requests the
 /// loader already sent for it.
 #[component]
 pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
     let text: &'static Strings = settings.lang.strings();
     let gpc = settings.gpc;
+    let email_form = settings.email_form;
     let client = ApiClient::new(settings, early);
+    let scope = client.scope();
     let phase = RwSignal::new(Phase::Loading);
     let confirmed = RwSignal::new(None::<bool>);
     let failed = RwSignal::new(None::<(Attempt, Failure)>);
@@ -100,7 +96,7 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
                         Attempt::Recheck => !state.pending,
                     };
                     if changed {
-                        announce_change(section, state);
+                        announce_change(section, state, scope.get_untracked());
                     }
                     confirmed.set(Some(state.ccpa_opt_out));
                     honored.set(state.gpc_honored);
@@ -250,7 +246,14 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
                     {text.pending}
                 </p>
                 {move || gpc.then(|| gpc_notice(text, honored.get(), checked()))}
+                <p class="ccpa-optout__scope" data-testid="ccpa-optout-scope">
+                    {move || match scope.get() {
+                        Scope::Account => text.account_note,
+                        Scope::Browser => text.browser_note,
+                    }}
+                </p>
             </Show>
+            {move || (email_form && scope.get() == Scope::Browser).then(|| view! { <EmailForm client text id /> })}
             <p class="ccpa-optout__status" role="status" aria-live="polite" data-testid="ccpa-optout-status">
                 {move || announcement.get()}
             </p>
@@ -278,14 +281,20 @@ fn gpc_notice(text: &'static Strings, honored: bool, opted_out: bool) -> Option<
 
 /// Tells the host page (tag managers, consent tools) about a change the
 /// proxy confirmed: a `ccpa-optout:change` event that bubbles out of the
-/// widget, with `detail: {ccpaOptOut, pending}`.
-fn announce_change(section: NodeRef<leptos::html::Section>, state: OptOutState) {
+/// widget, with `detail: {ccpaOptOut, pending, scope}` (`scope`:
+/// `"account"`, or `"browser"` when nobody is signed in).
+fn announce_change(section: NodeRef<leptos::html::Section>, state: OptOutState, scope: Scope) {
     let Some(section) = section.get_untracked() else {
         return;
     };
     let detail = js_sys::Object::new();
     let _ = js_sys::Reflect::set(&detail, &"ccpaOptOut".into(), &state.ccpa_opt_out.into());
     let _ = js_sys::Reflect::set(&detail, &"pending".into(), &state.pending.into());
+    let scope = match scope {
+        Scope::Account => "account",
+        Scope::Browser => "browser",
+    };
+    let _ = js_sys::Reflect::set(&detail, &"scope".into(), &scope.into());
     let init = web_sys::CustomEventInit::new();
     init.set_bubbles(true);
     init.set_composed(true);

@@ -73,7 +73,10 @@ pub fn run(root: &Path) -> Result {
             "CCPA__STORAGE__URL",
             format!("sqlite://{}", database.display()),
         )
-        .env("CCPA__DEMO__ENABLED", "true");
+        .env("CCPA__DEMO__ENABLED", "true")
+        .env("CCPA__EMAIL_OPT_OUT__ENABLED", "true")
+        // The demo is plain HTTP on loopback.
+        .env("CCPA__SERVER__SECURE_COOKIES", "false");
     let mut proxy = Running(
         proxy
             .spawn()

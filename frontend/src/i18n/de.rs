@@ -4,8 +4,9 @@ pub const STRINGS: super::Strings = super::Strings {
     tag: "de",
     title: "Meine personenbezogenen Daten nicht verkaufen oder weitergeben",
     intro: "Nach kalifornischem Recht können Sie den Verkauf und die Weitergabe Ihrer \
-            personenbezogenen Daten untersagen. Ihre Wahl wird in Ihrem Konto gespeichert und \
-            gilt überall, wo Sie sich anmelden.",
+            personenbezogenen Daten untersagen.",
+    account_note: "Ihre Wahl wird in Ihrem Konto gespeichert und gilt überall, wo Sie sich \
+                   anmelden.",
     switch_label: "Meine personenbezogenen Daten nicht verkaufen oder weitergeben",
     opted_out: "Ein: Wir verkaufen Ihre personenbezogenen Daten nicht und geben sie nicht weiter.",
     opted_in: "Aus: Ihre personenbezogenen Daten dürfen verkauft oder weitergegeben werden.",
@@ -31,4 +32,14 @@ pub const STRINGS: super::Strings = super::Strings {
     gpc_waived: "Ihr Browser sendet ein Global-Privacy-Control-Signal (GPC), aber Sie haben den \
                  Verkauf oder die Weitergabe Ihrer personenbezogenen Daten erlaubt. Schalten Sie \
                  den Schalter ein, um erneut zu widersprechen.",
+    browser_note: "Sie sind nicht angemeldet; diese Wahl gilt daher nur für diesen Browser. Melden \
+                   Sie sich an, um sie auch für Ihr Konto zu übernehmen.",
+    email_intro: "Um überall zu widersprechen, wo wir Ihre E-Mail-Adresse führen, geben Sie sie \
+                  hier ein.",
+    email_label: "E-Mail-Adresse",
+    email_submit: "Per E-Mail widersprechen",
+    email_sent: "Danke. Für jeden Datensatz unter dieser Adresse werden Verkauf und Weitergabe \
+                 ausgeschlossen.",
+    email_invalid: "Bitte geben Sie eine gültige E-Mail-Adresse ein.",
+    email_failed: "Ihre Anfrage konnte nicht gesendet werden. Bitte versuchen Sie es erneut.",
 };

@@ -3,8 +3,8 @@
 pub const STRINGS: super::Strings = super::Strings {
     tag: "en",
     title: "Do Not Sell or Share My Personal Information",
-    intro: "California law lets you stop the sale or sharing of your personal information. \
-            Your choice is saved to your account and applies wherever you sign in.",
+    intro: "California law lets you stop the sale or sharing of your personal information.",
+    account_note: "Your choice is saved to your account and applies wherever you sign in.",
     switch_label: "Do not sell or share my personal information",
     opted_out: "On: we do not sell or share your personal information.",
     opted_in: "Off: your personal information may be sold or shared.",
@@ -25,4 +25,13 @@ pub const STRINGS: super::Strings = super::Strings {
                   your personal information. To allow it anyway, turn the switch off.",
     gpc_waived: "Your browser sends a Global Privacy Control signal, but you chose to allow the \
                  sale or sharing of your personal information. Turn the switch on to opt out again.",
+    browser_note: "You are not signed in, so this choice applies to this browser only. Sign in to \
+                   apply it to your account as well.",
+    email_intro: "To opt out wherever we hold your email address, enter it here.",
+    email_label: "Email address",
+    email_submit: "Opt out by email",
+    email_sent: "Thank you. Every record we hold under this address will be opted out of sale \
+                 and sharing.",
+    email_invalid: "Please enter a valid email address.",
+    email_failed: "We could not send your request. Please try again.",
 };

@@ -4,7 +4,8 @@ pub const STRINGS: super::Strings = super::Strings {
     tag: "es",
     title: "No vender ni compartir mi información personal",
     intro: "La ley de California le permite impedir la venta o el intercambio de su información \
-            personal. Su elección se guarda en su cuenta y se aplica dondequiera que inicie sesión.",
+            personal.",
+    account_note: "Su elección se guarda en su cuenta y se aplica dondequiera que inicie sesión.",
     switch_label: "No vender ni compartir mi información personal",
     opted_out: "Activado: no vendemos ni compartimos su información personal.",
     opted_in: "Desactivado: su información personal puede venderse o compartirse.",
@@ -28,4 +29,13 @@ pub const STRINGS: super::Strings = super::Strings {
     gpc_waived: "Su navegador envía una señal de Control Global de Privacidad (GPC), pero usted \
                  eligió permitir la venta o el intercambio de su información personal. Active el \
                  interruptor para volver a excluirse.",
+    browser_note: "No ha iniciado sesión, así que esta elección solo se aplica a este navegador. \
+                   Inicie sesión para aplicarla también a su cuenta.",
+    email_intro: "Para excluirse en todos los registros con su correo electrónico, escríbalo aquí.",
+    email_label: "Correo electrónico",
+    email_submit: "Excluirme por correo electrónico",
+    email_sent: "Gracias. Todos los registros que tenemos con esta dirección quedarán excluidos de \
+                 la venta y el intercambio.",
+    email_invalid: "Escriba una dirección de correo electrónico válida.",
+    email_failed: "No pudimos enviar su solicitud. Inténtelo de nuevo.",
 };

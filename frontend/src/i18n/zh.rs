@@ -4,8 +4,8 @@
 pub const STRINGS: super::Strings = super::Strings {
     tag: "zh-Hans",
     title: "请勿出售或共享我的个人信息",
-    intro: "根据加利福尼亚州法律，您可以阻止出售或共享您的个人信息。您的选择将保存到您的账户，\
-            并在您登录的任何地方生效。",
+    intro: "根据加利福尼亚州法律，您可以阻止出售或共享您的个人信息。",
+    account_note: "您的选择将保存到您的账户，并在您登录的任何地方生效。",
     switch_label: "请勿出售或共享我的个人信息",
     opted_out: "开启：我们不会出售或共享您的个人信息。",
     opted_in: "关闭：您的个人信息可能会被出售或共享。",
@@ -25,4 +25,11 @@ pub const STRINGS: super::Strings = super::Strings {
                   如果您仍希望允许，请关闭开关。",
     gpc_waived: "您的浏览器发送了全球隐私控制（GPC）信号，但您选择了允许出售或共享您的个人信息。\
                  打开开关即可再次退出。",
+    browser_note: "您尚未登录，因此此选择仅适用于此浏览器。登录后可将其同样应用于您的账户。",
+    email_intro: "如需在我们保存您电子邮件地址的所有记录中选择退出，请在此输入。",
+    email_label: "电子邮件地址",
+    email_submit: "通过电子邮件选择退出",
+    email_sent: "谢谢。我们在此地址下保存的所有记录都将退出出售和共享。",
+    email_invalid: "请输入有效的电子邮件地址。",
+    email_failed: "无法发送您的请求。请重试。",
 };

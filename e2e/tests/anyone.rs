@@ -1,0 +1,158 @@
+//! Every visitor can opt out, in the browser: without an account (this
+//! browser's choice, or by email), signed in though Campaign has no profile
+//! yet, and signed out first, then signed in.
+
+use e2e::{Browser, PageOptions, Stack, open_page};
+use serde_json::{Value, json};
+
+const SWITCH: &str = "[data-testid=ccpa-optout-switch]";
+const SCOPE: &str = "[data-testid=ccpa-optout-scope]";
+
+fn with_email_form() -> PageOptions {
+    PageOptions {
+        email_form: true,
+        ..PageOptions::default()
+    }
+}
+
+async fn checked(browser: &Browser) -> String {
+    browser
+        .wait_for(SWITCH)
+        .await
+        .attr("aria-checked")
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Signed out: the switch, not an error; on survives a reload (the proxy's
+/// cookie), off again as easily; the page hears each change, scoped to the
+/// browser, and Campaign hears nothing.
+#[tokio::test]
+async fn signed_out_a_visitor_opts_this_browser_out_and_it_sticks() {
+    let stack = Stack::start().await;
+    let browser = open_page(&stack, "anonymous", &with_email_form()).await;
+    browser.wait_for_state("ready").await;
+    assert_eq!(checked(&browser).await, "false");
+    assert!(browser.text(SCOPE).await.contains("this browser only"));
+
+    browser.wait_for(SWITCH).await.click().await.unwrap();
+    browser.wait_until_confirmed(true).await;
+    let events = browser.script("return window.dataLayer;").await;
+    assert_eq!(
+        events,
+        json!([{ "event": "ccpa-optout:change", "ccpaOptOut": true, "pending": false, "scope": "browser" }])
+    );
+    let usp = browser
+        .script("let a; window.__uspapi('getUSPData', 1, (d) => { a = d.uspString; }); return a;")
+        .await;
+    assert_eq!(usp, json!("1YYN"));
+
+    browser.client.refresh().await.unwrap();
+    browser.wait_for_state("ready").await;
+    assert_eq!(checked(&browser).await, "true", "kept across a reload");
+    browser.wait_for(SWITCH).await.click().await.unwrap();
+    browser.wait_until_confirmed(false).await;
+    browser.client.refresh().await.unwrap();
+    browser.wait_for_state("ready").await;
+    assert_eq!(checked(&browser).await, "false", "and off again");
+    assert_eq!(
+        stack.emulator.stats().campaign_requests,
+        0,
+        "nothing sent anywhere"
+    );
+}
+
+/// The form answers a known, an unknown and an ambiguous address alike;
+/// Campaign then has each opted out (the unknown one created so).
+#[tokio::test]
+async fn the_email_form_answers_every_address_alike_and_opts_it_out() {
+    let stack = Stack::start().await;
+    let browser = Browser::start().await;
+    let mut said = Vec::new();
+    for email in [
+        "grace@example.com",
+        "someone.new@example.com",
+        "twin@example.com",
+    ] {
+        browser
+            .goto(&stack.page_with("anonymous", &with_email_form()))
+            .await;
+        browser.wait_for_state("ready").await;
+        let field = browser.wait_for(".ccpa-optout__email-field").await;
+        field.send_keys(email).await.unwrap();
+        browser
+            .wait_for("[data-testid=ccpa-optout-email] button")
+            .await
+            .click()
+            .await
+            .unwrap();
+        said.push(
+            browser
+                .wait_for_text("[data-testid=ccpa-optout-email-status]")
+                .await,
+        );
+    }
+    assert!(said[0].starts_with("Thank you."), "{said:?}");
+    assert!(said.iter().all(|s| *s == said[0]), "alike: {said:?}");
+
+    let all_opted_out = |email: &str| {
+        let profiles = stack.emulator.profiles();
+        let matching: Vec<_> = profiles.iter().filter(|p| p.email == email).collect();
+        !matching.is_empty() && matching.iter().all(|p| p.ccpa_opt_out)
+    };
+    for _ in 0..150 {
+        if [
+            "grace@example.com",
+            "someone.new@example.com",
+            "twin@example.com",
+        ]
+        .iter()
+        .all(|e| all_opted_out(e))
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for email in [
+        "grace@example.com",
+        "someone.new@example.com",
+        "twin@example.com",
+    ] {
+        assert!(all_opted_out(email), "{email}");
+    }
+}
+
+/// Signed in but unknown to Campaign: the switch, and turning it on
+/// creates the profile, flagged.
+#[tokio::test]
+async fn a_customer_campaign_does_not_know_opts_out_with_the_switch() {
+    let stack = Stack::start().await;
+    let browser = open_page(&stack, "CUST-4040", &PageOptions::default()).await;
+    browser.wait_for_state("ready").await;
+    assert_eq!(checked(&browser).await, "false");
+    browser.wait_for(SWITCH).await.click().await.unwrap();
+    browser.wait_until_confirmed(true).await;
+    assert!(stack.emulator.profile("CUST-4040").unwrap().ccpa_opt_out);
+}
+
+/// Opted out while signed out, then signed in: the account is opted out
+/// too, and the page says so.
+#[tokio::test]
+async fn a_browser_opted_out_before_sign_in_opts_the_account_out() {
+    let stack = Stack::start().await;
+    let browser = open_page(&stack, "anonymous", &PageOptions::default()).await;
+    browser.wait_for_state("ready").await;
+    browser.wait_for(SWITCH).await.click().await.unwrap();
+    browser.wait_until_confirmed(true).await;
+
+    browser.goto(&stack.page_for("CUST-1001")).await;
+    browser.wait_for_state("ready").await;
+    assert_eq!(checked(&browser).await, "true");
+    assert!(browser.text(SCOPE).await.contains("saved to your account"));
+    assert!(stack.emulator.profile("CUST-1001").unwrap().ccpa_opt_out);
+    let data: Value = browser
+        .script("return localStorage.getItem('ccpa-optout:browser');")
+        .await;
+    assert_eq!(data, json!("1"));
+}

@@ -1,0 +1,59 @@
+//! The opt-out by email, for visitors without a sign-in: one field, one
+//! button, and one answer, the same whoever has the address.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local_scoped_with_cancellation;
+
+use crate::client::ApiClient;
+use crate::i18n::Strings;
+
+/// The form; `id` makes its field's id unique on the page.
+#[component]
+pub fn EmailForm(client: ApiClient, text: &'static Strings, id: usize) -> impl IntoView {
+    let status = RwSignal::new("");
+    let busy = RwSignal::new(false);
+    let field = NodeRef::<leptos::html::Input>::new();
+    let field_id = format!("ccpa-optout-{id}-email");
+    let submit = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        let Some(email) = field.get_untracked().map(|f| f.value()) else {
+            return;
+        };
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        status.set("");
+        spawn_local_scoped_with_cancellation(async move {
+            let said = match client.opt_out_by_email(email.trim()).await {
+                Ok(true) => text.email_sent,
+                Ok(false) => text.email_invalid,
+                Err(_) => text.email_failed,
+            };
+            status.set(said);
+            busy.set(false);
+        });
+    };
+    view! {
+        // The proxy judges the address, so every language gets the same
+        // message for one it refuses.
+        <form class="ccpa-optout__email" data-testid="ccpa-optout-email" novalidate on:submit=submit>
+            <p class="ccpa-optout__email-intro">{text.email_intro}</p>
+            <label class="ccpa-optout__email-label" for=field_id.clone()>{text.email_label}</label>
+            <input
+                class="ccpa-optout__email-field"
+                id=field_id
+                type="email"
+                name="email"
+                autocomplete="email"
+                node_ref=field
+            />
+            <button type="submit" class="ccpa-optout__retry" aria-disabled=move || if busy.get() { "true" } else { "false" }>
+                {text.email_submit}
+            </button>
+            <p class="ccpa-optout__email-status" role="status" aria-live="polite" data-testid="ccpa-optout-email-status">
+                {move || status.get()}
+            </p>
+        </form>
+    }
+}
