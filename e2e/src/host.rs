@@ -224,6 +224,9 @@ pub struct PageOptions {
     pub timeout_ms: Option<u32>,
     /// Whether the widget offers the opt-out by email (`data-email-opt-out`).
     pub email_form: bool,
+    /// Whether the page's header has a "Your Privacy Choices" link
+    /// (`data-ccpa-optout-link`).
+    pub link: bool,
 }
 
 impl PageOptions {
@@ -239,6 +242,7 @@ impl PageOptions {
             ("inline_token", self.inline_token.then(|| "true".to_owned())),
             ("timeout_ms", self.timeout_ms.map(|ms| ms.to_string())),
             ("email_form", self.email_form.then(|| "true".to_owned())),
+            ("link", self.link.then(|| "true".to_owned())),
         ];
         let query: Vec<String> = pairs
             .into_iter()
@@ -296,7 +300,7 @@ async fn privacy_page(
 <script src="/tag-manager.js"></script>
 <script type="module" src="{build}/ccpa-optout.js"></script>
 </head>
-<body>
+<body>{header}
 <main>
 <h1>Privacy choices</h1>
 {widgets}
@@ -311,6 +315,11 @@ async fn privacy_page(
         },
         widgets = widget.repeat(options.widgets.unwrap_or(1).min(5)),
         build = if options.other_build { OTHER_BUILD } else { "" },
+        header = if options.link {
+            "\n<header><a data-ccpa-optout-link href=\"/privacy/anonymous\"></a></header>"
+        } else {
+            ""
+        },
     );
     let csp = format!(
         "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; connect-src 'self' {}",

@@ -175,6 +175,45 @@ async fn without_an_attribute_the_browsers_languages_choose() {
     );
 }
 
+/// The "Your Privacy Choices" link (§ 7015) in a page's header gets its
+/// title and the opt-out icon, an image file allowed by the strict policy,
+/// with the Attorney General's alt text.
+#[tokio::test]
+async fn the_privacy_choices_link_gets_its_title_and_icon() {
+    let stack = Stack::start().await;
+    let options = PageOptions {
+        link: true,
+        ..PageOptions::default()
+    };
+    let browser = open_page(&stack, "CUST-1001", &options).await;
+    let icon = browser
+        .wait_for("a[data-ccpa-optout-link] img.ccpa-optout__choices-icon")
+        .await;
+    assert_eq!(
+        icon.attr("alt").await.unwrap().as_deref(),
+        Some("California Consumer Privacy Act (CCPA) Opt-Out Icon")
+    );
+    assert_eq!(
+        browser.text("a[data-ccpa-optout-link]").await,
+        "Your Privacy Choices"
+    );
+    let size = browser
+        .script(
+            "const img = document.querySelector('.ccpa-optout__choices-icon');
+             return img.decode().then(() => [img.naturalWidth, img.height,
+               parseFloat(getComputedStyle(img.parentElement).fontSize)]);",
+        )
+        .await;
+    let [natural, height, text]: [f64; 3] = serde_json::from_value(size).unwrap();
+    assert!(natural > 0.0, "the icon loaded");
+    assert!(
+        (height - text).abs() < 1.0,
+        "about the size of its text: {height} vs {text}"
+    );
+    browser.wait_for_state("ready").await;
+    assert_eq!(browser.console_errors().await, Vec::<String>::new());
+}
+
 /// The console check used throughout sees an error a page logs.
 #[tokio::test]
 async fn the_console_check_sees_an_error_a_page_logs() {

@@ -77,30 +77,81 @@ for (const element of document.querySelectorAll(widget)) {
   element.ccpaOptOutRead = bearer.then(read).then(answer).catch(() => null);
 }
 
+// "Your Privacy Choices" links (§ 7015): a page's `<a data-ccpa-optout-link
+// href="…">` in its header or footer gets the CPPA's opt-out icon (an image
+// file: no inline markup or style under a strict policy) and, when it has no
+// text of its own, the title.
+for (const link of document.querySelectorAll("a[data-ccpa-optout-link]")) {
+  if (link.querySelector(".ccpa-optout__choices-icon")) continue;
+  if (!link.textContent.trim()) link.textContent = "Your Privacy Choices";
+  link.classList.add("ccpa-optout__choices");
+  const icon = document.createElement("img");
+  icon.className = "ccpa-optout__choices-icon";
+  icon.src = here("privacy-choices.svg").href;
+  icon.alt = "California Consumer Privacy Act (CCPA) Opt-Out Icon";
+  link.append(" ", icon);
+}
+
+// What the page's tags are told, before the widget shows a confirmed choice
+// and after: opted out under Global Privacy Control or when this browser
+// opted out, until the widget knows better.
+const gpc = navigator.globalPrivacyControl === true;
+function choice() {
+  const shown = document.querySelector("[data-ccpa-opt-out]")?.dataset.ccpaOptOut;
+  return {
+    optedOut: shown ? shown === "true" : gpc || remembered(),
+    gpc,
+    ready: shown !== undefined || !document.querySelector(widget),
+  };
+}
+
 // `__uspapi("getUSPData", 1, cb)` answers "1" + notice given (Y: this widget
-// is the notice) + opted out of sale (from the widget's confirmed state;
-// before it shows one, Y under Global Privacy Control or when this browser
-// opted out, else N: never "-", "not applicable", for a visitor the site
-// covers) + LSPA (N).
-// A consent platform's own __uspapi on the page is left alone, frames too.
+// is the notice) + opted out of sale (Y or N: never "-", "not applicable",
+// for a visitor the site covers) + LSPA (N). The IAB deprecated it for GPP;
+// some ad SDKs still read it. A consent platform's own API is left alone.
 const ownsUspapi = !window.__uspapi;
 if (ownsUspapi) {
   window.__uspapi = (command, version, callback) => {
     if (command !== "getUSPData" || version !== 1) return callback?.(null, false);
-    const state = document.querySelector("[data-ccpa-opt-out]")?.dataset.ccpaOptOut;
-    const signalled = navigator.globalPrivacyControl === true || remembered();
-    const out = state ? (state === "true" ? "Y" : "N") : signalled ? "Y" : "N";
-    callback({ version: 1, uspString: `1Y${out}N` }, true);
+    callback({ version: 1, uspString: `1Y${choice().optedOut ? "Y" : "N"}N` }, true);
   };
-  answerFrames();
 }
 
-// Ad tags in frames reach the API as the IAB specifies: they look up their
-// window chain for a frame named __uspapiLocator and post it
-// {__uspapiCall: {command, version, callId}}, then hear back
-// {__uspapiReturn: {returnValue, success, callId}}, as JSON text if they
-// asked in JSON text. The string is no secret: any frame may ask.
+// `__gpp`, the IAB's GPP CMP API 1.1, for the sections the loader's URL
+// names (`ccpa-optout.js?gpp=usca`; default both US California and US
+// National). Defined at once as a stub that queues calls; ccpa-gpp.js
+// answers them when it is in, and every call after.
+const ownsGpp = !window.__gpp;
+if (ownsGpp) {
+  const names = (new URL(import.meta.url).searchParams.get("gpp") ?? "usca,usnat")
+    .split(",")
+    .filter((name) => name === "usca" || name === "usnat");
+  const stub = (...call) => stub.queue.push(call);
+  stub.queue = [];
+  window.__gpp = stub;
+  import("./ccpa-gpp.js").then(({ install }) => {
+    const gpp = install(stub, names, choice);
+    new MutationObserver(gpp.changed).observe(document, {
+      subtree: true,
+      attributeFilter: ["data-ccpa-opt-out"],
+    });
+  });
+}
+if (ownsUspapi || ownsGpp) answerFrames();
+
+// Ad tags in frames reach the APIs as the IAB specifies: they look up their
+// window chain for a frame named __uspapiLocator (__gppLocator) and post it
+// {__uspapiCall: {command, version, callId}} ({__gppCall: {command,
+// parameter, version, callId}}), then hear back {__uspapiReturn: …}
+// ({__gppReturn: …}) with {returnValue, success, callId}, as JSON text if
+// they asked in JSON text. Only frames inside this page are answered.
 function answerFrames() {
+  const inside = (source) => {
+    for (let frame = source; frame && frame !== frame.parent; frame = frame.parent) {
+      if (frame.parent === window) return true;
+    }
+    return false;
+  };
   window.addEventListener("message", ({ data, source }) => {
     let message = data;
     try {
@@ -108,20 +159,23 @@ function answerFrames() {
     } catch {
       return;
     }
-    const call = message?.__uspapiCall;
-    if (!call || !source) return;
-    window.__uspapi(call.command, call.version, (returnValue, success) => {
-      const reply = { __uspapiReturn: { returnValue, success, callId: call.callId } };
-      source.postMessage(typeof data === "string" ? JSON.stringify(reply) : reply, "*");
-    });
+    if (!message || !source || !inside(source)) return;
+    const reply = (name, callId) => (returnValue, success) => {
+      const answer = { [name]: { returnValue, success, callId } };
+      source.postMessage(typeof data === "string" ? JSON.stringify(answer) : answer, "*");
+    };
+    const usp = ownsUspapi && message.__uspapiCall;
+    if (usp) window.__uspapi(usp.command, usp.version, reply("__uspapiReturn", usp.callId));
+    const gppCall = ownsGpp && message.__gppCall;
+    if (gppCall) window.__gpp(gppCall.command, reply("__gppReturn", gppCall.callId), gppCall.parameter, gppCall.version);
   });
 }
 
-// The frame ad tags look for. Making it costs the page 10 to 20 ms of its
-// main thread: it waits until every widget shows its state (three seconds at
-// most), then until the browser is idle (two seconds at most), so the
-// widgets come first.
-function addLocator() {
+// The frames ad tags look for. Making them costs the page 10 to 20 ms of
+// its main thread: it waits until every widget shows its state (three
+// seconds at most), then until the browser is idle (two seconds at most),
+// so the widgets come first.
+function addLocators() {
   const loading = () => document.querySelector(`${widget} [data-state=loading]`);
   const observer = new MutationObserver(() => loading() || add());
   const timer = setTimeout(add, 3000);
@@ -129,12 +183,15 @@ function addLocator() {
     observer.disconnect();
     clearTimeout(timer);
     const idle = window.requestIdleCallback ?? ((then) => setTimeout(then, 1000));
+    const names = [ownsUspapi && "__uspapiLocator", ownsGpp && "__gppLocator"].filter(Boolean);
     idle(() => {
-      if (window.frames.__uspapiLocator) return;
-      const locator = document.createElement("iframe");
-      locator.name = "__uspapiLocator";
-      locator.hidden = true;
-      document.body.append(locator);
+      for (const name of names) {
+        if (window.frames[name]) continue;
+        const locator = document.createElement("iframe");
+        locator.name = name;
+        locator.hidden = true;
+        document.body.append(locator);
+      }
     }, { timeout: 2000 });
   }
   if (loading()) observer.observe(document.body, { subtree: true, attributeFilter: ["data-state"] });
@@ -143,7 +200,7 @@ function addLocator() {
 
 const { default: init, mountAll } = await glue;
 await init({ module_or_path: wasm });
-if (ownsUspapi) addLocator();
+if (ownsUspapi || ownsGpp) addLocators();
 
 // Single-page apps and tag managers add widget elements later, and take
 // them away: each change of that kind mounts the new and unmounts the gone.

@@ -7,8 +7,9 @@ use crate::shell::step;
 use crate::{Result, tools};
 
 /// What a visitor's browser fetches for the widget (the demo page aside).
-const SHIPPED: [&str; 4] = [
+const SHIPPED: [&str; 5] = [
     "ccpa-optout.js",
+    "ccpa-gpp.js",
     "ccpa-widget.js",
     "ccpa-widget_bg.wasm",
     "ccpa-optout.css",

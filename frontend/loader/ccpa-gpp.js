@@ -1,0 +1,176 @@
+// ccpa-optout's IAB Global Privacy Platform (GPP) support: the GPP string
+// encoder, and the CMP API 1.1 (`__gpp`) behind the stub the loader defines.
+// Sections: US California (id 8, "usca") and US National (id 7, "usnat"),
+// each with its Global Privacy Control sub-section. The loader imports this
+// file beside the wasm; tests import it to check the encoder against the
+// IAB's test vectors.
+
+const BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+// Field names and widths, in the order the IAB's section specifications
+// give them ([name, bits] or [name, bits, count] for an N-bitfield).
+export const SECTIONS = {
+  usca: {
+    id: 8,
+    core: [
+      ["Version", 6], ["SaleOptOutNotice", 2], ["SharingOptOutNotice", 2],
+      ["SensitiveDataLimitUseNotice", 2], ["SaleOptOut", 2], ["SharingOptOut", 2],
+      ["SensitiveDataProcessing", 2, 9], ["KnownChildSensitiveDataConsents", 2, 2],
+      ["PersonalDataConsents", 2], ["MspaCoveredTransaction", 2],
+      ["MspaOptOutOptionMode", 2], ["MspaServiceProviderMode", 2],
+    ],
+  },
+  usnat: {
+    id: 7,
+    core: [
+      ["Version", 6], ["SharingNotice", 2], ["SaleOptOutNotice", 2], ["SharingOptOutNotice", 2],
+      ["TargetedAdvertisingOptOutNotice", 2], ["SensitiveDataProcessingOptOutNotice", 2],
+      ["SensitiveDataLimitUseNotice", 2], ["SaleOptOut", 2], ["SharingOptOut", 2],
+      ["TargetedAdvertisingOptOut", 2], ["SensitiveDataProcessing", 2, 12],
+      ["KnownChildSensitiveDataConsents", 2, 2], ["PersonalDataConsents", 2],
+      ["MspaCoveredTransaction", 2], ["MspaOptOutOptionMode", 2], ["MspaServiceProviderMode", 2],
+    ],
+  },
+};
+
+// Bits as "0"/"1" text: short strings, and easy to read in a test.
+const int = (value, width) => value.toString(2).padStart(width, "0").slice(-width);
+
+// Zeckendorf representation, smallest Fibonacci number (1, 2, 3, 5, …)
+// first, ended by an extra 1.
+function fibonacci(value) {
+  const fibs = [1, 2];
+  while (fibs[fibs.length - 1] <= value) fibs.push(fibs[fibs.length - 1] + fibs[fibs.length - 2]);
+  const bits = Array(fibs.length).fill("0");
+  let rest = value;
+  for (let i = fibs.length - 1; i >= 0; i--) {
+    if (fibs[i] <= rest) {
+      bits[i] = "1";
+      rest -= fibs[i];
+    }
+  }
+  return bits.join("").replace(/0+$/, "") + "1";
+}
+
+// As the IAB's reference encoder: padded to whole bytes, then to whole
+// base64 characters, no "=".
+function base64url(bits) {
+  let padded = bits.padEnd(Math.ceil(bits.length / 8) * 8, "0");
+  padded = padded.padEnd(Math.ceil(padded.length / 6) * 6, "0");
+  let text = "";
+  for (let i = 0; i < padded.length; i += 6) text += BASE64URL[parseInt(padded.slice(i, i + 6), 2)];
+  return text;
+}
+
+// The header: type 3, version 1, the section ids as Fibonacci-coded ranges
+// (each an offset from the end of the one before).
+function header(ids) {
+  const ranges = [];
+  for (const id of [...ids].sort((a, b) => a - b)) {
+    const last = ranges[ranges.length - 1];
+    if (last && last[1] === id - 1) last[1] = id;
+    else ranges.push([id, id]);
+  }
+  let bits = int(3, 6) + int(1, 6) + int(ranges.length, 12);
+  let previous = 0;
+  for (const [start, end] of ranges) {
+    bits += start === end ? "0" : "1";
+    bits += fibonacci(start - previous);
+    if (start !== end) bits += fibonacci(end - start);
+    previous = end;
+  }
+  return base64url(bits);
+}
+
+// One section: its core fields, then the GPC sub-section (type 1) unless
+// `gpc` is undefined.
+function section(name, fields, gpc) {
+  let bits = "";
+  for (const [field, width, count] of SECTIONS[name].core) {
+    const value = fields[field] ?? 0;
+    bits += count ? Array.from({ length: count }, (_, i) => int(value[i] ?? 0, width)).join("") : int(value, width);
+  }
+  const core = base64url(bits);
+  return gpc === undefined ? core : `${core}.${base64url(int(1, 2) + (gpc ? "1" : "0"))}`;
+}
+
+/** The GPP string for `sections`: {usca: {fields, gpc}, usnat: {…}}. */
+export function encode(sections) {
+  const names = Object.keys(sections).sort((a, b) => SECTIONS[a].id - SECTIONS[b].id);
+  return [header(names.map((name) => SECTIONS[name].id)), ...names.map((name) => section(name, sections[name].fields, sections[name].gpc))].join("~");
+}
+
+// What the business says in each section: notices given (the widget is the
+// notice: 1), opt-outs from the choice (1 opted out, 2 not), nothing about
+// sensitive data or children (0: not applicable), not an MSPA signatory
+// (covered transaction 2). Sharing for cross-context behavioural
+// advertising is opted out with sale, as the CCPA's "sale or sharing".
+function fieldsFor(name, optedOut) {
+  const choice = optedOut ? 1 : 2;
+  const common = { Version: 1, SaleOptOutNotice: 1, SharingOptOutNotice: 1, SaleOptOut: choice, SharingOptOut: choice, MspaCoveredTransaction: 2 };
+  return name === "usca" ? common : { ...common, SharingNotice: 1, TargetedAdvertisingOptOutNotice: 1, TargetedAdvertisingOptOut: choice };
+}
+
+/**
+ * Replaces the loader's stub with the CMP API: answers the calls it queued,
+ * in order, then every call. `state()` gives {optedOut, gpc, ready}:
+ * the confirmed choice (or the browser's signals before one is known).
+ */
+export function install(stub, names, state) {
+  const listeners = new Map();
+  let nextListener = 1;
+  const parsed = () => {
+    const { optedOut, gpc } = state();
+    return Object.fromEntries(names.map((name) => [name, { ...fieldsFor(name, optedOut), Gpc: gpc }]));
+  };
+  const ping = () => {
+    const { optedOut, gpc, ready } = state();
+    const sections = Object.fromEntries(names.map((name) => [name, { fields: fieldsFor(name, optedOut), gpc }]));
+    return {
+      gppVersion: "1.1",
+      cmpStatus: "loaded",
+      cmpDisplayStatus: null,
+      signalStatus: ready ? "ready" : "not ready",
+      supportedAPIs: names.map((name) => `${SECTIONS[name].id}:${name}`),
+      cmpId: 1,
+      sectionList: names.map((name) => SECTIONS[name].id),
+      applicableSections: names.map((name) => SECTIONS[name].id),
+      gppString: encode(sections),
+      parsedSections: parsed(),
+    };
+  };
+  const emit = (eventName, data) => {
+    for (const [listenerId, callback] of listeners) callback({ eventName, listenerId, data, pingData: ping() }, true);
+  };
+  const commands = {
+    ping: (callback) => callback(ping(), true),
+    addEventListener: (callback) => {
+      const listenerId = nextListener++;
+      listeners.set(listenerId, callback);
+      callback({ eventName: "listenerRegistered", listenerId, data: true, pingData: ping() }, true);
+    },
+    removeEventListener: (callback, listenerId) => callback(listeners.delete(listenerId), true),
+    hasSection: (callback, name) => callback(names.includes(name), true),
+    getSection: (callback, name) => callback(names.includes(name) ? parsed()[name] : null, true),
+    getField: (callback, path) => {
+      const [name, field] = String(path).split(".");
+      const value = names.includes(name) ? parsed()[name][field] : undefined;
+      callback(value ?? null, value !== undefined);
+    },
+  };
+  const gpp = (command, callback, parameter) => {
+    const run = commands[command];
+    if (!run) return callback?.(null, false);
+    run(callback ?? (() => {}), parameter);
+  };
+  for (const call of stub.queue) gpp(...call);
+  stub.queue.length = 0;
+  window.__gpp = gpp;
+  return {
+    // The choice or its readiness changed: listeners hear it.
+    changed: () => {
+      emit("sectionChange", names);
+      if (state().ready) emit("signalStatus", "ready");
+    },
+  };
+}
