@@ -316,9 +316,12 @@ async fn privacy_page(
         widgets = widget.repeat(options.widgets.unwrap_or(1).min(5)),
         build = if options.other_build { OTHER_BUILD } else { "" },
         header = if options.link {
-            "\n<header><a data-ccpa-optout-link href=\"/privacy/anonymous\"></a></header>"
+            format!(
+                "\n<header><a data-ccpa-optout-link data-api=\"{}\" href=\"/privacy/anonymous\"></a></header>",
+                host.proxy_url
+            )
         } else {
-            ""
+            String::new()
         },
     );
     let csp = format!(

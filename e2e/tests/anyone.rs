@@ -48,6 +48,8 @@ async fn signed_out_a_visitor_opts_this_browser_out_and_it_sticks() {
         .await;
     assert_eq!(usp, json!("1YYN"));
 
+    // The proxy's cookie alone keeps it: not the page's storage.
+    browser.script("localStorage.clear(); return true;").await;
     browser.client.refresh().await.unwrap();
     browser.wait_for_state("ready").await;
     assert_eq!(checked(&browser).await, "true", "kept across a reload");
@@ -61,6 +63,42 @@ async fn signed_out_a_visitor_opts_this_browser_out_and_it_sticks() {
         0,
         "nothing sent anywhere"
     );
+}
+
+/// A page without the widget (the loader there for the link and the tags)
+/// tells the page's tags what the proxy's cookie says, storage cleared.
+#[tokio::test]
+async fn a_page_without_the_widget_tells_tags_the_browsers_choice() {
+    let stack = Stack::start().await;
+    let browser = open_page(&stack, "anonymous", &PageOptions::default()).await;
+    browser.wait_for_state("ready").await;
+    browser.wait_for(SWITCH).await.click().await.unwrap();
+    browser.wait_until_confirmed(true).await;
+    browser.script("localStorage.clear(); return true;").await;
+
+    let elsewhere = PageOptions {
+        widgets: Some(0),
+        link: true,
+        ..PageOptions::default()
+    };
+    browser
+        .goto(&stack.page_with("anonymous", &elsewhere))
+        .await;
+    let heard = browser
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const ask = () => __gpp('ping', (ping) => {
+               if (ping.signalStatus !== 'ready') return setTimeout(ask, 50);
+               __gpp('getField', (field) => __uspapi('getUSPData', 1, (usp) =>
+                 done([field, usp.uspString])), 'usca.SaleOptOut');
+             });
+             ask();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(heard, json!([1, "1YYN"]));
 }
 
 /// The form answers a known, an unknown and an ambiguous address alike;
@@ -154,5 +192,5 @@ async fn a_browser_opted_out_before_sign_in_opts_the_account_out() {
     let data: Value = browser
         .script("return localStorage.getItem('ccpa-optout:browser');")
         .await;
-    assert_eq!(data, json!("1"));
+    assert_eq!(data, json!("applied"), "applied to the account, once");
 }

@@ -139,8 +139,18 @@ export function install(stub, names, state) {
       parsedSections: parsed(),
     };
   };
+  // A page's callback that throws must not silence the others.
+  const safely = (callback, ...answer) => {
+    try {
+      callback(...answer);
+    } catch (error) {
+      setTimeout(() => {
+        throw error;
+      });
+    }
+  };
   const emit = (eventName, data) => {
-    for (const [listenerId, callback] of listeners) callback({ eventName, listenerId, data, pingData: ping() }, true);
+    for (const [listenerId, callback] of listeners) safely(callback, { eventName, listenerId, data, pingData: ping() }, true);
   };
   const commands = {
     ping: (callback) => callback(ping(), true),
@@ -159,9 +169,9 @@ export function install(stub, names, state) {
     },
   };
   const gpp = (command, callback, parameter) => {
-    const run = commands[command];
-    if (!run) return callback?.(null, false);
-    run(callback ?? (() => {}), parameter);
+    const answer = (...reply) => callback && safely(callback, ...reply);
+    if (!Object.hasOwn(commands, command)) return answer(null, false);
+    commands[command](answer, parameter);
   };
   for (const call of stub.queue) gpp(...call);
   stub.queue.length = 0;
@@ -169,7 +179,7 @@ export function install(stub, names, state) {
   return {
     // The choice or its readiness changed: listeners hear it.
     changed: () => {
-      emit("sectionChange", names);
+      for (const name of names) emit("sectionChange", name);
       if (state().ready) emit("signalStatus", "ready");
     },
   };

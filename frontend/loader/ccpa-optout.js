@@ -36,14 +36,16 @@ const glue = import("./ccpa-widget.js");
 // The read is the widget's own GET (OPT_OUT_PATH and GPC_HEADER in
 // api/src/lib.rs; `Sec-GPC` cannot be set by scripts, `X-GPC` says it).
 const widget = "[data-ccpa-optout]";
-// REMEMBERED in src/client.rs; storage may be refused to scripts.
-const remembered = () => {
+// REMEMBERED in src/client.rs ("1": this browser opted out, not yet
+// applied to an account; "applied": applied since); storage may be refused.
+const stored = () => {
   try {
-    return localStorage.getItem("ccpa-optout:browser") === "1";
+    return localStorage.getItem("ccpa-optout:browser");
   } catch {
-    return false;
+    return null;
   }
 };
+const remembered = () => stored() === "1";
 const answer = (response) =>
   response.json().catch(() => null).then((body) => ({ status: response.status, body }));
 for (const element of document.querySelectorAll(widget)) {
@@ -83,7 +85,10 @@ for (const element of document.querySelectorAll(widget)) {
 // text of its own, the title.
 for (const link of document.querySelectorAll("a[data-ccpa-optout-link]")) {
   if (link.querySelector(".ccpa-optout__choices-icon")) continue;
-  if (!link.textContent.trim()) link.textContent = "Your Privacy Choices";
+  if (!link.textContent.trim()) {
+    link.textContent = "Your Privacy Choices";
+    link.lang = "en";
+  }
   link.classList.add("ccpa-optout__choices");
   const icon = document.createElement("img");
   icon.className = "ccpa-optout__choices-icon";
@@ -96,13 +101,39 @@ for (const link of document.querySelectorAll("a[data-ccpa-optout-link]")) {
 // and after: opted out under Global Privacy Control or when this browser
 // opted out, until the widget knows better.
 const gpc = navigator.globalPrivacyControl === true;
+let browserOptedOut = stored() !== null;
+let browserRead = false;
+let changed = () => {};
 function choice() {
   const shown = document.querySelector("[data-ccpa-opt-out]")?.dataset.ccpaOptOut;
   return {
-    optedOut: shown ? shown === "true" : gpc || remembered(),
+    optedOut: shown ? shown === "true" : gpc || browserOptedOut,
     gpc,
-    ready: shown !== undefined || !document.querySelector(widget),
+    ready: shown !== undefined || (browserRead && !document.querySelector(widget)),
   };
+}
+
+// A page without the widget (the loader on every page, for the link and
+// the tags) asks the proxy for this browser's choice: its cookie outlives
+// script storage. The proxy is the one a link names (`data-api`), else the
+// one that serves the loader.
+if (!document.querySelector(widget)) {
+  const api = document.querySelector("a[data-ccpa-optout-link][data-api]")?.dataset.api;
+  const base = api?.trim() ? api.replace(/\/+$/, "") : new URL(import.meta.url).origin;
+  fetch(`${base}/api/v1/opt-out/browser`, {
+    credentials: "include",
+    headers: gpc ? { "X-GPC": "1" } : {},
+    signal: AbortSignal.timeout?.(20000),
+  })
+    .then((response) => (response.ok ? response.json() : null))
+    .then((state) => {
+      if (typeof state?.ccpaOptOut === "boolean") browserOptedOut = state.ccpaOptOut;
+    })
+    .catch(() => {})
+    .finally(() => {
+      browserRead = true;
+      changed();
+    });
 }
 
 // `__uspapi("getUSPData", 1, cb)` answers "1" + notice given (Y: this widget
@@ -126,11 +157,23 @@ if (ownsGpp) {
   const names = (new URL(import.meta.url).searchParams.get("gpp") ?? "usca,usnat")
     .split(",")
     .filter((name) => name === "usca" || name === "usnat");
-  const stub = (...call) => stub.queue.push(call);
+  // As the IAB's stub: `ping` answered at once, the rest queued.
+  const stub = (...call) => {
+    if (call[0] !== "ping") return stub.queue.push(call);
+    call[1]?.({ gppVersion: "1.1", cmpStatus: "stub", cmpDisplayStatus: null, signalStatus: "not ready", supportedAPIs: [], cmpId: 1, sectionList: [], applicableSections: [-1], gppString: "", parsedSections: {} }, true);
+  };
   stub.queue = [];
   window.__gpp = stub;
-  import("./ccpa-gpp.js").then(({ install }) => {
+  const broken = () => {
+    // The API could not load: every call is answered as failed.
+    window.__gpp = (command, callback) => callback?.(null, false);
+    for (const [command, callback] of stub.queue) window.__gpp(command, callback);
+  };
+  import("./ccpa-gpp.js").catch(broken).then((gppModule) => {
+    if (!gppModule) return;
+    const { install } = gppModule;
     const gpp = install(stub, names, choice);
+    changed = gpp.changed;
     new MutationObserver(gpp.changed).observe(document, {
       subtree: true,
       attributeFilter: ["data-ccpa-opt-out"],

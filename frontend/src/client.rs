@@ -163,10 +163,12 @@ impl ApiClient {
         if self.scope.get_untracked() == Scope::Account {
             match self.call(None).await {
                 Err(Failure::SignedOut) => self.scope.set(Scope::Browser),
-                answer => return answer.inspect(remember),
+                answer => return answer.inspect(|state| remember(Scope::Account, state)),
             }
         }
-        self.browser(None).await.inspect(remember)
+        self.browser(None)
+            .await
+            .inspect(|state| remember(Scope::Browser, state))
     }
 
     /// Asks the proxy to set the choice to `ccpa_opt_out`.
@@ -176,7 +178,8 @@ impl ApiClient {
             Scope::Account => self.call(update).await,
             Scope::Browser => self.browser(update).await,
         };
-        saved.inspect(remember)
+        let scope = self.scope.get_untracked();
+        saved.inspect(|state| remember(scope, state))
     }
 
     /// Opts `email` out, for a visitor without a sign-in: `true` once the
@@ -324,22 +327,28 @@ fn signals(request: RequestBuilder, gpc: bool) -> RequestBuilder {
     request
 }
 
-/// Where this browser's opt-out is remembered by script, beside the cookie.
+/// Where this browser's opt-out is remembered by script, beside the cookie
+/// (as the cookie: `1`, not yet applied to an account; `applied`, applied).
 const REMEMBERED: &str = "ccpa-optout:browser";
 
-/// Whether this browser's storage remembers an opt-out.
+/// Whether this browser's storage remembers an opt-out not yet applied to
+/// an account: the only one that goes with a request, as a signal.
 fn remembered() -> bool {
     storage().is_some_and(|s| s.get_item(REMEMBERED).ok().flatten().as_deref() == Some("1"))
 }
 
-/// Keeps a confirmed state in this browser's storage: an opt-out is
-/// remembered, anything else forgets it.
-fn remember(state: &OptOutState) {
+/// Keeps what a confirmed state says about this browser in its storage. A
+/// browser's opt-out is remembered (a new one as not yet applied), its
+/// allowing sale forgets it; an account's read has applied a remembered
+/// opt-out (it went with the read), which stays this browser's choice.
+fn remember(scope: Scope, state: &OptOutState) {
     let Some(storage) = storage() else { return };
-    let _ = if state.ccpa_opt_out {
-        storage.set_item(REMEMBERED, "1")
-    } else {
-        storage.remove_item(REMEMBERED)
+    let stored = storage.get_item(REMEMBERED).ok().flatten();
+    let _ = match (scope, state.ccpa_opt_out, stored.as_deref()) {
+        (Scope::Browser, false, _) => storage.remove_item(REMEMBERED),
+        (Scope::Browser, true, None) => storage.set_item(REMEMBERED, "1"),
+        (Scope::Account, _, Some("1")) => storage.set_item(REMEMBERED, "applied"),
+        _ => Ok(()),
     };
 }
 

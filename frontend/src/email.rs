@@ -12,8 +12,10 @@ use crate::i18n::Strings;
 pub fn EmailForm(client: ApiClient, text: &'static Strings, id: usize) -> impl IntoView {
     let status = RwSignal::new("");
     let busy = RwSignal::new(false);
+    let invalid = RwSignal::new(false);
     let field = NodeRef::<leptos::html::Input>::new();
     let field_id = format!("ccpa-optout-{id}-email");
+    let status_id = format!("ccpa-optout-{id}-email-status");
     let submit = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
         let Some(email) = field.get_untracked().map(|f| f.value()) else {
@@ -23,15 +25,22 @@ pub fn EmailForm(client: ApiClient, text: &'static Strings, id: usize) -> impl I
             return;
         }
         busy.set(true);
-        status.set("");
+        status.set(text.saving);
         spawn_local_scoped_with_cancellation(async move {
-            let said = match client.opt_out_by_email(email.trim()).await {
+            let answer = client.opt_out_by_email(email.trim()).await;
+            invalid.set(answer == Ok(false));
+            status.set(match answer {
                 Ok(true) => text.email_sent,
                 Ok(false) => text.email_invalid,
                 Err(_) => text.email_failed,
-            };
-            status.set(said);
+            });
             busy.set(false);
+            // Back to the field to mend what it says is wrong.
+            if answer == Ok(false)
+                && let Some(field) = field.get_untracked()
+            {
+                let _ = field.focus();
+            }
         });
     };
     view! {
@@ -46,12 +55,14 @@ pub fn EmailForm(client: ApiClient, text: &'static Strings, id: usize) -> impl I
                 type="email"
                 name="email"
                 autocomplete="email"
+                aria-describedby=status_id.clone()
+                aria-invalid=move || if invalid.get() { "true" } else { "false" }
                 node_ref=field
             />
-            <button type="submit" class="ccpa-optout__retry" aria-disabled=move || if busy.get() { "true" } else { "false" }>
+            <button type="submit" class="ccpa-optout__submit" aria-disabled=move || if busy.get() { "true" } else { "false" }>
                 {text.email_submit}
             </button>
-            <p class="ccpa-optout__email-status" role="status" aria-live="polite" data-testid="ccpa-optout-email-status">
+            <p class="ccpa-optout__email-status" id=status_id role="status" aria-live="polite" data-testid="ccpa-optout-email-status">
                 {move || status.get()}
             </p>
         </form>

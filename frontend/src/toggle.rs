@@ -175,6 +175,9 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
     let title_id = format!("ccpa-optout-{id}-title");
     let labelled_by = title_id.clone();
     let state_id = format!("ccpa-optout-{id}-state");
+    let scope_id = format!("ccpa-optout-{id}-scope");
+    // What the switch is, and whose choice it holds.
+    let described_by = format!("{state_id} {scope_id}");
     let busy = move || phase.get() == Phase::Saving;
     let checked = move || confirmed.get().unwrap_or(false);
     let error_notice = move || {
@@ -229,7 +232,7 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
                     class="ccpa-optout__switch"
                     data-testid="ccpa-optout-switch"
                     aria-checked=move || bool_attr(checked())
-                    aria-describedby=state_id.clone()
+                    aria-describedby=described_by.clone()
                     aria-disabled=move || bool_attr(busy())
                     aria-busy=move || bool_attr(busy())
                     on:click=flip
@@ -246,7 +249,7 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
                     {text.pending}
                 </p>
                 {move || gpc.then(|| gpc_notice(text, honored.get(), checked()))}
-                <p class="ccpa-optout__scope" data-testid="ccpa-optout-scope">
+                <p class="ccpa-optout__scope" id=scope_id.clone() data-testid="ccpa-optout-scope">
                     {move || match scope.get() {
                         Scope::Account => text.account_note,
                         Scope::Browser => text.browser_note,

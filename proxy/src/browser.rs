@@ -16,20 +16,30 @@ use crate::error::ApiError;
 use crate::routes::{Body, OptOutBody, Provenance};
 use crate::startup::AppState;
 
-/// How long the cookie lasts: 13 months, past the 12 a business must wait
-/// before asking an opted-out consumer to opt back in.
+/// How long the cookie lasts: 13 months from the last visit (every read of
+/// an opt-out sets it again), so that an opt-out does not lapse while the
+/// visitor keeps coming.
 const COOKIE_MAX_AGE_SECS: u64 = 395 * 24 * 3600;
 
+/// The cookie's name under HTTPS: `__Host-` binds it to the proxy's host, so
+/// a sibling subdomain cannot plant a choice.
+const SECURE_COOKIE: &str = "__Host-ccpa_optout";
+
 /// What this browser chose.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum BrowserChoice {
-    /// Do not sell or share.
-    OptedOut,
-    /// Sale allowed.
-    Allowed,
     /// Sale allowed, chosen while the browser sent Global Privacy Control:
     /// the signal no longer overrides it (§ 7025(c)(3)).
     Waived,
+    /// Sale allowed.
+    Allowed,
+    /// Do not sell or share; already applied to the account of whoever
+    /// signed in on this browser since, so no longer a request to them
+    /// (their own later choice stands), but still this browser's choice.
+    OptedOutApplied,
+    /// Do not sell or share, not yet applied to any account: a signed-in
+    /// read applies it (§ 7025(c)(1)).
+    OptedOut,
 }
 
 impl BrowserChoice {
@@ -43,16 +53,23 @@ impl BrowserChoice {
         }
     }
 
+    /// Whether this browser is opted out.
+    fn opted_out(self) -> bool {
+        matches!(self, Self::OptedOut | Self::OptedOutApplied)
+    }
+
     fn cookie_value(self) -> &'static str {
         match self {
             Self::OptedOut => "1",
+            Self::OptedOutApplied => "applied",
             Self::Allowed => "0",
             Self::Waived => "waived",
         }
     }
 
-    /// The choice `headers` carry: the cookie, else the widget's header
-    /// (its own storage remembers an opt-out when the cookie was not kept).
+    /// The choice `headers` carry: the cookie (several: the most
+    /// protective), else the widget's header (its own storage remembers an
+    /// opt-out not yet applied, when the cookie was not kept).
     pub fn of(headers: &HeaderMap) -> Option<Self> {
         let cookie = headers
             .get_all(header::COOKIE)
@@ -60,12 +77,18 @@ impl BrowserChoice {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(';'))
             .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == BROWSER_COOKIE)
-            .and_then(|(_, value)| {
-                [Self::OptedOut, Self::Allowed, Self::Waived]
-                    .into_iter()
-                    .find(|choice| choice.cookie_value() == value)
-            });
+            .filter(|(name, _)| [BROWSER_COOKIE, SECURE_COOKIE].contains(name))
+            .filter_map(|(_, value)| {
+                [
+                    Self::OptedOut,
+                    Self::OptedOutApplied,
+                    Self::Allowed,
+                    Self::Waived,
+                ]
+                .into_iter()
+                .find(|choice| choice.cookie_value() == value)
+            })
+            .max();
         cookie.or_else(|| {
             headers
                 .get(BROWSER_OPT_OUT_HEADER)
@@ -76,9 +99,13 @@ impl BrowserChoice {
 
     /// The `Set-Cookie` that keeps this choice.
     pub fn cookie(self, secure: bool) -> (header::HeaderName, HeaderValue) {
-        let secure = if secure { "; Secure" } else { "" };
+        let (name, secure) = if secure {
+            (SECURE_COOKIE, "; Secure")
+        } else {
+            (BROWSER_COOKIE, "")
+        };
         let cookie = format!(
-            "{BROWSER_COOKIE}={}; Path=/; Max-Age={COOKIE_MAX_AGE_SECS}; HttpOnly; SameSite=Lax{secure}",
+            "{name}={}; Path=/; Max-Age={COOKIE_MAX_AGE_SECS}; HttpOnly; SameSite=Lax{secure}",
             self.cookie_value()
         );
         (
@@ -92,15 +119,24 @@ impl BrowserChoice {
 fn state(choice: Option<BrowserChoice>, gpc: bool) -> OptOutState {
     let honored = gpc && choice != Some(BrowserChoice::Waived);
     OptOutState {
-        ccpa_opt_out: honored || choice == Some(BrowserChoice::OptedOut),
+        ccpa_opt_out: honored || choice.is_some_and(BrowserChoice::opted_out),
         pending: false,
         gpc_honored: honored,
     }
 }
 
-/// `GET /api/v1/opt-out/browser`: this browser's choice.
-pub async fn get_browser(headers: HeaderMap, how: Provenance) -> Json<OptOutState> {
-    Json(state(BrowserChoice::of(&headers), how.gpc()))
+/// `GET /api/v1/opt-out/browser`: this browser's choice; an opt-out's
+/// cookie is set again, so that it lasts 13 months from the last visit.
+pub async fn get_browser(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    how: Provenance,
+) -> impl IntoResponse {
+    let choice = BrowserChoice::of(&headers);
+    let refresh = choice
+        .filter(|c| c.opted_out())
+        .map(|c| c.cookie(app.settings.server.secure_cookies));
+    (AppendHeaders(refresh), Json(state(choice, how.gpc())))
 }
 
 /// `PUT /api/v1/opt-out/browser` with `{"ccpaOptOut": bool}`: keeps the
@@ -138,6 +174,21 @@ mod tests {
         both.insert(BROWSER_OPT_OUT_HEADER, HeaderValue::from_static("1"));
         assert_eq!(BrowserChoice::of(&both), Some(BrowserChoice::Waived));
         assert_eq!(BrowserChoice::of(&headers("ccpa_optout=yes")), None);
+        assert_eq!(
+            BrowserChoice::of(&headers("ccpa_optout=waived; __Host-ccpa_optout=applied")),
+            Some(BrowserChoice::OptedOutApplied),
+            "several cookies: the most protective"
+        );
+    }
+
+    #[test]
+    fn over_https_the_cookie_is_bound_to_the_proxys_host() {
+        let (_, secure) = BrowserChoice::OptedOut.cookie(true);
+        let secure = secure.to_str().unwrap();
+        assert!(secure.starts_with("__Host-ccpa_optout=1; Path=/;"), "{secure}");
+        assert!(secure.ends_with("; Secure"), "{secure}");
+        let (_, plain) = BrowserChoice::Allowed.cookie(false);
+        assert!(plain.to_str().unwrap().starts_with("ccpa_optout=0;"));
     }
 
     #[test]
@@ -146,6 +197,7 @@ mod tests {
         assert!(state(Some(BrowserChoice::Allowed), true).ccpa_opt_out);
         assert!(!state(Some(BrowserChoice::Waived), true).ccpa_opt_out);
         assert!(state(Some(BrowserChoice::OptedOut), false).ccpa_opt_out);
+        assert!(state(Some(BrowserChoice::OptedOutApplied), false).ccpa_opt_out);
         assert!(!state(None, false).ccpa_opt_out);
     }
 }

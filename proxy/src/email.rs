@@ -5,7 +5,7 @@
 //! profile with the address opted out, or one created flagged so when none
 //! has it). The route can never opt anyone in.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use axum::Json;
@@ -45,9 +45,6 @@ pub async fn post_email(
     how: Provenance,
     Body(EmailOptOut { email }): Body<EmailOptOut>,
 ) -> Result<(StatusCode, Json<EmailReceived>), ApiError> {
-    if !app.settings.email_opt_out.enabled {
-        return Err(ApiError::NotFound);
-    }
     let key = ProfileKey::parse(&email, KeyKind::Email).map_err(|why| ApiError::InvalidBody {
         shape: r#"{"email": "<address>"}"#,
         why: why.into(),
@@ -55,10 +52,17 @@ pub async fn post_email(
     let limits = &app.email_limits;
     limits
         .by_client
-        .allow(&client.ip().to_string())
-        .and_then(|()| limits.by_address.allow(key.as_str()))
+        .allow(&client_of(client.ip()))
         .map_err(ApiError::TooManyRequests)?;
-    let subject = Subject::verified(key.as_str());
+    let received = (StatusCode::ACCEPTED, Json(EmailReceived { received: true }));
+    // The address has had its requests this hour, all recorded: the same
+    // answer, so that nobody learns of the limit, and a person whose
+    // address someone else used up is told what is true.
+    if limits.by_address.allow(key.as_str()).is_err() {
+        return Ok(received);
+    }
+    // Prefixed, so that it can never be taken for a host's `sub`.
+    let subject = Subject::verified(&format!("email:{}", key.as_str()));
     tracing::info!(subject = %subject.log_tag(), request = %how.request_id(), "opt-out by email recorded");
     app.delivery
         .record(NewRequest {
@@ -71,5 +75,37 @@ pub async fn post_email(
             request_id: how.request_id().to_owned(),
         })
         .await?;
-    Ok((StatusCode::ACCEPTED, Json(EmailReceived { received: true })))
+    Ok(received)
+}
+
+/// Who counts as one client: an IPv4 address, or an IPv6 /64 (one
+/// household or host has a whole /64 to pick addresses from).
+fn client_of(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_client_is_its_64() {
+        let one: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        assert_eq!(client_of(one), client_of(other));
+        assert_eq!(client_of("::ffff:10.0.0.1".parse().unwrap()), "10.0.0.1");
+        assert_ne!(
+            client_of(one),
+            client_of("2001:db8:1:3::1".parse().unwrap())
+        );
+    }
 }

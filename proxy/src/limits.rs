@@ -12,12 +12,14 @@ use sha2::{Digest, Sha256};
 pub struct Window {
     max: u32,
     period: Duration,
-    /// Key digest → when its window began, and how many it has had.
-    seen: Mutex<HashMap<[u8; 16], (Instant, u32)>>,
+    /// Key digest → when its window began, and how many it has had; and
+    /// when ended windows were last forgotten.
+    seen: Mutex<(HashMap<[u8; 16], (Instant, u32)>, Instant)>,
 }
 
-/// Past this many keys, windows that have ended are forgotten: memory
-/// stays bounded however many clients come and go.
+/// Past this many keys, windows that have ended are forgotten, once a
+/// period at most (not at every request: that would cost a sweep each):
+/// memory stays bounded however many clients come and go.
 const FORGET_ABOVE: usize = 10_000;
 
 impl Window {
@@ -26,7 +28,7 @@ impl Window {
         Self {
             max,
             period,
-            seen: Mutex::new(HashMap::new()),
+            seen: Mutex::new((HashMap::new(), Instant::now())),
         }
     }
 
@@ -38,9 +40,11 @@ impl Window {
             .try_into()
             .expect("16 bytes of a digest");
         let now = Instant::now();
-        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        if seen.len() > FORGET_ABOVE {
+        let mut guard = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let (seen, swept) = &mut *guard;
+        if seen.len() > FORGET_ABOVE && now.duration_since(*swept) >= self.period {
             seen.retain(|_, (began, _)| now.duration_since(*began) < self.period);
+            *swept = now;
         }
         let (began, count) = seen.entry(digest).or_insert((now, 0));
         if now.duration_since(*began) >= self.period {

@@ -7,7 +7,7 @@ use std::convert::Infallible;
 use axum::Json;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{AppendHeaders, IntoResponse, Response};
 use ccpa_api::{EmailOptOut, GPC_HEADER, OptOutState, OptOutUpdate};
@@ -34,9 +34,18 @@ pub async fn get_opt_out(
     State(state): State<AppState>,
     user: AuthUser,
     how: Provenance,
+) -> Result<impl IntoResponse, ApiError> {
+    let read = read_opt_out(&state, &user, &how).await?;
+    Ok((AppendHeaders(how.applied_cookie(&state)), read))
+}
+
+async fn read_opt_out(
+    state: &AppState,
+    user: &AuthUser,
+    how: &Provenance,
 ) -> Result<Json<OptOutState>, ApiError> {
     if let Some(value) = state.store.pending_value(&user.key).await? {
-        return Ok(answer(value, true, &how));
+        return Ok(answer(value, true, how));
     }
     let signal = match how.opt_out_signal() {
         Some(Source::Gpc) if state.store.gpc_waived(&user.subject).await? => None,
@@ -48,22 +57,21 @@ pub async fn get_opt_out(
         Err(error) => Err(error),
     };
     let source = match (signal, current) {
-        (_, Ok(true)) => return Ok(answer(true, false, &how)),
-        (None, current) => return Ok(answer(current?, false, &how)),
+        (_, Ok(true)) => return Ok(answer(true, false, how)),
+        (None, current) => return Ok(answer(current?, false, how)),
         (Some(_), Err(error @ CampaignError::AmbiguousProfile)) => return Err(error.into()),
         // Campaign's value is unknown or allows sale: record the opt-out;
         // applying it to a profile that already has it changes nothing.
         (Some(source), _) => source,
     };
-    let pending = record_and_apply(&state, &user, &how, true, source).await?;
-    Ok(answer(true, pending, &how))
+    let pending = record_and_apply(state, user, how, true, source).await?;
+    Ok(answer(true, pending, how))
 }
 
 /// `PATCH /api/v1/opt-out` with `{"ccpaOptOut": bool}`: `200` once Campaign
-/// has it, `202` when it is recorded and will be applied. This browser's
-/// own choice follows the consumer's, so that an opt-out made signed in
-/// holds for the browser once they sign out, and allowing sale is not
-/// undone by an earlier opt-out of the browser.
+/// has it, `202` when it is recorded and will be applied. An opt-out this
+/// browser made before is from then on the account's business: their own
+/// choice stands, the browser's does not undo it at the next read.
 pub async fn patch_opt_out(
     State(state): State<AppState>,
     user: AuthUser,
@@ -77,10 +85,9 @@ pub async fn patch_opt_out(
     } else {
         StatusCode::OK
     };
-    let cookie = BrowserChoice::made(value, how.gpc).cookie(state.settings.server.secure_cookies);
     Ok((
         status,
-        AppendHeaders([cookie]),
+        AppendHeaders(how.applied_cookie(&state)),
         answer(value, pending, &how),
     ))
 }
@@ -145,6 +152,14 @@ impl Provenance {
     /// Whether the browser sent Global Privacy Control.
     pub fn gpc(&self) -> bool {
         self.gpc
+    }
+
+    /// When this browser carries an opt-out not yet applied to an account,
+    /// the cookie that marks it applied: a signed-in request applies it (or
+    /// the consumer decides for themselves), once.
+    fn applied_cookie(&self, state: &AppState) -> Option<(header::HeaderName, HeaderValue)> {
+        (self.browser == Some(BrowserChoice::OptedOut))
+            .then(|| BrowserChoice::OptedOutApplied.cookie(state.settings.server.secure_cookies))
     }
 
     /// What says this consumer opted out, besides their own click now:

@@ -179,13 +179,19 @@ pub fn router(state: AppState) -> Router {
         .route(
             BROWSER_OPT_OUT_PATH,
             get(browser::get_browser).put(browser::put_browser),
-        )
-        .route(EMAIL_OPT_OUT_PATH, post(email::post_email))
-        .route_layer(from_fn(routes::refuse_query))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ));
+        );
+    // Off, the route is not there at all: a 404 before its body is read.
+    let api = if state.settings.email_opt_out.enabled {
+        api.route(EMAIL_OPT_OUT_PATH, post(email::post_email))
+    } else {
+        api
+    };
+    let api =
+        api.route_layer(from_fn(routes::refuse_query))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("no-store"),
+            ));
     let mut app = Router::new()
         .merge(api)
         .route("/health/live", get(routes::live))

@@ -214,7 +214,7 @@ async fn verify(emulator: &Emulator, database: &str, users: &[User], emails: &[S
             .collect();
         let recorded = audit
             .iter()
-            .filter(|r| &r.subject == email)
+            .filter(|r| r.subject == format!("email:{email}"))
             .all(|r| r.source == "email" && r.outcome.as_deref() == Some("created"));
         if held != [true] || !recorded {
             verdict.lost += 1;
