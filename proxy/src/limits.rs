@@ -14,8 +14,11 @@ pub struct Window {
     period: Duration,
     /// Key digest → when its window began, and how many it has had; and
     /// when ended windows were last forgotten.
-    seen: Mutex<(HashMap<[u8; 16], (Instant, u32)>, Instant)>,
+    seen: Mutex<(Counts, Instant)>,
 }
+
+/// Per key digest: when its window began, and how many it has had.
+type Counts = HashMap<[u8; 16], (Instant, u32)>;
 
 /// Past this many keys, windows that have ended are forgotten, once a
 /// period at most (not at every request: that would cost a sweep each):
