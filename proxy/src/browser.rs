@@ -185,7 +185,10 @@ mod tests {
     fn over_https_the_cookie_is_bound_to_the_proxys_host() {
         let (_, secure) = BrowserChoice::OptedOut.cookie(true);
         let secure = secure.to_str().unwrap();
-        assert!(secure.starts_with("__Host-ccpa_optout=1; Path=/;"), "{secure}");
+        assert!(
+            secure.starts_with("__Host-ccpa_optout=1; Path=/;"),
+            "{secure}"
+        );
         assert!(secure.ends_with("; Secure"), "{secure}");
         let (_, plain) = BrowserChoice::Allowed.cookie(false);
         assert!(plain.to_str().unwrap().starts_with("ccpa_optout=0;"));
