@@ -137,20 +137,28 @@ impl Browser {
             .unwrap_or_else(|e| panic!("{selector} never appeared: {e}"))
     }
 
-    /// The text of the element `selector` matches, once it has some.
-    pub async fn wait_for_text(&self, selector: &str) -> String {
-        let deadline = std::time::Instant::now() + PATIENCE;
-        loop {
-            let text = self.text(selector).await;
-            if !text.trim().is_empty() {
-                return text;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{selector} stayed empty"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    /// Waits for the email form to be answered (`sent`, `invalid` or
+    /// `failed`, never the `sending` on the way) and returns what its
+    /// status line says then.
+    pub async fn wait_for_email_answer(&self) -> (String, String) {
+        let form = "[data-testid=ccpa-optout-email]";
+        let answered = format!(
+            "{form}[data-state=sent], {form}[data-state=invalid], {form}[data-state=failed]"
+        );
+        let found = self
+            .client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css(&answered))
+            .await
+            .unwrap_or_else(|_| panic!("the email form was never answered"));
+        let state = found
+            .attr("data-state")
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        (state, self.text(&format!("{form} [role=status]")).await)
     }
 
     /// The text of the element `selector` matches.

@@ -130,9 +130,8 @@ async fn every_state_is_accessible_in(tag: &str, title: &str) {
         .click()
         .await
         .unwrap();
-    browser
-        .wait_for_text("[data-testid=ccpa-optout-email-status]")
-        .await;
+    let (answer, _) = browser.wait_for_email_answer().await;
+    assert_eq!(answer, "sent", "{tag}");
     assert_accessible_in_both(&browser, &format!("{tag}, opted out by email"), None).await;
 }
 
