@@ -23,6 +23,12 @@ pub const BROWSER_OPT_OUT_PATH: &str = "/api/v1/opt-out/browser";
 /// anyone has the address; it can only ever opt out.
 pub const EMAIL_OPT_OUT_PATH: &str = "/api/v1/opt-out/email";
 
+/// Path of the signed-in consumer's limit on the use of their sensitive
+/// personal information, where the site offers it: `PATCH` with a
+/// [`SensitiveUpdate`], answered [`SensitiveState`]. `GET` [`OPT_OUT_PATH`]
+/// reads it with the opt-out, in [`OptOutState::sensitive`].
+pub const SENSITIVE_PATH: &str = "/api/v1/opt-out/sensitive";
+
 /// The cookie that holds this browser's choice: `1` (opted out), `0`
 /// (allows sale), or `waived` (allows sale, chosen while the browser sent
 /// Global Privacy Control).
@@ -48,6 +54,10 @@ pub const GPC_HEADER: &str = "X-GPC";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OptOutState {
+    /// The limit on the use of sensitive personal information, when the
+    /// site offers that choice (and someone is signed in); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sensitive: Option<SensitiveState>,
     /// `true`: the consumer forbids the sale or sharing of their personal
     /// information (Campaign's `ccpaOptOut` attribute).
     pub ccpa_opt_out: bool,
@@ -59,6 +69,39 @@ pub struct OptOutState {
     /// came, or the consumer chose to allow sale despite it.
     #[serde(default)]
     pub gpc_honored: bool,
+}
+
+/// The signed-in consumer's limit on the use of their sensitive personal
+/// information (CCPA § 1798.121).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SensitiveState {
+    /// `true`: the consumer limits the use of their sensitive personal
+    /// information to what the services they ask for need.
+    pub limited: bool,
+    /// `true` while a change was accepted but Campaign has not confirmed it
+    /// yet; `limited` then holds the value that will be applied.
+    pub pending: bool,
+}
+
+/// The body of `PATCH /api/v1/opt-out/sensitive`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SensitiveUpdate {
+    /// Whether to limit the use of sensitive personal information.
+    pub limit_sensitive: bool,
+}
+
+impl SensitiveUpdate {
+    /// The body as JSON text, without a serializer (see
+    /// [`OptOutUpdate::to_json`]).
+    pub fn to_json(self) -> &'static str {
+        if self.limit_sensitive {
+            r#"{"limitSensitive":true}"#
+        } else {
+            r#"{"limitSensitive":false}"#
+        }
+    }
 }
 
 /// The body of `PATCH /api/v1/opt-out`: the only change the browser may ask for.
@@ -179,6 +222,7 @@ mod tests {
     #[test]
     fn state_uses_campaign_attribute_name() {
         let json = serde_json::to_string(&OptOutState {
+            sensitive: None,
             ccpa_opt_out: true,
             pending: false,
             gpc_honored: true,
@@ -195,8 +239,14 @@ mod tests {
 
     #[test]
     fn handwritten_update_json_equals_serdes() {
-        for ccpa_opt_out in [true, false] {
-            let update = OptOutUpdate { ccpa_opt_out };
+        for value in [true, false] {
+            let update = OptOutUpdate {
+                ccpa_opt_out: value,
+            };
+            assert_eq!(update.to_json(), serde_json::to_string(&update).unwrap());
+            let update = SensitiveUpdate {
+                limit_sensitive: value,
+            };
             assert_eq!(update.to_json(), serde_json::to_string(&update).unwrap());
         }
     }

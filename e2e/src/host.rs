@@ -168,7 +168,7 @@ impl Stack {
     /// The proxy in demo mode, as `cargo xtask demo` runs it: serving the
     /// demo page and the widget itself, with the demo sign-in. Returns its URL.
     pub async fn start_demo_proxy(&self) -> String {
-        let mut settings = testkit::proxy_settings(&self.emulator, self.database.url());
+        let mut settings = self.base_settings();
         settings.server.widget_dir = Some(crate::dist_dir());
         settings.demo.enabled = true;
         format!("http://{}", testkit::spawn_proxy(settings).await)
@@ -189,9 +189,18 @@ impl Stack {
         format!("{}/privacy/{customer}{}", self.host_url, options.query())
     }
 
+    /// The proxy as the demo runs it: offering both choices, the limit on
+    /// sensitive information kept in the emulator's custom field.
+    fn base_settings(&self) -> Settings {
+        let mut settings = testkit::proxy_settings(&self.emulator, self.database.url());
+        let field = campaign_emulator::store::SENSITIVE_FIELD.to_owned();
+        settings.campaign.sensitive_field = Some(field.try_into().expect("a field name"));
+        settings
+    }
+
     /// The proxy on its reserved port, admitting the shop's origin.
     fn proxy_settings(&self) -> Settings {
-        let mut settings = testkit::proxy_settings(&self.emulator, self.database.url());
+        let mut settings = self.base_settings();
         settings.server.allowed_origins = vec![self.host_url.clone()];
         (self.customize)(&mut settings);
         settings

@@ -104,9 +104,11 @@ async fn the_page_and_its_frames_read_the_choice_through_gpp() {
     );
     assert_eq!(ping["supportedAPIs"], json!(["8:usca", "7:usnat"]));
     let sections = decoded(ping["gppString"].as_str().unwrap());
+    // Sale and sharing in both sections, targeted advertising in usnat,
+    // and California's nine sensitive categories (not limited).
     assert_eq!(
         sections.to_string().matches("\"DidNotOptOut\"").count(),
-        5,
+        5 + 9,
         "{sections}"
     );
     assert_eq!(
@@ -162,4 +164,72 @@ async fn the_page_and_its_frames_read_the_choice_through_gpp() {
     .await;
     assert_eq!(answer["success"], true);
     assert_eq!(answer["returnValue"]["gppString"], after["gpp"]);
+}
+
+/// The second switch (§ 7015): the limit on the use of sensitive
+/// information lands in Campaign's custom field, not in `ccpaOptOut`, and
+/// every sensitive category of both sections says it; the host page hears
+/// of it, and a reload shows it.
+#[tokio::test]
+async fn the_limit_on_sensitive_information_reaches_campaign_and_gpp() {
+    const LIMIT: &str = "[data-testid=ccpa-optout-sensitive-switch]";
+    let (stack, browser) = open_ready_privacy_page("CUST-1001").await;
+    let sections = "const usca = await new Promise((ok) => __gpp('getSection', ok, 'usca'));
+         const usnat = await new Promise((ok) => __gpp('getSection', ok, 'usnat'));
+         const ping = await new Promise((ok) => __gpp('ping', ok));";
+    let before = run(
+        &browser,
+        &format!(
+            "window.told = [];
+             document.addEventListener('ccpa-optout:change', (e) => window.told.push(e.detail));
+             {sections} return {{ usca, usnat }};"
+        ),
+    )
+    .await;
+    assert_eq!(before["usca"]["SensitiveDataLimitUseNotice"], 1);
+    assert_eq!(before["usca"]["SensitiveDataProcessing"], json!(vec![2; 9]));
+    assert_eq!(
+        before["usnat"]["SensitiveDataProcessing"],
+        json!(vec![2; 12])
+    );
+
+    browser.wait_for(LIMIT).await.click().await.unwrap();
+    browser
+        .wait_for(&format!("{LIMIT}[aria-checked=true][aria-busy=false]"))
+        .await;
+    let customer = stack.emulator.profile("CUST-1001").unwrap();
+    assert!(customer.cus_limit_sensitive && !customer.ccpa_opt_out);
+    assert_eq!(
+        browser
+            .text("[data-testid=ccpa-optout-status]")
+            .await
+            .trim(),
+        "Your choice has been saved."
+    );
+    let after = run(
+        &browser,
+        &format!("{sections} return {{ usca, usnat, gpp: ping.gppString, told: window.told }};"),
+    )
+    .await;
+    assert_eq!(after["usca"]["SensitiveDataProcessing"], json!(vec![1; 9]));
+    assert_eq!(
+        after["usnat"]["SensitiveDataProcessing"],
+        json!(vec![1; 12])
+    );
+    assert_eq!(after["usca"]["SaleOptOut"], 2, "sale is another choice");
+    assert_eq!(
+        after["told"],
+        json!([{"ccpaOptOut": false, "pending": false, "scope": "account", "limitSensitive": true}])
+    );
+    let decoded = decoded(after["gpp"].as_str().unwrap()).to_string();
+    assert!(
+        !decoded.contains("\"sensitive_data_processing\":null"),
+        "{decoded}"
+    );
+
+    browser.client.refresh().await.unwrap();
+    browser.wait_for_state("ready").await;
+    browser
+        .wait_for(&format!("{LIMIT}[aria-checked=true]"))
+        .await;
 }

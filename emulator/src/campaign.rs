@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
-use crate::store::Profile;
+use crate::store::{Profile, SENSITIVE_FIELD};
 
 /// Which resource a route serves. The plural spelling from Adobe's CCPA page
 /// is answered too, but links always use the documented singular.
@@ -120,6 +120,7 @@ fn render(profile: &Profile, resource: Resource, base: &str) -> Value {
     });
     if resource == Resource::Extended {
         body["cusCustomerId"] = json!(profile.cus_customer_id);
+        body[SENSITIVE_FIELD] = json!(profile.cus_limit_sensitive);
     }
     body
 }
@@ -254,7 +255,7 @@ pub async fn patch(
         return not_found();
     };
     let mut updated = profile.clone();
-    if let Err(message) = apply(&mut updated, &changes) {
+    if let Err(message) = apply(&mut updated, &changes, resource) {
         return bad_request(&message);
     }
     let pkey = updated.pkey.clone();
@@ -297,6 +298,7 @@ pub async fn create(
         last_name: String::new(),
         email: String::new(),
         ccpa_opt_out: false,
+        cus_limit_sensitive: false,
     };
     if let Some(key) = fields.get("cusCustomerId") {
         let Some(key) = key.as_str() else {
@@ -308,7 +310,7 @@ pub async fn create(
         .into_iter()
         .filter(|(k, _)| k != "cusCustomerId")
         .collect();
-    if let Err(message) = apply(&mut profile, &rest) {
+    if let Err(message) = apply(&mut profile, &rest, resource) {
         return bad_request(&message);
     }
     let base = base_url(&app, &headers);
@@ -349,10 +351,21 @@ fn json_object(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, B
     }
 }
 
-fn apply(profile: &mut Profile, changes: &Map<String, Value>) -> Result<(), String> {
+/// Custom fields exist in the extended resource only: the standard one
+/// answers them as unknown, as Campaign does.
+fn apply(
+    profile: &mut Profile,
+    changes: &Map<String, Value>,
+    resource: Resource,
+) -> Result<(), String> {
+    let extended = resource == Resource::Extended;
     for (name, value) in changes {
         match (name.as_str(), value) {
             ("ccpaOptOut", Value::Bool(b)) => profile.ccpa_opt_out = *b,
+            (SENSITIVE_FIELD, Value::Bool(b)) if extended => profile.cus_limit_sensitive = *b,
+            (SENSITIVE_FIELD, _) if extended => {
+                return Err(format!("Property '{name}' has the wrong type"));
+            }
             ("firstName", Value::String(s)) => profile.first_name.clone_from(s),
             ("lastName", Value::String(s)) => profile.last_name.clone_from(s),
             ("email", Value::String(s)) => profile.email.clone_from(s),
@@ -377,12 +390,62 @@ mod tests {
     fn patch_changes_only_known_attributes_of_the_right_type() {
         let mut profile = demo_profiles().remove(0);
         let changes = |v: Value| v.as_object().unwrap().clone();
-        apply(&mut profile, &changes(json!({"ccpaOptOut": true}))).unwrap();
+        apply(
+            &mut profile,
+            &changes(json!({"ccpaOptOut": true})),
+            Resource::Extended,
+        )
+        .unwrap();
         assert!(profile.ccpa_opt_out);
-        assert!(apply(&mut profile, &changes(json!({"ccpaOptOut": "false"}))).is_err());
-        assert!(apply(&mut profile, &changes(json!({"cusCustomerId": "X"}))).is_err());
-        assert!(apply(&mut profile, &changes(json!({"nope": 1}))).is_err());
+        assert!(
+            apply(
+                &mut profile,
+                &changes(json!({"ccpaOptOut": "false"})),
+                Resource::Extended
+            )
+            .is_err()
+        );
+        assert!(
+            apply(
+                &mut profile,
+                &changes(json!({"cusCustomerId": "X"})),
+                Resource::Extended
+            )
+            .is_err()
+        );
+        assert!(
+            apply(
+                &mut profile,
+                &changes(json!({"nope": 1})),
+                Resource::Extended
+            )
+            .is_err()
+        );
         assert!(profile.ccpa_opt_out);
+    }
+
+    /// A custom field is the extended resource's: the standard one does not
+    /// know it, as Campaign's does not.
+    #[test]
+    fn the_sensitive_field_lives_in_the_extended_resource_only() {
+        let mut profile = demo_profiles().remove(0);
+        let limit = json!({ SENSITIVE_FIELD: true })
+            .as_object()
+            .unwrap()
+            .clone();
+        let error = apply(&mut profile, &limit, Resource::Standard).unwrap_err();
+        assert_eq!(error, "Unknown property 'cusLimitSensitive'");
+        assert!(!profile.cus_limit_sensitive);
+        apply(&mut profile, &limit, Resource::Extended).unwrap();
+        assert!(profile.cus_limit_sensitive);
+        let wrong = json!({ SENSITIVE_FIELD: "yes" })
+            .as_object()
+            .unwrap()
+            .clone();
+        assert!(apply(&mut profile, &wrong, Resource::Extended).is_err());
+        let shown = |resource| render(&profile, resource, "http://h/org/campaign");
+        assert_eq!(shown(Resource::Extended)[SENSITIVE_FIELD], true);
+        assert!(shown(Resource::Standard).get(SENSITIVE_FIELD).is_none());
     }
 
     #[test]

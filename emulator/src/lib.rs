@@ -143,6 +143,7 @@ impl Emulator {
             last_name: key.to_owned(),
             email: email.to_owned(),
             ccpa_opt_out: false,
+            cus_limit_sensitive: false,
         });
     }
 

@@ -28,7 +28,15 @@ pub struct Profile {
     pub email: String,
     /// `true` forbids the sale of personal information.
     pub ccpa_opt_out: bool,
+    /// A custom boolean field of the extended resource ([`SENSITIVE_FIELD`]):
+    /// `true` limits the use of sensitive personal information.
+    #[serde(default)]
+    pub cus_limit_sensitive: bool,
 }
+
+/// The name of the emulator's custom field for the limit on the use of
+/// sensitive personal information, as `campaign.sensitive_field` names it.
+pub const SENSITIVE_FIELD: &str = "cusLimitSensitive";
 
 /// Profiles every emulator starts with: three customers with custom keys,
 /// and two profiles sharing one email to exercise ambiguous look-ups.
@@ -40,6 +48,7 @@ pub fn demo_profiles() -> Vec<Profile> {
         last_name: last.to_owned(),
         email: email.to_owned(),
         ccpa_opt_out: opt,
+        cus_limit_sensitive: false,
     };
     vec![
         p(

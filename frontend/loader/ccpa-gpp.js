@@ -102,30 +102,39 @@ export function encode(sections) {
 
 // What the business says in each section: notices given (the widget is the
 // notice: 1), opt-outs from the choice (1 opted out, 2 not), nothing about
-// sensitive data or children (0: not applicable), not an MSPA signatory
-// (covered transaction 2). Sharing for cross-context behavioural
-// advertising is opted out with sale, as the CCPA's "sale or sharing".
-function fieldsFor(name, optedOut) {
+// children (0: not applicable), not an MSPA signatory (covered transaction
+// 2). Sharing for cross-context behavioural advertising is opted out with
+// sale, as the CCPA's "sale or sharing". Where the page offers the limit on
+// sensitive information (`limited` is a boolean), its notice is given and
+// every sensitive category is limited (1) or not (2); else 0.
+function fieldsFor(name, { optedOut, limited }) {
   const choice = optedOut ? 1 : 2;
   const common = { Version: 1, SaleOptOutNotice: 1, SharingOptOutNotice: 1, SaleOptOut: choice, SharingOptOut: choice, MspaCoveredTransaction: 2 };
+  if (typeof limited === "boolean") {
+    const categories = SECTIONS[name].core.find(([field]) => field === "SensitiveDataProcessing")[2];
+    Object.assign(common, { SensitiveDataLimitUseNotice: 1, SensitiveDataProcessing: Array(categories).fill(limited ? 1 : 2) });
+    if (name === "usnat") common.SensitiveDataProcessingOptOutNotice = 1;
+  }
   return name === "usca" ? common : { ...common, SharingNotice: 1, TargetedAdvertisingOptOutNotice: 1, TargetedAdvertisingOptOut: choice };
 }
 
 /**
  * Replaces the loader's stub with the CMP API: answers the calls it queued,
- * in order, then every call. `state()` gives {optedOut, gpc, ready}:
- * the confirmed choice (or the browser's signals before one is known).
+ * in order, then every call. `state()` gives {optedOut, limited, gpc,
+ * ready}: the confirmed choices (or the browser's signals before one is
+ * known; `limited` undefined where the page does not offer that choice).
  */
 export function install(stub, names, state) {
   const listeners = new Map();
   let nextListener = 1;
   const parsed = () => {
-    const { optedOut, gpc } = state();
-    return Object.fromEntries(names.map((name) => [name, { ...fieldsFor(name, optedOut), Gpc: gpc }]));
+    const now = state();
+    return Object.fromEntries(names.map((name) => [name, { ...fieldsFor(name, now), Gpc: now.gpc }]));
   };
   const ping = () => {
-    const { optedOut, gpc, ready } = state();
-    const sections = Object.fromEntries(names.map((name) => [name, { fields: fieldsFor(name, optedOut), gpc }]));
+    const now = state();
+    const { gpc, ready } = now;
+    const sections = Object.fromEntries(names.map((name) => [name, { fields: fieldsFor(name, now), gpc }]));
     return {
       gppVersion: "1.1",
       cmpStatus: "loaded",

@@ -105,9 +105,10 @@ let browserOptedOut = stored() !== null;
 let browserRead = false;
 let changed = () => {};
 function choice() {
-  const shown = document.querySelector("[data-ccpa-opt-out]")?.dataset.ccpaOptOut;
+  const { ccpaOptOut: shown, ccpaLimitSensitive: limit } = document.querySelector("[data-ccpa-opt-out]")?.dataset ?? {};
   return {
     optedOut: shown ? shown === "true" : gpc || browserOptedOut,
+    limited: limit ? limit === "true" : undefined,
     gpc,
     ready: shown !== undefined || (browserRead && !document.querySelector(widget)),
   };
@@ -176,7 +177,7 @@ if (ownsGpp) {
     changed = gpp.changed;
     new MutationObserver(gpp.changed).observe(document, {
       subtree: true,
-      attributeFilter: ["data-ccpa-opt-out"],
+      attributeFilter: ["data-ccpa-opt-out", "data-ccpa-limit-sensitive"],
     });
   });
 }

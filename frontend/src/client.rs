@@ -4,7 +4,8 @@
 
 use ccpa_api::{
     BROWSER_OPT_OUT_HEADER, BROWSER_OPT_OUT_PATH, EMAIL_OPT_OUT_PATH, EmailOptOut, ErrorBody,
-    ErrorCode, GPC_HEADER, OPT_OUT_PATH, OptOutState, OptOutUpdate, SignInToken,
+    ErrorCode, GPC_HEADER, OPT_OUT_PATH, OptOutState, OptOutUpdate, SENSITIVE_PATH, SensitiveState,
+    SensitiveUpdate, SignInToken,
 };
 use gloo_net::http::{Request, RequestBuilder, Response};
 use js_sys::{Promise, Reflect};
@@ -110,12 +111,38 @@ impl Answer {
         crate::json::from_js(self.body).ok()
     }
 
-    /// The state in a 2xx answer, or the error code of any other.
-    fn state(self) -> Result<OptOutState, Option<ErrorCode>> {
+    /// The `T` in a 2xx answer, or the error code of any other.
+    fn parsed<T: DeserializeOwned>(self) -> Result<T, Option<ErrorCode>> {
         if (200..300).contains(&self.status) {
             return self.body().ok_or(None);
         }
         Err(self.body::<ErrorBody>().map(|b| b.error.code))
+    }
+}
+
+/// What a signed-in request asks: both choices, or a change of one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ask {
+    Read,
+    Sale(OptOutUpdate),
+    Sensitive(SensitiveUpdate),
+}
+
+impl Ask {
+    fn path(self) -> &'static str {
+        match self {
+            Ask::Read | Ask::Sale(_) => OPT_OUT_PATH,
+            Ask::Sensitive(_) => SENSITIVE_PATH,
+        }
+    }
+
+    /// The PATCH body of a change; none for a read.
+    fn body(self) -> Option<&'static str> {
+        match self {
+            Ask::Read => None,
+            Ask::Sale(update) => Some(update.to_json()),
+            Ask::Sensitive(update) => Some(update.to_json()),
+        }
     }
 }
 
@@ -161,7 +188,7 @@ impl ApiClient {
     /// nobody is signed in.
     pub async fn load(self) -> Result<OptOutState, Failure> {
         if self.scope.get_untracked() == Scope::Account {
-            match self.call(None).await {
+            match self.call(Ask::Read).await.and_then(expect) {
                 Err(Failure::SignedOut) => self.scope.set(Scope::Browser),
                 answer => return answer.inspect(|state| remember(Scope::Account, state)),
             }
@@ -173,13 +200,21 @@ impl ApiClient {
 
     /// Asks the proxy to set the choice to `ccpa_opt_out`.
     pub async fn save(self, ccpa_opt_out: bool) -> Result<OptOutState, Failure> {
-        let update = Some(OptOutUpdate { ccpa_opt_out });
+        let update = OptOutUpdate { ccpa_opt_out };
         let saved = match self.scope.get_untracked() {
-            Scope::Account => self.call(update).await,
-            Scope::Browser => self.browser(update).await,
+            Scope::Account => self.call(Ask::Sale(update)).await.and_then(expect),
+            Scope::Browser => self.browser(Some(update)).await,
         };
         let scope = self.scope.get_untracked();
         saved.inspect(|state| remember(scope, state))
+    }
+
+    /// Asks the proxy to limit (or not) the signed-in customer's sensitive
+    /// personal information.
+    pub async fn save_sensitive(self, limit_sensitive: bool) -> Result<SensitiveState, Failure> {
+        self.call(Ask::Sensitive(SensitiveUpdate { limit_sensitive }))
+            .await
+            .and_then(expect)
     }
 
     /// Opts `email` out, for a visitor without a sign-in: `true` once the
@@ -221,21 +256,26 @@ impl ApiClient {
         .map_err(|_| Failure::Unavailable)?;
         let answer = Answer::read(request.send().await.map_err(|_| Failure::Unreachable)?).await;
         let succeeded = (200..300).contains(&answer.status);
-        match answer.state() {
+        match answer.parsed() {
             Ok(state) => Ok(state),
             Err(None) if succeeded || update.is_some() => Err(Failure::Unreachable),
             Err(code) => Err(failure_for(code)),
         }
     }
 
-    /// GET (no update) or PATCH, with a sign-in token; when the proxy says
-    /// the token expired, fetches a fresh one and sends the request once more.
-    async fn call(self, update: Option<OptOutUpdate>) -> Result<OptOutState, Failure> {
+    /// GET or PATCH, with a sign-in token; when the proxy says the token
+    /// expired, fetches a fresh one and sends the request once more.
+    ///
+    /// Not generic over the answer's type: each copy of this state machine
+    /// costs kilobytes of wasm. Callers read the body with [`expect`].
+    async fn call(self, ask: Ask) -> Result<Answer, Failure> {
         let url = format!(
-            "{}{OPT_OUT_PATH}",
-            self.settings.with_value(|s| s.api.clone())
+            "{}{}",
+            self.settings.with_value(|s| s.api.clone()),
+            ask.path()
         );
         let (gpc, timeout_ms) = self.settings.with_value(|s| (s.gpc, s.timeout_ms));
+        let update = ask.body();
         for attempt in 0..2 {
             // Without a token nothing was sent: a save failed outright.
             let token = self.token().await.map_err(|failure| match failure {
@@ -251,18 +291,17 @@ impl ApiClient {
                 send(&url, &token, update, gpc, timeout_ms).await
             });
             let answer = answer.await?;
-            let succeeded = (200..300).contains(&answer.status);
-            match answer.state() {
-                Err(Some(ErrorCode::TokenExpired | ErrorCode::InvalidToken)) if attempt == 0 => {
+            if (200..300).contains(&answer.status) {
+                return Ok(answer);
+            }
+            match answer.body::<ErrorBody>().map(|b| b.error.code) {
+                Some(ErrorCode::TokenExpired | ErrorCode::InvalidToken) if attempt == 0 => {
                     self.token.set(None);
                 }
-                // A success whose body was cut off (the signal aborts its
-                // read too) or garbled, or a save answered by something
-                // other than the proxy (a load balancer's error page): what
-                // became of it is unknown.
-                Err(None) if succeeded || update.is_some() => return Err(Failure::Unreachable),
-                Err(code) => return Err(failure_for(code)),
-                Ok(state) => return Ok(state),
+                // A save answered by something other than the proxy (a load
+                // balancer's error page): what became of it is unknown.
+                None if update.is_some() => return Err(Failure::Unreachable),
+                code => return Err(failure_for(code)),
             }
         }
         Err(Failure::SignedOut)
@@ -286,12 +325,19 @@ impl ApiClient {
     }
 }
 
-/// GET (no update) or PATCH, signed in with `token`, given up on after
-/// `timeout_ms` (the answer's body included: the signal aborts its read).
+/// The `T` in a success's body. A success whose body was cut off (the
+/// signal aborts its read too) or garbled: what became of it is unknown.
+fn expect<T: DeserializeOwned>(answer: Answer) -> Result<T, Failure> {
+    answer.body().ok_or(Failure::Unreachable)
+}
+
+/// GET (no update) or PATCH with `update`, signed in with `token`, given up
+/// on after `timeout_ms` (the answer's body included: the signal aborts its
+/// read).
 async fn send(
     url: &str,
     token: &str,
-    update: Option<OptOutUpdate>,
+    update: Option<&'static str>,
     gpc: bool,
     timeout_ms: u32,
 ) -> Result<Response, Failure> {
@@ -304,7 +350,7 @@ async fn send(
     let request = signals(request, gpc);
     let request = match update {
         None => request.build(),
-        Some(update) => request.body(update.to_json()),
+        Some(update) => request.body(update),
     };
     let request = request.map_err(|_| Failure::Unavailable)?;
     request.send().await.map_err(|_| Failure::Unreachable)
@@ -457,7 +503,10 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(read.status, 401);
-        assert_eq!(read.state().err(), Some(Some(ErrorCode::TokenExpired)));
+        assert_eq!(
+            read.parsed::<OptOutState>().err(),
+            Some(Some(ErrorCode::TokenExpired))
+        );
         let missing = [
             Promise::resolve(&JsValue::NULL),
             Promise::reject(&JsValue::NULL),

@@ -45,6 +45,10 @@ pub struct Strings {
     pub email_sent: &'static str,
     pub email_invalid: &'static str,
     pub email_failed: &'static str,
+    /// The second switch (§ 7015): limit the use of sensitive information.
+    pub sensitive_label: &'static str,
+    pub sensitive_on: &'static str,
+    pub sensitive_off: &'static str,
 }
 
 macro_rules! languages {
@@ -168,6 +172,9 @@ mod tests {
                 s.email_sent,
                 s.email_invalid,
                 s.email_failed,
+                s.sensitive_label,
+                s.sensitive_on,
+                s.sensitive_off,
             ];
             assert!(texts.iter().all(|t| !t.trim().is_empty()), "{lang:?}");
             assert_eq!(Lang::from_tag(s.tag), Some(lang));

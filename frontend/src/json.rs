@@ -150,13 +150,26 @@ mod tests {
         assert_eq!(
             state,
             OptOutState {
+                sensitive: None,
                 ccpa_opt_out: true,
                 pending: false,
                 gpc_honored: true,
             }
         );
         let older: OptOutState = from_js(parse(r#"{"ccpaOptOut":false,"pending":true}"#)).unwrap();
-        assert!(older.pending && !older.gpc_honored);
+        assert!(older.pending && !older.gpc_honored && older.sensitive.is_none());
+        let both: OptOutState = from_js(parse(
+            r#"{"ccpaOptOut":false,"pending":false,"gpcHonored":false,
+                "sensitive":{"limited":true,"pending":true}}"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            both.sensitive,
+            Some(ccpa_api::SensitiveState {
+                limited: true,
+                pending: true
+            })
+        );
         let token: SignInToken = from_js(parse(r#"{"token":"a.b.c"}"#)).unwrap();
         assert_eq!(token.token, "a.b.c");
         let error: ErrorBody =

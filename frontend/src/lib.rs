@@ -5,7 +5,9 @@ mod client;
 mod email;
 mod i18n;
 mod json;
+mod sensitive;
 mod settings;
+mod switch;
 mod toggle;
 
 use std::any::Any;

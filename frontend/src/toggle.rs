@@ -7,13 +7,15 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local_scoped_with_cancellation;
 
-use ccpa_api::OptOutState;
+use ccpa_api::{OptOutState, SensitiveState};
 
 use crate::client::{ApiClient, Early, Failure, Scope};
 use crate::email::EmailForm;
 use crate::i18n::Strings;
 use crate::next_id;
+use crate::sensitive::SensitiveSwitch;
 use crate::settings::Settings;
+use crate::switch::{Switch, Texts, bool_attr};
 
 /// Where the widget is; mirrored in `data-state` for tests to wait on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,11 +52,6 @@ enum Attempt {
 /// How often a pending choice is looked at again.
 const RECHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// ARIA states are the strings "true" and "false".
-fn bool_attr(value: bool) -> &'static str {
-    if value { "true" } else { "false" }
-}
-
 /// The whole widget for one host element; `early` holds the requests the
 /// loader already sent for it.
 #[component]
@@ -69,6 +66,8 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
     let failed = RwSignal::new(None::<(Attempt, Failure)>);
     let announcement = RwSignal::new("");
     let honored = RwSignal::new(false);
+    // The second choice, where the proxy offers it.
+    let sensitive = RwSignal::new(None::<SensitiveState>);
     let section = NodeRef::<leptos::html::Section>::new();
 
     // Each attempt's request runs in the scope of this effect's latest run:
@@ -89,12 +88,17 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
                 return;
             }
             match result {
-                Ok(state) => {
+                Ok(mut state) => {
                     let changed = match attempt {
                         Attempt::Load => false,
                         Attempt::Save(_) => true,
                         Attempt::Recheck => !state.pending,
                     };
+                    // A save answers for its own choice only.
+                    match attempt {
+                        Attempt::Save(_) => state.sensitive = sensitive.get_untracked(),
+                        Attempt::Load | Attempt::Recheck => sensitive.set(state.sensitive),
+                    }
                     if changed {
                         announce_change(section, state, scope.get_untracked());
                     }
@@ -146,7 +150,7 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
         on_cleanup(move || recheck.clear());
     }
 
-    let flip = move |_| {
+    let flip = move |()| {
         // Ignore clicks while loading or saving: no double submits. A
         // pending choice may be changed: the latest choice wins.
         if matches!(phase.get_untracked(), Phase::Loading | Phase::Saving) {
@@ -180,6 +184,16 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
     let described_by = format!("{state_id} {scope_id}");
     let busy = move || phase.get() == Phase::Saving;
     let checked = move || confirmed.get().unwrap_or(false);
+    // A change of the second choice tells the host page as the first does.
+    let sensitive_saved = Callback::new(move |saved: SensitiveState| {
+        let state = OptOutState {
+            ccpa_opt_out: confirmed.get_untracked().unwrap_or(false),
+            pending: phase.get_untracked() == Phase::Pending,
+            gpc_honored: honored.get_untracked(),
+            sensitive: Some(saved),
+        };
+        announce_change(section, state, scope.get_untracked());
+    });
     let error_notice = move || {
         failed.get().map(|(attempt, failure)| {
             let message = match (attempt, failure) {
@@ -211,6 +225,7 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
             data-testid="ccpa-optout"
             data-state=move || phase.get().as_str()
             data-ccpa-opt-out=move || confirmed.get().map(bool_attr)
+            data-ccpa-limit-sensitive=move || sensitive.get().map(|s| bool_attr(s.limited))
             aria-labelledby=labelled_by
             node_ref=section
         >
@@ -226,28 +241,21 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
                     }
                 }
             >
-                <button
-                    type="button"
-                    role="switch"
-                    class="ccpa-optout__switch"
-                    data-testid="ccpa-optout-switch"
-                    aria-checked=move || bool_attr(checked())
-                    aria-describedby=described_by.clone()
-                    aria-disabled=move || bool_attr(busy())
-                    aria-busy=move || bool_attr(busy())
-                    on:click=flip
-                >
-                    <span class="ccpa-optout__track" aria-hidden="true">
-                        <span class="ccpa-optout__thumb"></span>
-                    </span>
-                    <span class="ccpa-optout__label">{text.switch_label}</span>
-                </button>
-                <p class="ccpa-optout__state" id=state_id.clone() data-testid="ccpa-optout-state">
-                    {move || if checked() { text.opted_out } else { text.opted_in }}
-                </p>
-                <p class="ccpa-optout__pending" data-testid="ccpa-optout-pending" hidden=move || phase.get() != Phase::Pending>
-                    {text.pending}
-                </p>
+                <Switch
+                    texts=Texts {
+                        label: text.switch_label,
+                        on: text.opted_out,
+                        off: text.opted_in,
+                        pending: text.pending,
+                        test_id: "ccpa-optout",
+                    }
+                    checked=Signal::derive(checked)
+                    busy=Signal::derive(busy)
+                    pending=Signal::derive(move || phase.get() == Phase::Pending)
+                    state_id=state_id.clone()
+                    described_by=described_by.clone()
+                    flip=Callback::new(flip)
+                />
                 {move || gpc.then(|| gpc_notice(text, honored.get(), checked()))}
                 <p class="ccpa-optout__scope" id=scope_id.clone() data-testid="ccpa-optout-scope">
                     {move || match scope.get() {
@@ -255,6 +263,9 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
                         Scope::Browser => text.browser_note,
                     }}
                 </p>
+                <Show when=move || sensitive.with(Option::is_some)>
+                    <SensitiveSwitch client text state=sensitive announce=announcement saved=sensitive_saved id />
+                </Show>
             </Show>
             {move || (email_form && scope.get() == Scope::Browser).then(|| view! { <EmailForm client text id /> })}
             <p class="ccpa-optout__status" role="status" aria-live="polite" data-testid="ccpa-optout-status">
@@ -285,7 +296,8 @@ fn gpc_notice(text: &'static Strings, honored: bool, opted_out: bool) -> Option<
 /// Tells the host page (tag managers, consent tools) about a change the
 /// proxy confirmed: a `ccpa-optout:change` event that bubbles out of the
 /// widget, with `detail: {ccpaOptOut, pending, scope}` (`scope`:
-/// `"account"`, or `"browser"` when nobody is signed in).
+/// `"account"`, or `"browser"` when nobody is signed in), and
+/// `limitSensitive` where the second choice is offered.
 fn announce_change(section: NodeRef<leptos::html::Section>, state: OptOutState, scope: Scope) {
     let Some(section) = section.get_untracked() else {
         return;
@@ -293,6 +305,9 @@ fn announce_change(section: NodeRef<leptos::html::Section>, state: OptOutState, 
     let detail = js_sys::Object::new();
     let _ = js_sys::Reflect::set(&detail, &"ccpaOptOut".into(), &state.ccpa_opt_out.into());
     let _ = js_sys::Reflect::set(&detail, &"pending".into(), &state.pending.into());
+    if let Some(sensitive) = state.sensitive {
+        let _ = js_sys::Reflect::set(&detail, &"limitSensitive".into(), &sensitive.limited.into());
+    }
     let scope = match scope {
         Scope::Account => "account",
         Scope::Browser => "browser",

@@ -33,9 +33,10 @@ pub struct AuditRecord {
     pub received_at: String,
     /// The host's subject: who asked.
     pub subject: String,
-    /// Nature of the request: `opt-out` or `opt-in`.
+    /// Nature of the request: `opt-out` or `opt-in` (of sale and
+    /// sharing), `limit-sensitive-use` or `allow-sensitive-use`.
     pub request: &'static str,
-    /// Manner: `widget` or `gpc`.
+    /// Manner: `widget`, `gpc`, `email`, `browser` or `operator`.
     pub source: String,
     /// Whether the browser sent Global Privacy Control with it.
     pub gpc_signal: bool,
@@ -57,7 +58,12 @@ impl From<AuditRow> for AuditRecord {
             request_id: row.request_id,
             received_at: rfc3339(row.received_at),
             subject: row.subject,
-            request: if row.requested { "opt-out" } else { "opt-in" },
+            request: match (row.choice.as_str(), row.requested) {
+                ("sensitive", true) => "limit-sensitive-use",
+                ("sensitive", false) => "allow-sensitive-use",
+                (_, true) => "opt-out",
+                (_, false) => "opt-in",
+            },
             source: row.source,
             gpc_signal: row.gpc,
             outcome: row.outcome.unwrap_or_else(|| "pending".into()),

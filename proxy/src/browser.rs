@@ -119,6 +119,7 @@ impl BrowserChoice {
 fn state(choice: Option<BrowserChoice>, gpc: bool) -> OptOutState {
     let honored = gpc && choice != Some(BrowserChoice::Waived);
     OptOutState {
+        sensitive: None,
         ccpa_opt_out: honored || choice.is_some_and(BrowserChoice::opted_out),
         pending: false,
         gpc_honored: honored,

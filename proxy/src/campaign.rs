@@ -17,6 +17,7 @@ use url::Url;
 
 use crate::config::{CampaignSettings, KeyKind};
 use crate::identity::ProfileKey;
+use crate::store::Choice;
 
 /// Why a Campaign call did not give an answer. No variant carries an
 /// upstream body, a URL (it may hold an email) or a token.
@@ -97,16 +98,37 @@ impl From<reqwest::Error> for CampaignError {
 pub struct Profile {
     /// Campaign's `ccpaOptOut`.
     pub ccpa_opt_out: bool,
+    /// The field `campaign.sensitive_field` names, when one does and the
+    /// profile was read in the extended resource (the standard one, where
+    /// `byEmail` looks, has no custom fields).
+    pub limit_sensitive: Option<bool>,
     /// The `href` Campaign gave for it: where changes go.
     href: Url,
 }
 
-/// The part of a profile the proxy reads; everything else is dropped unread.
+impl Profile {
+    /// What Campaign holds for `choice`. A sensitive field that was not
+    /// read is an error, never a `false`.
+    pub fn value(&self, choice: Choice) -> Result<bool, CampaignError> {
+        match (choice, self.limit_sensitive) {
+            (Choice::Sale, _) => Ok(self.ccpa_opt_out),
+            (Choice::Sensitive, Some(limited)) => Ok(limited),
+            (Choice::Sensitive, None) => Err(CampaignError::Misconfigured(
+                "the sensitive-information field is read by custom key only".into(),
+            )),
+        }
+    }
+}
+
+/// The part of a profile the proxy reads. The sensitive field's name is a
+/// setting, so the other fields are kept until it is picked out.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ProfileBody {
     ccpa_opt_out: bool,
     href: Url,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -235,14 +257,38 @@ impl CampaignClient {
     }
 
     async fn look_up(&self, key: &ProfileKey) -> Result<Profile, CampaignError> {
-        let profile = match key {
-            ProfileKey::CustomKey(custom) => self.by_custom_key(custom).await?,
-            ProfileKey::Email { .. } => self.by_email(key).await?,
+        match key {
+            ProfileKey::CustomKey(custom) => {
+                let body = self.by_custom_key(custom).await?;
+                self.profile_of(body, true)
+            }
+            ProfileKey::Email { .. } => {
+                let body = self.by_email(key).await?;
+                self.profile_of(body, false)
+            }
+        }
+    }
+
+    /// The profile `body` describes, checked: its link inside the tenant,
+    /// and, read in the `extended` resource where the settings name a
+    /// sensitive field, that field a boolean.
+    fn profile_of(&self, body: ProfileBody, extended: bool) -> Result<Profile, CampaignError> {
+        self.in_tenant(&body.href)?;
+        let limit_sensitive = match &self.settings.sensitive_field {
+            Some(field) if extended => match body.rest.get(field.as_str()) {
+                Some(serde_json::Value::Bool(limit)) => Some(*limit),
+                _ => {
+                    return Err(CampaignError::Unexpected(format!(
+                        "the profile has no boolean {field}: check campaign.sensitive_field"
+                    )));
+                }
+            },
+            _ => None,
         };
-        self.in_tenant(&profile.href)?;
         Ok(Profile {
-            ccpa_opt_out: profile.ccpa_opt_out,
-            href: profile.href,
+            ccpa_opt_out: body.ccpa_opt_out,
+            limit_sensitive,
+            href: body.href,
         })
     }
 
@@ -303,36 +349,44 @@ impl CampaignClient {
     async fn every_match(&self, key: &ProfileKey) -> Result<Vec<Profile>, CampaignError> {
         let mut found: Vec<Profile> = Vec::new();
         for spelling in key.spellings() {
-            for profile in self.matches(spelling).await? {
-                self.in_tenant(&profile.href)?;
+            for body in self.matches(spelling).await? {
+                let profile = self.profile_of(body, false)?;
                 if found.iter().all(|p| p.href != profile.href) {
-                    found.push(Profile {
-                        ccpa_opt_out: profile.ccpa_opt_out,
-                        href: profile.href,
-                    });
+                    found.push(profile);
                 }
             }
         }
         Ok(found)
     }
 
-    /// Creates a profile for `key` with `ccpaOptOut` set to `value` (the
-    /// seed's POST): the custom key in `custom_key_field` of the extended
+    /// Creates a profile for `key` with `choice` set to `value` (the seed's
+    /// POST): the custom key in `custom_key_field` of the extended
     /// resource, or the address (as given) in the standard one.
-    pub async fn create(&self, key: &ProfileKey, value: bool) -> Result<(), CampaignError> {
-        let result = self.post(key, value).await;
+    pub async fn create(
+        &self,
+        key: &ProfileKey,
+        choice: Choice,
+        value: bool,
+    ) -> Result<(), CampaignError> {
+        let result = self.post(key, choice, value).await;
         self.observe(result)
     }
 
-    async fn post(&self, key: &ProfileKey, value: bool) -> Result<(), CampaignError> {
+    async fn post(
+        &self,
+        key: &ProfileKey,
+        choice: Choice,
+        value: bool,
+    ) -> Result<(), CampaignError> {
+        let field = self.field(choice)?;
         let (resource, body) = match key {
             ProfileKey::CustomKey(custom) => (
                 &self.settings.extended_resource,
-                json!({ self.settings.custom_key_field.as_str(): custom, "ccpaOptOut": value }),
+                json!({ self.settings.custom_key_field.as_str(): custom, field: value }),
             ),
             ProfileKey::Email { .. } => (
                 &self.settings.standard_resource,
-                json!({ "email": key.spellings().next(), "ccpaOptOut": value }),
+                json!({ "email": key.spellings().next(), field: value }),
             ),
         };
         let mut url = self.resource_url(resource);
@@ -347,16 +401,26 @@ impl CampaignClient {
         }
     }
 
-    /// Sets `ccpaOptOut` on `profile`, following the link Campaign gave.
-    /// Only the documented answer counts as done.
-    pub async fn set_opt_out(&self, profile: &Profile, value: bool) -> Result<(), CampaignError> {
-        let result = self.patch(profile, value).await;
+    /// Sets `choice` to `value` on `profile`, following the link Campaign
+    /// gave. Only the documented answer counts as done.
+    pub async fn set(
+        &self,
+        profile: &Profile,
+        choice: Choice,
+        value: bool,
+    ) -> Result<(), CampaignError> {
+        let result = self.patch(profile, choice, value).await;
         self.observe(result)
     }
 
-    async fn patch(&self, profile: &Profile, value: bool) -> Result<(), CampaignError> {
+    async fn patch(
+        &self,
+        profile: &Profile,
+        choice: Choice,
+        value: bool,
+    ) -> Result<(), CampaignError> {
+        let body = json!({ self.field(choice)?: value });
         let _permit = self.permit().await?;
-        let body = json!({ "ccpaOptOut": value });
         let answer = self
             .call(Method::PATCH, profile.href.clone(), Some(&body))
             .await?;
@@ -369,6 +433,28 @@ impl CampaignClient {
             ),
             StatusCode::OK => self.confirmed(&answer),
             _ => Err(answer.failure(&self.settings.extended_resource)),
+        }
+    }
+
+    /// Whether the settings let the proxy change `choice` at all; readiness
+    /// shows why not.
+    pub fn offers(&self, choice: Choice) -> Result<(), CampaignError> {
+        let field = self.field(choice).map(|_| ());
+        self.observe(field)
+    }
+
+    /// The profile field that holds `choice`. A change of the sensitive
+    /// choice recorded before its setting was removed waits for it to come
+    /// back: it must never land on `ccpaOptOut`.
+    fn field(&self, choice: Choice) -> Result<&str, CampaignError> {
+        match (choice, &self.settings.sensitive_field) {
+            (Choice::Sale, _) => Ok("ccpaOptOut"),
+            (Choice::Sensitive, Some(field)) => Ok(field.as_str()),
+            (Choice::Sensitive, None) => Err(CampaignError::Misconfigured(
+                "a change of the sensitive-information choice waits for \
+                 campaign.sensitive_field to be set again"
+                    .into(),
+            )),
         }
     }
 

@@ -256,6 +256,13 @@ pub struct CampaignSettings {
     /// profile created for a custom key.
     #[serde(default = "default_custom_key_field")]
     pub custom_key_field: String,
+    /// The custom boolean field of the extended profile resource that holds
+    /// the limit on the use of sensitive personal information (`true`:
+    /// limited), e.g. `cusLimitSensitive`. Unset, the proxy offers no such
+    /// choice. It needs identities by custom key: custom fields live in the
+    /// extended resource, which `byEmail` look-ups do not read.
+    #[serde(default)]
+    pub sensitive_field: Option<FieldName>,
     /// When no request has asked Campaign anything for this long, the
     /// proxy checks it once, so that readiness stays true (milliseconds).
     #[serde(default = "default_health_check_ms")]
@@ -266,6 +273,78 @@ impl CampaignSettings {
     /// Upper bound for one upstream call.
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
+    }
+
+    /// Refuses settings that cannot work together: a sensitive field with
+    /// identities by email, or named like a field the proxy sets itself.
+    pub fn check(&self, kind: KeyKind) -> Result<(), String> {
+        let Some(field) = &self.sensitive_field else {
+            return Ok(());
+        };
+        if kind == KeyKind::Email {
+            return Err(format!(
+                "campaign.sensitive_field ({field}) needs identity.key_kind = \"custom-key\": \
+                 custom fields live in the extended profile resource, and profiles found \
+                 by email come from the standard one"
+            ));
+        }
+        if field.as_str() == self.custom_key_field {
+            return Err(format!(
+                "campaign.sensitive_field ({field}) is the custom key field: it must be a \
+                 boolean field of its own"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A profile field's name as Campaign's API spells them (`cusLimitSensitive`):
+/// a letter, then letters, digits or `_`, and none of the fields the proxy
+/// sets or reads for other purposes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct FieldName(String);
+
+impl FieldName {
+    /// The name, as sent to Campaign.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for FieldName {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        let mut chars = name.chars();
+        let shaped = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && name.len() <= 64;
+        if !shaped {
+            return Err(format!(
+                "{name:?} is not a Campaign field name (a letter, then letters, digits or _)"
+            ));
+        }
+        const TAKEN: [&str; 6] = [
+            "ccpaOptOut",
+            "PKey",
+            "href",
+            "email",
+            "firstName",
+            "lastName",
+        ];
+        if TAKEN.contains(&name.as_str()) {
+            return Err(format!(
+                "{name} is a field the proxy does not change for this choice"
+            ));
+        }
+        Ok(Self(name))
+    }
+}
+
+impl std::fmt::Display for FieldName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
 

@@ -18,7 +18,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::campaign::{CampaignClient, CampaignError};
 use crate::config::{CampaignSettings, DeliverySettings};
-use crate::store::{Action, Claim, Finished, NewRequest, Outcome, Store, StoreError};
+use crate::store::{Action, Choice, Claim, Finished, NewRequest, Outcome, Store, StoreError};
 
 /// Honour `Retry-After` up to a day; beyond that it is more likely a bug.
 const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(86_400);
@@ -120,15 +120,18 @@ impl Delivery {
             .await
             .unwrap_or(Err(CampaignError::Timeout));
         let in_doubt = sent.load(Ordering::SeqCst);
-        let (request, value) = (claim.audit_id, claim.value);
+        let (request, value, choice) = (claim.audit_id, claim.value, claim.choice);
         let (outcome, attempt) = match pushed {
             Ok(outcome) => (outcome, Attempt::Applied),
             Err(error @ (CampaignError::ProfileNotFound | CampaignError::AmbiguousProfile)) => {
-                let basis = match (&error, value) {
-                    (CampaignError::ProfileNotFound, false) => {
+                let basis = match (&error, choice, value) {
+                    (CampaignError::ProfileNotFound, Choice::Sale, false) => {
                         "no Campaign profile has the user's key: there was no opt-out to undo"
                     }
-                    (CampaignError::ProfileNotFound, true) => {
+                    (CampaignError::ProfileNotFound, Choice::Sensitive, false) => {
+                        "no Campaign profile has the user's key: there was no limit to lift"
+                    }
+                    (CampaignError::ProfileNotFound, _, true) => {
                         "no Campaign profile has the user's key, and none may be created"
                     }
                     _ => "several Campaign profiles share the user's key",
@@ -143,7 +146,7 @@ impl Delivery {
         match self.store.finish(claim, outcome).await {
             Ok(Finished::Done) => {
                 if matches!(attempt, Attempt::Applied) {
-                    tracing::info!(request, value, "change applied in Campaign");
+                    tracing::info!(request, value, ?choice, "change applied in Campaign");
                 }
                 attempt
             }
@@ -203,6 +206,9 @@ impl Delivery {
     /// Carries `claim` out; `sent` tells whether a change went out to
     /// Campaign (a PATCH or POST whose answer may be lost).
     async fn push(&self, claim: &Claim, sent: &AtomicBool) -> Result<Outcome, CampaignError> {
+        // Before the look-up: a profile read without the field would look
+        // as if it held `false` already.
+        self.campaign.offers(claim.choice)?;
         let profiles = match claim.action {
             Action::Set => match self.campaign.find(&claim.key).await {
                 Ok(profile) => vec![profile],
@@ -218,16 +224,24 @@ impl Delivery {
                 return Err(CampaignError::ProfileNotFound);
             }
             sent.store(true, Ordering::SeqCst);
-            self.campaign.create(&claim.key, claim.value).await?;
+            self.campaign
+                .create(&claim.key, claim.choice, claim.value)
+                .await?;
             return Ok(Outcome::Created);
         }
-        let previous = profiles.iter().all(|p| p.ccpa_opt_out);
-        for profile in &profiles {
+        let held = profiles
+            .iter()
+            .map(|p| p.value(claim.choice))
+            .collect::<Result<Vec<_>, _>>()?;
+        let previous = held.iter().all(|&value| value);
+        for (profile, held) in profiles.iter().zip(held) {
             // Unless Campaign has it already, or an earlier PATCH may have
             // landed unseen (then what the look-up shows cannot be trusted).
-            if profile.ccpa_opt_out != claim.value || claim.in_doubt {
+            if held != claim.value || claim.in_doubt {
                 sent.store(true, Ordering::SeqCst);
-                self.campaign.set_opt_out(profile, claim.value).await?;
+                self.campaign
+                    .set(profile, claim.choice, claim.value)
+                    .await?;
             }
         }
         Ok(Outcome::Applied { previous })

@@ -19,7 +19,7 @@ use crate::identity::{ProfileKey, Subject};
 use crate::limits::Window;
 use crate::routes::{Body, Provenance};
 use crate::startup::AppState;
-use crate::store::{Action, NewRequest, Source};
+use crate::store::{Action, Choice, NewRequest, Source};
 
 /// The limits of the route: per client address, and per email address.
 pub struct EmailLimits {
@@ -68,6 +68,7 @@ pub async fn post_email(
         .record(NewRequest {
             subject,
             key,
+            choice: Choice::Sale,
             value: true,
             action: Action::OptOutEveryMatch,
             source: Source::Email,

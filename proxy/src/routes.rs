@@ -10,16 +10,18 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{AppendHeaders, IntoResponse, Response};
-use ccpa_api::{EmailOptOut, GPC_HEADER, OptOutState, OptOutUpdate};
+use ccpa_api::{
+    EmailOptOut, GPC_HEADER, OptOutState, OptOutUpdate, SensitiveState, SensitiveUpdate,
+};
 use serde_json::json;
 
 use crate::browser::BrowserChoice;
-use crate::campaign::{CampaignError, Health};
+use crate::campaign::{CampaignError, Health, Profile};
 use crate::delivery::Attempt;
 use crate::error::ApiError;
 use crate::identity::AuthUser;
 use crate::startup::AppState;
-use crate::store::{Action, NewRequest, Source};
+use crate::store::{Action, Choice, NewRequest, Source};
 
 /// Far above the 20-odd bytes of a real body, far below anything harmful.
 pub const MAX_BODY_BYTES: usize = 1024;
@@ -29,7 +31,8 @@ pub const MAX_BODY_BYTES: usize = 1024;
 /// that the signed-in consumer opted out, `Sec-GPC: 1` or this browser's
 /// own earlier opt-out (§ 7025(c)(1): a known consumer's request applies to
 /// the consumer), opts a profile that allows sale out first. Neither ever
-/// opts anyone back in.
+/// opts anyone back in. Where the site offers it, the limit on the use of
+/// sensitive information comes with it, from the same look-up.
 pub async fn get_opt_out(
     State(state): State<AppState>,
     user: AuthUser,
@@ -44,18 +47,63 @@ async fn read_opt_out(
     user: &AuthUser,
     how: &Provenance,
 ) -> Result<Json<OptOutState>, ApiError> {
-    if let Some(value) = state.store.pending_value(&user.key).await? {
+    let offered = state.settings.campaign.sensitive_field.is_some();
+    let sale = state.store.pending_value(&user.key, Choice::Sale).await?;
+    let sensitive = match offered {
+        true => {
+            state
+                .store
+                .pending_value(&user.key, Choice::Sensitive)
+                .await?
+        }
+        false => None,
+    };
+    // Campaign is asked once, and only when a choice has no pending value.
+    let profile = match sale.is_none() || (offered && sensitive.is_none()) {
+        true => match state.campaign.find(&user.key).await {
+            Ok(profile) => Ok(Some(profile)),
+            Err(CampaignError::ProfileNotFound) => Ok(None),
+            Err(error) => Err(error),
+        },
+        false => Ok(None),
+    };
+    let sensitive = match (offered, sensitive, &profile) {
+        (false, ..) => None,
+        (true, Some(limited), _) => Some(SensitiveState {
+            limited,
+            pending: true,
+        }),
+        (true, None, Ok(found)) => Some(SensitiveState {
+            limited: match found {
+                Some(profile) => profile.value(Choice::Sensitive)?,
+                None => false,
+            },
+            pending: false,
+        }),
+        (true, None, Err(error)) => return Err(error.clone().into()),
+    };
+    let Json(mut read) = read_sale(state, user, how, sale, profile).await?;
+    read.sensitive = sensitive;
+    Ok(Json(read))
+}
+
+/// The opt-out of sale: pending, else Campaign's (`profile`, when `pending`
+/// is `None`), after applying a signal that the consumer opted out.
+async fn read_sale(
+    state: &AppState,
+    user: &AuthUser,
+    how: &Provenance,
+    pending: Option<bool>,
+    profile: Result<Option<Profile>, CampaignError>,
+) -> Result<Json<OptOutState>, ApiError> {
+    if let Some(value) = pending {
         return Ok(answer(value, true, how));
     }
     let signal = match how.opt_out_signal() {
         Some(Source::Gpc) if state.store.gpc_waived(&user.subject).await? => None,
         signal => signal,
     };
-    let current = match state.campaign.find(&user.key).await {
-        Ok(profile) => Ok(profile.ccpa_opt_out),
-        Err(CampaignError::ProfileNotFound) => Ok(false),
-        Err(error) => Err(error),
-    };
+    let current = profile.map(|found| found.is_some_and(|p| p.ccpa_opt_out));
     let source = match (signal, current) {
         (_, Ok(true)) => return Ok(answer(true, false, how)),
         (None, current) => return Ok(answer(current?, false, how)),
@@ -64,7 +112,7 @@ async fn read_opt_out(
         // applying it to a profile that already has it changes nothing.
         (Some(source), _) => source,
     };
-    let pending = record_and_apply(state, user, how, true, source).await?;
+    let pending = record_and_apply(state, user, how, (Choice::Sale, true), source).await?;
     Ok(answer(true, pending, how))
 }
 
@@ -79,31 +127,51 @@ pub async fn patch_opt_out(
     Body(update): OptOutBody,
 ) -> Result<impl IntoResponse, ApiError> {
     let value = update.ccpa_opt_out;
-    let pending = record_and_apply(&state, &user, &how, value, Source::Widget).await?;
-    let status = if pending {
-        StatusCode::ACCEPTED
-    } else {
-        StatusCode::OK
-    };
+    let chosen = (Choice::Sale, value);
+    let pending = record_and_apply(&state, &user, &how, chosen, Source::Widget).await?;
     Ok((
-        status,
+        status(pending),
         AppendHeaders(how.applied_cookie(&state)),
         answer(value, pending, &how),
     ))
 }
 
-/// Records the request durably, then tries to apply it at once. Returns
-/// whether it is still pending.
+/// `PATCH /api/v1/opt-out/sensitive` with `{"limitSensitive": bool}`, where
+/// the site offers the choice: answered as the opt-out's PATCH is.
+pub async fn patch_sensitive(
+    State(state): State<AppState>,
+    user: AuthUser,
+    how: Provenance,
+    Body(update): Body<SensitiveUpdate>,
+) -> Result<impl IntoResponse, ApiError> {
+    let limited = update.limit_sensitive;
+    let chosen = (Choice::Sensitive, limited);
+    let pending = record_and_apply(&state, &user, &how, chosen, Source::Widget).await?;
+    Ok((status(pending), Json(SensitiveState { limited, pending })))
+}
+
+/// `202` while a change waits for Campaign, else `200`.
+fn status(pending: bool) -> StatusCode {
+    if pending {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    }
+}
+
+/// Records the request (`choice` set to `value`) durably, then tries to
+/// apply it at once. Returns whether it is still pending.
 async fn record_and_apply(
     state: &AppState,
     user: &AuthUser,
     how: &Provenance,
-    value: bool,
+    (choice, value): (Choice, bool),
     source: Source,
 ) -> Result<bool, ApiError> {
     let request = NewRequest {
         subject: user.subject.clone(),
         key: user.key.clone(),
+        choice,
         value,
         action: Action::Set,
         source,
@@ -115,9 +183,10 @@ async fn record_and_apply(
         subject = %user.subject.log_tag(),
         request = %how.request_id,
         value,
+        ?choice,
         ?source,
         ?attempt,
-        "opt-out choice recorded"
+        "choice recorded"
     );
     match attempt {
         Attempt::Applied => Ok(false),
@@ -129,6 +198,7 @@ async fn record_and_apply(
 
 fn answer(value: bool, pending: bool, how: &Provenance) -> Json<OptOutState> {
     Json(OptOutState {
+        sensitive: None,
         ccpa_opt_out: value,
         pending,
         gpc_honored: how.gpc && value,
@@ -207,6 +277,12 @@ pub trait Contract: serde::de::DeserializeOwned {
 impl Contract for OptOutUpdate {
     const SHAPE: &'static str = r#"{"ccpaOptOut": true|false}"#;
     const FIELD: &'static str = "ccpaOptOut";
+    const VALUE: &'static str = "true or false";
+}
+
+impl Contract for SensitiveUpdate {
+    const SHAPE: &'static str = r#"{"limitSensitive": true|false}"#;
+    const FIELD: &'static str = "limitSensitive";
     const VALUE: &'static str = "true or false";
 }
 

@@ -10,9 +10,10 @@ use axum::Router;
 use axum::handler::HandlerWithoutStateExt;
 use axum::http::{HeaderName, HeaderValue, Method, Request, header};
 use axum::middleware::from_fn;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use ccpa_api::{
     BROWSER_OPT_OUT_HEADER, BROWSER_OPT_OUT_PATH, EMAIL_OPT_OUT_PATH, GPC_HEADER, OPT_OUT_PATH,
+    SENSITIVE_PATH,
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -82,6 +83,7 @@ impl Application {
         settings
             .delivery
             .check(&settings.campaign)
+            .and_then(|()| settings.campaign.check(settings.identity.key_kind))
             .map_err(anyhow::Error::msg)?;
         let store = Arc::new(Store::connect(&settings.storage).await?);
         let campaign = Arc::new(CampaignClient::new(settings.campaign.clone())?);
@@ -180,9 +182,14 @@ pub fn router(state: AppState) -> Router {
             BROWSER_OPT_OUT_PATH,
             get(browser::get_browser).put(browser::put_browser),
         );
-    // Off, the route is not there at all: a 404 before its body is read.
+    // Off, a route is not there at all: a 404 before its body is read.
     let api = if state.settings.email_opt_out.enabled {
         api.route(EMAIL_OPT_OUT_PATH, post(email::post_email))
+    } else {
+        api
+    };
+    let api = if state.settings.campaign.sensitive_field.is_some() {
+        api.route(SENSITIVE_PATH, patch(routes::patch_sensitive))
     } else {
         api
     };

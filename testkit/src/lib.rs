@@ -188,6 +188,7 @@ pub fn proxy_settings(emulator: &Emulator, database: &str) -> Settings {
             health_check_ms: 30_000,
             create_missing_profiles: true,
             custom_key_field: "cusCustomerId".into(),
+            sensitive_field: None,
         },
         identity: IdentitySettings {
             hs256_secret: SECRET.into(),

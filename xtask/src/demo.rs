@@ -75,6 +75,7 @@ pub fn run(root: &Path) -> Result {
         )
         .env("CCPA__DEMO__ENABLED", "true")
         .env("CCPA__EMAIL_OPT_OUT__ENABLED", "true")
+        .env("CCPA__CAMPAIGN__SENSITIVE_FIELD", "cusLimitSensitive")
         // The demo is plain HTTP on loopback.
         .env("CCPA__SERVER__SECURE_COOKIES", "false");
     let mut proxy = Running(

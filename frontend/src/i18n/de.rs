@@ -42,4 +42,7 @@ pub const STRINGS: super::Strings = super::Strings {
                  ausgeschlossen.",
     email_invalid: "Bitte geben Sie eine gültige E-Mail-Adresse ein.",
     email_failed: "Ihre Anfrage konnte nicht gesendet werden. Bitte versuchen Sie es erneut.",
+    sensitive_label: "Die Verwendung meiner sensiblen personenbezogenen Daten einschränken",
+    sensitive_on: "Ein: Wir verwenden Ihre sensiblen personenbezogenen Daten nur für die Leistungen, die Sie anfordern.",
+    sensitive_off: "Aus: Wir dürfen Ihre sensiblen personenbezogenen Daten auch für andere Zwecke verwenden.",
 };

@@ -34,4 +34,7 @@ pub const STRINGS: super::Strings = super::Strings {
                  and sharing.",
     email_invalid: "Please enter a valid email address.",
     email_failed: "We could not send your request. Please try again.",
+    sensitive_label: "Limit the use of my sensitive personal information",
+    sensitive_on: "On: we use your sensitive personal information only to provide the services you ask for.",
+    sensitive_off: "Off: we may also use your sensitive personal information for other purposes.",
 };

@@ -38,4 +38,7 @@ pub const STRINGS: super::Strings = super::Strings {
                  la venta y el intercambio.",
     email_invalid: "Escriba una dirección de correo electrónico válida.",
     email_failed: "No pudimos enviar su solicitud. Inténtelo de nuevo.",
+    sensitive_label: "Limitar el uso de mi información personal confidencial",
+    sensitive_on: "Activado: usamos su información personal confidencial solo para prestar los servicios que solicita.",
+    sensitive_off: "Desactivado: también podemos usar su información personal confidencial para otros fines.",
 };

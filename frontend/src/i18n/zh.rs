@@ -32,4 +32,7 @@ pub const STRINGS: super::Strings = super::Strings {
     email_sent: "谢谢。我们在此地址下保存的所有记录都将退出出售和共享。",
     email_invalid: "请输入有效的电子邮件地址。",
     email_failed: "无法发送您的请求。请重试。",
+    sensitive_label: "限制使用我的敏感个人信息",
+    sensitive_on: "开：我们仅为提供您所要求的服务而使用您的敏感个人信息。",
+    sensitive_off: "关：我们也可能将您的敏感个人信息用于其他目的。",
 };

@@ -8,7 +8,7 @@ use futures_util::{Stream, TryStreamExt};
 use serde::Serialize;
 use sqlx::Row;
 
-use super::trail::{Action, NewRequest, Source};
+use super::trail::{Action, Choice, NewRequest, Source};
 use super::{Result, Store, StoreError};
 use crate::config::KeyKind;
 use crate::identity::{ProfileKey, Subject};
@@ -25,7 +25,9 @@ pub struct DeadLetter {
     pub key: String,
     /// `custom-key` or `email`.
     pub key_kind: String,
-    /// The `ccpaOptOut` asked for.
+    /// `sale` or `sensitive`.
+    pub choice: String,
+    /// The value asked for (`true`: opt out, or limit).
     pub value: bool,
     /// `set`, or `opt-out-every-match` (an opt-out by email).
     pub action: String,
@@ -43,7 +45,7 @@ impl Store {
     /// Every dead letter, oldest first.
     pub fn dead_letters(&self) -> impl Stream<Item = Result<DeadLetter>> + '_ {
         sqlx::query(
-            "SELECT d.audit_id, a.subject, a.source, d.profile_key, d.key_kind, d.value, \
+            "SELECT d.audit_id, a.subject, a.source, d.profile_key, d.key_kind, d.choice, d.value, \
              d.action, d.attempts, d.last_error, d.dead_at \
              FROM dead_letter d JOIN audit a ON a.id = d.audit_id ORDER BY d.audit_id",
         )
@@ -55,6 +57,7 @@ impl Store {
                 subject: row.try_get("subject")?,
                 key: row.try_get("profile_key")?,
                 key_kind: row.try_get("key_kind")?,
+                choice: row.try_get("choice")?,
                 value: row.try_get::<i64, _>("value")? != 0,
                 action: row.try_get("action")?,
                 source: row.try_get("source")?,
@@ -76,9 +79,11 @@ impl Store {
             let key =
                 ProfileKey::parse(&letter.key, kind).map_err(|_| StoreError::Corrupt("key"))?;
             let action = Action::parse(&letter.action).ok_or(StoreError::Corrupt("action"))?;
+            let choice = Choice::parse(&letter.choice).ok_or(StoreError::Corrupt("choice"))?;
             let request = NewRequest {
                 subject: Subject::verified(&letter.subject),
                 key,
+                choice,
                 value: letter.value,
                 action,
                 source: Source::Operator,

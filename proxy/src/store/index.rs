@@ -9,41 +9,45 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-/// Profile key → the value waiting to be applied.
+use super::trail::Choice;
+
+type Entry = (String, Choice);
+
+/// Profile key and choice → the value waiting to be applied.
 #[derive(Default)]
-pub(super) struct PendingIndex(Mutex<HashMap<String, bool>>);
+pub(super) struct PendingIndex(Mutex<HashMap<Entry, bool>>);
 
 /// How to put an entry back when its transaction did not commit.
 pub(super) struct Undo {
-    key: String,
+    entry: Entry,
     previous: Option<bool>,
 }
 
 impl PendingIndex {
-    fn map(&self) -> MutexGuard<'_, HashMap<String, bool>> {
+    fn map(&self) -> MutexGuard<'_, HashMap<Entry, bool>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The value waiting for `key`, if any.
-    pub(super) fn get(&self, key: &str) -> Option<bool> {
-        self.map().get(key).copied()
+    /// The value waiting for `key`'s `choice`, if any.
+    pub(super) fn get(&self, key: &str, choice: Choice) -> Option<bool> {
+        self.map().get(&(key.to_owned(), choice)).copied()
     }
 
-    /// Sets (or with `None` removes) `key`; returns how to undo that.
-    pub(super) fn set(&self, key: &str, value: Option<bool>) -> Undo {
+    /// Sets (or with `None` removes) `key`'s `choice`; returns how to undo
+    /// that.
+    pub(super) fn set(&self, key: &str, choice: Choice, value: Option<bool>) -> Undo {
+        let entry = (key.to_owned(), choice);
         let mut map = self.map();
         let previous = match value {
-            Some(value) => map.insert(key.to_owned(), value),
-            None => map.remove(key),
+            Some(value) => map.insert(entry.clone(), value),
+            None => map.remove(&entry),
         };
-        Undo {
-            key: key.to_owned(),
-            previous,
-        }
+        Undo { entry, previous }
     }
 
     /// Reverts one [`PendingIndex::set`].
     pub(super) fn undo(&self, undo: Undo) {
-        self.set(&undo.key, undo.previous);
+        let (key, choice) = undo.entry;
+        self.set(&key, choice, undo.previous);
     }
 }

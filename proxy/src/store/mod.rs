@@ -39,7 +39,7 @@ use engine::{Dialect, sql};
 pub use error::{Result, StoreError};
 use index::{PendingIndex, Undo};
 pub use pending::{Claim, Finished, Outcome};
-pub use trail::{Action, AuditRow, NewRequest, Source};
+pub use trail::{Action, AuditRow, Choice, NewRequest, Source};
 use writer::{Queued, Write, Written};
 
 use crate::config::{StorageSettings, Synchronous};
@@ -154,13 +154,14 @@ impl Store {
         written.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// The value waiting to be applied to `key`'s profile, if any.
-    pub async fn pending_value(&self, key: &ProfileKey) -> Result<Option<bool>> {
+    /// The value waiting to be applied to `key`'s `choice`, if any.
+    pub async fn pending_value(&self, key: &ProfileKey, choice: Choice) -> Result<Option<bool>> {
         if let Some(index) = &self.db.pending {
-            return Ok(index.get(key.as_str()));
+            return Ok(index.get(key.as_str(), choice));
         }
-        let row = sqlx::query("SELECT value FROM pending WHERE profile_key = $1")
+        let row = sqlx::query("SELECT value FROM pending WHERE profile_key = $1 AND choice = $2")
             .bind(key.as_str())
+            .bind(choice.as_str())
             .fetch_optional(&self.db.pool)
             .await?;
         Ok(row
@@ -205,10 +206,10 @@ pub struct Backlog {
 }
 
 impl Db {
-    /// Sets (or with `None` removes) `key` in the SQLite index; returns how
-    /// to undo that if its transaction fails.
-    fn index_set(&self, key: &str, value: Option<bool>) -> Option<Undo> {
-        Some(self.pending.as_ref()?.set(key, value))
+    /// Sets (or with `None` removes) `key`'s `choice` in the SQLite index;
+    /// returns how to undo that if its transaction fails.
+    fn index_set(&self, key: &str, choice: Choice, value: Option<bool>) -> Option<Undo> {
+        Some(self.pending.as_ref()?.set(key, choice, value))
     }
 }
 
@@ -316,12 +317,14 @@ async fn up_to_date(pool: &AnyPool, migrator: &Migrator) -> Result<()> {
 
 async fn load_pending(pool: &AnyPool) -> Result<PendingIndex> {
     let index = PendingIndex::default();
-    let rows = sqlx::query("SELECT profile_key, value FROM pending")
+    let rows = sqlx::query("SELECT profile_key, choice, value FROM pending")
         .fetch_all(pool)
         .await?;
     for row in rows {
         let value = row.try_get::<i64, _>("value")? != 0;
-        index.set(row.try_get("profile_key")?, Some(value));
+        let choice = Choice::parse(&row.try_get::<String, _>("choice")?)
+            .ok_or(StoreError::Corrupt("choice"))?;
+        index.set(row.try_get("profile_key")?, choice, Some(value));
     }
     Ok(index)
 }
@@ -338,6 +341,7 @@ mod tests {
         NewRequest {
             subject: Subject::verified(key),
             key: ProfileKey::parse(key, KeyKind::CustomKey).unwrap(),
+            choice: Choice::Sale,
             value: true,
             action: Action::Set,
             source: Source::Widget,
@@ -383,7 +387,7 @@ mod tests {
         for key in ["A", "B", "C"] {
             let key = ProfileKey::parse(key, KeyKind::CustomKey).unwrap();
             assert_eq!(
-                store.pending_value(&key).await.unwrap(),
+                store.pending_value(&key, Choice::Sale).await.unwrap(),
                 Some(true),
                 "{key:?}"
             );
@@ -422,7 +426,7 @@ mod tests {
             Finished::LeaseLost
         );
         assert_eq!(
-            store.pending_value(&key).await.unwrap(),
+            store.pending_value(&key, Choice::Sale).await.unwrap(),
             Some(true),
             "still pending"
         );
@@ -438,7 +442,7 @@ mod tests {
             store.finish(current, applied()).await.unwrap(),
             Finished::Done
         );
-        assert_eq!(store.pending_value(&key).await.unwrap(), None);
+        assert_eq!(store.pending_value(&key, Choice::Sale).await.unwrap(), None);
         store.close().await;
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -480,7 +484,7 @@ mod tests {
         let again = Store::connect(&settings(&dir)).await.unwrap();
         let key = ProfileKey::parse("A", KeyKind::CustomKey).unwrap();
         assert_eq!(
-            again.pending_value(&key).await.unwrap(),
+            again.pending_value(&key, Choice::Sale).await.unwrap(),
             Some(true),
             "free again once the first has gone, with what it left"
         );

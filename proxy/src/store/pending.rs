@@ -21,7 +21,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::engine::sql;
 use super::index::Undo;
-use super::trail::{self, Action, Decision, NewRequest};
+use super::trail::{self, Action, Choice, Decision, NewRequest};
 use super::{Db, Result, StoreError};
 use crate::config::KeyKind;
 use crate::identity::ProfileKey;
@@ -41,6 +41,8 @@ impl LeaseToken {
 pub struct Claim {
     /// Whose profile.
     pub key: ProfileKey,
+    /// Which of its choices.
+    pub choice: Choice,
     /// The request it carries out (the latest for the profile when leased).
     pub audit_id: i64,
     /// The value to set.
@@ -129,9 +131,11 @@ impl Db {
         // transaction instead of failing to upgrade a read lock later.
         let audit_id = trail::insert_request(d, tx, request).await?;
         let key = request.key.as_str();
+        let choice = request.choice.as_str();
         let token = LeaseToken::new();
         let claim = |in_doubt| Claim {
             key: request.key.clone(),
+            choice: request.choice,
             audit_id,
             value: request.value,
             action: request.action,
@@ -145,10 +149,11 @@ impl Db {
         let leased = loop {
             let inserted = sqlx::query(sql!(
                 d,
-                "INSERT INTO pending (profile_key, key_kind, given_key, audit_id, value, action, \
-                 next_attempt_at, pending_since, lease_token, lease_until, leased_audit_id) \
-                 VALUES ($1, $2, $3, $4, $5, $8, {now}, {now}, $6, {now} + $7, $4) \
-                 ON CONFLICT (profile_key) DO NOTHING"
+                "INSERT INTO pending (profile_key, choice, key_kind, given_key, audit_id, value, \
+                 action, next_attempt_at, pending_since, lease_token, lease_until, \
+                 leased_audit_id) \
+                 VALUES ($1, $9, $2, $3, $4, $5, $8, {now}, {now}, $6, {now} + $7, $4) \
+                 ON CONFLICT (profile_key, choice) DO NOTHING"
             ))
             .bind(key)
             .bind(request.key.kind().as_str())
@@ -158,6 +163,7 @@ impl Db {
             .bind(token.0.as_str())
             .bind(millis(lease))
             .bind(request.action.as_str())
+            .bind(choice)
             .execute(&mut **tx)
             .await?
             .rows_affected();
@@ -168,9 +174,10 @@ impl Db {
                 d,
                 "SELECT audit_id, leased_audit_id, in_doubt, \
                  CAST(CASE WHEN lease_until <= {now} THEN 1 ELSE 0 END AS BIGINT) AS free \
-                 FROM pending WHERE profile_key = $1 {lock}"
+                 FROM pending WHERE profile_key = $1 AND choice = $2 {lock}"
             ))
             .bind(key)
+            .bind(choice)
             .fetch_optional(&mut **tx)
             .await?
             else {
@@ -188,13 +195,14 @@ impl Db {
             if !free {
                 sqlx::query(
                     "UPDATE pending SET audit_id = $1, value = $2, given_key = $3, attempts = 0, \
-                     strikes = 0, action = $5 WHERE profile_key = $4",
+                     strikes = 0, action = $5 WHERE profile_key = $4 AND choice = $6",
                 )
                 .bind(audit_id)
                 .bind(i64::from(request.value))
                 .bind(request.key.given())
                 .bind(key)
                 .bind(request.action.as_str())
+                .bind(choice)
                 .execute(&mut **tx)
                 .await?;
                 break None;
@@ -203,7 +211,7 @@ impl Db {
                 d,
                 "UPDATE pending SET audit_id = $1, value = $2, given_key = $3, attempts = 0, \
                  strikes = 0, lease_token = $4, lease_until = {now} + $5, leased_audit_id = $1, \
-                 action = $7 WHERE profile_key = $6"
+                 action = $7 WHERE profile_key = $6 AND choice = $8"
             ))
             .bind(audit_id)
             .bind(i64::from(request.value))
@@ -212,6 +220,7 @@ impl Db {
             .bind(millis(lease))
             .bind(key)
             .bind(request.action.as_str())
+            .bind(choice)
             .execute(&mut **tx)
             .await?;
             break Some(claim(row.try_get::<i64, _>("in_doubt")? == 1));
@@ -219,7 +228,10 @@ impl Db {
         // The index changes while this transaction holds SQLite's only
         // connection, so it changes in the same order as the table; the
         // change is undone if the transaction does not commit.
-        Ok((leased, self.index_set(key, Some(request.value))))
+        Ok((
+            leased,
+            self.index_set(key, request.choice, Some(request.value)),
+        ))
     }
 
     /// Records how `claim` ended and gives its row back: deleted when
@@ -232,12 +244,14 @@ impl Db {
         outcome: &Outcome,
     ) -> Result<(Finished, Option<Undo>)> {
         let d = self.dialect;
-        let key = claim.key.as_str();
+        let key = (claim.key.as_str(), claim.choice);
         let row = sqlx::query(sql!(
             d,
-            "SELECT audit_id, lease_token FROM pending WHERE profile_key = $1 {lock}"
+            "SELECT audit_id, lease_token FROM pending \
+             WHERE profile_key = $1 AND choice = $2 {lock}"
         ))
-        .bind(key)
+        .bind(key.0)
+        .bind(claim.choice.as_str())
         .fetch_optional(&mut **tx)
         .await?;
         let (current, holder) = match &row {
@@ -292,16 +306,18 @@ impl Db {
                 trail::record(d, tx, claim.audit_id, Decision::Failed, None, Some(error)).await?;
                 sqlx::query(sql!(
                     d,
-                    "INSERT INTO dead_letter (audit_id, profile_key, key_kind, value, attempts, \
-                     last_error, dead_at, action) VALUES ($1, $2, $3, $4, $5, $6, {now}, $7)"
+                    "INSERT INTO dead_letter (audit_id, profile_key, choice, key_kind, value, \
+                     attempts, last_error, dead_at, action) \
+                     VALUES ($1, $2, $8, $3, $4, $5, $6, {now}, $7)"
                 ))
                 .bind(claim.audit_id)
-                .bind(key)
+                .bind(key.0)
                 .bind(claim.key.kind().as_str())
                 .bind(i64::from(claim.value))
                 .bind(i64::from(claim.attempts + 1))
                 .bind(error.as_str())
                 .bind(claim.action.as_str())
+                .bind(claim.choice.as_str())
                 .execute(&mut **tx)
                 .await?;
                 self.remove(tx, key).await
@@ -342,7 +358,7 @@ impl Db {
     async fn done(
         &self,
         tx: &mut Transaction<'_, Any>,
-        key: &str,
+        key: (&str, Choice),
         replaced: bool,
     ) -> Result<(Finished, Option<Undo>)> {
         if !replaced {
@@ -362,13 +378,14 @@ impl Db {
     async fn remove(
         &self,
         tx: &mut Transaction<'_, Any>,
-        key: &str,
+        (key, choice): (&str, Choice),
     ) -> Result<(Finished, Option<Undo>)> {
-        sqlx::query("DELETE FROM pending WHERE profile_key = $1")
+        sqlx::query("DELETE FROM pending WHERE profile_key = $1 AND choice = $2")
             .bind(key)
+            .bind(choice.as_str())
             .execute(&mut **tx)
             .await?;
-        Ok((Finished::Done, self.index_set(key, None)))
+        Ok((Finished::Done, self.index_set(key, choice, None)))
     }
 
     /// Ends the lease; the row is due again after `release.after`. A row
@@ -377,7 +394,7 @@ impl Db {
     async fn release(
         &self,
         tx: &mut Transaction<'_, Any>,
-        key: &str,
+        (key, choice): (&str, Choice),
         release: Release<'_>,
     ) -> Result<()> {
         sqlx::query(sql!(
@@ -386,7 +403,7 @@ impl Db {
              lease_until = CASE WHEN $1 = 1 THEN {now} + $2 ELSE 0 END, \
              in_doubt = CASE WHEN $1 = 1 THEN 1 ELSE in_doubt END, \
              attempts = $3, strikes = $4, next_attempt_at = {now} + $2, last_error = $5 \
-             WHERE profile_key = $6"
+             WHERE profile_key = $6 AND choice = $7"
         ))
         .bind(i64::from(release.in_doubt))
         .bind(millis(release.after))
@@ -394,6 +411,7 @@ impl Db {
         .bind(i64::from(release.strikes))
         .bind(release.error)
         .bind(key)
+        .bind(choice.as_str())
         .execute(&mut **tx)
         .await?;
         Ok(())
@@ -406,12 +424,12 @@ impl Db {
             self.dialect,
             "UPDATE pending SET lease_token = $1, lease_until = {now} + $2, \
              leased_audit_id = audit_id \
-             WHERE profile_key = (SELECT profile_key FROM pending \
+             WHERE (profile_key, choice) = (SELECT profile_key, choice FROM pending \
                WHERE next_attempt_at <= {now} AND lease_until <= {now} \
                ORDER BY next_attempt_at LIMIT 1 {skip_locked}) \
              AND lease_until <= {now} \
-             RETURNING profile_key, key_kind, given_key, audit_id, value, action, attempts, \
-             strikes, in_doubt"
+             RETURNING profile_key, choice, key_kind, given_key, audit_id, value, action, \
+             attempts, strikes, in_doubt"
         ))
         .bind(token.0.as_str())
         .bind(millis(lease))
@@ -433,6 +451,8 @@ fn claim_of(row: &AnyRow, lease: LeaseToken) -> Result<Claim> {
         .ok_or(StoreError::Corrupt("profile key"))?;
     Ok(Claim {
         key,
+        choice: Choice::parse(&row.try_get::<String, _>("choice")?)
+            .ok_or(StoreError::Corrupt("choice"))?,
         audit_id: row.try_get("audit_id")?,
         value: row.try_get::<i64, _>("value")? != 0,
         action: Action::parse(&row.try_get::<String, _>("action")?)

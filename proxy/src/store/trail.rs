@@ -38,6 +38,32 @@ impl Source {
     }
 }
 
+/// Which of the consumer's two choices a request is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Choice {
+    /// The sale and sharing of their personal information: Campaign's
+    /// `ccpaOptOut`.
+    Sale,
+    /// The use of their sensitive personal information, limited or not:
+    /// the custom field `campaign.sensitive_field` names.
+    Sensitive,
+}
+
+impl Choice {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Self::Sale => "sale",
+            Self::Sensitive => "sensitive",
+        }
+    }
+
+    pub(super) fn parse(name: &str) -> Option<Self> {
+        [Self::Sale, Self::Sensitive]
+            .into_iter()
+            .find(|choice| choice.as_str() == name)
+    }
+}
+
 /// What a request asks Campaign to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -70,8 +96,11 @@ pub struct NewRequest {
     pub subject: Subject,
     /// Whose profile it changes.
     pub key: ProfileKey,
-    /// The `ccpaOptOut` asked for (always `true` for
-    /// [`Action::OptOutEveryMatch`]).
+    /// Which choice.
+    pub choice: Choice,
+    /// The value asked for: `true` opts out of sale (always, for
+    /// [`Action::OptOutEveryMatch`]) or limits the use of sensitive
+    /// information.
     pub value: bool,
     /// What it asks Campaign to do.
     pub action: Action,
@@ -123,7 +152,10 @@ pub struct AuditRow {
     pub received_at: i64,
     /// The host's subject.
     pub subject: String,
-    /// The `ccpaOptOut` asked for.
+    /// `sale` (Campaign's `ccpaOptOut`) or `sensitive` (the limit on the
+    /// use of sensitive personal information).
+    pub choice: String,
+    /// The value asked for (`true`: opt out, or limit).
     pub requested: bool,
     /// `widget`, `gpc`, `email`, `browser` or `operator`.
     pub source: String,
@@ -148,14 +180,15 @@ pub(super) async fn insert_request(
 ) -> Result<i64> {
     Ok(sqlx::query(sql!(
         dialect,
-        "INSERT INTO audit (request_id, received_at, subject, requested, source, gpc) \
-         VALUES ($1, {now}, $2, $3, $4, $5) RETURNING id"
+        "INSERT INTO audit (request_id, received_at, subject, choice, requested, source, gpc) \
+         VALUES ($1, {now}, $2, $6, $3, $4, $5) RETURNING id"
     ))
     .bind(request.request_id.as_str())
     .bind(request.subject.as_str())
     .bind(i64::from(request.value))
     .bind(request.source.as_str())
     .bind(i64::from(request.gpc))
+    .bind(request.choice.as_str())
     .fetch_one(&mut **tx)
     .await?
     .try_get("id")?)
@@ -190,7 +223,8 @@ impl Store {
     /// oldest first, streamed: a range may hold millions of records.
     pub fn audit(&self, from: i64, to: i64) -> impl Stream<Item = Result<AuditRow>> + '_ {
         sqlx::query(
-            "SELECT a.id, a.request_id, a.received_at, a.subject, a.requested, a.source, a.gpc, \
+            "SELECT a.id, a.request_id, a.received_at, a.subject, a.choice, a.requested, a.source, \
+             a.gpc, \
              o.outcome, o.previous, o.decided_at, o.basis \
              FROM audit a LEFT JOIN audit_outcome o ON o.audit_id = a.id \
              WHERE a.received_at >= $1 AND a.received_at < $2 ORDER BY a.id",
@@ -202,12 +236,13 @@ impl Store {
         .and_then(|row| async move { audit_row(&row) })
     }
 
-    /// Whether the subject's latest request allowed sale while their browser
-    /// sent GPC: they were told of the conflict and chose, so the signal no
-    /// longer overrides them (CCPA regulations § 7025(c)(3)).
+    /// Whether the subject's latest request about sale allowed it while
+    /// their browser sent GPC: they were told of the conflict and chose, so
+    /// the signal no longer overrides them (CCPA regulations § 7025(c)(3)).
     pub async fn gpc_waived(&self, subject: &Subject) -> Result<bool> {
         let row = sqlx::query(
-            "SELECT requested, source, gpc FROM audit WHERE subject = $1 ORDER BY id DESC LIMIT 1",
+            "SELECT requested, source, gpc FROM audit WHERE subject = $1 AND choice = 'sale' \
+             ORDER BY id DESC LIMIT 1",
         )
         .bind(subject.as_str())
         .fetch_optional(&self.db.pool)
@@ -225,6 +260,7 @@ fn audit_row(row: &AnyRow) -> Result<AuditRow> {
         request_id: row.try_get("request_id")?,
         received_at: row.try_get("received_at")?,
         subject: row.try_get("subject")?,
+        choice: row.try_get("choice")?,
         requested: row.try_get::<i64, _>("requested")? != 0,
         source: row.try_get("source")?,
         gpc: row.try_get::<i64, _>("gpc")? != 0,

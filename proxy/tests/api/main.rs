@@ -12,5 +12,6 @@ mod logs;
 mod misbehaving;
 mod opt_out;
 mod process;
+mod sensitive;
 mod upstream;
 mod validation;

@@ -1,0 +1,96 @@
+//! The second switch § 7015 asks a choices page to offer: limit the use of
+//! sensitive personal information. Shown where the proxy offers it (a site
+//! that set `campaign.sensitive_field`, a signed-in customer). Like the
+//! first, it shows only what the proxy confirmed: it flips when the answer
+//! comes, and a failed save leaves it as it was, with the reason.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local_scoped_with_cancellation;
+
+use ccpa_api::SensitiveState;
+
+use crate::client::{ApiClient, Failure};
+use crate::i18n::Strings;
+use crate::switch::{Switch, Texts};
+
+/// The switch for `state`, which it updates once the proxy confirms a
+/// change; `announce` speaks through the widget's one live region, and
+/// `saved` tells the host page.
+#[component]
+pub fn SensitiveSwitch(
+    client: ApiClient,
+    text: &'static Strings,
+    state: RwSignal<Option<SensitiveState>>,
+    announce: RwSignal<&'static str>,
+    saved: Callback<SensitiveState>,
+    id: usize,
+) -> impl IntoView {
+    let saving = RwSignal::new(false);
+    let failed = RwSignal::new(None::<Failure>);
+    let state_id = format!("ccpa-optout-{id}-sensitive-state");
+    let limited = move || state.get().is_some_and(|s| s.limited);
+    let flip = move |()| {
+        let Some(current) = state.get_untracked() else {
+            return;
+        };
+        if saving.get_untracked() {
+            return;
+        }
+        saving.set(true);
+        failed.set(None);
+        announce.set(text.saving);
+        spawn_local_scoped_with_cancellation(async move {
+            match client.save_sensitive(!current.limited).await {
+                Ok(answer) => {
+                    state.set(Some(answer));
+                    announce.set(if answer.pending {
+                        text.recorded
+                    } else {
+                        text.saved
+                    });
+                    saved.run(answer);
+                }
+                Err(failure) => {
+                    announce.set("");
+                    failed.set(Some(failure));
+                }
+            }
+            saving.set(false);
+        });
+    };
+    let error = move || {
+        failed.get().map(|failure| {
+            let message = match failure {
+                Failure::SignedOut => text.signed_out,
+                Failure::NoProfile => text.no_profile,
+                Failure::Unavailable => text.save_failed,
+                Failure::Unreachable => text.save_unconfirmed,
+            };
+            view! {
+                <p class="ccpa-optout__error" role="alert" data-testid="ccpa-optout-sensitive-error">
+                    {message}
+                </p>
+            }
+        })
+    };
+    view! {
+        <div class="ccpa-optout__choice" data-testid="ccpa-optout-sensitive">
+            <Switch
+                texts=Texts {
+                    label: text.sensitive_label,
+                    on: text.sensitive_on,
+                    off: text.sensitive_off,
+                    pending: text.pending,
+                    test_id: "ccpa-optout-sensitive",
+                }
+                checked=Signal::derive(limited)
+                busy=saving.into()
+                pending=Signal::derive(move || state.get().is_some_and(|s| s.pending))
+                state_id=state_id.clone()
+                described_by=state_id
+                flip=Callback::new(flip)
+            />
+            {error}
+        </div>
+    }
+}
