@@ -65,9 +65,12 @@ async fn assert_accessible_in_both(browser: &Browser, context: &str, held: Optio
     }
 }
 
+/// The second switch: the limit on the use of sensitive information.
+const LIMIT: &str = "[data-testid=ccpa-optout-sensitive-switch]";
+
 /// Walks one language through every state, light and dark, running axe in
-/// each: loading, off, saving, on, pending, a failed save (the switch still
-/// shown), signed out (the browser's switch and the email form), and the
+/// each: loading, off, saving, on, pending, the second switch pending, a
+/// failed save of each (the switches still shown), signed out (the browser's switch and the email form), and the
 /// form's answer. Busy states are held by a slow Campaign until axe is
 /// done with them.
 async fn every_state_is_accessible_in(tag: &str, title: &str) {
@@ -100,6 +103,11 @@ async fn every_state_is_accessible_in(tag: &str, title: &str) {
     browser.wait_for(SWITCH).await.click().await.unwrap();
     browser.wait_for_state("pending").await;
     assert_accessible_in_both(&browser, &format!("{tag}, pending"), None).await;
+    browser.wait_for(LIMIT).await.click().await.unwrap();
+    browser
+        .wait_for("[data-testid=ccpa-optout-sensitive-pending]:not([hidden])")
+        .await;
+    assert_accessible_in_both(&browser, &format!("{tag}, second switch pending"), None).await;
     stack.emulator.clear_faults();
 
     stack.stop_proxy().await;
@@ -110,6 +118,11 @@ async fn every_state_is_accessible_in(tag: &str, title: &str) {
         "a failed save keeps the switch"
     );
     assert_accessible_in_both(&browser, &format!("{tag}, failed save"), Some("error")).await;
+    browser.wait_for(LIMIT).await.click().await.unwrap();
+    browser
+        .wait_for("[data-testid=ccpa-optout-sensitive-error]")
+        .await;
+    assert_accessible_in_both(&browser, &format!("{tag}, second switch failed"), None).await;
 
     stack.start_proxy().await;
     let signed_out = PageOptions {
@@ -321,7 +334,7 @@ async fn two_widgets_on_a_page_a_tag_manager_hears_each_change_and_uspapi_answer
     let data_layer = browser.script("return window.dataLayer;").await;
     assert_eq!(
         data_layer,
-        json!([{ "event": "ccpa-optout:change", "ccpaOptOut": true, "pending": false, "scope": "account" }]),
+        json!([{ "event": "ccpa-optout:change", "ccpaOptOut": true, "pending": false, "scope": "account", "limitSensitive": false }]),
         "one event for one confirmed change, none for loading"
     );
     assert_eq!(usp_string(&browser).await, json!("1YYN"));
