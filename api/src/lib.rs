@@ -55,7 +55,9 @@ pub const GPC_HEADER: &str = "X-GPC";
 #[serde(rename_all = "camelCase")]
 pub struct OptOutState {
     /// The limit on the use of sensitive personal information, when the
-    /// site offers that choice (and someone is signed in); absent otherwise.
+    /// site offers that choice (and someone is signed in); absent otherwise,
+    /// and while it cannot be read (Campaign failing): the opt-out is
+    /// answered all the same.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sensitive: Option<SensitiveState>,
     /// `true`: the consumer forbids the sale or sharing of their personal

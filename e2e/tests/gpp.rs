@@ -190,7 +190,8 @@ async fn the_limit_on_sensitive_information_reaches_campaign_and_gpp() {
     assert_eq!(before["usca"]["SensitiveDataProcessing"], json!(vec![2; 9]));
     assert_eq!(
         before["usnat"]["SensitiveDataProcessing"],
-        json!(vec![2; 12])
+        json!(vec![0; 12]),
+        "usnat's 2 is consent, which nobody gave"
     );
 
     browser.wait_for(LIMIT).await.click().await.unwrap();
@@ -222,10 +223,9 @@ async fn the_limit_on_sensitive_information_reaches_campaign_and_gpp() {
         json!([{"ccpaOptOut": false, "pending": false, "scope": "account", "limitSensitive": true}])
     );
     let decoded = decoded(after["gpp"].as_str().unwrap()).to_string();
-    assert!(
-        !decoded.contains("\"sensitive_data_processing\":null"),
-        "{decoded}"
-    );
+    assert_eq!(decoded.matches("\"NoConsent\"").count(), 12, "{decoded}");
+    assert_eq!(decoded.matches("\"OptedOut\"").count(), 9, "{decoded}");
+    assert!(!decoded.contains("\"Consent\""), "{decoded}");
 
     browser.client.refresh().await.unwrap();
     browser.wait_for_state("ready").await;

@@ -292,6 +292,50 @@ async fn while_campaign_is_down_the_choice_is_recorded_and_shown_as_pending() {
     );
 }
 
+/// The second switch's change waits for Campaign as the first's does, and
+/// the widget looks again by itself until it is applied.
+#[tokio::test]
+async fn a_limit_recorded_while_campaign_is_down_turns_to_saved_by_itself() {
+    const LIMIT: &str = "[data-testid=ccpa-optout-sensitive-switch]";
+    const NOTE: &str = "[data-testid=ccpa-optout-sensitive-pending]";
+    let (stack, browser) = open_ready_privacy_page("CUST-1001").await;
+    stack
+        .emulator
+        .inject(Fault::campaign(FaultKind::Status { status: 503 }, u32::MAX));
+    browser.wait_for(LIMIT).await.click().await.unwrap();
+    browser.wait_for(&format!("{NOTE}:not([hidden])")).await;
+    assert_eq!(
+        browser.text("[data-testid=ccpa-optout-status]").await,
+        "Your choice has been recorded."
+    );
+    assert!(
+        !stack
+            .emulator
+            .profile("CUST-1001")
+            .unwrap()
+            .cus_limit_sensitive
+    );
+
+    stack.emulator.clear_faults();
+    browser.wait_for(&format!("{NOTE}[hidden]")).await;
+    assert!(
+        stack
+            .emulator
+            .profile("CUST-1001")
+            .unwrap()
+            .cus_limit_sensitive
+    );
+    let limit = browser.wait_for(LIMIT).await;
+    assert_eq!(
+        limit.attr("aria-checked").await.unwrap().as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        browser.text("[data-testid=ccpa-optout-status]").await,
+        "Your choice has been saved."
+    );
+}
+
 #[tokio::test]
 async fn the_demo_page_signs_in_and_flips_under_the_proxys_own_csp() {
     let stack = Stack::without_proxy().await;

@@ -106,14 +106,16 @@ export function encode(sections) {
 // 2). Sharing for cross-context behavioural advertising is opted out with
 // sale, as the CCPA's "sale or sharing". Where the page offers the limit on
 // sensitive information (`limited` is a boolean), its notice is given and
-// every sensitive category is limited (1) or not (2); else 0.
+// every sensitive category says it: usca 1 (opted out) or 2 (did not opt
+// out); usnat 1 (no consent) when limited, else 0 (not applicable): its 2
+// means consent, which nobody gave. Without the limit, 0 throughout.
 function fieldsFor(name, { optedOut, limited }) {
   const choice = optedOut ? 1 : 2;
   const common = { Version: 1, SaleOptOutNotice: 1, SharingOptOutNotice: 1, SaleOptOut: choice, SharingOptOut: choice, MspaCoveredTransaction: 2 };
   if (typeof limited === "boolean") {
     const categories = SECTIONS[name].core.find(([field]) => field === "SensitiveDataProcessing")[2];
-    Object.assign(common, { SensitiveDataLimitUseNotice: 1, SensitiveDataProcessing: Array(categories).fill(limited ? 1 : 2) });
-    if (name === "usnat") common.SensitiveDataProcessingOptOutNotice = 1;
+    const unlimited = name === "usca" ? 2 : 0;
+    Object.assign(common, { SensitiveDataLimitUseNotice: 1, SensitiveDataProcessing: Array(categories).fill(limited ? 1 : unlimited) });
   }
   return name === "usca" ? common : { ...common, SharingNotice: 1, TargetedAdvertisingOptOutNotice: 1, TargetedAdvertisingOptOut: choice };
 }

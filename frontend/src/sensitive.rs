@@ -12,6 +12,7 @@ use ccpa_api::SensitiveState;
 use crate::client::{ApiClient, Failure};
 use crate::i18n::Strings;
 use crate::switch::{Switch, Texts};
+use crate::toggle::RECHECK_EVERY;
 
 /// The switch for `state`, which it updates once the proxy confirms a
 /// change; `announce` speaks through the widget's one live region, and
@@ -58,6 +59,31 @@ pub fn SensitiveSwitch(
             saving.set(false);
         });
     };
+    // A change Campaign has not confirmed is looked at again until it has,
+    // then announced and told to the page like a save.
+    let recheck = set_interval_with_handle(
+        move || {
+            if saving.get_untracked() || !state.get_untracked().is_some_and(|s| s.pending) {
+                return;
+            }
+            spawn_local_scoped_with_cancellation(async move {
+                let Ok(read) = client.load().await else {
+                    return;
+                };
+                let Some(now) = read.sensitive else { return };
+                if saving.get_untracked() || now.pending {
+                    return;
+                }
+                state.set(Some(now));
+                announce.set(text.saved);
+                saved.run(now);
+            });
+        },
+        RECHECK_EVERY,
+    );
+    if let Ok(recheck) = recheck {
+        on_cleanup(move || recheck.clear());
+    }
     let error = move || {
         failed.get().map(|failure| {
             let message = match failure {

@@ -50,7 +50,7 @@ enum Attempt {
 }
 
 /// How often a pending choice is looked at again.
-const RECHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+pub(crate) const RECHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The whole widget for one host element; `early` holds the requests the
 /// loader already sent for it.
@@ -94,11 +94,14 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
                         Attempt::Save(_) => true,
                         Attempt::Recheck => !state.pending,
                     };
-                    // A save answers for its own choice only.
-                    match attempt {
-                        Attempt::Save(_) => state.sensitive = sensitive.get_untracked(),
-                        Attempt::Load | Attempt::Recheck => sensitive.set(state.sensitive),
+                    // A read shows the second switch the first time it
+                    // carries its state; from then on the switch keeps its
+                    // own, which a read started before its save must not
+                    // undo. A save answers for its own choice only.
+                    if sensitive.get_untracked().is_none() {
+                        sensitive.set(state.sensitive);
                     }
+                    state.sensitive = sensitive.get_untracked();
                     if changed {
                         announce_change(section, state, scope.get_untracked());
                     }

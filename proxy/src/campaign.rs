@@ -100,22 +100,31 @@ pub struct Profile {
     pub ccpa_opt_out: bool,
     /// The field `campaign.sensitive_field` names, when one does and the
     /// profile was read in the extended resource (the standard one, where
-    /// `byEmail` looks, has no custom fields).
-    pub limit_sensitive: Option<bool>,
+    /// `byEmail` looks, has no custom fields); an error when the answer
+    /// lacks it. It never stands in the way of the opt-out.
+    limit_sensitive: Option<Result<bool, CampaignError>>,
     /// The `href` Campaign gave for it: where changes go.
     href: Url,
 }
 
 impl Profile {
     /// What Campaign holds for `choice`. A sensitive field that was not
-    /// read is an error, never a `false`.
+    /// read, or could not be, is an error, never a `false`.
     pub fn value(&self, choice: Choice) -> Result<bool, CampaignError> {
-        match (choice, self.limit_sensitive) {
+        match (choice, &self.limit_sensitive) {
             (Choice::Sale, _) => Ok(self.ccpa_opt_out),
-            (Choice::Sensitive, Some(limited)) => Ok(limited),
+            (Choice::Sensitive, Some(limited)) => limited.clone(),
             (Choice::Sensitive, None) => Err(CampaignError::Misconfigured(
                 "the sensitive-information field is read by custom key only".into(),
             )),
+        }
+    }
+
+    /// What is wrong with the answer, though the profile was found.
+    fn problem(&self) -> Result<(), CampaignError> {
+        match &self.limit_sensitive {
+            Some(Err(error)) => Err(error.clone()),
+            _ => Ok(()),
         }
     }
 }
@@ -250,10 +259,17 @@ impl CampaignClient {
         })
     }
 
-    /// Finds the profile for `key`: exactly one, or an error.
+    /// Finds the profile for `key`: exactly one, or an error. A profile
+    /// whose sensitive field cannot be read is found all the same (the
+    /// opt-out does not need it); readiness says what is wrong.
     pub async fn find(&self, key: &ProfileKey) -> Result<Profile, CampaignError> {
         let result = self.look_up(key).await;
-        self.observe(result)
+        let seen = match &result {
+            Ok(profile) => profile.problem(),
+            Err(error) => Err(error.clone()),
+        };
+        *self.observation() = (Health::of(&seen), Instant::now());
+        result
     }
 
     async fn look_up(&self, key: &ProfileKey) -> Result<Profile, CampaignError> {
@@ -275,14 +291,12 @@ impl CampaignClient {
     fn profile_of(&self, body: ProfileBody, extended: bool) -> Result<Profile, CampaignError> {
         self.in_tenant(&body.href)?;
         let limit_sensitive = match &self.settings.sensitive_field {
-            Some(field) if extended => match body.rest.get(field.as_str()) {
-                Some(serde_json::Value::Bool(limit)) => Some(*limit),
-                _ => {
-                    return Err(CampaignError::Unexpected(format!(
-                        "the profile has no boolean {field}: check campaign.sensitive_field"
-                    )));
-                }
-            },
+            Some(field) if extended => Some(match body.rest.get(field.as_str()) {
+                Some(serde_json::Value::Bool(limited)) => Ok(*limited),
+                _ => Err(CampaignError::Misconfigured(format!(
+                    "Campaign's profiles have no boolean {field}: check campaign.sensitive_field"
+                ))),
+            }),
             _ => None,
         };
         Ok(Profile {
@@ -439,8 +453,11 @@ impl CampaignClient {
     /// Whether the settings let the proxy change `choice` at all; readiness
     /// shows why not.
     pub fn offers(&self, choice: Choice) -> Result<(), CampaignError> {
-        let field = self.field(choice).map(|_| ());
-        self.observe(field)
+        // Only a refusal is news: Campaign was not asked anything.
+        match self.field(choice) {
+            Ok(_) => Ok(()),
+            Err(error) => self.observe(Err(error)),
+        }
     }
 
     /// The profile field that holds `choice`. A change of the sensitive

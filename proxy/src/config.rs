@@ -288,7 +288,7 @@ impl CampaignSettings {
                  by email come from the standard one"
             ));
         }
-        if field.as_str() == self.custom_key_field {
+        if field.as_str().eq_ignore_ascii_case(&self.custom_key_field) {
             return Err(format!(
                 "campaign.sensitive_field ({field}) is the custom key field: it must be a \
                  boolean field of its own"
@@ -298,9 +298,10 @@ impl CampaignSettings {
     }
 }
 
-/// A profile field's name as Campaign's API spells them (`cusLimitSensitive`):
-/// a letter, then letters, digits or `_`, and none of the fields the proxy
-/// sets or reads for other purposes.
+/// A custom field's name as Campaign's API spells it (`cusLimitSensitive`):
+/// `cus`, then letters, digits or `_`. Campaign prefixes every custom field
+/// so; requiring it keeps out its own booleans (`blackList`,
+/// `blackListEmail`, `ccpaOptOut`), which a choice must never write.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
 pub struct FieldName(String);
@@ -316,26 +317,13 @@ impl TryFrom<String> for FieldName {
     type Error = String;
 
     fn try_from(name: String) -> Result<Self, String> {
-        let mut chars = name.chars();
-        let shaped = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-            && name.len() <= 64;
+        let rest = name.strip_prefix("cus").unwrap_or_default();
+        let shaped = !rest.is_empty()
+            && name.len() <= 64
+            && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !shaped {
             return Err(format!(
-                "{name:?} is not a Campaign field name (a letter, then letters, digits or _)"
-            ));
-        }
-        const TAKEN: [&str; 6] = [
-            "ccpaOptOut",
-            "PKey",
-            "href",
-            "email",
-            "firstName",
-            "lastName",
-        ];
-        if TAKEN.contains(&name.as_str()) {
-            return Err(format!(
-                "{name} is a field the proxy does not change for this choice"
+                "{name:?} is not a Campaign custom field (cus, then letters, digits or _)"
             ));
         }
         Ok(Self(name))

@@ -67,20 +67,29 @@ async fn read_opt_out(
         },
         false => Ok(None),
     };
+    // The limit when it is known: pending, or read. Campaign failing, or
+    // its answer lacking the field, costs only this part of the answer:
+    // the opt-out (and a signal to record) never waits for it.
     let sensitive = match (offered, sensitive, &profile) {
         (false, ..) => None,
         (true, Some(limited), _) => Some(SensitiveState {
             limited,
             pending: true,
         }),
-        (true, None, Ok(found)) => Some(SensitiveState {
-            limited: match found {
-                Some(profile) => profile.value(Choice::Sensitive)?,
-                None => false,
-            },
+        (true, None, Ok(None)) => Some(SensitiveState {
+            limited: false,
             pending: false,
         }),
-        (true, None, Err(error)) => return Err(error.clone().into()),
+        (true, None, Ok(Some(profile))) => {
+            profile
+                .value(Choice::Sensitive)
+                .ok()
+                .map(|limited| SensitiveState {
+                    limited,
+                    pending: false,
+                })
+        }
+        (true, None, Err(_)) => None,
     };
     let Json(mut read) = read_sale(state, user, how, sale, profile).await?;
     read.sensitive = sensitive;
@@ -186,7 +195,7 @@ async fn record_and_apply(
         ?choice,
         ?source,
         ?attempt,
-        "choice recorded"
+        "opt-out choice recorded"
     );
     match attempt {
         Attempt::Applied => Ok(false),

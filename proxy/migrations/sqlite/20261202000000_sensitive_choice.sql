@@ -1,14 +1,19 @@
 -- A request is about one of two choices: 'sale' (sale and sharing,
 -- Campaign's ccpaOptOut) or 'sensitive' (the limit on the use of sensitive
 -- personal information, a custom field). Every earlier request was 'sale'.
-ALTER TABLE audit ADD COLUMN choice TEXT NOT NULL DEFAULT 'sale';
-ALTER TABLE dead_letter ADD COLUMN choice TEXT NOT NULL DEFAULT 'sale';
+ALTER TABLE audit ADD COLUMN choice TEXT NOT NULL DEFAULT 'sale'
+    CHECK (choice IN ('sale', 'sensitive'));
+ALTER TABLE dead_letter ADD COLUMN choice TEXT NOT NULL DEFAULT 'sale'
+    CHECK (choice IN ('sale', 'sensitive'));
 
--- One pending change per profile and choice. SQLite cannot change a
--- primary key in place: the table is rebuilt.
-CREATE TABLE pending_by_choice (
+-- One pending change per profile and choice, in a table of a new name: a
+-- proxy of an older version still running against this schema then fails
+-- loudly instead of taking a 'sensitive' row for a 'sale' one. (Stop every
+-- replica before migrating all the same.) SQLite cannot change a primary
+-- key in place anyway.
+CREATE TABLE pending_change (
     profile_key     TEXT   NOT NULL,
-    choice          TEXT   NOT NULL DEFAULT 'sale',
+    choice          TEXT   NOT NULL DEFAULT 'sale' CHECK (choice IN ('sale', 'sensitive')),
     key_kind        TEXT   NOT NULL,
     audit_id        BIGINT NOT NULL,
     value           BIGINT NOT NULL,
@@ -25,7 +30,7 @@ CREATE TABLE pending_by_choice (
     action          TEXT   NOT NULL DEFAULT 'set',
     PRIMARY KEY (profile_key, choice)
 );
-INSERT INTO pending_by_choice (profile_key, key_kind, audit_id, value, attempts,
+INSERT INTO pending_change (profile_key, key_kind, audit_id, value, attempts,
     next_attempt_at, lease_token, lease_until, leased_audit_id, last_error, strikes,
     in_doubt, given_key, pending_since, action)
 SELECT profile_key, key_kind, audit_id, value, attempts, next_attempt_at, lease_token,
@@ -33,5 +38,4 @@ SELECT profile_key, key_kind, audit_id, value, attempts, next_attempt_at, lease_
     pending_since, action
 FROM pending;
 DROP TABLE pending;
-ALTER TABLE pending_by_choice RENAME TO pending;
-CREATE INDEX pending_due ON pending (next_attempt_at);
+CREATE INDEX pending_change_due ON pending_change (next_attempt_at);

@@ -1,4 +1,4 @@
-//! The SQLite `pending` table's values, mirrored in memory.
+//! The SQLite `pending_change` table's values, mirrored in memory.
 //!
 //! A SQLite file belongs to one proxy process (the store locks it), so that
 //! process knows every pending change: a GET then reads memory instead of

@@ -59,7 +59,7 @@ pub struct Store {
 struct Db {
     pool: AnyPool,
     dialect: Dialect,
-    /// SQLite only: the `pending` table's values, mirrored in memory.
+    /// SQLite only: the `pending_change` table's values, mirrored in memory.
     pending: Option<PendingIndex>,
 }
 
@@ -159,11 +159,12 @@ impl Store {
         if let Some(index) = &self.db.pending {
             return Ok(index.get(key.as_str(), choice));
         }
-        let row = sqlx::query("SELECT value FROM pending WHERE profile_key = $1 AND choice = $2")
-            .bind(key.as_str())
-            .bind(choice.as_str())
-            .fetch_optional(&self.db.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT value FROM pending_change WHERE profile_key = $1 AND choice = $2")
+                .bind(key.as_str())
+                .bind(choice.as_str())
+                .fetch_optional(&self.db.pool)
+                .await?;
         Ok(row
             .map(|r| r.try_get::<i64, _>("value").map(|v| v != 0))
             .transpose()?)
@@ -173,9 +174,9 @@ impl Store {
     pub async fn backlog(&self) -> Result<Backlog> {
         let row = sqlx::query(sql!(
             self.db.dialect,
-            "SELECT (SELECT COUNT(*) FROM pending) AS pending, \
+            "SELECT (SELECT COUNT(*) FROM pending_change) AS pending, \
              (SELECT COUNT(*) FROM dead_letter) AS dead, \
-             (SELECT {now} - MIN(pending_since) FROM pending) AS oldest"
+             (SELECT {now} - MIN(pending_since) FROM pending_change) AS oldest"
         ))
         .fetch_one(&self.db.pool)
         .await?;
@@ -317,7 +318,7 @@ async fn up_to_date(pool: &AnyPool, migrator: &Migrator) -> Result<()> {
 
 async fn load_pending(pool: &AnyPool) -> Result<PendingIndex> {
     let index = PendingIndex::default();
-    let rows = sqlx::query("SELECT profile_key, choice, value FROM pending")
+    let rows = sqlx::query("SELECT profile_key, choice, value FROM pending_change")
         .fetch_all(pool)
         .await?;
     for row in rows {
@@ -443,6 +444,65 @@ mod tests {
             Finished::Done
         );
         assert_eq!(store.pending_value(&key, Choice::Sale).await.unwrap(), None);
+        store.close().await;
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Changes waiting under the schema before the second choice survive
+    /// its migration, as changes of the opt-out, and can be claimed.
+    #[tokio::test]
+    async fn the_second_choice_migration_keeps_what_was_pending() {
+        let dir = scratch_dir();
+        let older = dir.join("older-migrations");
+        std::fs::create_dir_all(&older).unwrap();
+        let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        for file in std::fs::read_dir(&all).unwrap() {
+            let file = file.unwrap();
+            if file.file_name().to_string_lossy().as_ref() < "20261202" {
+                std::fs::copy(file.path(), older.join(file.file_name())).unwrap();
+            }
+        }
+        let settings = settings(&dir);
+        std::fs::File::create(dir.join("proxy.db")).unwrap();
+        let before = pool(&settings, false).await.unwrap();
+        Migrator::new(older)
+            .await
+            .unwrap()
+            .run(&before)
+            .await
+            .unwrap();
+        sqlx::raw_sql(
+            "INSERT INTO audit (request_id, received_at, subject, requested, source, gpc) \
+             VALUES ('r-1', 1, 'A', 1, 'widget', 0); \
+             INSERT INTO pending (profile_key, key_kind, audit_id, value, next_attempt_at, \
+             pending_since) VALUES ('A', 'custom-key', 1, 1, 0, 1);",
+        )
+        .execute(&before)
+        .await
+        .unwrap();
+        before.close().await;
+
+        let store = Store::connect(&settings).await.unwrap();
+        let key = ProfileKey::parse("A", KeyKind::CustomKey).unwrap();
+        assert_eq!(
+            store.pending_value(&key, Choice::Sale).await.unwrap(),
+            Some(true)
+        );
+        assert_eq!(
+            store.pending_value(&key, Choice::Sensitive).await.unwrap(),
+            None
+        );
+        let claim = store
+            .claim_due(Duration::from_secs(60))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (claim.choice, claim.value, claim.audit_id),
+            (Choice::Sale, true, 1)
+        );
+        let audit: Vec<AuditRow> = store.audit(0, i64::MAX).try_collect().await.unwrap();
+        assert_eq!(audit[0].choice, "sale");
         store.close().await;
         std::fs::remove_dir_all(dir).unwrap();
     }

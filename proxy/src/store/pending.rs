@@ -1,9 +1,11 @@
 //! Pending changes and their leases.
 //!
-//! The `pending` table holds one row per profile: the latest choice that
-//! Campaign has not confirmed. A row is *leased* while one attempt applies
-//! it, so that no two attempts, in one process or in several replicas,
-//! ever send one profile's changes at the same time or out of order.
+//! The `pending_change` table holds one row per profile and choice (sale,
+//! sensitive): the latest value Campaign has not confirmed. A row is
+//! *leased* while one attempt applies it, so that no two attempts, in one
+//! process or in several replicas, ever send one choice's changes at the
+//! same time or out of order. The two choices of a profile are separate
+//! fields in Campaign, so their rows are sent independently.
 //!
 //! Every claim gets a lease token of its own, and only the attempt that
 //! presents it may finish the row: an attempt that outlived its lease (it
@@ -149,7 +151,7 @@ impl Db {
         let leased = loop {
             let inserted = sqlx::query(sql!(
                 d,
-                "INSERT INTO pending (profile_key, choice, key_kind, given_key, audit_id, value, \
+                "INSERT INTO pending_change (profile_key, choice, key_kind, given_key, audit_id, value, \
                  action, next_attempt_at, pending_since, lease_token, lease_until, \
                  leased_audit_id) \
                  VALUES ($1, $9, $2, $3, $4, $5, $8, {now}, {now}, $6, {now} + $7, $4) \
@@ -174,7 +176,7 @@ impl Db {
                 d,
                 "SELECT audit_id, leased_audit_id, in_doubt, \
                  CAST(CASE WHEN lease_until <= {now} THEN 1 ELSE 0 END AS BIGINT) AS free \
-                 FROM pending WHERE profile_key = $1 AND choice = $2 {lock}"
+                 FROM pending_change WHERE profile_key = $1 AND choice = $2 {lock}"
             ))
             .bind(key)
             .bind(choice)
@@ -194,7 +196,7 @@ impl Db {
             // A new request starts afresh: its own attempts and strikes.
             if !free {
                 sqlx::query(
-                    "UPDATE pending SET audit_id = $1, value = $2, given_key = $3, attempts = 0, \
+                    "UPDATE pending_change SET audit_id = $1, value = $2, given_key = $3, attempts = 0, \
                      strikes = 0, action = $5 WHERE profile_key = $4 AND choice = $6",
                 )
                 .bind(audit_id)
@@ -209,7 +211,7 @@ impl Db {
             }
             sqlx::query(sql!(
                 d,
-                "UPDATE pending SET audit_id = $1, value = $2, given_key = $3, attempts = 0, \
+                "UPDATE pending_change SET audit_id = $1, value = $2, given_key = $3, attempts = 0, \
                  strikes = 0, lease_token = $4, lease_until = {now} + $5, leased_audit_id = $1, \
                  action = $7 WHERE profile_key = $6 AND choice = $8"
             ))
@@ -247,7 +249,7 @@ impl Db {
         let key = (claim.key.as_str(), claim.choice);
         let row = sqlx::query(sql!(
             d,
-            "SELECT audit_id, lease_token FROM pending \
+            "SELECT audit_id, lease_token FROM pending_change \
              WHERE profile_key = $1 AND choice = $2 {lock}"
         ))
         .bind(key.0)
@@ -380,7 +382,7 @@ impl Db {
         tx: &mut Transaction<'_, Any>,
         (key, choice): (&str, Choice),
     ) -> Result<(Finished, Option<Undo>)> {
-        sqlx::query("DELETE FROM pending WHERE profile_key = $1 AND choice = $2")
+        sqlx::query("DELETE FROM pending_change WHERE profile_key = $1 AND choice = $2")
             .bind(key)
             .bind(choice.as_str())
             .execute(&mut **tx)
@@ -399,7 +401,7 @@ impl Db {
     ) -> Result<()> {
         sqlx::query(sql!(
             self.dialect,
-            "UPDATE pending SET lease_token = NULL, leased_audit_id = NULL, \
+            "UPDATE pending_change SET lease_token = NULL, leased_audit_id = NULL, \
              lease_until = CASE WHEN $1 = 1 THEN {now} + $2 ELSE 0 END, \
              in_doubt = CASE WHEN $1 = 1 THEN 1 ELSE in_doubt END, \
              attempts = $3, strikes = $4, next_attempt_at = {now} + $2, last_error = $5 \
@@ -422,9 +424,9 @@ impl Db {
         let token = LeaseToken::new();
         let row = sqlx::query(sql!(
             self.dialect,
-            "UPDATE pending SET lease_token = $1, lease_until = {now} + $2, \
+            "UPDATE pending_change SET lease_token = $1, lease_until = {now} + $2, \
              leased_audit_id = audit_id \
-             WHERE (profile_key, choice) = (SELECT profile_key, choice FROM pending \
+             WHERE (profile_key, choice) = (SELECT profile_key, choice FROM pending_change \
                WHERE next_attempt_at <= {now} AND lease_until <= {now} \
                ORDER BY next_attempt_at LIMIT 1 {skip_locked}) \
              AND lease_until <= {now} \

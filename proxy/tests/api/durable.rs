@@ -335,7 +335,7 @@ async fn a_request_that_cannot_be_recorded_is_refused_and_not_forwarded() {
     let token = token_for("CUST-1001");
     state_of(app.get_opt_out(&token).await).await;
     let mut db = app.database_connection().await;
-    db.execute("DROP TABLE pending").await.unwrap();
+    db.execute("DROP TABLE pending_change").await.unwrap();
     let before = app.emulator.stats().campaign_requests;
 
     let (status, code) = error_of(app.patch_opt_out(&token, true).await).await;

@@ -72,7 +72,7 @@ async fn logs_hold_no_tokens_secrets_or_emails() {
 
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     for expected in [
-        "choice recorded",
+        "opt-out choice recorded",
         "error sending request",
         "will be retried",
     ] {

@@ -401,7 +401,7 @@ async fn a_proxy_that_may_not_migrate_refuses_an_older_schema_until_migrated() {
         let app = url::Url::parse(&app_url).unwrap().username().to_owned();
         let grants = [
             format!("GRANT SELECT, INSERT ON audit, audit_outcome, dead_letter TO {app}"),
-            format!("GRANT SELECT, INSERT, UPDATE, DELETE ON pending TO {app}"),
+            format!("GRANT SELECT, INSERT, UPDATE, DELETE ON pending_change TO {app}"),
             format!("GRANT SELECT ON _sqlx_migrations TO {app}"),
         ];
         for grant in grants {

@@ -248,24 +248,42 @@ async fn a_sensitive_field_the_proxy_cannot_use_stops_it_at_start() {
             .contains("identity.key_kind = \"custom-key\""),
         "{error}"
     );
-    for name in ["ccpaOptOut", "email", "1st", "cus limit", ""] {
+    for name in [
+        "ccpaOptOut",
+        "blackListEmail",
+        "email",
+        "cus",
+        "cus limit",
+        "cusLimit\u{2028}",
+        "",
+    ] {
         let refused: Result<ccpa_proxy::config::FieldName, _> = name.to_owned().try_into();
         assert!(refused.is_err(), "{name:?}");
     }
+    let mut settings = testkit::proxy_settings(&emulator, database.url());
+    settings.campaign.sensitive_field = Some("cuscustomerid".to_owned().try_into().unwrap());
+    let error = Application::build(settings).await.err().expect("refused");
+    assert!(error.to_string().contains("custom key field"), "{error}");
 }
 
 /// A profile whose answer lacks the configured field (a misspelt setting)
-/// is not read as "not limited": the GET says Campaign's answer is wrong.
+/// is not read as "not limited", and does not stand in the way of the
+/// opt-out: the GET answers without the limit, readiness names the field,
+/// an opt-out applies, and a limit waits for the setting to be mended.
 #[tokio::test]
-async fn a_misspelt_sensitive_field_is_an_error_not_a_false() {
+async fn a_misspelt_sensitive_field_holds_up_the_limit_and_nothing_else() {
     let app = spawn_app_with(|settings| {
         settings.campaign.sensitive_field = Some("cusLimitSensitiv".to_owned().try_into().unwrap());
     })
     .await;
-    let response = app.get_opt_out(&token_for("CUST-1001")).await;
-    let (status, code) = error_of(response).await;
-    assert_eq!((status, code.as_str()), (502, "upstream_unavailable"));
+    let token = token_for("CUST-1001");
+    let state = state_of(app.get_opt_out(&token).await).await;
+    assert_eq!(
+        state,
+        json!({"ccpaOptOut": false, "pending": false, "gpcHonored": false})
+    );
     let ready = app.readiness().await;
+    assert_eq!(ready["upstream"], "misconfigured", "{ready}");
     assert!(
         ready["problem"]
             .as_str()
@@ -273,6 +291,55 @@ async fn a_misspelt_sensitive_field_is_an_error_not_a_false() {
             .contains("cusLimitSensitiv"),
         "{ready}"
     );
+
+    assert_eq!(app.patch_opt_out(&token, true).await.status(), 200);
+    assert!(app.opt_out_of("CUST-1001"));
+    let limit = app
+        .patch_sensitive(&token, json!({"limitSensitive": true}))
+        .await;
+    assert_eq!(limit.status(), 202);
+    assert_eq!(app.pending().await, 1, "the limit waits");
+    assert!(!app.limited("CUST-1001"));
+}
+
+/// With both choices offered, a Campaign outage still lets a GET answer
+/// the opt-out (pending, or recorded from GPC); only the limit is left out.
+#[tokio::test]
+async fn campaign_down_costs_a_read_the_limit_only() {
+    let app = spawn_app_with(offered).await;
+    app.emulator
+        .inject(Fault::campaign(FaultKind::Status { status: 503 }, 1_000));
+    let token = token_for("CUST-1001");
+    assert_eq!(app.patch_opt_out(&token, true).await.status(), 202);
+    let state = state_of(app.get_opt_out(&token).await).await;
+    assert_eq!(
+        state,
+        json!({"ccpaOptOut": true, "pending": true, "gpcHonored": false})
+    );
+
+    let gpc = app
+        .http
+        .get(app.api())
+        .bearer_auth(token_for("CUST-1003"))
+        .header("Sec-GPC", "1")
+        .send()
+        .await
+        .unwrap();
+    let state = state_of(gpc).await;
+    assert_eq!(
+        state,
+        json!({"ccpaOptOut": true, "pending": true, "gpcHonored": true})
+    );
+    let audit = app.audit().await;
+    assert_eq!(
+        audit.len(),
+        2,
+        "the signal is recorded while Campaign is down"
+    );
+    assert_eq!(audit[1].source, "gpc");
+    app.emulator.clear_faults();
+    app.drained().await;
+    assert!(app.opt_out_of("CUST-1001") && app.opt_out_of("CUST-1003"));
 }
 
 /// `byEmail` reads the standard resource, which has no custom fields: an
