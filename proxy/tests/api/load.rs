@@ -1,6 +1,7 @@
 //! Many users flipping at once while Campaign fails on and off: afterwards
-//! Campaign holds every user's last choice, every profile saw its changes in
-//! order, and the audit trail has one record per accepted request.
+//! Campaign holds every user's last choice (of both switches: the opt-out,
+//! and the limit on sensitive information), every profile saw its changes
+//! in order, and the audit trail has one record per accepted request.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,12 +10,17 @@ use std::time::{Duration, Instant};
 use campaign_emulator::Emulator;
 use campaign_emulator::faults::{Fault, FaultKind};
 
+use serde_json::json;
+
 use crate::helpers::*;
 
 /// What one user did: their choices in the order the proxy accepted them.
 struct User {
     key: String,
+    /// Of the opt-out.
     accepted: Vec<bool>,
+    /// Of the limit on the use of sensitive information.
+    limits: Vec<bool>,
     /// How many of them were answered `202`: recorded, to be applied later.
     recorded: usize,
     refused: usize,
@@ -82,22 +88,39 @@ async fn flip(key: String, urls: &[String], rounds: usize) -> User {
     let mut user = User {
         key,
         accepted: Vec::new(),
+        limits: Vec::new(),
         recorded: 0,
         refused: 0,
     };
     for round in 0..rounds {
         let choice = rand::random::<bool>();
+        // The first flip is of the opt-out; after it, one in three is of
+        // the limit: the two choices' changes interleave.
+        let limit = round > 0 && rand::random_range(0..3) == 0;
+        let api = &urls[round % urls.len()];
+        let (url, body, accepted) = match limit {
+            false => (
+                api.clone(),
+                json!({ "ccpaOptOut": choice }),
+                &mut user.accepted,
+            ),
+            true => (
+                format!("{api}/sensitive"),
+                json!({ "limitSensitive": choice }),
+                &mut user.limits,
+            ),
+        };
         let response = http
-            .patch(&urls[round % urls.len()])
+            .patch(url)
             .bearer_auth(&token)
-            .json(&serde_json::json!({ "ccpaOptOut": choice }))
+            .json(&body)
             .send()
             .await
             .unwrap();
         match response.status().as_u16() {
-            200 => user.accepted.push(choice),
+            200 => accepted.push(choice),
             202 => {
-                user.accepted.push(choice);
+                accepted.push(choice);
                 user.recorded += 1;
             }
             _ => user.refused += 1,
@@ -162,7 +185,7 @@ async fn verify(emulator: &Emulator, database: &str, users: &[User], emails: &[S
     for user in users {
         assert_eq!(user.refused, 0, "{}: every request was accepted", user.key);
         let last = *user.accepted.last().expect("accepted choices");
-        verdict.accepted += user.accepted.len();
+        verdict.accepted += user.accepted.len() + user.limits.len();
         verdict.recorded += user.recorded;
         verdict.moved += usize::from(last);
         if emulator.profile(&user.key).unwrap().ccpa_opt_out != last {
@@ -170,7 +193,11 @@ async fn verify(emulator: &Emulator, database: &str, users: &[User], emails: &[S
         }
         // Every accepted choice is on record, in the order accepted, and
         // decided: the last applied, the others superseded or applied.
-        let records: Vec<_> = audit.iter().filter(|r| r.subject == user.key).collect();
+        verdict.lost += limits_lost(emulator, &audit, user);
+        let records: Vec<_> = audit
+            .iter()
+            .filter(|r| r.subject == user.key && r.choice == "sale")
+            .collect();
         let requested: Vec<bool> = records.iter().map(|r| r.requested).collect();
         assert_eq!(
             requested, user.accepted,
@@ -223,6 +250,25 @@ async fn verify(emulator: &Emulator, database: &str, users: &[User], emails: &[S
     verdict
 }
 
+/// Accepted limits whose effect is missing: Campaign's field not at the
+/// user's last limit, or a record undecided or failed. Their records are
+/// the limits in the order accepted.
+fn limits_lost(emulator: &Emulator, audit: &[ccpa_proxy::store::AuditRow], user: &User) -> usize {
+    let records: Vec<_> = audit
+        .iter()
+        .filter(|r| r.subject == user.key && r.choice == "sensitive")
+        .collect();
+    let requested: Vec<bool> = records.iter().map(|r| r.requested).collect();
+    assert_eq!(requested, user.limits, "{}: the limits on record", user.key);
+    let held = emulator.profile(&user.key).unwrap().cus_limit_sensitive;
+    let last = user.limits.last().copied().unwrap_or(false);
+    let undecided = records
+        .iter()
+        .filter(|r| !matches!(r.outcome.as_deref(), Some("applied" | "superseded")))
+        .count();
+    usize::from(held != last) + undecided
+}
+
 /// Whether `applied` is a subsequence of `chosen`: changes may be skipped
 /// (a newer choice replaced them) but never reordered.
 fn is_in_order(applied: &[bool], chosen: &[bool]) -> bool {
@@ -242,11 +288,7 @@ fn the_order_check_tells_reordered_sequences_apart() {
 async fn durability_under_load() {
     const USERS: usize = 200;
     const ROUNDS: usize = 5;
-    let app = spawn_app_with(|s| {
-        s.campaign.timeout_ms = 500;
-        s.email_opt_out.per_client_per_minute = 1_000;
-    })
-    .await;
+    let app = spawn_app_with(stormy).await;
     let started = Instant::now();
     let (users, emails) = storm(&app.emulator, std::slice::from_ref(&app), USERS, ROUNDS).await;
     let elapsed = started.elapsed();
@@ -257,8 +299,10 @@ async fn durability_under_load() {
     } else {
         "SQLite"
     };
+    let limits: usize = users.iter().map(|u| u.limits.len()).sum();
     println!(
-        "durability under load ({backend}): {USERS} users × {ROUNDS} flips = {} requests, \
+        "durability under load ({backend}): {USERS} users × {ROUNDS} flips = {} requests \
+         ({limits} of them of the limit on sensitive information), \
          and {STORM_EMAILS} opt-outs by email of addresses nobody has: {} accepted ({} answered \
          202, applied later), {} users ended opted out, {} faults \
          injected, {} Campaign PATCHes, {} IMS token requests, lost = {}, all applied {:.1} s \
@@ -283,7 +327,17 @@ async fn durability_under_load() {
         verdict.moved > 0,
         "some users end elsewhere than they started"
     );
+    assert!(limits > 0, "the limit was changed too");
     assert_eq!(verdict.lost, 0);
+}
+
+/// The storm's proxy: quick timeouts, room for the email opt-outs, and
+/// both choices offered.
+fn stormy(settings: &mut ccpa_proxy::config::Settings) {
+    settings.campaign.timeout_ms = 500;
+    settings.email_opt_out.per_client_per_minute = 1_000;
+    let field = campaign_emulator::store::SENSITIVE_FIELD.to_owned();
+    settings.campaign.sensitive_field = Some(field.try_into().unwrap());
 }
 
 /// Replicas share PostgreSQL: a change one accepted reads as pending
@@ -291,13 +345,9 @@ async fn durability_under_load() {
 /// serves one process: there the second replica is refused at start.
 #[tokio::test]
 async fn two_replicas_on_one_database_behave_as_one() {
-    let first = spawn_app_with(|s| {
-        s.campaign.timeout_ms = 500;
-        s.email_opt_out.per_client_per_minute = 1_000;
-    })
-    .await;
+    let first = spawn_app_with(stormy).await;
     let mut settings = testkit::proxy_settings(&first.emulator, first.database.url());
-    settings.campaign.timeout_ms = 500;
+    stormy(&mut settings);
     if !testkit::on_postgres() {
         let refused = ccpa_proxy::startup::Application::build(settings).await;
         let error = refused.err().expect("a second process on one SQLite file");
