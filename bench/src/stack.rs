@@ -14,7 +14,7 @@ pub const ORGANIZATION: &str = "demo-org";
 pub const CLIENT_ID: &str = "ccpa-demo-client";
 const CLIENT_SECRET: &str = "ccpa-demo-secret";
 /// The HS256 key the benchmark's "host" shares with the proxy.
-pub const SIGNING_SECRET: &str = "bench-host-shared-hs256-secret";
+pub const SIGNING_SECRET: &str = "bench-host-shared-hs256-secret-of-42-bytes";
 /// Test customers in the emulator.
 pub const USERS: usize = 1_000;
 

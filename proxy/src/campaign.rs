@@ -276,12 +276,29 @@ impl CampaignClient {
         match key {
             ProfileKey::CustomKey(custom) => {
                 let body = self.by_custom_key(custom).await?;
+                self.carries(&body, custom)?;
                 self.profile_of(body, true)
             }
             ProfileKey::Email { .. } => {
                 let body = self.by_email(key).await?;
                 self.profile_of(body, false)
             }
+        }
+    }
+
+    /// Whether the profile Campaign answered a look-up of `key` with holds
+    /// that key (unless `campaign.verify_returned_key` is off): a proxy,
+    /// cache or bug that answers with another customer's profile must not
+    /// get that profile read or changed.
+    fn carries(&self, body: &ProfileBody, key: &str) -> Result<(), CampaignError> {
+        let field = &self.settings.custom_key_field;
+        match body.rest.get(field.as_str()) {
+            _ if !self.settings.verify_returned_key => Ok(()),
+            Some(serde_json::Value::String(held)) if held == key => Ok(()),
+            _ => Err(CampaignError::Unexpected(format!(
+                "Campaign answered a look-up by custom key with a profile whose {field} is \
+                 not that key"
+            ))),
         }
     }
 

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
@@ -263,6 +263,11 @@ pub struct CampaignSettings {
     /// extended resource, which `byEmail` look-ups do not read.
     #[serde(default)]
     pub sensitive_field: Option<FieldName>,
+    /// Whether the profile Campaign answers a custom-key look-up with must
+    /// carry that key in `custom_key_field`: a look-up answered with
+    /// someone else's profile is then refused, never changed.
+    #[serde(default = "default_true")]
+    pub verify_returned_key: bool,
     /// When no request has asked Campaign anything for this long, the
     /// proxy checks it once, so that readiness stays true (milliseconds).
     #[serde(default = "default_health_check_ms")]
@@ -381,6 +386,60 @@ pub struct IdentitySettings {
     /// Tokens that claim to live longer than this are refused (seconds).
     #[serde(default = "default_max_token_lifetime")]
     pub max_token_lifetime_secs: u64,
+    /// Besides ASCII letters and digits, the characters a custom key may
+    /// hold. Never `@` (a Campaign PKey starts so), `/`, `\`, `;`, `?`,
+    /// `#`, `%` or whitespace: a key is a path segment of Campaign's URL.
+    #[serde(default = "default_custom_key_symbols")]
+    pub custom_key_symbols: KeySymbols,
+}
+
+impl IdentitySettings {
+    /// Refuses an HS256 secret too short to resist guessing: RFC 7518
+    /// asks for a key at least as long as the hash, 32 bytes.
+    pub fn check(&self) -> Result<(), String> {
+        let length = self.hs256_secret.expose_secret().len();
+        if length < MIN_SECRET_BYTES {
+            return Err(format!(
+                "identity.hs256_secret has {length} bytes; it needs at least \
+                 {MIN_SECRET_BYTES} (e.g. `openssl rand -hex 32`)"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// RFC 7518 § 3.2: an HS256 key at least as long as the hash.
+const MIN_SECRET_BYTES: usize = 32;
+
+/// The symbols a custom key may hold besides ASCII letters and digits,
+/// checked once at load.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct KeySymbols(String);
+
+impl KeySymbols {
+    /// Whether `c` may appear in a custom key.
+    pub fn allows(&self, c: char) -> bool {
+        c.is_ascii_alphanumeric() || self.0.contains(c)
+    }
+}
+
+impl TryFrom<String> for KeySymbols {
+    type Error = String;
+
+    fn try_from(symbols: String) -> Result<Self, String> {
+        const NEVER: &str = "@/\\;?#%";
+        match symbols
+            .chars()
+            .find(|&c| NEVER.contains(c) || !c.is_ascii_graphic())
+        {
+            Some(c) => Err(format!(
+                "identity.custom_key_symbols may not hold {c:?}: a key is a path segment of \
+                 Campaign's URL, and a leading @ names a profile by its PKey"
+            )),
+            None => Ok(Self(symbols)),
+        }
+    }
 }
 
 /// The demo sign-in: `/demo/*` routes that mint tokens for any customer.
@@ -391,6 +450,9 @@ pub struct DemoSettings {
     pub enabled: bool,
 }
 
+fn default_custom_key_symbols() -> KeySymbols {
+    KeySymbols("-_.".into())
+}
 fn default_standard_resource() -> String {
     "profileAndServices".into()
 }

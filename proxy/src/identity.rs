@@ -16,7 +16,7 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::config::{IdentitySettings, KeyKind};
+use crate::config::{IdentitySettings, KeyKind, KeySymbols};
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -170,6 +170,7 @@ pub struct TokenVerifier {
     validation: Validation,
     key_claim: String,
     key_kind: KeyKind,
+    key_symbols: KeySymbols,
     max_lifetime_secs: u64,
 }
 
@@ -180,12 +181,14 @@ impl TokenVerifier {
         validation.set_audience(&[&settings.audience]);
         validation.set_issuer(&[&settings.issuer]);
         validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+        validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECS;
         Self {
             key: DecodingKey::from_secret(settings.hs256_secret.expose_secret().as_bytes()),
             validation,
             key_claim: settings.key_claim.clone(),
             key_kind: settings.key_kind,
+            key_symbols: settings.custom_key_symbols.clone(),
             max_lifetime_secs: settings.max_token_lifetime_secs,
         }
     }
@@ -199,20 +202,56 @@ impl TokenVerifier {
                     _ => ApiError::InvalidToken("the token is not valid for this service"),
                 })?
                 .claims;
-        let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
-        let now = jsonwebtoken::get_current_timestamp();
-        if exp > now + self.max_lifetime_secs + LEEWAY_SECS {
-            return Err(ApiError::InvalidToken(
-                "the token lives longer than allowed",
-            ));
-        }
+        self.check_lifetime(&claims)?;
         let subject = claim_str(&claims, "sub")?;
         let key = claim_str(&claims, &self.key_claim)?;
         let key = ProfileKey::parse(key, self.key_kind).map_err(ApiError::InvalidToken)?;
+        if let ProfileKey::CustomKey(custom) = &key {
+            self.check_custom_key(custom)?;
+        }
         Ok(AuthUser {
             subject: Subject(subject.to_owned()),
             key,
         })
+    }
+}
+
+impl TokenVerifier {
+    /// `iat` is required, no later than now, and at most the longest
+    /// lifetime before `exp`: a token minted to live for a year is refused
+    /// however fresh it looks.
+    fn check_lifetime(&self, claims: &HashMap<String, Value>) -> Result<(), ApiError> {
+        let time = |name| claims.get(name).and_then(Value::as_u64);
+        let (Some(iat), Some(exp)) = (time("iat"), time("exp")) else {
+            return Err(ApiError::InvalidToken("a required claim is missing"));
+        };
+        let now = jsonwebtoken::get_current_timestamp();
+        if iat > now + LEEWAY_SECS {
+            return Err(ApiError::InvalidToken("the token was issued in the future"));
+        }
+        if exp.saturating_sub(iat) > self.max_lifetime_secs {
+            return Err(ApiError::InvalidToken(
+                "the token lives longer than allowed",
+            ));
+        }
+        Ok(())
+    }
+
+    /// A custom key becomes a path segment of Campaign's URL: only letters,
+    /// digits and the configured symbols, never `.` or `..` (the segment
+    /// would name the collection), never a leading `@` (Campaign's PKey).
+    fn check_custom_key(&self, key: &str) -> Result<(), ApiError> {
+        if key.starts_with('@') || key.chars().all(|c| c == '.') {
+            return Err(ApiError::InvalidToken(
+                "the key claim is not a customer key",
+            ));
+        }
+        if !key.chars().all(|c| self.key_symbols.allows(c)) {
+            return Err(ApiError::InvalidToken(
+                "the key claim holds a character keys may not",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -227,14 +266,20 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or(ApiError::MissingToken)?;
+        let mut headers = parts.headers.get_all(header::AUTHORIZATION).iter();
+        let header = headers.next().ok_or(ApiError::MissingToken)?;
+        // Which of two would win depends on who reads them: neither does.
+        if headers.next().is_some() {
+            return Err(ApiError::InvalidToken(
+                "the request has more than one Authorization header",
+            ));
+        }
         let token = header
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token)
             .ok_or(ApiError::InvalidToken(
                 "the Authorization header is not a bearer token",
             ))?;
@@ -250,14 +295,17 @@ mod tests {
 
     fn settings() -> IdentitySettings {
         IdentitySettings {
-            hs256_secret: "test-secret".into(),
+            hs256_secret: SECRET.into(),
             issuer: "https://shop.example".into(),
             audience: "ccpa-proxy".into(),
             key_claim: "sub".into(),
             key_kind: KeyKind::CustomKey,
             max_token_lifetime_secs: 600,
+            custom_key_symbols: "-_.".to_owned().try_into().unwrap(),
         }
     }
+
+    const SECRET: &str = "unit-test-shared-hs256-secret-32+bytes";
 
     fn token(claims: Value, secret: &str) -> String {
         encode(
@@ -270,13 +318,93 @@ mod tests {
 
     fn claims(exp_in: i64) -> Value {
         let now = jsonwebtoken::get_current_timestamp() as i64;
-        json!({"sub": "CUST-1", "iss": "https://shop.example", "aud": "ccpa-proxy", "exp": now + exp_in})
+        json!({"sub": "CUST-1", "iss": "https://shop.example", "aud": "ccpa-proxy",
+               "iat": now, "exp": now + exp_in})
+    }
+
+    /// `claims(60)` with `changes` applied (`null` removes a claim).
+    fn claims_with(changes: Value) -> Value {
+        let mut claims = claims(60);
+        for (name, value) in changes.as_object().unwrap() {
+            match value {
+                Value::Null => claims.as_object_mut().unwrap().remove(name),
+                value => claims
+                    .as_object_mut()
+                    .unwrap()
+                    .insert(name.clone(), value.clone()),
+            };
+        }
+        claims
+    }
+
+    /// The times, keys and secrets a token or setting must not get past.
+    #[test]
+    fn refuses_odd_lifetimes_keys_and_short_secrets() {
+        let verifier = TokenVerifier::new(&settings());
+        let now = jsonwebtoken::get_current_timestamp();
+        let refused = [
+            (json!({"iat": null}), "a required claim is missing"),
+            (
+                json!({"iat": now + 3_600}),
+                "the token was issued in the future",
+            ),
+            (
+                json!({"iat": now - 3_000, "exp": now + 60}),
+                "the token lives longer than allowed",
+            ),
+            (
+                json!({"nbf": now + 3_600}),
+                "the token is not valid for this service",
+            ),
+            (json!({"sub": "."}), "the key claim is not a customer key"),
+            (json!({"sub": ".."}), "the key claim is not a customer key"),
+            (
+                json!({"sub": "@Hk4wq9TzL2bYc"}),
+                "the key claim is not a customer key",
+            ),
+            (
+                json!({"sub": "CUST;1"}),
+                "the key claim holds a character keys may not",
+            ),
+            (
+                json!({"sub": "CUST/1"}),
+                "the key claim holds a character keys may not",
+            ),
+            (
+                json!({"sub": "CUST%2F1"}),
+                "the key claim holds a character keys may not",
+            ),
+            (
+                json!({"sub": "CÜST-1"}),
+                "the key claim holds a character keys may not",
+            ),
+        ];
+        for (changes, why) in refused {
+            let token = token(claims_with(changes.clone()), SECRET);
+            assert!(
+                matches!(verifier.verify(&token), Err(ApiError::InvalidToken(w)) if w == why),
+                "{changes}: {:?}",
+                verifier.verify(&token).err()
+            );
+        }
+        for fine in ["CUST-1001", "a.b_c", "42"] {
+            let token = token(claims_with(json!({ "sub": fine })), SECRET);
+            assert!(verifier.verify(&token).is_ok(), "{fine}");
+        }
+        let mut short = settings();
+        short.hs256_secret = "31-bytes-is-one-byte-too-short!".into();
+        assert!(short.check().unwrap_err().contains("at least 32"));
+        assert!(settings().check().is_ok());
+        for symbols in ["@", "/", ";", "%", " ", "é"] {
+            let refused: Result<KeySymbols, _> = symbols.to_owned().try_into();
+            assert!(refused.is_err(), "{symbols:?}");
+        }
     }
 
     #[test]
     fn accepts_a_fresh_token_from_the_host() {
         let user = TokenVerifier::new(&settings())
-            .verify(&token(claims(60), "test-secret"))
+            .verify(&token(claims(60), SECRET))
             .unwrap();
         assert_eq!(user.key, ProfileKey::CustomKey("CUST-1".into()));
     }
@@ -291,11 +419,11 @@ mod tests {
         let mut no_sub = claims(60);
         no_sub.as_object_mut().unwrap().remove("sub");
         for bad in [
-            token(claims(60), "other-secret"),
-            token(wrong_iss, "test-secret"),
-            token(wrong_aud, "test-secret"),
-            token(no_sub, "test-secret"),
-            token(claims(86_400), "test-secret"),
+            token(claims(60), "another-secret-that-is-long-enough-too"),
+            token(wrong_iss, SECRET),
+            token(wrong_aud, SECRET),
+            token(no_sub, SECRET),
+            token(claims(86_400), SECRET),
             "not.a.jwt".to_owned(),
         ] {
             assert!(
@@ -304,7 +432,7 @@ mod tests {
             );
         }
         assert!(matches!(
-            verifier.verify(&token(claims(-120), "test-secret")),
+            verifier.verify(&token(claims(-120), SECRET)),
             Err(ApiError::TokenExpired)
         ));
     }

@@ -84,6 +84,7 @@ impl Application {
             .delivery
             .check(&settings.campaign)
             .and_then(|()| settings.campaign.check(settings.identity.key_kind))
+            .and_then(|()| settings.identity.check())
             .map_err(anyhow::Error::msg)?;
         let store = Arc::new(Store::connect(&settings.storage).await?);
         let campaign = Arc::new(CampaignClient::new(settings.campaign.clone())?);

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use sqlx::{Connection, Executor};
 
 /// The HS256 key the test host and the proxy share.
-pub const SECRET: &str = "test-host-shared-hs256-secret";
+pub const SECRET: &str = "test-host-shared-hs256-secret-of-41-bytes";
 /// The test host's issuer.
 pub const ISSUER: &str = "https://shop.example";
 /// The proxy's audience.
@@ -189,6 +189,7 @@ pub fn proxy_settings(emulator: &Emulator, database: &str) -> Settings {
             create_missing_profiles: true,
             custom_key_field: "cusCustomerId".into(),
             sensitive_field: None,
+            verify_returned_key: true,
         },
         identity: IdentitySettings {
             hs256_secret: SECRET.into(),
@@ -197,6 +198,7 @@ pub fn proxy_settings(emulator: &Emulator, database: &str) -> Settings {
             key_claim: "sub".into(),
             key_kind: KeyKind::CustomKey,
             max_token_lifetime_secs: 600,
+            custom_key_symbols: "-_.".to_owned().try_into().expect("key symbols"),
         },
         storage: StorageSettings::new(database).expect("a database URL"),
         delivery: DeliverySettings {

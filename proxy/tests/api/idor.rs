@@ -88,27 +88,99 @@ async fn user_a_cannot_read_or_change_user_b() {
     assert_eq!(app.opt_out_of("CUST-1003"), b_before);
 }
 
+/// A key claim that could name something else in Campaign's URL (the
+/// collection, another resource, another profile by its PKey) is refused
+/// at the token, before Campaign is asked anything.
 #[tokio::test]
-async fn a_key_that_looks_like_a_path_cannot_escape_its_profile() {
+async fn a_key_that_looks_like_a_path_or_a_pkey_is_refused_before_campaign() {
     let app = spawn_app().await;
+    let b_pkey = app.emulator.profile("CUST-1003").unwrap().pkey;
     for sneaky in [
+        ".",
+        "..",
         "../profileAndServices/profile",
         "CUST-1001/../CUST-1003",
         "%2e%2e",
         "CUST-1003?x=1",
+        "CUST-1003;x",
+        b_pkey.as_str(),
     ] {
-        // No profile has such a key: no opt-out on record.
-        let state = state_of(app.get_opt_out(&token_for(sneaky)).await).await;
-        assert_eq!(state["ccpaOptOut"], false, "{sneaky}");
+        let token = token_for(sneaky);
+        let read = error_of(app.get_opt_out(&token).await).await;
+        assert_eq!(read, (401, "invalid_token".into()), "{sneaky}");
+        let change = error_of(app.patch_opt_out(&token, true).await).await;
+        assert_eq!(change, (401, "invalid_token".into()), "{sneaky}");
     }
-    // Each was one look-up of one (missing) profile: none reached the
-    // collection or another resource.
-    let calls = app.emulator.calls();
-    assert_eq!(calls.len(), 4, "{calls:?}");
     assert!(
-        calls
-            .iter()
-            .all(|c| c.kind == campaign_emulator::store::CallKind::Lookup && c.status == 404),
-        "{calls:?}"
+        app.emulator.calls().is_empty(),
+        "Campaign was asked nothing"
     );
+    assert!(app.audit().await.is_empty());
+    assert!(!app.opt_out_of("CUST-1003"));
+}
+
+/// Two `Authorization` headers: which would win depends on who reads
+/// them, so neither does. The scheme's case does not matter (RFC 9110).
+#[tokio::test]
+async fn two_authorization_headers_are_refused_and_the_scheme_is_any_case() {
+    let app = spawn_app().await;
+    let (a, b) = (token_for("CUST-1001"), token_for("CUST-1003"));
+    let both = app
+        .http
+        .patch(app.api())
+        .header("Authorization", format!("Bearer {a}"))
+        .header("Authorization", format!("Bearer {b}"))
+        .json(&json!({"ccpaOptOut": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(both).await, (401, "invalid_token".into()));
+    assert!(!app.opt_out_of("CUST-1001") && !app.opt_out_of("CUST-1003"));
+    let lower = app
+        .http
+        .get(app.api())
+        .header("Authorization", format!("bearer {a}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lower.status(), 200);
+}
+
+/// A look-up answered with another customer's profile (a caching proxy, a
+/// bug): the proxy neither shows nor changes it.
+#[tokio::test]
+async fn a_look_up_answered_with_another_customers_profile_is_refused() {
+    let app = spawn_app().await;
+    let b = app.emulator.profile("CUST-1003").unwrap();
+    let href = format!(
+        "{}/{}/campaign/profileAndServicesExt/profile/{}",
+        app.emulator.url(),
+        app.emulator.config().organization,
+        b.pkey
+    );
+    let answer = json!({"PKey": b.pkey, "href": href, "cusCustomerId": "CUST-1003",
+                        "email": b.email, "ccpaOptOut": false});
+    app.emulator.inject(
+        campaign_emulator::faults::Fault::campaign(
+            campaign_emulator::faults::FaultKind::Answer {
+                status: 200,
+                content_type: "application/json".into(),
+                body: answer.to_string(),
+            },
+            2,
+        )
+        .only("GET"),
+    );
+    let a = token_for("CUST-1001");
+    let (status, _) = error_of(app.get_opt_out(&a).await).await;
+    assert_eq!(status, 502);
+    assert_eq!(app.patch_opt_out(&a, true).await.status(), 202);
+    app.drained().await;
+    assert!(!app.opt_out_of("CUST-1003"), "B untouched");
+    assert!(
+        app.opt_out_of("CUST-1001"),
+        "A's own, once Campaign answers right"
+    );
+    let patched: Vec<_> = app.emulator.opt_out_history("CUST-1003");
+    assert!(patched.is_empty(), "{patched:?}");
 }
