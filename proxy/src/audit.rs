@@ -142,10 +142,11 @@ fn write_csv_line(out: &mut impl Write, fields: [String; 11]) -> std::io::Result
 }
 
 /// Quotes a field when it needs it (RFC 4180). A field a spreadsheet would
-/// run as a formula (`=`, `+`, `-`, `@`) is prefixed with `'`: subjects come
-/// from the host's tokens, and the export is opened by people.
+/// run as a formula (`=`, `+`, `-`, `@`, or a tab or carriage return before
+/// one, as OWASP lists them) is prefixed with `'`: subjects come from the
+/// host's tokens, and the export is opened by people.
 fn csv_field(field: &str) -> String {
-    let field = if field.starts_with(['=', '+', '-', '@']) {
+    let field = if field.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{field}")
     } else {
         field.to_owned()
@@ -186,7 +187,14 @@ mod tests {
         assert_eq!(csv_field("CUST-1001"), "CUST-1001");
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        for formula in ["=HYPERLINK(1)", "+1", "-1", "@SUM(1)", "\t=1", "\r=1"] {
+            assert!(
+                csv_field(formula).trim_start_matches('"').starts_with('\''),
+                "{formula:?}"
+            );
+        }
         assert_eq!(csv_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
+        assert_eq!(csv_field("\r=1"), "\"'\r=1\"");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::handler::HandlerWithoutStateExt;
 use axum::http::{HeaderName, HeaderValue, Method, Request, header};
-use axum::middleware::from_fn;
+use axum::middleware::{from_fn, map_request};
 use axum::routing::{get, patch, post};
 use ccpa_api::{
     BROWSER_OPT_OUT_HEADER, BROWSER_OPT_OUT_PATH, EMAIL_OPT_OUT_PATH, GPC_HEADER, OPT_OUT_PATH,
@@ -18,7 +18,7 @@ use ccpa_api::{
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::PropagateRequestIdLayer;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -242,11 +242,47 @@ pub fn router(state: AppState) -> Router {
                         .get(request_id())
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("-");
-                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), id)
+                    let client_id = request
+                        .extensions()
+                        .get::<ClientRequestId>()
+                        .map(|ClientRequestId(id)| id.as_str());
+                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), id, client_id)
                 })
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
-        .layer(SetRequestIdLayer::new(request_id(), MakeRequestUuid))
+        .layer(map_request(assign_request_id))
+}
+
+/// What a client said its request's id was, cut to [`CLIENT_ID_LEN`]
+/// characters of `[A-Za-z0-9._-]`: kept in the request's log span only, to
+/// match a site's own logs.
+#[derive(Clone)]
+struct ClientRequestId(String);
+
+const CLIENT_ID_LEN: usize = 64;
+
+/// Every request gets an id of the proxy's own, which the logs, the audit
+/// trail and the answer's `X-Request-Id` carry: a client's id can neither
+/// fill the append-only trail nor pass for another request's.
+async fn assign_request_id(mut request: axum::extract::Request) -> axum::extract::Request {
+    let client = request
+        .headers()
+        .get(request_id())
+        .and_then(|v| v.to_str().ok())
+        .map(|id| {
+            id.chars()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                .take(CLIENT_ID_LEN)
+                .collect::<String>()
+        })
+        .filter(|id| !id.is_empty());
+    let own = uuid::Uuid::new_v4().to_string();
+    let own = HeaderValue::from_str(&own).expect("a UUID is a header value");
+    request.headers_mut().insert(request_id(), own);
+    if let Some(client) = client {
+        request.extensions_mut().insert(ClientRequestId(client));
+    }
+    request
 }
 
 fn request_id() -> HeaderName {

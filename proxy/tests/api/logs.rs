@@ -111,3 +111,38 @@ async fn logs_hold_no_tokens_secrets_or_emails() {
         );
     }
 }
+
+/// The proxy names every request itself: a client's `X-Request-Id` can
+/// neither fill the append-only audit trail nor pass for another request's
+/// id; it survives, cut short and sanitized, in the request's log span only.
+#[tokio::test]
+async fn a_clients_request_id_is_neither_trusted_nor_stored() {
+    let logs = captured_logs();
+    let app = spawn_app().await;
+    let given = format!("shop-7f3<script>=cmd|'{}", "x".repeat(4_000));
+    let response = app
+        .http
+        .patch(app.api())
+        .bearer_auth(token_for("CUST-1001"))
+        .header("X-Request-Id", &given)
+        .json(&json!({"ccpaOptOut": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+    let audit = app.audit().await;
+    assert_eq!(audit[0].request_id, id, "the trail holds the proxy's id");
+
+    let kept = format!("shop-7f3scriptcmd{}", "x".repeat(64 - "shop-7f3scriptcmd".len()));
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains(&format!(r#""client_id":"{kept}""#)),
+        "the client's id, sanitized and cut, in the span"
+    );
+    assert!(!text.contains("<script>") && !text.contains(&"x".repeat(65)));
+}
