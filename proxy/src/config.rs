@@ -217,6 +217,11 @@ pub struct ServerSettings {
     /// the demo on a loopback address.
     #[serde(default = "default_true")]
     pub secure_cookies: bool,
+    /// The key of the subject tags in log lines (an HMAC): the same in
+    /// every replica, so that one customer's lines can be followed across
+    /// them and across restarts. Unset, each start picks a random one.
+    #[serde(default)]
+    pub log_tag_key: Option<SecretString>,
 }
 
 /// Adobe Campaign Standard and the IMS token endpoint.

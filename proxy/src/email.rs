@@ -63,7 +63,7 @@ pub async fn post_email(
     }
     // Prefixed, so that it can never be taken for a host's `sub`.
     let subject = Subject::verified(&format!("email:{}", key.as_str()));
-    tracing::info!(subject = %subject.log_tag(), request = %how.request_id(), "opt-out by email recorded");
+    tracing::info!(subject = %app.log_tags.tag(&subject), request = %how.request_id(), "opt-out by email recorded");
     app.delivery
         .record(NewRequest {
             subject,

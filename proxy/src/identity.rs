@@ -10,11 +10,12 @@ use std::fmt;
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
+use hmac::{Hmac, Mac};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use secrecy::ExposeSecret;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 use crate::config::{IdentitySettings, KeyKind, KeySymbols};
 use crate::error::ApiError;
@@ -122,8 +123,9 @@ fn is_plausible_email(raw: &str) -> bool {
         && !domain.ends_with('.')
 }
 
-/// The host's subject (`sub`), shown in logs only as a short digest so that a
-/// log line never carries an email address or a customer number.
+/// The host's subject (`sub`), shown in logs only as a keyed digest
+/// ([`LogTags`]) so that a log line never carries an email address or a
+/// customer number.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Subject(String);
 
@@ -132,10 +134,29 @@ impl Subject {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
 
-    /// A stable, non-reversible tag for log lines.
-    pub fn log_tag(&self) -> String {
-        let digest = Sha256::digest(self.0.as_bytes());
+/// Tags subjects for log lines with an HMAC under a key only the proxy
+/// holds. A plain hash would not do: customer numbers are few and
+/// guessable, and anyone with the logs could hash them all and match.
+#[derive(Clone)]
+pub struct LogTags(Hmac<Sha256>);
+
+impl LogTags {
+    /// Tags keyed by `key` (the same in every replica and across restarts,
+    /// so that one customer's lines can be followed); `None`: a random key
+    /// for this process only.
+    pub fn new(key: Option<&[u8]>) -> Self {
+        let random: [u8; 32] = rand::random();
+        let mac = Hmac::new_from_slice(key.unwrap_or(&random)).expect("HMAC takes any key");
+        Self(mac)
+    }
+
+    /// A stable, non-reversible tag for `subject`.
+    pub fn tag(&self, subject: &Subject) -> String {
+        let mut mac = self.0.clone();
+        mac.update(subject.0.as_bytes());
+        let digest = mac.finalize().into_bytes();
         digest[..6].iter().map(|b| format!("{b:02x}")).collect()
     }
 }
@@ -150,7 +171,7 @@ impl Subject {
 
 impl fmt::Debug for Subject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Subject({})", self.log_tag())
+        f.write_str("Subject(..)")
     }
 }
 
@@ -507,6 +528,22 @@ mod tests {
         );
         let subject = Subject("ada@example.com".into());
         assert!(!format!("{subject:?}").contains("ada"));
-        assert_eq!(subject.log_tag().len(), 12);
+    }
+
+    /// Tags are stable under one key, differ under another, and are not
+    /// the plain hash anyone could compute from a guessed customer number.
+    #[test]
+    fn log_tags_are_keyed() {
+        use sha2::Digest;
+        let subject = Subject("CUST-1001".into());
+        let ours = LogTags::new(Some(b"the proxy's own log key"));
+        let tag = ours.tag(&subject);
+        assert_eq!(tag.len(), 12);
+        assert_eq!(ours.tag(&subject), tag, "stable");
+        assert_ne!(LogTags::new(Some(b"another key")).tag(&subject), tag);
+        assert_ne!(LogTags::new(None).tag(&subject), tag);
+        let plain = sha2::Sha256::digest(b"CUST-1001");
+        let plain: String = plain[..6].iter().map(|b| format!("{b:02x}")).collect();
+        assert_ne!(tag, plain);
     }
 }

@@ -189,7 +189,7 @@ async fn record_and_apply(
     };
     let attempt = state.delivery.accept(request).await?;
     tracing::info!(
-        subject = %user.subject.log_tag(),
+        subject = %state.log_tags.tag(&user.subject),
         request = %how.request_id,
         value,
         ?choice,

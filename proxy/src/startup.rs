@@ -27,9 +27,10 @@ use crate::campaign::{CampaignClient, CampaignError};
 use crate::config::{KeyKind, Settings};
 use crate::delivery::Delivery;
 use crate::email::EmailLimits;
-use crate::identity::TokenVerifier;
+use crate::identity::{LogTags, TokenVerifier};
 use crate::store::Store;
 use crate::{browser, demo, email, routes};
+use secrecy::ExposeSecret;
 
 /// What every handler can reach. Built once; cloning copies five pointers.
 #[derive(Clone)]
@@ -46,6 +47,8 @@ pub struct AppState {
     pub delivery: Arc<Delivery>,
     /// What the opt-out by email lets one client, or one address, ask.
     pub email_limits: Arc<EmailLimits>,
+    /// Keyed tags for subjects in log lines.
+    pub log_tags: Arc<LogTags>,
 }
 
 /// Pages served by the proxy (the demo page, the widget's files) may only
@@ -105,6 +108,13 @@ impl Application {
             store: store.clone(),
             delivery: delivery.clone(),
             email_limits: Arc::new(EmailLimits::new(&settings.email_opt_out)),
+            log_tags: Arc::new(LogTags::new(
+                settings
+                    .server
+                    .log_tag_key
+                    .as_ref()
+                    .map(|key| key.expose_secret().as_bytes()),
+            )),
             settings: Arc::new(settings),
         };
         if state.settings.demo.enabled {

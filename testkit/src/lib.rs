@@ -171,6 +171,7 @@ pub fn proxy_settings(emulator: &Emulator, database: &str) -> Settings {
             widget_dir: None,
             // Tests reach the proxy over plain HTTP on loopback.
             secure_cookies: false,
+            log_tag_key: None,
         },
         campaign: CampaignSettings {
             base_url: emulator.url().parse().expect("the emulator's URL"),

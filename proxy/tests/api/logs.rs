@@ -102,14 +102,24 @@ async fn logs_hold_no_tokens_secrets_or_emails() {
         "garbage.token.value".into(),
         "Bearer".into(),
         "access_token".into(),
+        // The unkeyed digest anyone could compute from a guessed subject.
+        plain_tag("host-user-42"),
     ];
     secrets.extend(access_tokens);
+    assert!(text.contains(r#""subject":""#), "subjects are tagged");
     for secret in &secrets {
         assert!(
             !text.contains(secret.as_str()),
             "{secret} appears in the logs:\n{text}"
         );
     }
+}
+
+/// What a log tag would be without the proxy's key: a plain SHA-256 prefix.
+fn plain_tag(subject: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(subject.as_bytes());
+    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The proxy names every request itself: a client's `X-Request-Id` can
@@ -138,7 +148,10 @@ async fn a_clients_request_id_is_neither_trusted_nor_stored() {
     let audit = app.audit().await;
     assert_eq!(audit[0].request_id, id, "the trail holds the proxy's id");
 
-    let kept = format!("shop-7f3scriptcmd{}", "x".repeat(64 - "shop-7f3scriptcmd".len()));
+    let kept = format!(
+        "shop-7f3scriptcmd{}",
+        "x".repeat(64 - "shop-7f3scriptcmd".len())
+    );
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     assert!(
         text.contains(&format!(r#""client_id":"{kept}""#)),
