@@ -190,6 +190,11 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// The body is larger than the proxy accepts.
     PayloadTooLarge,
+    /// The body did not arrive in time.
+    RequestTimeout,
+    /// The proxy holds as many connections as it may: try again after
+    /// `Retry-After`.
+    Overloaded,
     /// The request carried a query string; the proxy takes no parameters.
     UnexpectedParameter,
     /// No such route.

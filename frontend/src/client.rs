@@ -299,8 +299,11 @@ impl ApiClient {
                     self.token.set(None);
                 }
                 // A save answered by something other than the proxy (a load
-                // balancer's error page): what became of it is unknown.
-                None if update.is_some() => return Err(Failure::Unreachable),
+                // balancer's error page), or cut off by the proxy's own
+                // deadline: what became of it is unknown.
+                None | Some(ErrorCode::UpstreamTimeout) if update.is_some() => {
+                    return Err(Failure::Unreachable);
+                }
                 code => return Err(failure_for(code)),
             }
         }

@@ -222,6 +222,69 @@ pub struct ServerSettings {
     /// them and across restarts. Unset, each start picks a random one.
     #[serde(default)]
     pub log_tag_key: Option<SecretString>,
+    /// How long a request's head may take to arrive, and a kept-alive
+    /// connection may wait for its next request (ms).
+    #[serde(default = "default_header_read_timeout_ms")]
+    pub header_read_timeout_ms: u64,
+    /// How long a request's body may take to arrive once its head has (ms).
+    #[serde(default = "default_body_timeout_ms")]
+    pub body_timeout_ms: u64,
+    /// The most a request may take from head to answer (ms); by default
+    /// the delivery attempt timeout plus 10 s, and never less than that
+    /// attempt: a request's own attempt must be able to finish.
+    #[serde(default)]
+    pub request_timeout_ms: Option<u64>,
+    /// Connections open at once; more are answered `503` at once. Capped
+    /// at start by the open files the process may have.
+    #[serde(default = "default_max_connections_open")]
+    pub max_connections: usize,
+    /// How long requests under way may run on after a stop signal (ms).
+    #[serde(default = "default_shutdown_timeout_ms")]
+    pub shutdown_timeout_ms: u64,
+}
+
+impl ServerSettings {
+    /// Listening on `listen`, everything else as a settings file that names
+    /// only `listen` would have it.
+    pub fn on(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            allowed_origins: Vec::new(),
+            widget_dir: None,
+            secure_cookies: true,
+            log_tag_key: None,
+            header_read_timeout_ms: default_header_read_timeout_ms(),
+            body_timeout_ms: default_body_timeout_ms(),
+            request_timeout_ms: None,
+            max_connections: default_max_connections_open(),
+            shutdown_timeout_ms: default_shutdown_timeout_ms(),
+        }
+    }
+
+    /// The whole-request deadline, given the delivery `attempt` timeout.
+    pub fn request_timeout(&self, attempt: Duration) -> Duration {
+        self.request_timeout_ms
+            .map_or(attempt + Duration::from_secs(10), Duration::from_millis)
+    }
+
+    /// Refuses a request deadline that would cut a request's own attempt
+    /// short: its sender would be told less than the proxy knows.
+    pub fn check(&self, attempt: Duration) -> Result<(), String> {
+        let deadline = self.request_timeout(attempt);
+        if deadline < attempt + LEASE_MARGIN {
+            return Err(format!(
+                "server.request_timeout_ms ({} ms) must exceed the delivery attempt timeout \
+                 ({} ms) by at least {} ms",
+                deadline.as_millis(),
+                attempt.as_millis(),
+                LEASE_MARGIN.as_millis()
+            ));
+        }
+        if self.header_read_timeout_ms == 0 || self.body_timeout_ms == 0 {
+            return Err("server.header_read_timeout_ms and body_timeout_ms must be above 0".into());
+        }
+        Ok(())
+    }
 }
 
 /// Adobe Campaign Standard and the IMS token endpoint.
@@ -455,6 +518,18 @@ pub struct DemoSettings {
     pub enabled: bool,
 }
 
+fn default_header_read_timeout_ms() -> u64 {
+    10_000
+}
+fn default_body_timeout_ms() -> u64 {
+    10_000
+}
+fn default_max_connections_open() -> usize {
+    10_000
+}
+fn default_shutdown_timeout_ms() -> u64 {
+    20_000
+}
 fn default_custom_key_symbols() -> KeySymbols {
     KeySymbols("-_.".into())
 }

@@ -80,6 +80,11 @@ impl Delivery {
         }
     }
 
+    /// The most one attempt may take, token wait included.
+    pub fn attempt_timeout(&self) -> Duration {
+        self.attempt_timeout
+    }
+
     /// Records `request` and leaves it to the worker, at once: its sender
     /// does not wait for Campaign (an opt-out by email must be answered
     /// alike, and as fast, whether or not anyone has the address).

@@ -6,6 +6,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ccpa_api::{ErrorBody, ErrorCode, ErrorDetail};
+use std::time::Duration;
 
 use crate::campaign::CampaignError;
 use crate::store::StoreError;
@@ -40,6 +41,16 @@ pub enum ApiError {
     /// Over the body limit.
     #[error("payload too large")]
     PayloadTooLarge,
+    /// The body did not arrive within `server.body_timeout_ms`.
+    #[error("body timed out")]
+    BodyTimeout,
+    /// The request took longer than `server.request_timeout_ms`: something
+    /// it waited for is stuck. A change may have been recorded all the same.
+    #[error("request timed out")]
+    Deadline,
+    /// Every connection the proxy may hold is taken.
+    #[error("overloaded")]
+    Overloaded,
     /// A query string on a route that takes none.
     #[error("unexpected query parameters")]
     UnexpectedParameter,
@@ -100,6 +111,22 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorCode::PayloadTooLarge,
                 "The body is larger than this API accepts.",
+            ),
+            E::BodyTimeout => simple(
+                StatusCode::REQUEST_TIMEOUT,
+                ErrorCode::RequestTimeout,
+                "The body did not arrive in time.",
+            ),
+            E::Deadline => simple(
+                StatusCode::GATEWAY_TIMEOUT,
+                ErrorCode::UpstreamTimeout,
+                "The proxy could not answer in time. A change may still have been recorded: \
+                 read the choice again.",
+            ),
+            E::Overloaded => simple(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Overloaded,
+                "The proxy is at its limit of open connections; try again shortly.",
             ),
             E::UnexpectedParameter => simple(
                 StatusCode::BAD_REQUEST,
@@ -163,6 +190,17 @@ fn campaign_parts(error: &CampaignError) -> (StatusCode, ErrorCode, String) {
     (status, code, message.to_owned())
 }
 
+impl ApiError {
+    /// The JSON body of this error, as text.
+    pub fn body(&self) -> String {
+        let (_, code, message) = self.parts();
+        let body = ErrorBody {
+            error: ErrorDetail { code, message },
+        };
+        serde_json::to_string(&body).expect("an error body serializes")
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.parts();
@@ -173,7 +211,12 @@ impl IntoResponse for ApiError {
             error: ErrorDetail { code, message },
         };
         let mut response = (status, Json(body)).into_response();
-        if let Self::TooManyRequests(after) = self {
+        let retry_after = match self {
+            Self::TooManyRequests(after) => Some(after),
+            Self::Overloaded => Some(Duration::from_secs(1)),
+            _ => None,
+        };
+        if let Some(after) = retry_after {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
                 // Whole seconds, rounded up: never sooner than allowed.

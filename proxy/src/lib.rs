@@ -12,6 +12,7 @@ pub mod delivery;
 pub mod demo;
 pub mod email;
 pub mod error;
+pub mod front;
 pub mod identity;
 pub mod limits;
 pub mod routes;

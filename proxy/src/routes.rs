@@ -3,6 +3,7 @@
 //! from the verified token only.
 
 use std::convert::Infallible;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
@@ -308,10 +309,10 @@ pub struct Body<T>(pub T);
 /// The PATCH and PUT body, `{"ccpaOptOut": <bool>}`.
 pub type OptOutBody = Body<OptOutUpdate>;
 
-impl<S: Send + Sync, T: Contract> FromRequest<S> for Body<T> {
+impl<T: Contract> FromRequest<AppState> for Body<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, _: &S) -> Result<Self, ApiError> {
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
         let is_json = request
             .headers()
             .get(header::CONTENT_TYPE)
@@ -321,8 +322,12 @@ impl<S: Send + Sync, T: Contract> FromRequest<S> for Body<T> {
         if !is_json {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
+        // A body sent a byte at a time must not hold the request open.
+        let patience = Duration::from_millis(state.settings.server.body_timeout_ms);
+        let read = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES);
+        let bytes = tokio::time::timeout(patience, read)
             .await
+            .map_err(|_| ApiError::BodyTimeout)?
             .map_err(|_| ApiError::PayloadTooLarge)?;
         let invalid = |why: String| ApiError::InvalidBody {
             shape: T::SHAPE,

@@ -15,6 +15,7 @@ use ccpa_api::{
     BROWSER_OPT_OUT_HEADER, BROWSER_OPT_OUT_PATH, EMAIL_OPT_OUT_PATH, GPC_HEADER, OPT_OUT_PATH,
     SENSITIVE_PATH,
 };
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -24,13 +25,12 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::campaign::{CampaignClient, CampaignError};
-use crate::config::{KeyKind, Settings};
+use crate::config::{KeyKind, ServerSettings, Settings};
 use crate::delivery::Delivery;
 use crate::email::EmailLimits;
 use crate::identity::{LogTags, TokenVerifier};
 use crate::store::Store;
-use crate::{browser, demo, email, routes};
-use secrecy::ExposeSecret;
+use crate::{browser, demo, email, front, routes};
 
 /// What every handler can reach. Built once; cloning copies five pointers.
 #[derive(Clone)]
@@ -67,6 +67,8 @@ pub struct Application {
     /// What profiles are looked up by, and how often Campaign is checked
     /// when nothing else asks it.
     watch: (KeyKind, Duration),
+    /// The front door's bounds.
+    server: ServerSettings,
 }
 
 impl Application {
@@ -88,6 +90,10 @@ impl Application {
             .check(&settings.campaign)
             .and_then(|()| settings.campaign.check(settings.identity.key_kind))
             .and_then(|()| settings.identity.check())
+            .and_then(|()| {
+                let attempt = settings.delivery.attempt_timeout(&settings.campaign);
+                settings.server.check(attempt)
+            })
             .map_err(anyhow::Error::msg)?;
         let store = Arc::new(Store::connect(&settings.storage).await?);
         let campaign = Arc::new(CampaignClient::new(settings.campaign.clone())?);
@@ -120,6 +126,7 @@ impl Application {
         if state.settings.demo.enabled {
             tracing::warn!("demo sign-in is enabled: anyone can act as any demo customer");
         }
+        let server = state.settings.server.clone();
         Ok(Self {
             listener,
             router: router(state),
@@ -127,6 +134,7 @@ impl Application {
             delivery,
             campaign,
             watch,
+            server,
         })
     }
 
@@ -151,12 +159,7 @@ impl Application {
         let campaign = self.campaign.clone();
         let watcher = stop.clone();
         tokio::spawn(async move { campaign.watch(kind, every, watcher).await });
-        let app = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = front::serve(self.listener, self.router, &self.server, shutdown).await;
         stop.cancel();
         if let Err(error) = worker.await {
             tracing::error!(%error, "the delivery worker failed");
@@ -227,8 +230,13 @@ pub fn router(state: AppState) -> Router {
         None => app.fallback(routes::not_found),
     };
     let cors = cors(&state.settings.server.allowed_origins);
+    let deadline = state
+        .settings
+        .server
+        .request_timeout(state.delivery.attempt_timeout());
     app.method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(state)
+        .layer(from_fn(move |request, next| within(deadline, request, next)))
         .layer(cors)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
@@ -293,6 +301,21 @@ async fn assign_request_id(mut request: axum::extract::Request) -> axum::extract
         request.extensions_mut().insert(ClientRequestId(client));
     }
     request
+}
+
+/// Answers `504` when the request takes longer than `deadline`: something
+/// it waits for is stuck, and the client should not wait with it. A
+/// request's own delivery attempt runs as a task of its own and goes on.
+async fn within(
+    deadline: Duration,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::time::timeout(deadline, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => crate::error::ApiError::Deadline.into_response(),
+    }
 }
 
 fn request_id() -> HeaderName {

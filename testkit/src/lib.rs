@@ -166,12 +166,9 @@ pub fn proxy_settings(emulator: &Emulator, database: &str) -> Settings {
     let config = emulator.config();
     Settings {
         server: ServerSettings {
-            listen: "127.0.0.1:0".parse().expect("a socket address"),
-            allowed_origins: Vec::new(),
-            widget_dir: None,
             // Tests reach the proxy over plain HTTP on loopback.
             secure_cookies: false,
-            log_tag_key: None,
+            ..ServerSettings::on("127.0.0.1:0".parse().expect("a socket address"))
         },
         campaign: CampaignSettings {
             base_url: emulator.url().parse().expect("the emulator's URL"),

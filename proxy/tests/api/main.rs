@@ -4,6 +4,7 @@
 mod anyone;
 mod auth;
 mod durable;
+mod front;
 mod gpc;
 mod helpers;
 mod idor;

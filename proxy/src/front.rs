@@ -1,0 +1,178 @@
+//! The front door. The proxy faces the internet without a reverse proxy in
+//! front of it, so it accepts connections itself and bounds what a client
+//! can hold:
+//!
+//! - a request's head must arrive within `server.header_read_timeout_ms`,
+//!   and a kept-alive connection waiting for its next request is closed
+//!   after as long (hyper's header timer runs from the moment a connection
+//!   waits for a head, so it is the idle timeout too);
+//! - at most `server.max_connections` are open at once: the next one is
+//!   answered `503` with `Retry-After` at once and closed (past 128 being
+//!   answered so, closed unanswered), never left to hang in the kernel's
+//!   queue;
+//! - on shutdown it stops accepting, and lets requests under way finish
+//!   for at most `server.shutdown_timeout_ms`.
+//!
+//! The body and the whole request have deadlines of their own, as layers of
+//! the router ([`crate::startup::router`]). HTTP/1.1 only: browsers reach
+//! the proxy over it, and every timeout above is one hyper enforces for it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
+
+use crate::config::ServerSettings;
+use crate::error::ApiError;
+
+/// Open files kept for what is not a client: the database, Campaign, IMS,
+/// the widget's files, logs.
+const RESERVED_FILES: u64 = 256;
+
+/// How long a shed connection may take to send its head, and to receive
+/// its `503`.
+const SHED_WRITE: Duration = Duration::from_secs(1);
+
+/// Connections answered `503` at once; beyond, a connection over the cap is
+/// closed unanswered (a flood must not use up the files the cap keeps).
+const SHEDDING_AT_ONCE: usize = 128;
+
+/// Serves `router` on `listener` until `shutdown` completes, within the
+/// bounds of `settings`.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    settings: &ServerSettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let open = Arc::new(Semaphore::new(connection_cap(settings.max_connections)));
+    let shed = Arc::new(shed_answer());
+    let shedding = Arc::new(Semaphore::new(SHEDDING_AT_ONCE));
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(settings.header_read_timeout_ms));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of files, or the peer gave up before it was taken:
+                // wait a moment rather than spin, and go on.
+                Err(error) => {
+                    tracing::warn!(%error, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = open.clone().try_acquire_owned() else {
+            if let Ok(turning) = shedding.clone().try_acquire_owned() {
+                let answer = shed.clone();
+                tokio::spawn(async move {
+                    turn_away(stream, answer).await;
+                    drop(turning);
+                });
+            }
+            continue;
+        };
+        let service = router
+            .clone()
+            .map_request(move |mut request: axum::extract::Request<_>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            });
+        let connection =
+            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A client that breaks off, or times out, is no error of ours.
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    let deadline = Duration::from_millis(settings.shutdown_timeout_ms);
+    if tokio::time::timeout(deadline, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            ?deadline,
+            "requests still under way at the shutdown deadline were cut off"
+        );
+    }
+    Ok(())
+}
+
+/// `max_connections`, within what the process may open: its soft limit of
+/// open files is first raised to the hard one, as far as allowed.
+fn connection_cap(max_connections: usize) -> usize {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let raised = Rlimit {
+        current: limit.maximum,
+        maximum: limit.maximum,
+    };
+    let files = match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => limit.maximum,
+        Err(_) => limit.current,
+    };
+    let Some(files) = files else {
+        return max_connections;
+    };
+    let room = usize::try_from(files.saturating_sub(RESERVED_FILES)).unwrap_or(usize::MAX);
+    if room < max_connections {
+        tracing::warn!(
+            max_connections,
+            open_files = files,
+            "server.max_connections is more than the process may open; using {room}"
+        );
+    }
+    max_connections.min(room).max(1)
+}
+
+/// The whole answer a connection over the cap gets, as bytes.
+fn shed_answer() -> Vec<u8> {
+    let body = ApiError::Overloaded.body();
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+         retry-after: 1\r\ncache-control: no-store\r\nconnection: close\r\n\
+         content-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Answers a connection over the cap and closes it: its request's head
+/// first (a client that gets an answer before it has asked takes it for a
+/// broken server), then the `503`. All of it within [`SHED_WRITE`]; a
+/// client that sends nothing gets the answer when that runs out.
+async fn turn_away(mut stream: TcpStream, answer: Arc<Vec<u8>>) {
+    let mut head = Vec::new();
+    let mut buffer = [0u8; 1024];
+    let _ = tokio::time::timeout(SHED_WRITE, async {
+        while head.len() < 8 * 1024 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&buffer[..n]),
+            }
+        }
+    })
+    .await;
+    let _ = tokio::time::timeout(SHED_WRITE, async {
+        stream.write_all(&answer).await?;
+        stream.shutdown().await
+    })
+    .await;
+}

@@ -1,0 +1,186 @@
+//! The front door faces the internet: idle, slow and too many connections,
+//! slow bodies and stuck upstreams cannot keep anyone else waiting. Each
+//! wait below is a bound on a hang, not a measure of speed.
+
+use std::time::Duration;
+
+use campaign_emulator::faults::{Fault, FaultKind};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::helpers::*;
+
+/// Longer than anything here may take unless something hangs.
+const HANG: Duration = Duration::from_secs(15);
+
+fn address(app: &TestApp) -> String {
+    app.url.trim_start_matches("http://").to_owned()
+}
+
+/// Whether the proxy closes `stream` (a read ends) within [`HANG`].
+async fn closed_by_the_proxy(stream: &mut TcpStream) -> bool {
+    let mut sink = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(HANG, stream.read(&mut sink)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+/// A plain GET of the readiness probe, bounded by [`HANG`].
+async fn probe(app: &TestApp) -> reqwest::Response {
+    let client = reqwest::Client::new();
+    tokio::time::timeout(HANG, client.get(format!("{}/health/live", app.url)).send())
+        .await
+        .expect("answered, not left hanging")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn thousands_of_idle_and_slow_connections_keep_no_one_waiting() {
+    let app = spawn_app_with(|s| s.server.header_read_timeout_ms = 2_000).await;
+    let at = address(&app);
+    let mut idle = Vec::new();
+    for _ in 0..2_000 {
+        idle.push(TcpStream::connect(&at).await.unwrap());
+    }
+    let mut slow = Vec::new();
+    for _ in 0..200 {
+        let mut stream = TcpStream::connect(&at).await.unwrap();
+        stream
+            .write_all(b"GET /health/live HTTP/1.1\r\nHo")
+            .await
+            .unwrap();
+        slow.push(stream);
+    }
+    let token = token_for("CUST-1001");
+    let answer = tokio::time::timeout(HANG, app.get_opt_out(&token))
+        .await
+        .expect("a customer's read is not held up");
+    assert_eq!(answer.status(), 200);
+
+    // The proxy lets go of them: a head that never completes, and a
+    // connection that never sends one, are closed after the header timeout.
+    assert!(closed_by_the_proxy(&mut idle[0]).await, "idle closed");
+    assert!(closed_by_the_proxy(&mut slow[0]).await, "slow head closed");
+    let mut dripping = TcpStream::connect(&at).await.unwrap();
+    let request = b"GET /health/live HTTP/1.1\r\nHost: proxy\r\n\r\n";
+    let mut served = false;
+    for byte in request.iter().take(request.len() - 1) {
+        if dripping.write_all(&[*byte]).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut peek = [0u8; 1];
+        if let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_millis(1), dripping.read(&mut peek)).await
+        {
+            served = n > 0;
+            break;
+        }
+    }
+    assert!(!served, "a head dripped over 4 s is cut off, not served");
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_are_answered_503_at_once() {
+    let app = spawn_app_with(|s| {
+        s.server.max_connections = 20;
+        s.server.header_read_timeout_ms = 2_000;
+    })
+    .await;
+    let at = address(&app);
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        held.push(TcpStream::connect(&at).await.unwrap());
+    }
+    // Accepted in order: make sure the proxy has taken all twenty.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let turned_away = probe(&app).await;
+    assert_eq!(turned_away.status(), 503);
+    assert_eq!(turned_away.headers()["retry-after"], "1");
+    let body: Value = turned_away.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "overloaded");
+
+    // The idle twenty are let go after the header timeout; room again.
+    for stream in &mut held {
+        assert!(closed_by_the_proxy(stream).await);
+    }
+    assert_eq!(probe(&app).await.status(), 200);
+}
+
+/// Campaign answers after 4 s, within its own 5 s timeout; the request
+/// deadline (2.5 s) answers first, in its own words.
+#[tokio::test]
+async fn a_stuck_upstream_cannot_hold_a_request_past_its_deadline() {
+    let app = spawn_app_with(|s| {
+        s.campaign.timeout_ms = 5_000;
+        s.delivery.attempt_timeout_ms = Some(1_000);
+        s.delivery.lease_ms = Some(5_000);
+        s.server.request_timeout_ms = Some(2_500);
+    })
+    .await;
+    app.emulator
+        .inject(Fault::campaign(FaultKind::Delay { ms: 4_000 }, 1));
+    let answer = tokio::time::timeout(HANG, app.get_opt_out(&token_for("CUST-1001")))
+        .await
+        .expect("answered");
+    assert_eq!(answer.status(), 504);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "upstream_timeout");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("The proxy could not answer in time"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_body_that_does_not_arrive_is_answered_408() {
+    let app = spawn_app_with(|s| s.server.body_timeout_ms = 500).await;
+    let mut stream = TcpStream::connect(address(&app)).await.unwrap();
+    let head = format!(
+        "PATCH /api/v1/opt-out HTTP/1.1\r\nHost: proxy\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 19\r\n\r\n{{\"ccpa",
+        token_for("CUST-1001")
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !answer.ends_with(b"}") {
+        let n = tokio::time::timeout(HANG, stream.read(&mut buffer))
+            .await
+            .expect("answered")
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buffer[..n]);
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains(r#""code":"request_timeout""#), "{answer}");
+    assert!(!app.opt_out_of("CUST-1001"), "nothing was changed");
+    assert!(app.audit().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_request_deadline_shorter_than_an_attempt_stops_the_start() {
+    let emulator = testkit::spawn_emulator().await;
+    let database = testkit::database().await;
+    let mut settings = testkit::proxy_settings(&emulator, database.url());
+    settings.server.request_timeout_ms = Some(1_000);
+    let error = ccpa_proxy::startup::Application::build(settings)
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        error.to_string().contains("server.request_timeout_ms"),
+        "{error}"
+    );
+}
