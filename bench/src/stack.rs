@@ -13,6 +13,9 @@ pub const ORGANIZATION: &str = "demo-org";
 /// The emulator's client id, also the API key.
 pub const CLIENT_ID: &str = "ccpa-demo-client";
 const CLIENT_SECRET: &str = "ccpa-demo-secret";
+/// A limit the benchmark's load never reaches (a `u32`).
+const UNREACHED: &str = "4000000000";
+
 /// The HS256 key the benchmark's "host" shares with the proxy.
 pub const SIGNING_SECRET: &str = "bench-host-shared-hs256-secret-of-42-bytes";
 /// Test customers in the emulator.
@@ -145,6 +148,11 @@ pub async fn proxy_with(
                 format!("sqlite://{}", database.display()),
             )
             .env("CCPA__DELIVERY__POLL_INTERVAL_MS", "200")
+            // The limits are counted, as in service, but never reached: the
+            // load comes from one address, and some users are hammered.
+            .env("CCPA__LIMITS__READS_PER_MINUTE", UNREACHED)
+            .env("CCPA__LIMITS__CHANGES_PER_MINUTE", UNREACHED)
+            .env("CCPA__LIMITS__PER_CLIENT_PER_MINUTE", UNREACHED)
             .envs(settings.iter().copied()),
         "the proxy",
     )?;

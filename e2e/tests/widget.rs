@@ -368,11 +368,19 @@ async fn the_demo_page_signs_in_and_flips_under_the_proxys_own_csp() {
         .click()
         .await
         .unwrap();
+    // The sign-in loads a new page: wait for it, not for the old one.
+    let mut status = serde_json::Value::Null;
+    for _ in 0..100 {
+        status = browser
+            .script("return document.querySelector('[data-testid=demo-status]')?.textContent;")
+            .await;
+        if status == "Signed in as CUST-1003." {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "Signed in as CUST-1003.");
     browser.wait_for_state("ready").await;
-    assert_eq!(
-        browser.text("[data-testid=demo-status]").await,
-        "Signed in as CUST-1003."
-    );
     assert_eq!(checked(&browser).await, "false");
     browser.wait_for(SWITCH).await.click().await.unwrap();
     browser.wait_until_confirmed(true).await;
@@ -508,4 +516,68 @@ async fn a_page_rendered_with_the_token_in_it_is_read_at_once() {
     browser.wait_for(SWITCH).await.click().await.unwrap();
     browser.wait_until_confirmed(false).await;
     assert!(!stack.emulator.profile("CUST-1002").unwrap().ccpa_opt_out);
+}
+
+/// One change a minute, one read a minute: the proxy's limits as a crowd
+/// of requests would meet them.
+fn tight_limits(settings: &mut ccpa_proxy::config::Settings) {
+    settings.limits.changes_per_minute = 1;
+    settings.limits.reads_per_minute = 1;
+}
+
+/// Past the proxy's limit, the widget says so kindly: a change that was not
+/// recorded says it was not saved (the switch stays), and a read is tried
+/// again by itself.
+#[tokio::test]
+async fn past_the_proxys_limit_the_widget_says_so_kindly() {
+    let stack = Stack::start_with(tight_limits).await;
+    let browser = open_page(&stack, "CUST-1001", &PageOptions::default()).await;
+    browser.wait_for_state("ready").await;
+    browser.wait_for(SWITCH).await.click().await.unwrap();
+    browser.wait_until_confirmed(true).await;
+    browser.wait_for(SWITCH).await.click().await.unwrap();
+    browser.wait_for_state("error").await;
+    let said = browser.text("[data-testid=ccpa-optout-error] p").await;
+    assert!(
+        said.starts_with("Many changes came from this connection"),
+        "{said}"
+    );
+    assert_eq!(checked(&browser).await, "true", "not saved, not shown");
+    assert!(stack.emulator.profile("CUST-1001").unwrap().ccpa_opt_out);
+
+    browser.client.refresh().await.unwrap();
+    browser.wait_for_state("error").await;
+    let said = browser.text("[data-testid=ccpa-optout-error] p").await;
+    assert!(
+        said.starts_with("Many requests came from this connection"),
+        "{said}"
+    );
+    // It asks again by itself (and is refused again, within the minute).
+    browser
+        .script(
+            "const widget = document.querySelector('[data-testid=ccpa-optout]');
+             window.seen = [];
+             new MutationObserver(() => window.seen.push(widget.dataset.state))
+               .observe(widget, { attributes: true, attributeFilter: ['data-state'] });",
+        )
+        .await;
+    let mut seen = json!([]);
+    for _ in 0..100 {
+        seen = browser.script("return window.seen;").await;
+        if seen.as_array().unwrap().contains(&json!("loading")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        seen.as_array().unwrap().contains(&json!("loading")),
+        "{seen}"
+    );
+    assert!(
+        browser
+            .console_errors()
+            .await
+            .iter()
+            .all(|e| e.contains("429"))
+    );
 }

@@ -30,6 +30,9 @@ pub enum Failure {
     /// No answer came: the network failed, or the request timed out. A
     /// save may or may not have reached the proxy.
     Unreachable,
+    /// The proxy's limit for this customer or this address was reached:
+    /// nothing was done, and asking again in a moment will work.
+    Busy,
 }
 
 /// What the loader asked for a widget while the wasm was on its way: its
@@ -459,6 +462,7 @@ fn failure_for(code: Option<ErrorCode>) -> Failure {
             Failure::SignedOut
         }
         Some(ErrorCode::ProfileNotFound | ErrorCode::AmbiguousProfile) => Failure::NoProfile,
+        Some(ErrorCode::RateLimited) => Failure::Busy,
         _ => Failure::Unavailable,
     }
 }

@@ -49,6 +49,10 @@ pub struct Strings {
     pub sensitive_label: &'static str,
     pub sensitive_on: &'static str,
     pub sensitive_off: &'static str,
+    /// The proxy's limit was reached: a read is tried again by itself.
+    pub busy_load: &'static str,
+    /// The proxy's limit was reached: the change was not recorded.
+    pub busy_save: &'static str,
 }
 
 macro_rules! languages {
@@ -175,6 +179,8 @@ mod tests {
                 s.sensitive_label,
                 s.sensitive_on,
                 s.sensitive_off,
+                s.busy_load,
+                s.busy_save,
             ];
             assert!(texts.iter().all(|t| !t.trim().is_empty()), "{lang:?}");
             assert_eq!(Lang::from_tag(s.tag), Some(lang));

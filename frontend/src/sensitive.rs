@@ -91,6 +91,7 @@ pub fn SensitiveSwitch(
                 Failure::NoProfile => text.no_profile,
                 Failure::Unavailable => text.save_failed,
                 Failure::Unreachable => text.save_unconfirmed,
+                Failure::Busy => text.busy_save,
             };
             view! {
                 <p class="ccpa-optout__error" role="alert" data-testid="ccpa-optout-sensitive-error">

@@ -124,6 +124,16 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
                     failed.set(Some((attempt, failure)));
                     phase.set(Phase::Error);
                     announcement.set("");
+                    // The proxy asked for a pause: a read is tried again by
+                    // itself after it (a change waits for "Try again").
+                    if (attempt, failure) == (Attempt::Load, Failure::Busy) {
+                        let again = move || {
+                            failed.set(None);
+                            phase.set(Phase::Loading);
+                            requested.set(Some(Attempt::Load));
+                        };
+                        set_timeout(again, RECHECK_EVERY);
+                    }
                 }
             }
         });
@@ -202,6 +212,8 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
             let message = match (attempt, failure) {
                 (_, Failure::SignedOut) => text.signed_out,
                 (_, Failure::NoProfile) => text.no_profile,
+                (Attempt::Load | Attempt::Recheck, Failure::Busy) => text.busy_load,
+                (Attempt::Save(_), Failure::Busy) => text.busy_save,
                 (Attempt::Load | Attempt::Recheck, Failure::Unavailable | Failure::Unreachable) => {
                     text.load_failed
                 }

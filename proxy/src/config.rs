@@ -35,6 +35,40 @@ pub struct Settings {
     /// Opting out by email, without a sign-in.
     #[serde(default)]
     pub email_opt_out: EmailOptOutSettings,
+    /// What one customer, or one client address, may ask for.
+    #[serde(default)]
+    pub limits: LimitSettings,
+}
+
+/// Token buckets: each allows its number at once, and as many per minute
+/// on average. 0 turns one off.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LimitSettings {
+    /// Reads of one signed-in customer's choices. A page load is one, a
+    /// tab waiting for a pending change one every 5 s: 60 is several tabs
+    /// of a person, and far below a script's thousands.
+    #[serde(default = "default_reads_per_minute")]
+    pub reads_per_minute: u32,
+    /// Changes by one signed-in customer. Each is an audit record and a
+    /// Campaign call; a person flips a switch a few times.
+    #[serde(default = "default_changes_per_minute")]
+    pub changes_per_minute: u32,
+    /// Every request from one client address (an IPv6 /64), signed in or
+    /// not: the widget's files, the browser's choice, health. Generous, as
+    /// one address may be a whole office; 0 where the proxy sits behind a
+    /// load balancer (every request would come from its address).
+    #[serde(default = "default_per_client_per_minute_all")]
+    pub per_client_per_minute: u32,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            reads_per_minute: default_reads_per_minute(),
+            changes_per_minute: default_changes_per_minute(),
+            per_client_per_minute: default_per_client_per_minute_all(),
+        }
+    }
 }
 
 /// The opt-out by email (`POST /api/v1/opt-out/email`).
@@ -518,6 +552,15 @@ pub struct DemoSettings {
     pub enabled: bool,
 }
 
+fn default_reads_per_minute() -> u32 {
+    60
+}
+fn default_changes_per_minute() -> u32 {
+    20
+}
+fn default_per_client_per_minute_all() -> u32 {
+    600
+}
 fn default_header_read_timeout_ms() -> u64 {
     10_000
 }

@@ -5,7 +5,7 @@
 //! profile with the address opted out, or one created flagged so when none
 //! has it). The route can never opt anyone in.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Json;
@@ -16,23 +16,23 @@ use ccpa_api::{EmailOptOut, EmailReceived};
 use crate::config::{EmailOptOutSettings, KeyKind};
 use crate::error::ApiError;
 use crate::identity::{ProfileKey, Subject};
-use crate::limits::Window;
+use crate::limits::{Limit, client_of};
 use crate::routes::{Body, Provenance};
 use crate::startup::AppState;
 use crate::store::{Action, Choice, NewRequest, Source};
 
 /// The limits of the route: per client address, and per email address.
 pub struct EmailLimits {
-    by_client: Window,
-    by_address: Window,
+    by_client: Limit,
+    by_address: Limit,
 }
 
 impl EmailLimits {
     /// The limits `settings` set.
     pub fn new(settings: &EmailOptOutSettings) -> Self {
         Self {
-            by_client: Window::new(settings.per_client_per_minute, Duration::from_secs(60)),
-            by_address: Window::new(settings.per_address_per_hour, Duration::from_secs(3_600)),
+            by_client: Limit::new(settings.per_client_per_minute, Duration::from_secs(60)),
+            by_address: Limit::new(settings.per_address_per_hour, Duration::from_secs(3_600)),
         }
     }
 }
@@ -77,36 +77,4 @@ pub async fn post_email(
         })
         .await?;
     Ok(received)
-}
-
-/// Who counts as one client: an IPv4 address, or an IPv6 /64 (one
-/// household or host has a whole /64 to pick addresses from).
-fn client_of(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let [a, b, c, d, ..] = v6.segments();
-                format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
-            }
-        },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_ipv6_client_is_its_64() {
-        let one: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
-        let other: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
-        assert_eq!(client_of(one), client_of(other));
-        assert_eq!(client_of("::ffff:10.0.0.1".parse().unwrap()), "10.0.0.1");
-        assert_ne!(
-            client_of(one),
-            client_of("2001:db8:1:3::1".parse().unwrap())
-        );
-    }
 }

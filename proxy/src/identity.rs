@@ -304,7 +304,14 @@ impl FromRequestParts<AppState> for AuthUser {
             .ok_or(ApiError::InvalidToken(
                 "the Authorization header is not a bearer token",
             ))?;
-        state.verifier.verify(token.trim())
+        let user = state.verifier.verify(token.trim())?;
+        // Counted before the body is read or anything is recorded.
+        let change = parts.method != axum::http::Method::GET;
+        state
+            .limits
+            .customer(user.subject.as_str(), change)
+            .map_err(ApiError::TooManyRequests)?;
+        Ok(user)
     }
 }
 

@@ -29,6 +29,7 @@ use crate::config::{KeyKind, ServerSettings, Settings};
 use crate::delivery::Delivery;
 use crate::email::EmailLimits;
 use crate::identity::{LogTags, TokenVerifier};
+use crate::limits::Limits;
 use crate::store::Store;
 use crate::{browser, demo, email, front, routes};
 
@@ -49,6 +50,8 @@ pub struct AppState {
     pub email_limits: Arc<EmailLimits>,
     /// Keyed tags for subjects in log lines.
     pub log_tags: Arc<LogTags>,
+    /// What one customer, or one client address, may ask for.
+    pub limits: Arc<Limits>,
 }
 
 /// Pages served by the proxy (the demo page, the widget's files) may only
@@ -114,6 +117,7 @@ impl Application {
             store: store.clone(),
             delivery: delivery.clone(),
             email_limits: Arc::new(EmailLimits::new(&settings.email_opt_out)),
+            limits: Arc::new(Limits::new(&settings.limits)),
             log_tags: Arc::new(LogTags::new(
                 settings
                     .server
@@ -234,9 +238,13 @@ pub fn router(state: AppState) -> Router {
         .settings
         .server
         .request_timeout(state.delivery.attempt_timeout());
+    let limits = state.limits.clone();
     app.method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(state)
         .layer(from_fn(move |request, next| within(deadline, request, next)))
+        .layer(from_fn(move |request, next| {
+            per_client(limits.clone(), request, next)
+        }))
         .layer(cors)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
@@ -315,6 +323,24 @@ async fn within(
     match tokio::time::timeout(deadline, next.run(request)).await {
         Ok(response) => response,
         Err(_) => crate::error::ApiError::Deadline.into_response(),
+    }
+}
+
+/// Refuses a client address past its limit (`429` with `Retry-After`),
+/// before anything else is done for it.
+async fn per_client(
+    limits: Arc<Limits>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let client = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|axum::extract::ConnectInfo(peer)| peer.ip());
+    match client.map(|ip| limits.client(ip)) {
+        Some(Err(wait)) => crate::error::ApiError::TooManyRequests(wait).into_response(),
+        _ => next.run(request).await,
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use campaign_emulator::{Emulator, EmulatorConfig};
 use ccpa_proxy::config::{
     CampaignSettings, DeliverySettings, DemoSettings, EmailOptOutSettings, IdentitySettings,
-    KeyKind, ServerSettings, Settings, StorageSettings,
+    KeyKind, LimitSettings, ServerSettings, Settings, StorageSettings,
 };
 use ccpa_proxy::startup::Application;
 use jsonwebtoken::{EncodingKey, Header, encode};
@@ -209,6 +209,13 @@ pub fn proxy_settings(emulator: &Emulator, database: &str) -> Settings {
         email_opt_out: EmailOptOutSettings {
             enabled: true,
             ..EmailOptOutSettings::default()
+        },
+        // Every test client is 127.0.0.1, and some tests are crowds of
+        // one customer on purpose: the tests of the limits turn them on.
+        limits: LimitSettings {
+            reads_per_minute: 0,
+            changes_per_minute: 0,
+            per_client_per_minute: 0,
         },
     }
 }

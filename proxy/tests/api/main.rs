@@ -8,6 +8,7 @@ mod front;
 mod gpc;
 mod helpers;
 mod idor;
+mod limits;
 mod load;
 mod logs;
 mod misbehaving;
