@@ -41,7 +41,10 @@ pub async fn run(
     rate: u32,
 ) -> anyhow::Result<String> {
     let (_emulator, emulator_url) = stack::emulator(bin, 20).await?;
-    let (proxy, proxy_url) = stack::proxy(bin, &emulator_url, dir).await?;
+    // The backlog is read where operators read it: on the admin listener.
+    let admin = format!("127.0.0.1:{}", stack::free_port());
+    let settings = [("CCPA__SERVER__ADMIN_LISTEN", admin.as_str())];
+    let (proxy, proxy_url) = stack::proxy_with(bin, &emulator_url, dir, &settings).await?;
     let target = Target::Proxy {
         api: format!("{proxy_url}/api/v1/opt-out"),
         tokens: (0..USERS).map(stack::sign_in_token).collect(),
@@ -62,7 +65,7 @@ pub async fn run(
     let (choices, watched) = tokio::join!(flippers, watch);
     let (samples, faults) = watched?;
 
-    let lost = drain_and_count_lost(&proxy_url, &emulator_url, choices).await?;
+    let lost = drain_and_count_lost(&format!("http://{admin}"), &emulator_url, choices).await?;
     Ok(report(&samples, faults, lost, length, rate))
 }
 
@@ -175,14 +178,14 @@ async fn watch(
 /// Waits for the proxy to apply everything, then counts users whose last
 /// accepted choice Campaign does not hold.
 async fn drain_and_count_lost(
-    proxy: &str,
+    admin: &str,
     emulator: &str,
     choices: Vec<Result<Vec<(usize, bool)>, tokio::task::JoinError>>,
 ) -> anyhow::Result<usize> {
     let http = Client::new();
     for _ in 0..600 {
         let ready: Value = http
-            .get(format!("{proxy}/health/ready"))
+            .get(format!("{admin}/health/ready"))
             .send()
             .await?
             .json()

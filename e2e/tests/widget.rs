@@ -471,22 +471,35 @@ async fn wasm_sizes(browser: &Browser) -> ([f64; 2], [f64; 2]) {
 
 #[tokio::test]
 async fn the_files_travel_gzipped_and_the_loader_asks_for_the_token_and_the_choice() {
-    let (stack, browser) = open_ready_privacy_page("CUST-1001").await;
+    let stack = Stack::start().await;
+    let browser = Browser::start().await;
+    // When the widget appears: only once the wasm is in and running.
+    browser
+        .on_every_page(
+            "new MutationObserver((_, watching) => {
+               if (document.querySelector('[data-testid=ccpa-optout]')) {
+                 window.mountedAt = performance.now();
+                 watching.disconnect();
+               }
+             }).observe(document, { childList: true, subtree: true });",
+        )
+        .await;
+    browser.goto(&stack.page_for("CUST-1001")).await;
+    browser.wait_for_state("ready").await;
     let (received, built) = wasm_sizes(&browser).await;
     assert_eq!(received, built, "what `cargo xtask size` counts travels");
     let times = browser
         .script(
             "const entry = (end) => performance.getEntriesByType('resource').find((e) => e.name.endsWith(end));
-             return [entry('/token').startTime, entry('.wasm').responseStart];",
+             return [entry('/token').startTime, window.mountedAt];",
         )
         .await;
-    let [token_asked, wasm_answered] = [0, 1].map(|i| times[i].as_f64().expect("a time"));
+    let [token_asked, mounted] = [0, 1].map(|i| times[i].as_f64().expect("a time"));
     // The loader asks for the token as it asks for the wasm, in the same
-    // task: before any byte of the wasm can have come back.
-    assert!(
-        token_asked < wasm_answered,
-        "{token_asked} ms vs {wasm_answered} ms"
-    );
+    // task: before the widget could run, not by the widget once it does.
+    // (Not against the wasm's first byte: on loopback that may beat the
+    // rest of the task.)
+    assert!(token_asked < mounted, "{token_asked} ms vs {mounted} ms");
     assert_eq!(
         stack.tokens_minted(),
         1,
@@ -538,20 +551,14 @@ async fn past_the_proxys_limit_the_widget_says_so_kindly() {
     browser.wait_for(SWITCH).await.click().await.unwrap();
     browser.wait_for_state("error").await;
     let said = browser.text("[data-testid=ccpa-optout-error] p").await;
-    assert!(
-        said.starts_with("Many changes came from this connection"),
-        "{said}"
-    );
+    assert!(said.starts_with("Many changes came in just now"), "{said}");
     assert_eq!(checked(&browser).await, "true", "not saved, not shown");
     assert!(stack.emulator.profile("CUST-1001").unwrap().ccpa_opt_out);
 
     browser.client.refresh().await.unwrap();
     browser.wait_for_state("error").await;
     let said = browser.text("[data-testid=ccpa-optout-error] p").await;
-    assert!(
-        said.starts_with("Many requests came from this connection"),
-        "{said}"
-    );
+    assert!(said.starts_with("Many requests came in just now"), "{said}");
     // It asks again by itself (and is refused again, within the minute).
     browser
         .script(
@@ -573,11 +580,9 @@ async fn past_the_proxys_limit_the_widget_says_so_kindly() {
         seen.as_array().unwrap().contains(&json!("loading")),
         "{seen}"
     );
+    let errors = browser.console_errors().await;
     assert!(
-        browser
-            .console_errors()
-            .await
-            .iter()
-            .all(|e| e.contains("429"))
+        !errors.is_empty() && errors.iter().all(|e| e.contains("429")),
+        "the refused requests, and only those: {errors:?}"
     );
 }

@@ -5,6 +5,7 @@
 //! The PKey Campaign returns only ever lives in a [`Profile`] for the length
 //! of one request: Adobe forbids storing it outside Campaign.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode, header};
@@ -17,6 +18,7 @@ use url::Url;
 
 use crate::config::{CampaignSettings, KeyKind};
 use crate::identity::ProfileKey;
+use crate::metrics::{Metrics, Upstream};
 use crate::store::Choice;
 
 /// Why a Campaign call did not give an answer. No variant carries an
@@ -179,6 +181,8 @@ pub struct CampaignClient {
     permits: Semaphore,
     /// What the latest call said about Campaign, and when.
     observed: std::sync::Mutex<(Health, Instant)>,
+    /// Where the calls' latencies are counted.
+    metrics: Arc<Metrics>,
 }
 
 /// What the latest call said about Campaign (IMS included): what readiness
@@ -235,7 +239,7 @@ impl Health {
 
 impl CampaignClient {
     /// A client for `settings`, with its timeouts applied to every call.
-    pub fn new(settings: CampaignSettings) -> Result<Self, reqwest::Error> {
+    pub fn new(settings: CampaignSettings, metrics: Arc<Metrics>) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(settings.timeout())
             .connect_timeout(settings.timeout())
@@ -256,6 +260,7 @@ impl CampaignClient {
                 Health::Unreachable("not asked yet".into()),
                 Instant::now(),
             )),
+            metrics,
         })
     }
 
@@ -295,6 +300,8 @@ impl CampaignClient {
         match body.rest.get(field.as_str()) {
             _ if !self.settings.verify_returned_key => Ok(()),
             Some(serde_json::Value::String(held)) if held == key => Ok(()),
+            // A key field of a numeric type holds the same key.
+            Some(serde_json::Value::Number(held)) if held.to_string() == key => Ok(()),
             _ => Err(CampaignError::Unexpected(format!(
                 "Campaign answered a look-up by custom key with a profile whose {field} is \
                  not that key"
@@ -594,18 +601,35 @@ impl CampaignClient {
         url: Url,
         body: Option<&serde_json::Value>,
     ) -> Result<Answer, CampaignError> {
-        let token = self.tokens.get(&self.http, &self.settings).await?;
+        let token = self.token().await?;
+        let started = Instant::now();
         let response = self
             .request(method.clone(), url.clone(), &token, body)
             .send()
-            .await?;
+            .await;
+        let response = self.timed(started, response)?;
         if response.status() != StatusCode::UNAUTHORIZED {
             return Answer::read(response).await;
         }
         tracing::info!("Campaign refused the access token; renewing it once");
         self.tokens.invalidate(&token).await;
-        let token = self.tokens.get(&self.http, &self.settings).await?;
-        Answer::read(self.request(method, url, &token, body).send().await?).await
+        let token = self.token().await?;
+        let started = Instant::now();
+        let response = self.request(method, url, &token, body).send().await;
+        Answer::read(self.timed(started, response)?).await
+    }
+
+    /// The access token, from the cache or IMS (its call timed).
+    async fn token(&self) -> Result<SecretString, CampaignError> {
+        self.tokens
+            .get(&self.http, &self.settings, &self.metrics)
+            .await
+    }
+
+    /// Counts a Campaign call that began at `started`, answered or not.
+    fn timed<T>(&self, started: Instant, sent: reqwest::Result<T>) -> Result<T, CampaignError> {
+        self.metrics.called(Upstream::Campaign, started.elapsed());
+        Ok(sent?)
     }
 
     /// The headers exactly as Adobe's examples send them.
@@ -727,12 +751,16 @@ impl TokenCache {
         &self,
         http: &reqwest::Client,
         settings: &CampaignSettings,
+        metrics: &Metrics,
     ) -> Result<SecretString, CampaignError> {
         let mut current = self.current.lock().await;
         if let Some(token) = current.as_ref().filter(|t| t.renew_at > Instant::now()) {
             return Ok(token.secret.clone());
         }
-        let token = fetch_token(http, settings).await?;
+        let started = Instant::now();
+        let fetched = fetch_token(http, settings).await;
+        metrics.called(Upstream::Ims, started.elapsed());
+        let token = fetched?;
         let secret = token.secret.clone();
         *current = Some(token);
         Ok(secret)

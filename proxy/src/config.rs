@@ -272,9 +272,19 @@ pub struct ServerSettings {
     /// at start by the open files the process may have.
     #[serde(default = "default_max_connections_open")]
     pub max_connections: usize,
-    /// How long requests under way may run on after a stop signal (ms).
-    #[serde(default = "default_shutdown_timeout_ms")]
-    pub shutdown_timeout_ms: u64,
+    /// Connections one client address (an IPv6 /64) may hold at once; more
+    /// are answered `503`. A browser opens six to a host; an office behind
+    /// one address a few hundred.
+    #[serde(default = "default_max_connections_per_client")]
+    pub max_connections_per_client: usize,
+    /// How long requests under way may run on after a stop signal (ms); by
+    /// default the request deadline, so that each can finish.
+    #[serde(default)]
+    pub shutdown_timeout_ms: Option<u64>,
+    /// Where operators read readiness in full and `/metrics`; keep it off
+    /// the internet (e.g. `127.0.0.1:9090`). Unset, neither is served.
+    #[serde(default)]
+    pub admin_listen: Option<SocketAddr>,
 }
 
 impl ServerSettings {
@@ -291,8 +301,17 @@ impl ServerSettings {
             body_timeout_ms: default_body_timeout_ms(),
             request_timeout_ms: None,
             max_connections: default_max_connections_open(),
-            shutdown_timeout_ms: default_shutdown_timeout_ms(),
+            max_connections_per_client: default_max_connections_per_client(),
+            shutdown_timeout_ms: None,
+            admin_listen: None,
         }
+    }
+
+    /// How long requests under way may run on after a stop signal, given
+    /// the delivery `attempt` timeout.
+    pub fn shutdown_timeout(&self, attempt: Duration) -> Duration {
+        self.shutdown_timeout_ms
+            .map_or(self.request_timeout(attempt), Duration::from_millis)
     }
 
     /// The whole-request deadline, given the delivery `attempt` timeout.
@@ -570,8 +589,8 @@ fn default_body_timeout_ms() -> u64 {
 fn default_max_connections_open() -> usize {
     10_000
 }
-fn default_shutdown_timeout_ms() -> u64 {
-    20_000
+fn default_max_connections_per_client() -> usize {
+    256
 }
 fn default_custom_key_symbols() -> KeySymbols {
     KeySymbols("-_.".into())

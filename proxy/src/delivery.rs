@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::campaign::{CampaignClient, CampaignError};
 use crate::config::{CampaignSettings, DeliverySettings};
+use crate::metrics::{Attempted, Metrics};
 use crate::store::{Action, Choice, Claim, Finished, NewRequest, Outcome, Store, StoreError};
 
 /// Honour `Retry-After` up to a day; beyond that it is more likely a bug.
@@ -56,6 +57,8 @@ pub struct Delivery {
     /// Every attempt under way, the senders' and the worker's: a stop
     /// waits for them.
     attempts: TaskTracker,
+    /// Where attempts are counted.
+    metrics: Arc<Metrics>,
 }
 
 impl Delivery {
@@ -66,6 +69,7 @@ impl Delivery {
         campaign: Arc<CampaignClient>,
         campaign_settings: &CampaignSettings,
         settings: DeliverySettings,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             store,
@@ -77,6 +81,7 @@ impl Delivery {
             create_missing_profiles: campaign_settings.create_missing_profiles,
             wake: Notify::new(),
             attempts: TaskTracker::new(),
+            metrics,
         }
     }
 
@@ -148,6 +153,13 @@ impl Delivery {
                 outcome => (outcome, Attempt::Pending),
             },
         };
+        self.metrics.attempted(match outcome {
+            Outcome::Applied { .. } => Attempted::Applied,
+            Outcome::Created => Attempted::Created,
+            Outcome::Denied { .. } => Attempted::Denied,
+            Outcome::Retry { .. } => Attempted::Retried,
+            Outcome::GiveUp { .. } => Attempted::Failed,
+        });
         match self.store.finish(claim, outcome).await {
             Ok(Finished::Done) => {
                 if matches!(attempt, Attempt::Applied) {

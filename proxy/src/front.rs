@@ -6,6 +6,11 @@
 //!   and a kept-alive connection waiting for its next request is closed
 //!   after as long (hyper's header timer runs from the moment a connection
 //!   waits for a head, so it is the idle timeout too);
+//! - one client address (an IPv6 /64) holds at most
+//!   `server.max_connections_per_client` of them: the per-address request
+//!   limit cannot see connections that never send a request;
+//! - heads are at most 16 KiB and 64 headers: 10,000 connections cannot
+//!   buffer gigabytes;
 //! - at most `server.max_connections` are open at once: the next one is
 //!   answered `503` with `Retry-After` at once and closed (past 128 being
 //!   answered so, closed unanswered), never left to hang in the kernel's
@@ -17,7 +22,9 @@
 //! the router ([`crate::startup::router`]). HTTP/1.1 only: browsers reach
 //! the proxy over it, and every timeout above is one hyper enforces for it.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
@@ -33,6 +40,12 @@ use tower::ServiceExt;
 
 use crate::config::ServerSettings;
 use crate::error::ApiError;
+use crate::limits::client_of;
+use crate::metrics::Metrics;
+
+/// The largest request head, and the most headers, a client may send.
+const MAX_HEAD: usize = 16 * 1024;
+const MAX_HEADERS: usize = 64;
 
 /// Open files kept for what is not a client: the database, Campaign, IMS,
 /// the widget's files, logs.
@@ -52,14 +65,19 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     settings: &ServerSettings,
+    metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let open = Arc::new(Semaphore::new(connection_cap(settings.max_connections)));
     let shed = Arc::new(shed_answer());
     let shedding = Arc::new(Semaphore::new(SHEDDING_AT_ONCE));
+    let per_client = Arc::new(PerClient::new(settings.max_connections_per_client));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_millis(settings.header_read_timeout_ms));
+        .header_read_timeout(Duration::from_millis(settings.header_read_timeout_ms))
+        .max_buf_size(MAX_HEAD)
+        .max_header_size(MAX_HEAD)
+        .max_headers(MAX_HEADERS);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -76,7 +94,9 @@ pub async fn serve(
                 }
             },
         };
-        let Ok(slot) = open.clone().try_acquire_owned() else {
+        let client = per_client.clone().admit(peer.ip());
+        let (Some(client), Ok(slot)) = (client, open.clone().try_acquire_owned()) else {
+            metrics.shed();
             if let Ok(turning) = shedding.clone().try_acquire_owned() {
                 let answer = shed.clone();
                 tokio::spawn(async move {
@@ -98,11 +118,13 @@ pub async fn serve(
         tokio::spawn(async move {
             // A client that breaks off, or times out, is no error of ours.
             let _ = connection.await;
-            drop(slot);
+            drop((slot, client));
         });
     }
     drop(listener);
-    let deadline = Duration::from_millis(settings.shutdown_timeout_ms);
+    // Resolved at start (`Application::build_on`): the request deadline
+    // unless set.
+    let deadline = settings.shutdown_timeout(Duration::ZERO);
     if tokio::time::timeout(deadline, graceful.shutdown())
         .await
         .is_err()
@@ -113,6 +135,59 @@ pub async fn serve(
         );
     }
     Ok(())
+}
+
+/// Connections open per client address (an IPv6 /64).
+struct PerClient {
+    max: usize,
+    open: Mutex<HashMap<String, usize>>,
+}
+
+/// One client's connection, counted while it is held.
+struct Held {
+    clients: Arc<PerClient>,
+    client: String,
+}
+
+impl PerClient {
+    fn new(max: usize) -> Self {
+        Self {
+            max,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts a connection from `ip`, unless it already holds its most.
+    fn admit(self: Arc<Self>, ip: IpAddr) -> Option<Held> {
+        let client = client_of(ip);
+        let mut open = self.counts();
+        let held = open.entry(client.clone()).or_insert(0);
+        if *held >= self.max {
+            return None;
+        }
+        *held += 1;
+        drop(open);
+        Some(Held {
+            clients: self,
+            client,
+        })
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut open = self.clients.counts();
+        if let Some(held) = open.get_mut(&self.client) {
+            *held -= 1;
+            if *held == 0 {
+                open.remove(&self.client);
+            }
+        }
+    }
 }
 
 /// `max_connections`, within what the process may open: its soft limit of
@@ -132,14 +207,15 @@ fn connection_cap(max_connections: usize) -> usize {
         return max_connections;
     };
     let room = usize::try_from(files.saturating_sub(RESERVED_FILES)).unwrap_or(usize::MAX);
-    if room < max_connections {
+    let cap = max_connections.min(room).max(1);
+    if cap < max_connections {
         tracing::warn!(
             max_connections,
             open_files = files,
-            "server.max_connections is more than the process may open; using {room}"
+            "server.max_connections is more than the process may open; using {cap}"
         );
     }
-    max_connections.min(room).max(1)
+    cap
 }
 
 /// The whole answer a connection over the cap gets, as bytes.

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::fmt;
 
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{Method, header};
 use hmac::{Hmac, Mac};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -306,7 +306,7 @@ impl FromRequestParts<AppState> for AuthUser {
             ))?;
         let user = state.verifier.verify(token.trim())?;
         // Counted before the body is read or anything is recorded.
-        let change = parts.method != axum::http::Method::GET;
+        let change = !matches!(parts.method, Method::GET | Method::HEAD);
         state
             .limits
             .customer(user.subject.as_str(), change)

@@ -15,6 +15,7 @@ pub mod error;
 pub mod front;
 pub mod identity;
 pub mod limits;
+pub mod metrics;
 pub mod routes;
 pub mod startup;
 pub mod store;

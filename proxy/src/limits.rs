@@ -5,10 +5,13 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
+
+use crate::metrics::{Limited, Metrics};
 
 /// Each key may ask `max` times at once, and `max` times per `period` on
 /// average: a full bucket of `max` tokens, refilled evenly over `period`.
@@ -92,30 +95,37 @@ pub struct Limits {
     reads: Limit,
     changes: Limit,
     clients: Limit,
+    metrics: Arc<Metrics>,
 }
 
 impl Limits {
-    /// The limits `settings` set.
-    pub fn new(settings: &crate::config::LimitSettings) -> Self {
+    /// The limits `settings` set; refusals are counted in `metrics`.
+    pub fn new(settings: &crate::config::LimitSettings, metrics: Arc<Metrics>) -> Self {
         let minute = Duration::from_secs(60);
         Self {
             reads: Limit::new(settings.reads_per_minute, minute),
             changes: Limit::new(settings.changes_per_minute, minute),
             clients: Limit::new(settings.per_client_per_minute, minute),
+            metrics,
         }
     }
 
     /// Counts a signed-in customer's read (`change` false) or change.
     pub fn customer(&self, subject: &str, change: bool) -> Result<(), Duration> {
-        match change {
-            false => self.reads.allow(subject),
-            true => self.changes.allow(subject),
-        }
+        let (limit, which) = match change {
+            false => (&self.reads, Limited::Reads),
+            true => (&self.changes, Limited::Changes),
+        };
+        limit
+            .allow(subject)
+            .inspect_err(|_| self.metrics.limited(which))
     }
 
     /// Counts any request from `client`.
     pub fn client(&self, client: IpAddr) -> Result<(), Duration> {
-        self.clients.allow(&client_of(client))
+        self.clients
+            .allow(&client_of(client))
+            .inspect_err(|_| self.metrics.limited(Limited::Client))
     }
 }
 

@@ -138,7 +138,7 @@ async fn dead_letters(command: DeadLetterCommand, storage: &StorageSettings) -> 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     telemetry::init(std::env::var_os("CCPA_LOG_JSON").is_some());
     let app = Application::build(settings).await?;
-    tracing::info!(addr = %app.addr(), "ccpa-proxy listening");
+    tracing::info!(addr = %app.addr(), admin = ?app.admin_addr(), "ccpa-proxy listening");
     app.run_until(shutdown_signal()).await?;
     tracing::info!("ccpa-proxy stopped");
     Ok(())

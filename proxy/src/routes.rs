@@ -374,12 +374,31 @@ pub async fn live() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /health/ready`: 503 only when storage fails. A proxy whose Campaign
-/// is down still records requests durably, so it stays in rotation and says
-/// `degraded`; taking it out would turn recorded requests into errors.
-/// Campaign's state is what the latest call (or the periodic check) found,
-/// with what is wrong: a probe asks Campaign and IMS nothing.
+/// `GET /health/ready` on the public listener: 503 only when storage fails.
+/// A proxy whose Campaign is down still records requests durably, so it
+/// stays in rotation and says `degraded`; taking it out would turn recorded
+/// requests into errors. Campaign's state is what the latest call (or the
+/// periodic check) found: a probe asks Campaign and IMS nothing. What is
+/// wrong, and the backlog, are for the admin listener only.
 pub async fn ready(State(state): State<AppState>) -> Response {
+    readiness(&state, false).await
+}
+
+/// `GET /health/ready` on the admin listener: the same, with what is wrong
+/// and the backlog.
+pub async fn ready_in_full(State(state): State<AppState>) -> Response {
+    readiness(&state, true).await
+}
+
+/// `GET /metrics` on the admin listener, in Prometheus' text format.
+pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let backlog = state.store.backlog().await?;
+    let text = state.metrics.render(&backlog);
+    let kind = "text/plain; version=0.0.4; charset=utf-8";
+    Ok(([(header::CONTENT_TYPE, kind)], text).into_response())
+}
+
+async fn readiness(state: &AppState, full: bool) -> Response {
     let health = state.campaign.health();
     let (upstream, problem) = (health.as_str(), health.problem());
     match state.store.backlog().await {
@@ -389,16 +408,19 @@ pub async fn ready(State(state): State<AppState>) -> Response {
             } else {
                 "degraded"
             };
-            Json(json!({
-                "status": status,
-                "storage": "ok",
-                "upstream": upstream,
-                "problem": problem,
-                "pending": backlog.pending,
-                "oldestPendingMs": backlog.oldest_pending_ms,
-                "deadLetters": backlog.dead_letters,
-            }))
-            .into_response()
+            let body = match full {
+                false => json!({ "status": status, "storage": "ok", "upstream": upstream }),
+                true => json!({
+                    "status": status,
+                    "storage": "ok",
+                    "upstream": upstream,
+                    "problem": problem,
+                    "pending": backlog.pending,
+                    "oldestPendingMs": backlog.oldest_pending_ms,
+                    "deadLetters": backlog.dead_letters,
+                }),
+            };
+            Json(body).into_response()
         }
         Err(error) => {
             tracing::warn!(%error, "storage is not answering");

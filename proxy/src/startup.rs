@@ -30,6 +30,7 @@ use crate::delivery::Delivery;
 use crate::email::EmailLimits;
 use crate::identity::{LogTags, TokenVerifier};
 use crate::limits::Limits;
+use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::{browser, demo, email, front, routes};
 
@@ -52,6 +53,8 @@ pub struct AppState {
     pub log_tags: Arc<LogTags>,
     /// What one customer, or one client address, may ask for.
     pub limits: Arc<Limits>,
+    /// What operators watch.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Pages served by the proxy (the demo page, the widget's files) may only
@@ -64,6 +67,10 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wa
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    /// The admin listener and what it serves (readiness in full, metrics),
+    /// when `server.admin_listen` is set.
+    admin: Option<(TcpListener, Router)>,
+    metrics: Arc<Metrics>,
     store: Arc<Store>,
     delivery: Arc<Delivery>,
     campaign: Arc<CampaignClient>,
@@ -98,14 +105,23 @@ impl Application {
                 settings.server.check(attempt)
             })
             .map_err(anyhow::Error::msg)?;
+        let admin = match settings.server.admin_listen {
+            Some(at) => Some(TcpListener::bind(at).await?),
+            None => None,
+        };
+        let metrics = Arc::new(Metrics::default());
         let store = Arc::new(Store::connect(&settings.storage).await?);
-        let campaign = Arc::new(CampaignClient::new(settings.campaign.clone())?);
+        let campaign = Arc::new(CampaignClient::new(
+            settings.campaign.clone(),
+            metrics.clone(),
+        )?);
         check_campaign(&campaign, settings.identity.key_kind).await?;
         let delivery = Arc::new(Delivery::new(
             store.clone(),
             campaign.clone(),
             &settings.campaign,
             settings.delivery.clone(),
+            metrics.clone(),
         ));
         let watch = (
             settings.identity.key_kind,
@@ -117,7 +133,8 @@ impl Application {
             store: store.clone(),
             delivery: delivery.clone(),
             email_limits: Arc::new(EmailLimits::new(&settings.email_opt_out)),
-            limits: Arc::new(Limits::new(&settings.limits)),
+            limits: Arc::new(Limits::new(&settings.limits, metrics.clone())),
+            metrics: metrics.clone(),
             log_tags: Arc::new(LogTags::new(
                 settings
                     .server
@@ -130,10 +147,15 @@ impl Application {
         if state.settings.demo.enabled {
             tracing::warn!("demo sign-in is enabled: anyone can act as any demo customer");
         }
-        let server = state.settings.server.clone();
+        let mut server = state.settings.server.clone();
+        let drain = server.shutdown_timeout(delivery.attempt_timeout());
+        server.shutdown_timeout_ms = Some(u64::try_from(drain.as_millis()).unwrap_or(u64::MAX));
+        let admin = admin.map(|listener| (listener, admin_router(state.clone())));
         Ok(Self {
             listener,
             router: router(state),
+            admin,
+            metrics,
             store,
             delivery,
             campaign,
@@ -147,6 +169,15 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// The admin listener's address, when there is one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|(listener, _)| {
+            listener
+                .local_addr()
+                .expect("a bound listener has an address")
+        })
     }
 
     /// Serves, with the delivery worker beside it, until `shutdown`
@@ -163,7 +194,21 @@ impl Application {
         let campaign = self.campaign.clone();
         let watcher = stop.clone();
         tokio::spawn(async move { campaign.watch(kind, every, watcher).await });
-        let served = front::serve(self.listener, self.router, &self.server, shutdown).await;
+        if let Some((listener, router)) = self.admin {
+            let (server, metrics, stop) = (self.server.clone(), self.metrics.clone(), stop.clone());
+            tokio::spawn(async move {
+                let stopped = stop.cancelled_owned();
+                front::serve(listener, router, &server, metrics, stopped).await
+            });
+        }
+        let served = front::serve(
+            self.listener,
+            self.router,
+            &self.server,
+            self.metrics,
+            shutdown,
+        )
+        .await;
         stop.cancel();
         if let Err(error) = worker.await {
             tracing::error!(%error, "the delivery worker failed");
@@ -187,6 +232,16 @@ async fn check_campaign(campaign: &CampaignClient, kind: KeyKind) -> anyhow::Res
             Ok(())
         }
     }
+}
+
+/// What the admin listener serves: for operators and their scrapers,
+/// never for the internet.
+fn admin_router(state: AppState) -> Router {
+    Router::new()
+        .route("/health/ready", get(routes::ready_in_full))
+        .route("/metrics", get(routes::metrics))
+        .fallback(routes::not_found)
+        .with_state(state)
 }
 
 /// Every route and layer of the proxy.
@@ -225,6 +280,12 @@ pub fn router(state: AppState) -> Router {
     if state.settings.demo.enabled {
         app = app.merge(demo::routes());
     }
+    // Every route, not the widget's files: a page view fetches half a
+    // dozen, and serving them costs a read of a file.
+    let limits = state.limits.clone();
+    app = app.route_layer(from_fn(move |request, next| {
+        per_client(limits.clone(), request, next)
+    }));
     app = match &state.settings.server.widget_dir {
         Some(dir) => app.fallback_service(
             ServeDir::new(dir)
@@ -238,13 +299,9 @@ pub fn router(state: AppState) -> Router {
         .settings
         .server
         .request_timeout(state.delivery.attempt_timeout());
-    let limits = state.limits.clone();
     app.method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(state)
         .layer(from_fn(move |request, next| within(deadline, request, next)))
-        .layer(from_fn(move |request, next| {
-            per_client(limits.clone(), request, next)
-        }))
         .layer(cors)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
@@ -365,5 +422,6 @@ fn cors(origins: &[String]) -> CorsLayer {
             HeaderName::from_bytes(GPC_HEADER.as_bytes()).expect("a valid header name"),
             HeaderName::from_bytes(BROWSER_OPT_OUT_HEADER.as_bytes()).expect("a valid header name"),
         ])
+        .expose_headers([header::RETRY_AFTER, request_id()])
         .max_age(Duration::from_secs(600))
 }

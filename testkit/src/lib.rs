@@ -78,10 +78,16 @@ pub async fn spawn_emulator() -> Emulator {
 
 /// A proxy serving `settings` in the background; returns where it listens.
 pub async fn spawn_proxy(settings: Settings) -> SocketAddr {
+    spawn_proxy_with_admin(settings).await.0
+}
+
+/// The same; also returns the admin listener's address (readiness in
+/// full, metrics), which [`proxy_settings`] asks for.
+pub async fn spawn_proxy_with_admin(settings: Settings) -> (SocketAddr, SocketAddr) {
     let app = Application::build(settings).await.expect("proxy starts");
-    let addr = app.addr();
+    let addrs = (app.addr(), app.admin_addr().expect("an admin listener"));
     tokio::spawn(app.run_until(std::future::pending()));
-    addr
+    addrs
 }
 
 /// Names the PostgreSQL server the tests use instead of SQLite, as a URL
@@ -168,6 +174,7 @@ pub fn proxy_settings(emulator: &Emulator, database: &str) -> Settings {
         server: ServerSettings {
             // Tests reach the proxy over plain HTTP on loopback.
             secure_cookies: false,
+            admin_listen: Some("127.0.0.1:0".parse().expect("a socket address")),
             ..ServerSettings::on("127.0.0.1:0".parse().expect("a socket address"))
         },
         campaign: CampaignSettings {

@@ -45,6 +45,6 @@ pub const STRINGS: super::Strings = super::Strings {
     sensitive_label: "Die Verwendung meiner sensiblen personenbezogenen Daten einschränken",
     sensitive_on: "Ein: Wir verwenden Ihre sensiblen personenbezogenen Daten nur für die Leistungen, die Sie anfordern.",
     sensitive_off: "Aus: Wir dürfen Ihre sensiblen personenbezogenen Daten auch für andere Zwecke verwenden.",
-    busy_load: "Von dieser Verbindung kamen gerade viele Anfragen. Wir versuchen es gleich noch einmal.",
-    busy_save: "Von dieser Verbindung kamen gerade viele Änderungen, daher wurde diese nicht gespeichert. Bitte versuchen Sie es gleich noch einmal.",
+    busy_load: "Gerade kamen viele Anfragen an. Wir versuchen es gleich noch einmal.",
+    busy_save: "Gerade kamen viele Änderungen an, daher wurde diese nicht gespeichert. Bitte versuchen Sie es gleich noch einmal.",
 };

@@ -37,6 +37,6 @@ pub const STRINGS: super::Strings = super::Strings {
     sensitive_label: "Limit the use of my sensitive personal information",
     sensitive_on: "On: we use your sensitive personal information only to provide the services you ask for.",
     sensitive_off: "Off: we may also use your sensitive personal information for other purposes.",
-    busy_load: "Many requests came from this connection just now. We will try again in a moment.",
-    busy_save: "Many changes came from this connection just now, so this one was not saved. Please try again in a moment.",
+    busy_load: "Many requests came in just now. We will try again in a moment.",
+    busy_save: "Many changes came in just now, so this one was not saved. Please try again in a moment.",
 };

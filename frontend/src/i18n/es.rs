@@ -41,6 +41,6 @@ pub const STRINGS: super::Strings = super::Strings {
     sensitive_label: "Limitar el uso de mi información personal confidencial",
     sensitive_on: "Activado: usamos su información personal confidencial solo para prestar los servicios que solicita.",
     sensitive_off: "Desactivado: también podemos usar su información personal confidencial para otros fines.",
-    busy_load: "Se han recibido muchas solicitudes desde esta conexión. Volveremos a intentarlo en un momento.",
-    busy_save: "Se han recibido muchos cambios desde esta conexión, así que este no se ha guardado. Inténtelo de nuevo en un momento.",
+    busy_load: "Acabamos de recibir muchas solicitudes. Volveremos a intentarlo en un momento.",
+    busy_save: "Acabamos de recibir muchos cambios, así que este no se ha guardado. Inténtelo de nuevo en un momento.",
 };

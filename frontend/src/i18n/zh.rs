@@ -35,6 +35,6 @@ pub const STRINGS: super::Strings = super::Strings {
     sensitive_label: "限制使用我的敏感个人信息",
     sensitive_on: "开：我们仅为提供您所要求的服务而使用您的敏感个人信息。",
     sensitive_off: "关：我们也可能将您的敏感个人信息用于其他目的。",
-    busy_load: "此连接刚刚发出了很多请求。我们稍后会自动重试。",
-    busy_save: "此连接刚刚发出了很多更改，因此这次未能保存。请稍后再试。",
+    busy_load: "刚刚收到了很多请求。我们稍后会自动重试。",
+    busy_save: "刚刚收到了很多更改，因此这次未能保存。请稍后再试。",
 };

@@ -41,7 +41,12 @@ async fn probe(app: &TestApp) -> reqwest::Response {
 
 #[tokio::test]
 async fn thousands_of_idle_and_slow_connections_keep_no_one_waiting() {
-    let app = spawn_app_with(|s| s.server.header_read_timeout_ms = 2_000).await;
+    // All from one address here: its own cap is not what this tests.
+    let app = spawn_app_with(|s| {
+        s.server.header_read_timeout_ms = 2_000;
+        s.server.max_connections_per_client = 10_000;
+    })
+    .await;
     let at = address(&app);
     let mut idle = Vec::new();
     for _ in 0..2_000 {
@@ -66,23 +71,73 @@ async fn thousands_of_idle_and_slow_connections_keep_no_one_waiting() {
     // connection that never sends one, are closed after the header timeout.
     assert!(closed_by_the_proxy(&mut idle[0]).await, "idle closed");
     assert!(closed_by_the_proxy(&mut slow[0]).await, "slow head closed");
+    // A head that keeps coming, a byte every 100 ms, is cut off all the
+    // same: the timeout is on the whole head, not between bytes.
     let mut dripping = TcpStream::connect(&at).await.unwrap();
-    let request = b"GET /health/live HTTP/1.1\r\nHost: proxy\r\n\r\n";
-    let mut served = false;
-    for byte in request.iter().take(request.len() - 1) {
-        if dripping.write_all(&[*byte]).await.is_err() {
-            break;
+    let drip = tokio::spawn(async move {
+        for byte in b"GET /health/live HTTP/1.1\r\nX-Padding: ".iter().cycle() {
+            if dripping.write_all(&[*byte]).await.is_err() {
+                return dripping;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let mut peek = [0u8; 1];
-        if let Ok(Ok(n)) =
-            tokio::time::timeout(Duration::from_millis(1), dripping.read(&mut peek)).await
-        {
-            served = n > 0;
-            break;
-        }
+        unreachable!("the cycle never ends")
+    });
+    let mut dripping = tokio::time::timeout(HANG, drip)
+        .await
+        .expect("the proxy cut the dripping head off")
+        .unwrap();
+    assert!(closed_by_the_proxy(&mut dripping).await);
+}
+
+/// The request limit of an address cannot see connections that never send
+/// a request: those are counted per address too.
+#[tokio::test]
+async fn one_address_cannot_hold_every_connection() {
+    let app = spawn_app_with(|s| {
+        s.server.max_connections_per_client = 5;
+        s.server.header_read_timeout_ms = 5_000;
+    })
+    .await;
+    let at: std::net::SocketAddr = address(&app).parse().unwrap();
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(TcpStream::connect(at).await.unwrap());
     }
-    assert!(!served, "a head dripped over 4 s is cut off, not served");
+    let turned_away = turned_away(&app).await;
+    assert_eq!(turned_away["error"]["code"], "overloaded");
+    // Another address (127.0.0.2 is loopback too) is let in.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut other = socket.connect(at).await.unwrap();
+    other
+        .write_all(b"GET /health/live HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(HANG, other.read_to_end(&mut answer))
+        .await
+        .expect("answered")
+        .unwrap();
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&answer)
+    );
+}
+
+/// Probes until the proxy turns a connection away (it takes the held ones
+/// in the order they came); returns the `503`'s body.
+async fn turned_away(app: &TestApp) -> Value {
+    for _ in 0..100 {
+        let answer = probe(app).await;
+        if answer.status() == 503 {
+            assert_eq!(answer.headers()["retry-after"], "1");
+            return answer.json().await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("never turned away");
 }
 
 #[tokio::test]
@@ -97,12 +152,7 @@ async fn connections_over_the_cap_are_answered_503_at_once() {
     for _ in 0..20 {
         held.push(TcpStream::connect(&at).await.unwrap());
     }
-    // Accepted in order: make sure the proxy has taken all twenty.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let turned_away = probe(&app).await;
-    assert_eq!(turned_away.status(), 503);
-    assert_eq!(turned_away.headers()["retry-after"], "1");
-    let body: Value = turned_away.json().await.unwrap();
+    let body = turned_away(&app).await;
     assert_eq!(body["error"]["code"], "overloaded");
 
     // The idle twenty are let go after the header timeout; room again.

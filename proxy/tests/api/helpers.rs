@@ -14,6 +14,8 @@ pub const ALLOWED_ORIGIN: &str = "https://shop.example";
 /// A proxy and its emulator, both serving on loopback.
 pub struct TestApp {
     pub url: String,
+    /// The admin listener: readiness in full, metrics.
+    pub admin: String,
     pub emulator: Emulator,
     pub http: reqwest::Client,
     /// The proxy's database (SQLite, or PostgreSQL under `cargo xtask test`).
@@ -32,11 +34,13 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = testkit::proxy_settings(&emulator, database.url());
     settings.server.allowed_origins = vec![ALLOWED_ORIGIN.into()];
     customize(&mut settings);
-    let url = format!("http://{}", testkit::spawn_proxy(settings).await);
+    let (public, admin) = testkit::spawn_proxy_with_admin(settings).await;
+    let (url, admin) = (format!("http://{public}"), format!("http://{admin}"));
     // Tests count what they do, not the proxy's check of Campaign at start.
     emulator.reset_stats();
     TestApp {
         url,
+        admin,
         emulator,
         http: reqwest::Client::new(),
         database,
@@ -106,14 +110,22 @@ impl TestApp {
             .unwrap()
     }
 
-    /// The readiness body.
+    /// The readiness body, in full, from the admin listener.
     pub async fn readiness(&self) -> Value {
-        self.get("/health/ready").await.json().await.unwrap()
+        let url = format!("{}/health/ready", self.admin);
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// How many profiles have a change waiting, as readiness reports it.
     pub async fn pending(&self) -> i64 {
-        let ready: Value = self.get("/health/ready").await.json().await.unwrap();
+        let ready = self.readiness().await;
         ready["pending"]
             .as_i64()
             .expect("readiness counts pending changes")

@@ -357,8 +357,10 @@ async fn two_replicas_on_one_database_behave_as_one() {
         );
         return;
     }
+    let (public, admin) = testkit::spawn_proxy_with_admin(settings).await;
     let second = TestApp {
-        url: format!("http://{}", testkit::spawn_proxy(settings).await),
+        url: format!("http://{public}"),
+        admin: format!("http://{admin}"),
         emulator: first.emulator.clone(),
         http: reqwest::Client::new(),
         database: first.database.clone(),

@@ -1,6 +1,7 @@
 //! Proxy integration tests: the real proxy and the real emulator, each on
 //! its own loopback port, talking HTTP.
 
+mod admin;
 mod anyone;
 mod auth;
 mod durable;

@@ -409,8 +409,10 @@ async fn a_proxy_that_may_not_migrate_refuses_an_older_schema_until_migrated() {
         }
     }
 
+    let (public, admin) = testkit::spawn_proxy_with_admin(settings).await;
     let app = TestApp {
-        url: format!("http://{}", testkit::spawn_proxy(settings).await),
+        url: format!("http://{public}"),
+        admin: format!("http://{admin}"),
         emulator,
         http: reqwest::Client::new(),
         database,

@@ -165,11 +165,11 @@ async fn a_pending_limit_waits_for_its_setting_and_never_lands_on_the_opt_out() 
 
     settings.campaign.sensitive_field = None;
     emulator.clear_faults();
-    let second = format!("http://{}", testkit::spawn_proxy(settings).await);
+    let (_, admin) = testkit::spawn_proxy_with_admin(settings).await;
     let grace = || emulator.profile("CUST-1002").unwrap();
     assert!(grace().ccpa_opt_out, "Grace opted out of sale before");
     let ready = || async {
-        reqwest::get(format!("{second}/health/ready"))
+        reqwest::get(format!("http://{admin}/health/ready"))
             .await
             .unwrap()
             .json::<Value>()
