@@ -197,6 +197,31 @@ mod tests {
         assert_eq!(csv_field("\r=1"), "\"'\r=1\"");
     }
 
+    /// A field as a spreadsheet reads it back (RFC 4180).
+    fn read_back(written: &str) -> String {
+        match written.strip_prefix('"').and_then(|w| w.strip_suffix('"')) {
+            Some(quoted) => quoted.replace("\"\"", "\""),
+            None => written.to_owned(),
+        }
+    }
+
+    proptest::proptest! {
+        /// Every field reads back as written (with `'` before a formula),
+        /// never runs as a formula, and never breaks the row.
+        #[test]
+        fn every_field_reads_back_and_never_runs_as_a_formula(
+            field in "\\PC{0,40}|[=+@\t\r-][\\PC\n,\"]{0,12}"
+        ) {
+            let written = csv_field(&field);
+            let formula = field.starts_with(['=', '+', '-', '@', '\t', '\r']);
+            let expected = if formula { format!("'{field}") } else { field.clone() };
+            proptest::prop_assert_eq!(read_back(&written), expected);
+            if !written.starts_with('"') {
+                proptest::prop_assert!(!written.contains([',', '"', '\n', '\r']));
+            }
+        }
+    }
+
     #[test]
     fn times_parse_as_dates_or_rfc3339_and_print_back() {
         let midnight = parse_time("2026-11-23").unwrap();

@@ -537,6 +537,33 @@ mod tests {
         assert!(!format!("{subject:?}").contains("ada"));
     }
 
+    proptest::proptest! {
+        /// Whatever a key claim holds, the verifier answers without a
+        /// panic, and a custom key it lets through can only be one path
+        /// segment naming one profile.
+        #[test]
+        fn a_key_let_through_is_one_safe_path_segment(
+            key in "[@./;%?#a-zA-Z0-9_-]{0,12}|\\PC{0,40}"
+        ) {
+            let verifier = TokenVerifier::new(&settings());
+            let token = token(claims_with(json!({ "sub": key })), SECRET);
+            if let Ok(user) = verifier.verify(&token) {
+                let key = user.key.as_str();
+                proptest::prop_assert!(!key.starts_with('@') && !key.chars().all(|c| c == '.'));
+                proptest::prop_assert!(
+                    key.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                );
+            }
+        }
+
+        /// Anything that is not a token signed with the secret is refused,
+        /// without a panic.
+        #[test]
+        fn arbitrary_tokens_are_refused(raw in "\\PC{0,300}|[A-Za-z0-9_-]{0,60}\\.[A-Za-z0-9_-]{0,90}\\.[A-Za-z0-9_-]{0,60}") {
+            proptest::prop_assert!(TokenVerifier::new(&settings()).verify(&raw).is_err());
+        }
+    }
+
     /// Tags are stable under one key, differ under another, and are not
     /// the plain hash anyone could compute from a guessed customer number.
     #[test]

@@ -6,6 +6,7 @@ mod anyone;
 mod auth;
 mod durable;
 mod front;
+mod fuzz;
 mod gpc;
 mod helpers;
 mod idor;
