@@ -183,6 +183,67 @@ pub struct CampaignClient {
     observed: std::sync::Mutex<(Health, Instant)>,
     /// Where the calls' latencies are counted.
     metrics: Arc<Metrics>,
+    /// Calls per second (`max_calls_per_second`).
+    pace: Pace,
+}
+
+tokio::task_local! {
+    /// Set for the retry worker's attempts: they leave customers the last
+    /// part of the pace.
+    static WORKER: bool;
+}
+
+/// Runs `attempt` as the retry worker's.
+pub fn as_worker<F: Future>(attempt: F) -> impl Future<Output = F::Output> {
+    WORKER.scope(true, attempt)
+}
+
+/// A token bucket of calls: `per_second` on average, as many at once. The
+/// retry worker may not take the last fifth: a customer's call waits for
+/// no backlog.
+struct Pace {
+    per_second: f64,
+    tokens: std::sync::Mutex<(f64, Instant)>,
+}
+
+impl Pace {
+    fn new(per_second: u32) -> Self {
+        Self {
+            per_second: f64::from(per_second),
+            tokens: std::sync::Mutex::new((f64::from(per_second), Instant::now())),
+        }
+    }
+
+    /// Takes a call's token, waiting for one within `patience`.
+    async fn take(&self, worker: bool, patience: Duration) -> Result<(), CampaignError> {
+        if self.per_second == 0.0 {
+            return Ok(());
+        }
+        let floor = if worker { self.per_second / 5.0 } else { 0.0 };
+        let deadline = Instant::now() + patience;
+        loop {
+            let wait = {
+                let mut guard = self
+                    .tokens
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let (tokens, counted) = &mut *guard;
+                let now = Instant::now();
+                *tokens = (*tokens + now.duration_since(*counted).as_secs_f64() * self.per_second)
+                    .min(self.per_second);
+                *counted = now;
+                if *tokens >= 1.0 + floor {
+                    *tokens -= 1.0;
+                    return Ok(());
+                }
+                Duration::from_secs_f64((1.0 + floor - *tokens) / self.per_second)
+            };
+            if Instant::now() + wait > deadline {
+                return Err(CampaignError::Throttled(Some(wait)));
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
 }
 
 /// What the latest call said about Campaign (IMS included): what readiness
@@ -250,6 +311,7 @@ impl CampaignClient {
             .base_url
             .join(&format!("{}/campaign/", settings.organization))
             .expect("organization forms a valid path");
+        let pace = Pace::new(settings.max_calls_per_second);
         Ok(Self {
             http,
             permits: Semaphore::new(settings.max_concurrency.max(1)),
@@ -261,6 +323,7 @@ impl CampaignClient {
                 Instant::now(),
             )),
             metrics,
+            pace,
         })
     }
 
@@ -574,8 +637,11 @@ impl CampaignClient {
         }
     }
 
-    /// A place among the calls in flight, waiting at most the call timeout.
+    /// A call's turn in the pace, then a place among the calls in flight,
+    /// waiting at most the call timeout for both.
     async fn permit(&self) -> Result<SemaphorePermit<'_>, CampaignError> {
+        let worker = WORKER.try_with(|worker| *worker).unwrap_or(false);
+        self.pace.take(worker, self.settings.timeout()).await?;
         tokio::time::timeout(self.settings.timeout(), self.permits.acquire())
             .await
             .map_err(|_| CampaignError::Timeout)?
@@ -824,6 +890,26 @@ fn renew_after(lifetime: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Of ten calls a second, the worker may take eight at once: the last
+    /// two are a customer's.
+    #[tokio::test]
+    async fn the_worker_leaves_customers_the_last_fifth_of_the_pace() {
+        let pace = Pace::new(10);
+        let now = Duration::ZERO;
+        for _ in 0..8 {
+            pace.take(true, now).await.unwrap();
+        }
+        let refused = pace.take(true, now).await;
+        assert!(
+            matches!(refused, Err(CampaignError::Throttled(Some(_)))),
+            "{refused:?}"
+        );
+        pace.take(false, now).await.unwrap();
+        pace.take(false, now).await.unwrap();
+        assert!(pace.take(false, now).await.is_err(), "then nobody");
+        assert!(Pace::new(0).take(true, now).await.is_ok(), "0: no pace");
+    }
 
     #[test]
     fn tokens_are_renewed_an_hour_early_for_a_day_long_token() {

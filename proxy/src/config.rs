@@ -178,6 +178,11 @@ pub struct DeliverySettings {
     /// they last) is given up and kept among the dead letters.
     #[serde(default = "default_max_strikes")]
     pub max_strikes: u32,
+    /// The retry worker's share of `campaign.max_concurrency`, in percent:
+    /// the rest is kept for customers' own requests, so that a backlog
+    /// draining after an outage does not slow those who are waiting.
+    #[serde(default = "default_worker_share_percent")]
+    pub worker_share_percent: u8,
 }
 
 impl Default for DeliverySettings {
@@ -189,6 +194,7 @@ impl Default for DeliverySettings {
             attempt_timeout_ms: None,
             lease_ms: None,
             max_strikes: default_max_strikes(),
+            worker_share_percent: default_worker_share_percent(),
         }
     }
 }
@@ -368,6 +374,13 @@ pub struct CampaignSettings {
     /// (within `timeout_ms`), so a burst cannot trip Adobe's rate limits.
     #[serde(default = "default_max_concurrency")]
     pub max_concurrency: usize,
+    /// Campaign calls per second from this process, on average (as many at
+    /// once); more wait, within `timeout_ms`. Campaign Standard throttles
+    /// no one and counts every call against the licence's daily engine
+    /// calls, so the caller must pace itself: 50 a second is some 25
+    /// changes a second, far above a privacy page's traffic. 0: no pace.
+    #[serde(default = "default_max_calls_per_second")]
+    pub max_calls_per_second: u32,
     /// An opt-out for a key Campaign has no profile for creates one,
     /// flagged `ccpaOptOut: true` (the seed's POST): a suppression record,
     /// so that the person is known not to be sold if they appear later.
@@ -603,6 +616,12 @@ fn default_extended_resource() -> String {
 }
 fn default_timeout_ms() -> u64 {
     5_000
+}
+fn default_worker_share_percent() -> u8 {
+    50
+}
+fn default_max_calls_per_second() -> u32 {
+    50
 }
 fn default_max_concurrency() -> usize {
     32

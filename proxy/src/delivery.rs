@@ -71,13 +71,15 @@ impl Delivery {
         settings: DeliverySettings,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let share = usize::from(settings.worker_share_percent.min(100));
+        let worker_slots = (campaign_settings.max_concurrency * share / 100).max(1);
         Self {
             store,
             campaign,
             attempt_timeout: settings.attempt_timeout(campaign_settings),
             lease: settings.lease(campaign_settings),
             settings,
-            slots: campaign_settings.max_concurrency.max(1),
+            slots: worker_slots,
             create_missing_profiles: campaign_settings.create_missing_profiles,
             wake: Notify::new(),
             attempts: TaskTracker::new(),
@@ -294,10 +296,11 @@ impl Delivery {
             match self.store.claim_due(self.lease).await {
                 Ok(Some(claim)) => {
                     let delivery = self.clone();
-                    self.attempts.spawn(async move {
+                    // Marked as the worker's: customers' calls go first.
+                    self.attempts.spawn(crate::campaign::as_worker(async move {
                         delivery.apply(claim).await;
                         drop(slot);
-                    });
+                    }));
                 }
                 Ok(None) => {
                     drop(slot);

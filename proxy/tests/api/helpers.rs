@@ -70,6 +70,11 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The status of a GET by `token`, for reads sent side by side.
+    pub async fn get_opt_out_owned(&self, token: String) -> u16 {
+        self.get_opt_out(&token).await.status().as_u16()
+    }
+
     pub async fn patch_raw(
         &self,
         token: &str,

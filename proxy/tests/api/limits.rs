@@ -86,3 +86,44 @@ async fn one_client_address_is_limited_on_every_route() {
         assert_eq!((status, code.as_str()), (429, "rate_limited"), "{path}");
     }
 }
+
+/// The proxy paces its calls to Campaign (which throttles no one): at 5 a
+/// second, no second of Campaign's log holds more than the bucket (5) and
+/// its refill (5), however many customers ask at once.
+#[tokio::test]
+async fn calls_to_campaign_keep_to_the_pace() {
+    let app = spawn_app_with(|s| s.campaign.max_calls_per_second = 5).await;
+    let keys: Vec<String> = (0..15).map(|n| format!("PACE-{n}")).collect();
+    for key in &keys {
+        app.emulator.add_customer(key);
+    }
+    // The start's own check took a token: let the bucket fill again.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let reads = keys.iter().map(|key| app.get_opt_out_owned(token_for(key)));
+    let statuses: Vec<u16> = futures_util::future::join_all(reads).await;
+    assert!(
+        statuses.iter().filter(|s| **s == 200).count() >= 5,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| matches!(s, 200 | 502)),
+        "{statuses:?}"
+    );
+    let at: Vec<u64> = app
+        .emulator
+        .calls()
+        .iter()
+        .filter(|c| c.kind == CallKind::Lookup)
+        .map(|c| c.at_ms)
+        .collect();
+    for first in &at {
+        let in_a_second = at
+            .iter()
+            .filter(|t| (*first..first + 1_000).contains(t))
+            .count();
+        assert!(
+            in_a_second <= 10,
+            "{in_a_second} calls within a second: {at:?}"
+        );
+    }
+}
