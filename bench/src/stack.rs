@@ -154,6 +154,7 @@ pub async fn proxy_with(
             .env("CCPA__LIMITS__CHANGES_PER_MINUTE", UNREACHED)
             .env("CCPA__LIMITS__PER_CLIENT_PER_MINUTE", UNREACHED)
             .env("CCPA__CAMPAIGN__MAX_CALLS_PER_SECOND", UNREACHED)
+            .env("CCPA__SERVER__MAX_CONNECTIONS_PER_CLIENT", "0")
             .envs(settings.iter().copied()),
         "the proxy",
     )?;

@@ -46,6 +46,10 @@ pub enum CampaignError {
     /// Campaign answered 429; `Retry-After` said when to come back, if it did.
     #[error("Campaign is throttling requests")]
     Throttled(Option<Duration>),
+    /// The proxy's own pace (`max_calls_per_second`) had no turn within the
+    /// call timeout: nothing was sent, and Campaign is not at fault.
+    #[error("the proxy's calls to Campaign are at their pace")]
+    Paced(Duration),
     /// IMS or Campaign says the settings are wrong: a 404 that is not
     /// Campaign's "document not found" (a wrong organization or resource
     /// name), or a refused credential. Retried: settings get fixed.
@@ -193,6 +197,11 @@ tokio::task_local! {
     static WORKER: bool;
 }
 
+/// Whether the running task is the retry worker's.
+fn is_worker() -> bool {
+    WORKER.try_with(|worker| *worker).unwrap_or(false)
+}
+
 /// Runs `attempt` as the retry worker's.
 pub fn as_worker<F: Future>(attempt: F) -> impl Future<Output = F::Output> {
     WORKER.scope(true, attempt)
@@ -203,24 +212,32 @@ pub fn as_worker<F: Future>(attempt: F) -> impl Future<Output = F::Output> {
 /// no backlog.
 struct Pace {
     per_second: f64,
-    tokens: std::sync::Mutex<(f64, Instant)>,
+    tokens: std::sync::Mutex<(f64, tokio::time::Instant)>,
 }
 
 impl Pace {
     fn new(per_second: u32) -> Self {
         Self {
             per_second: f64::from(per_second),
-            tokens: std::sync::Mutex::new((f64::from(per_second), Instant::now())),
+            tokens: std::sync::Mutex::new((f64::from(per_second), tokio::time::Instant::now())),
         }
     }
 
-    /// Takes a call's token, waiting for one within `patience`.
-    async fn take(&self, worker: bool, patience: Duration) -> Result<(), CampaignError> {
+    /// Takes a call's token, waiting for one until `deadline`.
+    async fn take(
+        &self,
+        worker: bool,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), CampaignError> {
         if self.per_second == 0.0 {
             return Ok(());
         }
-        let floor = if worker { self.per_second / 5.0 } else { 0.0 };
-        let deadline = Instant::now() + patience;
+        // A fifth, but never so much that the worker could get no turn.
+        let floor = if worker {
+            (self.per_second / 5.0).min(self.per_second - 1.0)
+        } else {
+            0.0
+        };
         loop {
             let wait = {
                 let mut guard = self
@@ -228,7 +245,7 @@ impl Pace {
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 let (tokens, counted) = &mut *guard;
-                let now = Instant::now();
+                let now = tokio::time::Instant::now();
                 *tokens = (*tokens + now.duration_since(*counted).as_secs_f64() * self.per_second)
                     .min(self.per_second);
                 *counted = now;
@@ -238,8 +255,8 @@ impl Pace {
                 }
                 Duration::from_secs_f64((1.0 + floor - *tokens) / self.per_second)
             };
-            if Instant::now() + wait > deadline {
-                return Err(CampaignError::Throttled(Some(wait)));
+            if tokio::time::Instant::now() + wait > deadline {
+                return Err(CampaignError::Paced(wait));
             }
             tokio::time::sleep(wait).await;
         }
@@ -281,9 +298,13 @@ impl Health {
 
     fn of<T>(result: &Result<T, CampaignError>) -> Self {
         match result {
-            Ok(_) | Err(CampaignError::ProfileNotFound | CampaignError::AmbiguousProfile) => {
-                Self::Ok
-            }
+            // Our own pace says nothing of Campaign.
+            Ok(_)
+            | Err(
+                CampaignError::ProfileNotFound
+                | CampaignError::AmbiguousProfile
+                | CampaignError::Paced(_),
+            ) => Self::Ok,
             Err(CampaignError::Misconfigured(why)) => Self::Misconfigured(why.clone()),
             Err(CampaignError::Unexpected(why) | CampaignError::Refused(why)) => {
                 Self::Unexpected(why.clone())
@@ -638,11 +659,11 @@ impl CampaignClient {
     }
 
     /// A call's turn in the pace, then a place among the calls in flight,
-    /// waiting at most the call timeout for both.
+    /// waiting at most the call timeout for both together.
     async fn permit(&self) -> Result<SemaphorePermit<'_>, CampaignError> {
-        let worker = WORKER.try_with(|worker| *worker).unwrap_or(false);
-        self.pace.take(worker, self.settings.timeout()).await?;
-        tokio::time::timeout(self.settings.timeout(), self.permits.acquire())
+        let deadline = tokio::time::Instant::now() + self.settings.timeout();
+        self.pace.take(is_worker(), deadline).await?;
+        tokio::time::timeout_at(deadline, self.permits.acquire())
             .await
             .map_err(|_| CampaignError::Timeout)?
             .map_err(|_| CampaignError::Unavailable("the client was closed".into()))
@@ -680,6 +701,8 @@ impl CampaignClient {
         tracing::info!("Campaign refused the access token; renewing it once");
         self.tokens.invalidate(&token).await;
         let token = self.token().await?;
+        let turn = tokio::time::Instant::now() + self.settings.timeout();
+        self.pace.take(is_worker(), turn).await?;
         let started = Instant::now();
         let response = self.request(method, url, &token, body).send().await;
         Answer::read(self.timed(started, response)?).await
@@ -892,23 +915,28 @@ mod tests {
     use super::*;
 
     /// Of ten calls a second, the worker may take eight at once: the last
-    /// two are a customer's.
-    #[tokio::test]
+    /// two are a customer's. (The clock stands still: no token comes back.)
+    #[tokio::test(start_paused = true)]
     async fn the_worker_leaves_customers_the_last_fifth_of_the_pace() {
         let pace = Pace::new(10);
-        let now = Duration::ZERO;
+        let now = tokio::time::Instant::now();
         for _ in 0..8 {
             pace.take(true, now).await.unwrap();
         }
         let refused = pace.take(true, now).await;
         assert!(
-            matches!(refused, Err(CampaignError::Throttled(Some(_)))),
+            matches!(refused, Err(CampaignError::Paced(_))),
             "{refused:?}"
         );
         pace.take(false, now).await.unwrap();
         pace.take(false, now).await.unwrap();
         assert!(pace.take(false, now).await.is_err(), "then nobody");
         assert!(Pace::new(0).take(true, now).await.is_ok(), "0: no pace");
+        let one = Pace::new(1);
+        assert!(
+            one.take(true, now).await.is_ok(),
+            "at 1 a second, the worker still gets its turn"
+        );
     }
 
     #[test]

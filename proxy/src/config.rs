@@ -53,10 +53,10 @@ pub struct LimitSettings {
     /// Campaign call; a person flips a switch a few times.
     #[serde(default = "default_changes_per_minute")]
     pub changes_per_minute: u32,
-    /// Every request from one client address (an IPv6 /64), signed in or
-    /// not: the widget's files, the browser's choice, health. Generous, as
-    /// one address may be a whole office; 0 where the proxy sits behind a
-    /// load balancer (every request would come from its address).
+    /// Requests from one client address (an IPv6 /64) to the API and health
+    /// routes (not the widget's files). Generous, as one address may be a
+    /// whole office; 0 where the proxy sits behind a load balancer (every
+    /// request would come from its address).
     #[serde(default = "default_per_client_per_minute_all")]
     pub per_client_per_minute: u32,
 }
@@ -280,7 +280,7 @@ pub struct ServerSettings {
     pub max_connections: usize,
     /// Connections one client address (an IPv6 /64) may hold at once; more
     /// are answered `503`. A browser opens six to a host; an office behind
-    /// one address a few hundred.
+    /// one address a few hundred. 0: no cap (behind a load balancer).
     #[serde(default = "default_max_connections_per_client")]
     pub max_connections_per_client: usize,
     /// How long requests under way may run on after a stop signal (ms); by

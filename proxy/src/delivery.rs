@@ -155,14 +155,20 @@ impl Delivery {
                 outcome => (outcome, Attempt::Pending),
             },
         };
-        self.metrics.attempted(match outcome {
+        let counted = match outcome {
             Outcome::Applied { .. } => Attempted::Applied,
             Outcome::Created => Attempted::Created,
             Outcome::Denied { .. } => Attempted::Denied,
             Outcome::Retry { .. } => Attempted::Retried,
             Outcome::GiveUp { .. } => Attempted::Failed,
+        };
+        let finished = self.store.finish(claim, outcome).await;
+        self.metrics.attempted(match (counted, &finished) {
+            // A newer choice replaced the one given up on: it waits.
+            (Attempted::Failed, Ok(Finished::Waiting)) => Attempted::Retried,
+            (counted, _) => counted,
         });
-        match self.store.finish(claim, outcome).await {
+        match finished {
             Ok(Finished::Done) => {
                 if matches!(attempt, Attempt::Applied) {
                     tracing::info!(request, value, ?choice, "change applied in Campaign");

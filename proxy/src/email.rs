@@ -17,6 +17,7 @@ use crate::config::{EmailOptOutSettings, KeyKind};
 use crate::error::ApiError;
 use crate::identity::{ProfileKey, Subject};
 use crate::limits::{Limit, client_of};
+use crate::metrics::Limited;
 use crate::routes::{Body, Provenance};
 use crate::startup::AppState;
 use crate::store::{Action, Choice, NewRequest, Source};
@@ -53,7 +54,10 @@ pub async fn post_email(
     limits
         .by_client
         .allow(&client_of(client.ip()))
-        .map_err(ApiError::TooManyRequests)?;
+        .map_err(|wait| {
+            app.metrics.limited(Limited::Email);
+            ApiError::TooManyRequests(wait)
+        })?;
     let received = (StatusCode::ACCEPTED, Json(EmailReceived { received: true }));
     // The address has had its requests this hour, all recorded: the same
     // answer, so that nobody learns of the limit, and a person whose

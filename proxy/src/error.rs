@@ -171,6 +171,12 @@ fn campaign_parts(error: &CampaignError) -> (StatusCode, ErrorCode, String) {
             ErrorCode::AmbiguousProfile,
             "Several Campaign profiles match the signed-in user; none was changed.",
         ),
+        CampaignError::Paced(_) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited,
+            "The proxy's calls to Adobe Campaign are at their limit; try again shortly \
+             (see Retry-After).",
+        ),
         CampaignError::Timeout => (
             StatusCode::GATEWAY_TIMEOUT,
             ErrorCode::UpstreamTimeout,
@@ -212,7 +218,9 @@ impl IntoResponse for ApiError {
         };
         let mut response = (status, Json(body)).into_response();
         let retry_after = match self {
-            Self::TooManyRequests(after) => Some(after),
+            Self::TooManyRequests(after) | Self::Campaign(CampaignError::Paced(after)) => {
+                Some(after)
+            }
             Self::Overloaded => Some(Duration::from_secs(1)),
             _ => None,
         };

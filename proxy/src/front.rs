@@ -166,7 +166,8 @@ impl PerClient {
         let client = client_of(ip);
         let mut open = self.counts();
         let held = open.entry(client.clone()).or_insert(0);
-        if *held >= self.max {
+        // 0: no cap (behind a load balancer, every connection is its own).
+        if self.max != 0 && *held >= self.max {
             return None;
         }
         *held += 1;

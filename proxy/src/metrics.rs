@@ -38,6 +38,8 @@ pub enum Limited {
     Changes,
     /// One client address.
     Client,
+    /// The email route's own limits.
+    Email,
 }
 
 /// Which upstream a call went to.
@@ -53,7 +55,7 @@ pub enum Upstream {
 #[derive(Default)]
 pub struct Metrics {
     attempts: [AtomicU64; 5],
-    limited: [AtomicU64; 3],
+    limited: [AtomicU64; 4],
     shed: AtomicU64,
     latency: [Histogram; 2],
 }
@@ -94,43 +96,29 @@ impl Metrics {
         histogram.sum_micros.fetch_add(micros, Ordering::Relaxed);
     }
 
-    /// Everything, with the storage's `backlog`, in Prometheus' text format.
-    pub fn render(&self, backlog: &Backlog) -> String {
+    /// Everything, with the storage's `backlog` (left out when storage did
+    /// not answer), in Prometheus' text format.
+    pub fn render(&self, backlog: Option<&Backlog>) -> String {
         let mut out = String::new();
-        let oldest = backlog.oldest_pending_ms.unwrap_or(0) as f64 / 1000.0;
-        for (name, help, value) in [
-            (
-                "ccpa_pending_changes",
-                "Changes recorded that Campaign has not confirmed.",
-                backlog.pending as f64,
-            ),
-            (
-                "ccpa_oldest_pending_seconds",
-                "How long the longest-waiting change has waited.",
-                oldest,
-            ),
-            (
-                "ccpa_dead_letters",
-                "Changes given up on, each waiting for an operator.",
-                backlog.dead_letters as f64,
-            ),
-        ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-            );
+        if let Some(backlog) = backlog {
+            gauges(&mut out, backlog);
         }
+        self.render_counts(&mut out);
+        out
+    }
+
+    fn render_counts(&self, out: &mut String) {
         let attempts = ["applied", "created", "denied", "retried", "failed"];
         counters(
-            &mut out,
+            out,
             "ccpa_attempts_total",
             "Attempts at recorded changes, by how they ended.",
             "outcome",
             attempts.iter().zip(&self.attempts),
         );
-        let limits = ["reads", "changes", "client"];
+        let limits = ["reads", "changes", "client", "email"];
         counters(
-            &mut out,
+            out,
             "ccpa_rate_limited_total",
             "Requests refused by a limit.",
             "limit",
@@ -139,8 +127,8 @@ impl Metrics {
         let shed = "ccpa_connections_shed_total";
         let _ = writeln!(
             out,
-            "# HELP {shed} Connections turned away at server.max_connections.\n\
-             # TYPE {shed} counter\n{shed} {}",
+            "# HELP {shed} Connections turned away at server.max_connections or at a client's \
+             server.max_connections_per_client.\n# TYPE {shed} counter\n{shed} {}",
             self.shed.load(Ordering::Relaxed)
         );
         let name = "ccpa_upstream_seconds";
@@ -149,9 +137,35 @@ impl Metrics {
             "# HELP {name} How long calls to Campaign and IMS took.\n# TYPE {name} histogram"
         );
         for (upstream, histogram) in ["campaign", "ims"].iter().zip(&self.latency) {
-            histogram.render(&mut out, name, upstream);
+            histogram.render(out, name, upstream);
         }
-        out
+    }
+}
+
+/// The storage's backlog, as gauges.
+fn gauges(out: &mut String, backlog: &Backlog) {
+    let oldest = backlog.oldest_pending_ms.unwrap_or(0) as f64 / 1000.0;
+    for (name, help, value) in [
+        (
+            "ccpa_pending_changes",
+            "Changes recorded that Campaign has not confirmed.",
+            backlog.pending as f64,
+        ),
+        (
+            "ccpa_oldest_pending_seconds",
+            "How long the longest-waiting change has waited.",
+            oldest,
+        ),
+        (
+            "ccpa_dead_letters",
+            "Changes given up on, each waiting for an operator.",
+            backlog.dead_letters as f64,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+        );
     }
 }
 
@@ -211,7 +225,7 @@ mod tests {
             dead_letters: 1,
             oldest_pending_ms: Some(1_500),
         };
-        let text = metrics.render(&backlog);
+        let text = metrics.render(Some(&backlog));
         for line in [
             "ccpa_pending_changes 3",
             "ccpa_oldest_pending_seconds 1.5",

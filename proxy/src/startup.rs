@@ -194,13 +194,21 @@ impl Application {
         let campaign = self.campaign.clone();
         let watcher = stop.clone();
         tokio::spawn(async move { campaign.watch(kind, every, watcher).await });
-        if let Some((listener, router)) = self.admin {
+        let admin = self.admin.map(|(listener, router)| {
             let (server, metrics, stop) = (self.server.clone(), self.metrics.clone(), stop.clone());
             tokio::spawn(async move {
                 let stopped = stop.cancelled_owned();
                 front::serve(listener, router, &server, metrics, stopped).await
-            });
-        }
+            })
+        });
+        // The worker stops claiming as the stop begins, not after the
+        // drain: a stop takes the shutdown deadline, not that and an
+        // attempt more.
+        let stopping = stop.clone();
+        let shutdown = async move {
+            shutdown.await;
+            stopping.cancel();
+        };
         let served = front::serve(
             self.listener,
             self.router,
@@ -210,6 +218,9 @@ impl Application {
         )
         .await;
         stop.cancel();
+        if let Some(admin) = admin {
+            let _ = admin.await;
+        }
         if let Err(error) = worker.await {
             tracing::error!(%error, "the delivery worker failed");
         }

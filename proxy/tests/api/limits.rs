@@ -77,10 +77,15 @@ async fn one_client_address_is_limited_on_every_route() {
         answered += usize::from(app.get("/health/live").await.status() == 200);
     }
     assert_eq!(answered, 30);
-    // Drain what refilled meanwhile (one every 2 s), then the next is refused.
-    for _ in 0..=(started.elapsed().as_secs_f64() / 2.0).ceil() as usize {
-        let _ = app.get("/health/live").await;
+    // Take what refilled meanwhile (one every 2 s) until one is refused.
+    let mut extra = 0;
+    while app.get("/health/live").await.status() == 200 {
+        extra += 1;
     }
+    assert!(
+        within(0, started.elapsed(), 2.0).contains(&extra),
+        "{extra}"
+    );
     for path in ["/health/live", "/health/ready", "/api/v1/opt-out/browser"] {
         let (status, code) = error_of(app.get(path).await).await;
         assert_eq!((status, code.as_str()), (429, "rate_limited"), "{path}");
@@ -105,10 +110,13 @@ async fn calls_to_campaign_keep_to_the_pace() {
         statuses.iter().filter(|s| **s == 200).count() >= 5,
         "{statuses:?}"
     );
+    // Past the pace within the call timeout: 429, the proxy's own limit,
+    // not a Campaign outage.
     assert!(
-        statuses.iter().all(|s| matches!(s, 200 | 502)),
+        statuses.iter().all(|s| matches!(s, 200 | 429)),
         "{statuses:?}"
     );
+    assert_eq!(app.readiness().await["upstream"], "ok");
     let at: Vec<u64> = app
         .emulator
         .calls()
@@ -121,8 +129,10 @@ async fn calls_to_campaign_keep_to_the_pace() {
             .iter()
             .filter(|t| (*first..first + 1_000).contains(t))
             .count();
+        // The bucket (5), a second's refill (5), and one more for the time
+        // a granted call takes to reach Campaign's log.
         assert!(
-            in_a_second <= 10,
+            in_a_second <= 11,
             "{in_a_second} calls within a second: {at:?}"
         );
     }
