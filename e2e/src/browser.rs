@@ -108,7 +108,7 @@ impl Browser {
             .await;
         if found.is_err() {
             let widget = self.wait_for("[data-testid=ccpa-optout]").await;
-            let shown = widget.attr("data-state").await.ok().flatten();
+            let shown = self.state().await;
             let text = widget.text().await.unwrap_or_default();
             let console = self.console_errors().await;
             panic!(
@@ -137,10 +137,44 @@ impl Browser {
             .unwrap_or_else(|e| panic!("{selector} never appeared: {e}"))
     }
 
+    /// Types `email` into the widget's email form, sends it, and returns
+    /// how the form was answered and what its status line says then (see
+    /// [`Browser::wait_for_email_answer`]).
+    pub async fn opt_out_by_email(&self, email: &str) -> (String, String) {
+        let field = self.wait_for(".ccpa-optout__email-field").await;
+        field.send_keys(email).await.unwrap();
+        self.wait_for("[data-testid=ccpa-optout-email] button")
+            .await
+            .click()
+            .await
+            .unwrap();
+        self.wait_for_email_answer().await
+    }
+
+    /// The widget's `data-state` now.
+    pub async fn state(&self) -> Option<String> {
+        let widget = self.wait_for("[data-testid=ccpa-optout]").await;
+        widget.attr("data-state").await.ok().flatten()
+    }
+
+    /// Adds an empty frame to the page, as an ad tag would, and enters it:
+    /// scripts run in the frame from then on.
+    pub async fn enter_new_frame(&self) {
+        let frame = self
+            .script(
+                "const ad = document.createElement('iframe');
+                 document.querySelector('main').append(ad);
+                 return Array.from({ length: window.frames.length }, (_, i) => window.frames[i]).indexOf(ad.contentWindow);",
+            )
+            .await;
+        let frame = u16::try_from(frame.as_u64().expect("a frame index")).unwrap();
+        self.client.enter_frame(frame).await.unwrap();
+    }
+
     /// Waits for the email form to be answered (`sent`, `invalid` or
-    /// `failed`, never the `sending` on the way) and returns what its
-    /// status line says then.
-    pub async fn wait_for_email_answer(&self) -> (String, String) {
+    /// `failed`, never the `sending` on the way) and returns how, and what
+    /// its status line says then.
+    async fn wait_for_email_answer(&self) -> (String, String) {
         let form = "[data-testid=ccpa-optout-email]";
         let answered = format!(
             "{form}[data-state=sent], {form}[data-state=invalid], {form}[data-state=failed]"

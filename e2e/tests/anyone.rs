@@ -117,15 +117,7 @@ async fn the_email_form_answers_every_address_alike_and_opts_it_out() {
             .goto(&stack.page_with("anonymous", &with_email_form()))
             .await;
         browser.wait_for_state("ready").await;
-        let field = browser.wait_for(".ccpa-optout__email-field").await;
-        field.send_keys(email).await.unwrap();
-        browser
-            .wait_for("[data-testid=ccpa-optout-email] button")
-            .await
-            .click()
-            .await
-            .unwrap();
-        said.push(browser.wait_for_email_answer().await);
+        said.push(browser.opt_out_by_email(email).await);
     }
     assert_eq!(said[0].0, "sent", "{said:?}");
     assert!(said[0].1.starts_with("Thank you."), "{said:?}");

@@ -51,12 +51,7 @@ async fn assert_accessible_in_both(browser: &Browser, context: &str, held: Optio
     }
     browser.prefer_dark(false).await;
     if let Some(state) = held {
-        let shown = browser
-            .wait_for("[data-testid=ccpa-optout]")
-            .await
-            .attr("data-state")
-            .await
-            .unwrap();
+        let shown = browser.state().await;
         assert_eq!(
             shown.as_deref(),
             Some(state),
@@ -135,15 +130,7 @@ async fn every_state_is_accessible_in(tag: &str, title: &str) {
     browser.wait_for_state("ready").await;
     browser.wait_for("[data-testid=ccpa-optout-email]").await;
     assert_accessible_in_both(&browser, &format!("{tag}, signed out"), None).await;
-    let field = browser.wait_for(".ccpa-optout__email-field").await;
-    field.send_keys("someone@example.com").await.unwrap();
-    browser
-        .wait_for("[data-testid=ccpa-optout-email] button")
-        .await
-        .click()
-        .await
-        .unwrap();
-    let (answer, _) = browser.wait_for_email_answer().await;
+    let (answer, _) = browser.opt_out_by_email("someone@example.com").await;
     assert_eq!(answer, "sent", "{tag}");
     assert_accessible_in_both(&browser, &format!("{tag}, opted out by email"), None).await;
 }
@@ -359,15 +346,7 @@ async fn an_ad_in_a_frame_reads_the_us_privacy_string_by_post_message() {
     browser
         .wait_for("iframe[name=__uspapiLocator][hidden]")
         .await;
-    let frame = browser
-        .script(
-            "const ad = document.createElement('iframe');
-             document.querySelector('main').append(ad);
-             return Array.from({ length: window.frames.length }, (_, i) => window.frames[i]).indexOf(ad.contentWindow);",
-        )
-        .await;
-    let frame = u16::try_from(frame.as_u64().expect("a frame index")).unwrap();
-    browser.client.enter_frame(frame).await.unwrap();
+    browser.enter_new_frame().await;
     let answer = browser
         .client
         .execute_async(AD_FRAME_ASKS, vec![])

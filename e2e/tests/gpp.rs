@@ -142,15 +142,7 @@ async fn the_page_and_its_frames_read_the_choice_through_gpp() {
     );
 
     browser.wait_for("iframe[name=__gppLocator][hidden]").await;
-    let frame = browser
-        .script(
-            "const ad = document.createElement('iframe');
-             document.querySelector('main').append(ad);
-             return Array.from({ length: window.frames.length }, (_, i) => window.frames[i]).indexOf(ad.contentWindow);",
-        )
-        .await;
-    let frame = u16::try_from(frame.as_u64().expect("a frame index")).unwrap();
-    browser.client.enter_frame(frame).await.unwrap();
+    browser.enter_new_frame().await;
     let answer = run(
         &browser,
         "let api = window;

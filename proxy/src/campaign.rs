@@ -18,6 +18,7 @@ use url::Url;
 
 use crate::config::{CampaignSettings, KeyKind};
 use crate::identity::ProfileKey;
+use crate::limits::refill;
 use crate::metrics::{Metrics, Upstream};
 use crate::store::Choice;
 
@@ -246,8 +247,8 @@ impl Pace {
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 let (tokens, counted) = &mut *guard;
                 let now = tokio::time::Instant::now();
-                *tokens = (*tokens + now.duration_since(*counted).as_secs_f64() * self.per_second)
-                    .min(self.per_second);
+                let elapsed = now.duration_since(*counted);
+                *tokens = refill(*tokens, elapsed, self.per_second, self.per_second);
                 *counted = now;
                 if *tokens >= 1.0 + floor {
                     *tokens -= 1.0;

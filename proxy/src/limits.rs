@@ -56,7 +56,7 @@ impl Limit {
         let max = f64::from(self.max);
         let per_second = max / self.period.as_secs_f64().max(f64::EPSILON);
         let refilled = |(tokens, counted): (f64, Instant)| {
-            (tokens + now.duration_since(counted).as_secs_f64() * per_second).min(max)
+            refill(tokens, now.duration_since(counted), per_second, max)
         };
         let mut guard = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         let (seen, swept) = &mut *guard;
@@ -88,6 +88,13 @@ pub fn client_of(ip: IpAddr) -> String {
             }
         },
     }
+}
+
+/// A bucket's `tokens` after `elapsed` at `per_second`, up to `max`: the
+/// arithmetic of every token bucket here (and of the pace towards
+/// Campaign).
+pub fn refill(tokens: f64, elapsed: Duration, per_second: f64, max: f64) -> f64 {
+    (tokens + elapsed.as_secs_f64() * per_second).min(max)
 }
 
 /// The limits of the signed-in routes and of every client address.
