@@ -60,6 +60,7 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("{out}");
     }
     out += &synchronous_cost(&bin, &dir, Duration::from_secs(seconds)).await?;
+    out += &limits_cost(&bin, &dir, Duration::from_secs(seconds)).await?;
     out += &scale_facts(&bin, &dir).await?;
     if soak_minutes > 0 {
         eprintln!("soaking for {soak_minutes} min…");
@@ -272,6 +273,68 @@ async fn synchronous_cost(bin: &Path, dir: &Path, duration: Duration) -> anyhow:
     }
     out.push('\n');
     Ok(out)
+}
+
+/// What counting the limits costs GET: the proxy with its token buckets
+/// and pace counted (never reached) and with all of them off, in turn,
+/// three rounds each, against one emulator without latency (where the
+/// proxy's own work is all there is to measure).
+async fn limits_cost(bin: &Path, dir: &Path, duration: Duration) -> anyhow::Result<String> {
+    const ROUNDS: usize = 3;
+    let (_emulator, emulator) = stack::emulator(bin, 0).await?;
+    let off = [
+        ("CCPA__LIMITS__READS_PER_MINUTE", "0"),
+        ("CCPA__LIMITS__CHANGES_PER_MINUTE", "0"),
+        ("CCPA__LIMITS__PER_CLIENT_PER_MINUTE", "0"),
+        ("CCPA__CAMPAIGN__MAX_CALLS_PER_SECOND", "0"),
+    ];
+    let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for _ in 0..ROUNDS {
+        for (counted, settings) in [(0, &[][..]), (1, &off[..])] {
+            let (_proxy, url) = stack::proxy_with(bin, &emulator, dir, settings).await?;
+            let target = Target::Proxy {
+                api: format!("{url}/api/v1/opt-out"),
+                tokens: (0..USERS).map(stack::sign_in_token).collect(),
+            };
+            let m = Run {
+                target: &target,
+                method: Method::GET,
+                connections: 256,
+                pace: Pace::Saturate,
+                duration,
+                users: USERS,
+            }
+            .go()
+            .await;
+            anyhow::ensure!(m.errors == 0, "{} errors with the limits counted", m.errors);
+            rates[counted].push(m.rps);
+        }
+    }
+    let [mut on, mut off] = rates;
+    let line = |rates: &[f64]| {
+        rates
+            .iter()
+            .map(|r| format!("{r:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let out = format!(
+        "### GET with the limits counted and off, Campaign latency 0 ms, 256 connections\n\n\
+         | limits | req/s, {ROUNDS} rounds | median |\n| --- | --- | ---: |\n\
+         | counted (never reached) | {} | {:.0} |\n| off | {} | {:.0} |\n\n\
+         Counted ÷ off, medians: {:.3}×.\n\n",
+        line(&on),
+        median(&mut on),
+        line(&off),
+        median(&mut off),
+        median(&mut on) / median(&mut off),
+    );
+    Ok(out)
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 /// One IMS token for 1,000 concurrent cold requests; JWT costs; idle RSS.

@@ -269,6 +269,11 @@ pub struct ServerSettings {
     /// How long a request's body may take to arrive once its head has (ms).
     #[serde(default = "default_body_timeout_ms")]
     pub body_timeout_ms: u64,
+    /// How long sending an answer may make no progress at all (ms): a
+    /// client that stops reading is cut off. Generous, as a phone on a
+    /// poor link may stall for seconds and then go on.
+    #[serde(default = "default_write_timeout_ms")]
+    pub write_timeout_ms: u64,
     /// The most a request may take from head to answer (ms); by default
     /// the delivery attempt timeout plus 10 s, and never less than that
     /// attempt: a request's own attempt must be able to finish.
@@ -305,6 +310,7 @@ impl ServerSettings {
             log_tag_key: None,
             header_read_timeout_ms: default_header_read_timeout_ms(),
             body_timeout_ms: default_body_timeout_ms(),
+            write_timeout_ms: default_write_timeout_ms(),
             request_timeout_ms: None,
             max_connections: default_max_connections_open(),
             max_connections_per_client: default_max_connections_per_client(),
@@ -339,8 +345,17 @@ impl ServerSettings {
                 LEASE_MARGIN.as_millis()
             ));
         }
-        if self.header_read_timeout_ms == 0 || self.body_timeout_ms == 0 {
-            return Err("server.header_read_timeout_ms and body_timeout_ms must be above 0".into());
+        if [
+            self.header_read_timeout_ms,
+            self.body_timeout_ms,
+            self.write_timeout_ms,
+        ]
+        .contains(&0)
+        {
+            return Err(
+                "server.header_read_timeout_ms, body_timeout_ms and write_timeout_ms must be above 0"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -502,11 +517,29 @@ impl KeyKind {
     }
 }
 
-/// Verification of the host-minted sign-in token.
+/// Verification of the sign-in token. Its keys come from exactly one of
+/// `hs256_secret`, `public_key_pem` and `jwks_url`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct IdentitySettings {
     /// The HS256 key shared with the host's backend.
-    pub hs256_secret: SecretString,
+    #[serde(default)]
+    pub hs256_secret: Option<SecretString>,
+    /// The public key of whoever signs the tokens, in PEM: RSA of 2048
+    /// bits or more (RS256), P-256 (ES256) or Ed25519 (EdDSA).
+    #[serde(default)]
+    pub public_key_pem: Option<String>,
+    /// The identity provider's published keys (JWKS): RS256, ES256 and
+    /// EdDSA keys are used, others ignored.
+    #[serde(default)]
+    pub jwks_url: Option<Url>,
+    /// A token naming a `kid` the set lacks makes the proxy read the set
+    /// again, at most this often (seconds).
+    #[serde(default = "default_jwks_min_refresh")]
+    pub jwks_min_refresh_secs: u64,
+    /// The set is read again when it is this old (seconds), so a key the
+    /// provider withdrew stops being trusted.
+    #[serde(default = "default_jwks_max_age")]
+    pub jwks_max_age_secs: u64,
     /// Required `iss`.
     pub issuer: String,
     /// Required `aud`.
@@ -528,10 +561,26 @@ pub struct IdentitySettings {
 }
 
 impl IdentitySettings {
-    /// Refuses an HS256 secret too short to resist guessing: RFC 7518
-    /// asks for a key at least as long as the hash, 32 bytes.
+    /// Refuses anything but exactly one source of keys, and an HS256
+    /// secret too short to resist guessing: RFC 7518 asks for a key at
+    /// least as long as the hash, 32 bytes.
     pub fn check(&self) -> Result<(), String> {
-        let length = self.hs256_secret.expose_secret().len();
+        let sources = [
+            self.hs256_secret.is_some(),
+            self.public_key_pem.is_some(),
+            self.jwks_url.is_some(),
+        ];
+        if sources.into_iter().filter(|set| *set).count() != 1 {
+            return Err(
+                "set exactly one of identity.hs256_secret, identity.public_key_pem and \
+                        identity.jwks_url"
+                    .into(),
+            );
+        }
+        let length = self
+            .hs256_secret
+            .as_ref()
+            .map_or(MIN_SECRET_BYTES, |secret| secret.expose_secret().len());
         if length < MIN_SECRET_BYTES {
             return Err(format!(
                 "identity.hs256_secret has {length} bytes; it needs at least \
@@ -584,6 +633,24 @@ pub struct DemoSettings {
     pub enabled: bool,
 }
 
+impl DemoSettings {
+    /// The demo mints its tokens itself, so it needs the shared secret.
+    pub fn check(&self, identity: &IdentitySettings) -> Result<(), String> {
+        if self.enabled && identity.hs256_secret.is_none() {
+            return Err(
+                "demo.enabled needs identity.hs256_secret: the demo signs its own tokens".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+fn default_jwks_min_refresh() -> u64 {
+    60
+}
+fn default_jwks_max_age() -> u64 {
+    3_600
+}
 fn default_reads_per_minute() -> u32 {
     60
 }
@@ -595,6 +662,9 @@ fn default_per_client_per_minute_all() -> u32 {
 }
 fn default_header_read_timeout_ms() -> u64 {
     10_000
+}
+fn default_write_timeout_ms() -> u64 {
+    30_000
 }
 fn default_body_timeout_ms() -> u64 {
     10_000

@@ -110,6 +110,10 @@ pub fn mint(identity: &IdentitySettings, subject: &str) -> String {
         "iat": now,
         "exp": now + TOKEN_LIFETIME_SECS,
     });
-    let key = EncodingKey::from_secret(identity.hs256_secret.expose_secret().as_bytes());
+    let secret = identity
+        .hs256_secret
+        .as_ref()
+        .expect("checked at start: the demo has a secret");
+    let key = EncodingKey::from_secret(secret.expose_secret().as_bytes());
     encode(&Header::default(), &claims, &key).expect("HS256 signing cannot fail")
 }

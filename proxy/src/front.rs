@@ -9,6 +9,9 @@
 //! - one client address (an IPv6 /64) holds at most
 //!   `server.max_connections_per_client` of them: the per-address request
 //!   limit cannot see connections that never send a request;
+//! - sending an answer may make no progress for at most
+//!   `server.write_timeout_ms`: a client that stops reading (its buffers
+//!   and the kernel's full) is cut off; hyper has no write timeout;
 //! - heads are at most 16 KiB and 64 headers: 10,000 connections cannot
 //!   buffer gigabytes;
 //! - at most `server.max_connections` are open at once: the next one is
@@ -23,8 +26,11 @@
 //! the proxy over it, and every timeout above is one hyper enforces for it.
 
 use std::collections::HashMap;
+use std::io;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
@@ -33,7 +39,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
@@ -72,6 +78,7 @@ pub async fn serve(
     let shed = Arc::new(shed_answer());
     let shedding = Arc::new(Semaphore::new(SHEDDING_AT_ONCE));
     let per_client = Arc::new(PerClient::new(settings.max_connections_per_client));
+    let write_timeout = Duration::from_millis(settings.write_timeout_ms);
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(Duration::from_millis(settings.header_read_timeout_ms))
@@ -112,6 +119,7 @@ pub async fn serve(
                 request.extensions_mut().insert(ConnectInfo(peer));
                 request
             });
+        let stream = WriteDeadline::new(stream, write_timeout);
         let connection =
             http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
@@ -252,4 +260,85 @@ async fn turn_away(mut stream: TcpStream, answer: Arc<Vec<u8>>) {
         stream.shutdown().await
     })
     .await;
+}
+
+/// A connection whose writes may stall for at most `limit`. The timer runs
+/// only while a write waits and restarts with any progress, so a slow but
+/// reading client is served however long its answer takes.
+struct WriteDeadline {
+    stream: TcpStream,
+    limit: Duration,
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl WriteDeadline {
+    fn new(stream: TcpStream, limit: Duration) -> Self {
+        Self {
+            stream,
+            limit,
+            stalled: None,
+        }
+    }
+
+    /// `write`'s outcome, or an error once writes have waited `limit`.
+    fn bounded<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        write: impl FnOnce(Pin<&mut TcpStream>, &mut Context<'_>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if let Poll::Ready(outcome) = write(Pin::new(&mut self.stream), cx) {
+            self.stalled = None;
+            return Poll::Ready(outcome);
+        }
+        let limit = self.limit;
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        timer.as_mut().poll(cx).map(|()| {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client stopped reading",
+            ))
+        })
+    }
+}
+
+impl AsyncRead for WriteDeadline {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for WriteDeadline {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.bounded(cx, |stream, cx| stream.poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.bounded(cx, |stream, cx| stream.poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.bounded(cx, AsyncWrite::poll_flush)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.bounded(cx, AsyncWrite::poll_shutdown)
+    }
 }

@@ -12,14 +12,16 @@ use axum::http::request::Parts;
 use axum::http::{Method, header};
 use hmac::{Hmac, Mac};
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use secrecy::ExposeSecret;
+use jsonwebtoken::{Algorithm, Validation};
 use serde_json::Value;
 use sha2::Sha256;
 
 use crate::config::{IdentitySettings, KeyKind, KeySymbols};
 use crate::error::ApiError;
 use crate::startup::AppState;
+
+mod keys;
+pub use keys::Keys;
 
 /// How long a clock may be off between the host and the proxy.
 const LEEWAY_SECS: u64 = 30;
@@ -187,8 +189,9 @@ pub struct AuthUser {
 /// Verifies sign-in tokens. Built once: keys and validation rules are not
 /// re-parsed per request.
 pub struct TokenVerifier {
-    key: DecodingKey,
-    validation: Validation,
+    keys: Keys,
+    /// The rules for each algorithm a key may verify.
+    validations: Vec<Validation>,
     key_claim: String,
     key_kind: KeyKind,
     key_symbols: KeySymbols,
@@ -196,17 +199,26 @@ pub struct TokenVerifier {
 }
 
 impl TokenVerifier {
-    /// A verifier for `settings`.
-    pub fn new(settings: &IdentitySettings) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_audience(&[&settings.audience]);
-        validation.set_issuer(&[&settings.issuer]);
-        validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
-        validation.validate_nbf = true;
-        validation.leeway = LEEWAY_SECS;
+    /// A verifier for `settings`, checking signatures with `keys`.
+    pub fn new(settings: &IdentitySettings, keys: Keys) -> Self {
+        let validations = [
+            Algorithm::HS256,
+            Algorithm::RS256,
+            Algorithm::ES256,
+            Algorithm::EdDSA,
+        ]
+        .map(|algorithm| {
+            let mut validation = Validation::new(algorithm);
+            validation.set_audience(&[&settings.audience]);
+            validation.set_issuer(&[&settings.issuer]);
+            validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+            validation.validate_nbf = true;
+            validation.leeway = LEEWAY_SECS;
+            validation
+        });
         Self {
-            key: DecodingKey::from_secret(settings.hs256_secret.expose_secret().as_bytes()),
-            validation,
+            keys,
+            validations: validations.into(),
             key_claim: settings.key_claim.clone(),
             key_kind: settings.key_kind,
             key_symbols: settings.custom_key_symbols.clone(),
@@ -215,14 +227,21 @@ impl TokenVerifier {
     }
 
     /// The user `token` vouches for.
-    pub fn verify(&self, token: &str) -> Result<AuthUser, ApiError> {
-        let claims =
-            jsonwebtoken::decode::<HashMap<String, Value>>(token, &self.key, &self.validation)
-                .map_err(|e| match e.kind() {
-                    ErrorKind::ExpiredSignature => ApiError::TokenExpired,
-                    _ => ApiError::InvalidToken("the token is not valid for this service"),
-                })?
-                .claims;
+    pub async fn verify(&self, token: &str) -> Result<AuthUser, ApiError> {
+        let invalid = ApiError::InvalidToken("the token is not valid for this service");
+        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid)?;
+        let key = self.keys.find(&header).await?;
+        let validation = self
+            .validations
+            .iter()
+            .find(|v| v.algorithms == [key.algorithm])
+            .expect("a validation for every algorithm a key may have");
+        let claims = jsonwebtoken::decode::<HashMap<String, Value>>(token, &key.key, validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => ApiError::TokenExpired,
+                _ => ApiError::InvalidToken("the token is not valid for this service"),
+            })?
+            .claims;
         self.check_lifetime(&claims)?;
         let subject = claim_str(&claims, "sub")?;
         let key = claim_str(&claims, &self.key_claim)?;
@@ -304,7 +323,7 @@ impl FromRequestParts<AppState> for AuthUser {
             .ok_or(ApiError::InvalidToken(
                 "the Authorization header is not a bearer token",
             ))?;
-        let user = state.verifier.verify(token.trim())?;
+        let user = state.verifier.verify(token.trim()).await?;
         // Counted before the body is read or anything is recorded.
         let change = !matches!(parts.method, Method::GET | Method::HEAD);
         state
@@ -323,7 +342,11 @@ mod tests {
 
     fn settings() -> IdentitySettings {
         IdentitySettings {
-            hs256_secret: SECRET.into(),
+            hs256_secret: Some(SECRET.into()),
+            public_key_pem: None,
+            jwks_url: None,
+            jwks_min_refresh_secs: 60,
+            jwks_max_age_secs: 3_600,
             issuer: "https://shop.example".into(),
             audience: "ccpa-proxy".into(),
             key_claim: "sub".into(),
@@ -334,6 +357,15 @@ mod tests {
     }
 
     const SECRET: &str = "unit-test-shared-hs256-secret-32+bytes";
+
+    fn verifier() -> TokenVerifier {
+        TokenVerifier::new(&settings(), Keys::shared(SECRET.as_bytes()))
+    }
+
+    /// A shared secret needs nothing fetched: verifying never waits.
+    fn verify(verifier: &TokenVerifier, token: &str) -> Result<AuthUser, ApiError> {
+        futures_util::FutureExt::now_or_never(verifier.verify(token)).expect("nothing to wait for")
+    }
 
     fn token(claims: Value, secret: &str) -> String {
         encode(
@@ -368,7 +400,7 @@ mod tests {
     /// The times, keys and secrets a token or setting must not get past.
     #[test]
     fn refuses_odd_lifetimes_keys_and_short_secrets() {
-        let verifier = TokenVerifier::new(&settings());
+        let verifier = verifier();
         let now = jsonwebtoken::get_current_timestamp();
         let refused = [
             (json!({"iat": null}), "a required claim is missing"),
@@ -410,17 +442,17 @@ mod tests {
         for (changes, why) in refused {
             let token = token(claims_with(changes.clone()), SECRET);
             assert!(
-                matches!(verifier.verify(&token), Err(ApiError::InvalidToken(w)) if w == why),
+                matches!(verify(&verifier, &token), Err(ApiError::InvalidToken(w)) if w == why),
                 "{changes}: {:?}",
-                verifier.verify(&token).err()
+                verify(&verifier, &token).err()
             );
         }
         for fine in ["CUST-1001", "a.b_c", "42"] {
             let token = token(claims_with(json!({ "sub": fine })), SECRET);
-            assert!(verifier.verify(&token).is_ok(), "{fine}");
+            assert!(verify(&verifier, &token).is_ok(), "{fine}");
         }
         let mut short = settings();
-        short.hs256_secret = "31-bytes-is-one-byte-too-short!".into();
+        short.hs256_secret = Some("31-bytes-is-one-byte-too-short!".into());
         assert!(short.check().unwrap_err().contains("at least 32"));
         assert!(settings().check().is_ok());
         for symbols in ["@", "/", ";", "%", " ", "é"] {
@@ -431,15 +463,13 @@ mod tests {
 
     #[test]
     fn accepts_a_fresh_token_from_the_host() {
-        let user = TokenVerifier::new(&settings())
-            .verify(&token(claims(60), SECRET))
-            .unwrap();
+        let user = verify(&verifier(), &token(claims(60), SECRET)).unwrap();
         assert_eq!(user.key, ProfileKey::CustomKey("CUST-1".into()));
     }
 
     #[test]
     fn refuses_wrong_signature_issuer_audience_expiry_and_lifetime() {
-        let verifier = TokenVerifier::new(&settings());
+        let verifier = verifier();
         let mut wrong_iss = claims(60);
         wrong_iss["iss"] = json!("https://evil.example");
         let mut wrong_aud = claims(60);
@@ -455,12 +485,12 @@ mod tests {
             "not.a.jwt".to_owned(),
         ] {
             assert!(
-                matches!(verifier.verify(&bad), Err(ApiError::InvalidToken(_))),
+                matches!(verify(&verifier, &bad), Err(ApiError::InvalidToken(_))),
                 "{bad}"
             );
         }
         assert!(matches!(
-            verifier.verify(&token(claims(-120), SECRET)),
+            verify(&verifier, &token(claims(-120), SECRET)),
             Err(ApiError::TokenExpired)
         ));
     }
@@ -473,7 +503,7 @@ mod tests {
             base64_url(body.as_bytes())
         );
         assert!(matches!(
-            TokenVerifier::new(&settings()).verify(&unsigned),
+            verify(&verifier(), &unsigned),
             Err(ApiError::InvalidToken(
                 "the token is not valid for this service"
             ))
@@ -545,9 +575,9 @@ mod tests {
         fn a_key_let_through_is_one_safe_path_segment(
             key in "[@./;%?#a-zA-Z0-9_-]{0,12}|\\PC{0,40}"
         ) {
-            let verifier = TokenVerifier::new(&settings());
+            let verifier = verifier();
             let token = token(claims_with(json!({ "sub": key })), SECRET);
-            if let Ok(user) = verifier.verify(&token) {
+            if let Ok(user) = verify(&verifier, &token) {
                 let key = user.key.as_str();
                 proptest::prop_assert!(!key.starts_with('@') && !key.chars().all(|c| c == '.'));
                 proptest::prop_assert!(
@@ -560,7 +590,7 @@ mod tests {
         /// without a panic.
         #[test]
         fn arbitrary_tokens_are_refused(raw in "\\PC{0,300}|[A-Za-z0-9_-]{0,60}\\.[A-Za-z0-9_-]{0,90}\\.[A-Za-z0-9_-]{0,60}") {
-            proptest::prop_assert!(TokenVerifier::new(&settings()).verify(&raw).is_err());
+            proptest::prop_assert!(verify(&verifier(), &raw).is_err());
         }
     }
 

@@ -28,7 +28,7 @@ use crate::campaign::{CampaignClient, CampaignError};
 use crate::config::{KeyKind, ServerSettings, Settings};
 use crate::delivery::Delivery;
 use crate::email::EmailLimits;
-use crate::identity::{LogTags, TokenVerifier};
+use crate::identity::{Keys, LogTags, TokenVerifier};
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -100,6 +100,7 @@ impl Application {
             .check(&settings.campaign)
             .and_then(|()| settings.campaign.check(settings.identity.key_kind))
             .and_then(|()| settings.identity.check())
+            .and_then(|()| settings.demo.check(&settings.identity))
             .and_then(|()| {
                 let attempt = settings.delivery.attempt_timeout(&settings.campaign);
                 settings.server.check(attempt)
@@ -109,6 +110,7 @@ impl Application {
             Some(at) => Some(TcpListener::bind(at).await?),
             None => None,
         };
+        let keys = Keys::load(&settings.identity).await?;
         let metrics = Arc::new(Metrics::default());
         let store = Arc::new(Store::connect(&settings.storage).await?);
         let campaign = Arc::new(CampaignClient::new(
@@ -129,7 +131,7 @@ impl Application {
         );
         let state = AppState {
             campaign: campaign.clone(),
-            verifier: Arc::new(TokenVerifier::new(&settings.identity)),
+            verifier: Arc::new(TokenVerifier::new(&settings.identity, keys)),
             store: store.clone(),
             delivery: delivery.clone(),
             email_limits: Arc::new(EmailLimits::new(&settings.email_opt_out)),

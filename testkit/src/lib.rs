@@ -16,6 +16,9 @@ use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::{Value, json};
 use sqlx::{Connection, Executor};
 
+mod signing;
+pub use signing::{IdentityProvider, SigningKey};
+
 /// The HS256 key the test host and the proxy share.
 pub const SECRET: &str = "test-host-shared-hs256-secret-of-41-bytes";
 /// The test host's issuer.
@@ -199,7 +202,11 @@ pub fn proxy_settings(emulator: &Emulator, database: &str) -> Settings {
             max_calls_per_second: 0,
         },
         identity: IdentitySettings {
-            hs256_secret: SECRET.into(),
+            hs256_secret: Some(SECRET.into()),
+            public_key_pem: None,
+            jwks_url: None,
+            jwks_min_refresh_secs: 60,
+            jwks_max_age_secs: 3_600,
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),
             key_claim: "sub".into(),

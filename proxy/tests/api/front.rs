@@ -236,3 +236,49 @@ async fn a_request_deadline_shorter_than_an_attempt_stops_the_start() {
         "{error}"
     );
 }
+
+/// A client that asks and asks but never reads: once the kernel's buffers
+/// are full, the proxy's write waits; after `write_timeout_ms` without
+/// progress the connection is cut, not held for as long as the client
+/// likes.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_cut_off() {
+    let app = spawn_app_with(|s| s.server.write_timeout_ms = 500).await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4 * 1024).unwrap();
+    let stream = socket
+        .connect(address(&app).parse().unwrap())
+        .await
+        .unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    const ASKED: usize = 50_000;
+    let asking = tokio::spawn(async move {
+        let request = b"GET /health/live HTTP/1.1\r\nhost: proxy\r\n\r\n".repeat(ASKED);
+        // Ends in an error once the proxy cuts the connection.
+        let _ = writer.write_all(&request).await;
+    });
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    assert_eq!(
+        probe(&app).await.status(),
+        200,
+        "others are served meanwhile"
+    );
+    let mut answers = Vec::new();
+    let read = tokio::time::timeout(HANG, async {
+        let mut chunk = [0u8; 64 * 1024];
+        while let Ok(n @ 1..) = reader.read(&mut chunk).await {
+            answers.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the proxy closed the connection");
+    let answered = answers
+        .windows(15)
+        .filter(|w| w == b"HTTP/1.1 200 OK")
+        .count();
+    assert!(
+        answered < ASKED / 2,
+        "cut off after {answered} of {ASKED} answers, not served to the end"
+    );
+    asking.abort();
+}

@@ -17,5 +17,6 @@ mod misbehaving;
 mod opt_out;
 mod process;
 mod sensitive;
+mod tokens;
 mod upstream;
 mod validation;
