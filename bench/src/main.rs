@@ -306,7 +306,7 @@ async fn limits_cost(bin: &Path, dir: &Path, duration: Duration) -> anyhow::Resu
             }
             .go()
             .await;
-            anyhow::ensure!(m.errors == 0, "{} errors with the limits counted", m.errors);
+            anyhow::ensure!(m.errors == 0, "{} errors in a round of GETs", m.errors);
             rates[counted].push(m.rps);
         }
     }

@@ -524,16 +524,16 @@ pub struct IdentitySettings {
     /// The HS256 key shared with the host's backend.
     #[serde(default)]
     pub hs256_secret: Option<SecretString>,
-    /// The public key of whoever signs the tokens, in PEM: RSA of 2048
-    /// bits or more (RS256), P-256 (ES256) or Ed25519 (EdDSA).
+    /// The public key of whoever signs the tokens, in PEM: RSA of 2048 to
+    /// 4096 bits (RS256), P-256 (ES256) or Ed25519 (EdDSA).
     #[serde(default)]
     pub public_key_pem: Option<String>,
     /// The identity provider's published keys (JWKS): RS256, ES256 and
     /// EdDSA keys are used, others ignored.
     #[serde(default)]
     pub jwks_url: Option<Url>,
-    /// A token naming a `kid` the set lacks makes the proxy read the set
-    /// again, at most this often (seconds).
+    /// A read of the set, for a token naming a `kid` it lacks or after a
+    /// failed read, begins at most this often (seconds; above 0).
     #[serde(default = "default_jwks_min_refresh")]
     pub jwks_min_refresh_secs: u64,
     /// The set is read again when it is this old (seconds), so a key the
@@ -576,6 +576,14 @@ impl IdentitySettings {
                         identity.jwks_url"
                     .into(),
             );
+        }
+        if self.jwks_url.is_some()
+            && (self.jwks_min_refresh_secs == 0
+                || self.jwks_max_age_secs < self.jwks_min_refresh_secs)
+        {
+            return Err("identity.jwks_min_refresh_secs must be above 0, and \
+                        identity.jwks_max_age_secs at least as long"
+                .into());
         }
         let length = self
             .hs256_secret

@@ -51,6 +51,10 @@ pub enum ApiError {
     /// Every connection the proxy may hold is taken.
     #[error("overloaded")]
     Overloaded,
+    /// The identity provider's key set has not been read for too long to
+    /// trust it.
+    #[error("identity provider keys unavailable")]
+    KeysUnavailable,
     /// A query string on a route that takes none.
     #[error("unexpected query parameters")]
     UnexpectedParameter,
@@ -127,6 +131,11 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::Overloaded,
                 "The proxy is at its limit of open connections; try again shortly.",
+            ),
+            E::KeysUnavailable => simple(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::UpstreamUnavailable,
+                "The sign-in service's keys could not be read for too long; try again later.",
             ),
             E::UnexpectedParameter => simple(
                 StatusCode::BAD_REQUEST,

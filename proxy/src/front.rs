@@ -23,7 +23,8 @@
 //!
 //! The body and the whole request have deadlines of their own, as layers of
 //! the router ([`crate::startup::router`]). HTTP/1.1 only: browsers reach
-//! the proxy over it, and every timeout above is one hyper enforces for it.
+//! the proxy over it, and hyper enforces the timeouts above for it, but for
+//! the bound on writes, which is this module's own.
 
 use std::collections::HashMap;
 use std::io;

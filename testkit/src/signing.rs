@@ -3,8 +3,9 @@
 //! halves as a JWKS on loopback.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -121,6 +122,8 @@ pub struct IdentityProvider {
 struct Published {
     keys: Mutex<Vec<Value>>,
     reads: AtomicUsize,
+    /// How long it takes to answer (ms).
+    delay_ms: AtomicU64,
 }
 
 impl IdentityProvider {
@@ -128,7 +131,7 @@ impl IdentityProvider {
     pub async fn spawn(keys: Vec<Value>) -> Self {
         let state = Arc::new(Published {
             keys: Mutex::new(keys),
-            reads: AtomicUsize::new(0),
+            ..Published::default()
         });
         let app = axum::Router::new()
             .route("/.well-known/jwks.json", get(jwks))
@@ -153,7 +156,13 @@ impl IdentityProvider {
         *self.state.keys.lock().expect("not poisoned") = keys;
     }
 
-    /// How often its key set has been read.
+    /// Answers only after `delay` from now on: a provider far away.
+    pub fn answer_after(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).expect("a short delay");
+        self.state.delay_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// How often its key set has been read (counted as each read begins).
     pub fn reads(&self) -> usize {
         self.state.reads.load(Ordering::SeqCst)
     }
@@ -161,6 +170,8 @@ impl IdentityProvider {
 
 async fn jwks(State(state): State<Arc<Published>>) -> Json<Value> {
     state.reads.fetch_add(1, Ordering::SeqCst);
+    let delay = state.delay_ms.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(delay)).await;
     let keys = state.keys.lock().expect("not poisoned").clone();
     Json(json!({ "keys": keys }))
 }

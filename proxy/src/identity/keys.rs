@@ -9,7 +9,7 @@
 //! public key as the secret).
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -21,6 +21,7 @@ use rsa::pkcs8::DecodePublicKey;
 use rsa::traits::PublicKeyParts;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
+use tokio::sync::watch;
 use url::Url;
 
 use crate::config::IdentitySettings;
@@ -36,6 +37,12 @@ const MAX_JWKS_KEYS: usize = 32;
 const JWKS_TIMEOUT: Duration = Duration::from_secs(5);
 /// Tries at start before giving up with a sentence.
 const START_ATTEMPTS: u32 = 3;
+/// Past its `max_age`, a set the provider cannot replace is trusted this
+/// much longer, and then no more: a withdrawn key must stop working even
+/// if someone keeps the provider out of reach.
+const MAX_STALE: Duration = Duration::from_secs(24 * 3600);
+/// Larger RSA keys are refused by the verifier's library anyway.
+const MAX_RSA_BITS: usize = 4096;
 
 /// A key and the one algorithm it verifies.
 pub struct VerifyingKey {
@@ -50,7 +57,7 @@ pub enum Keys {
     /// One key for every token: the shared secret or a public key.
     Fixed(Arc<VerifyingKey>),
     /// The identity provider's published set, fetched and kept fresh.
-    Published(Jwks),
+    Published(Arc<Jwks>),
 }
 
 impl Keys {
@@ -72,7 +79,8 @@ impl Keys {
             min_refresh: Duration::from_secs(settings.jwks_min_refresh_secs),
             max_age: Duration::from_secs(settings.jwks_max_age_secs),
         };
-        Jwks::fetch_at_start(settings).await.map(Self::Published)
+        let jwks = Jwks::fetch_at_start(settings).await?;
+        Ok(Self::Published(Arc::new(jwks)))
     }
 
     /// Keys for HS256 with `secret`.
@@ -85,6 +93,13 @@ impl Keys {
 
     /// The key a token with `header` claims to be signed with.
     pub async fn find(&self, header: &Header) -> Result<Arc<VerifyingKey>, ApiError> {
+        // RFC 7515 § 4.1.11: extensions the verifier does not understand
+        // must be refused; this one understands none.
+        if header.crit.is_some() {
+            return Err(ApiError::InvalidToken(
+                "the token names critical header extensions this service does not know",
+            ));
+        }
         let key = match self {
             Self::Fixed(key) => key.clone(),
             Self::Published(jwks) => jwks.find(header.kid.as_deref()).await?,
@@ -105,7 +120,7 @@ fn public_key(pem: &str) -> anyhow::Result<VerifyingKey> {
     let rsa = rsa::RsaPublicKey::from_public_key_pem(pem)
         .or_else(|_| rsa::RsaPublicKey::from_pkcs1_pem(pem));
     let (key, algorithm) = if let Ok(rsa) = rsa {
-        check_rsa_size(rsa.size() * 8)?;
+        check_rsa_size(rsa.n().bits())?;
         (DecodingKey::from_rsa_pem(pem.as_bytes())?, Algorithm::RS256)
     } else if p256::PublicKey::from_public_key_pem(pem).is_ok() {
         (DecodingKey::from_ec_pem(pem.as_bytes())?, Algorithm::ES256)
@@ -113,8 +128,8 @@ fn public_key(pem: &str) -> anyhow::Result<VerifyingKey> {
         (DecodingKey::from_ed_pem(pem.as_bytes())?, Algorithm::EdDSA)
     } else {
         anyhow::bail!(
-            "identity.public_key_pem is not an RSA, P-256 or Ed25519 public key in PEM \
-             (-----BEGIN PUBLIC KEY-----)"
+            "identity.public_key_pem is not an RSA ({MIN_RSA_BITS} to {MAX_RSA_BITS} bits), \
+             P-256 or Ed25519 public key in PEM (-----BEGIN PUBLIC KEY-----)"
         );
     };
     Ok(VerifyingKey { key, algorithm })
@@ -122,8 +137,8 @@ fn public_key(pem: &str) -> anyhow::Result<VerifyingKey> {
 
 fn check_rsa_size(bits: usize) -> anyhow::Result<()> {
     anyhow::ensure!(
-        bits >= MIN_RSA_BITS,
-        "an RSA key of {bits} bits is too short: at least {MIN_RSA_BITS}"
+        (MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits),
+        "an RSA key of {bits} bits: it needs {MIN_RSA_BITS} to {MAX_RSA_BITS}"
     );
     Ok(())
 }
@@ -131,10 +146,11 @@ fn check_rsa_size(bits: usize) -> anyhow::Result<()> {
 /// Where the set is and how fresh it is kept.
 struct JwksSettings {
     url: Url,
-    /// Fetches for unknown `kid`s come at most this often: a flood of
-    /// made-up `kid`s costs the provider one request per interval.
+    /// Reads for unknown `kid`s, and after a failed read, start at most
+    /// this often: a flood of made-up `kid`s costs the provider one request
+    /// per interval.
     min_refresh: Duration,
-    /// A set older than this is fetched again, so that a key the provider
+    /// A set older than this is read again, so that a key the provider
     /// withdrew stops being trusted.
     max_age: Duration,
 }
@@ -143,10 +159,17 @@ struct JwksSettings {
 pub struct Jwks {
     settings: JwksSettings,
     client: reqwest::Client,
-    /// Read by every request; replaced whole by a fetch.
+    /// Read by every request; replaced whole by a successful read.
     current: RwLock<Arc<KeySet>>,
-    /// Held while fetching: one fetch at a time.
-    fetching: tokio::sync::Mutex<()>,
+    fetching: Mutex<Fetching>,
+}
+
+/// The reads of the set: when the last began, and the one under way.
+#[derive(Default)]
+struct Fetching {
+    began: Option<Instant>,
+    /// Becomes `true` when the read under way ends.
+    under_way: Option<watch::Receiver<bool>>,
 }
 
 struct KeySet {
@@ -167,22 +190,24 @@ impl KeySet {
 
 impl Jwks {
     async fn fetch_at_start(settings: JwksSettings) -> anyhow::Result<Self> {
+        let https = settings.url.scheme() == "https";
         anyhow::ensure!(
-            settings.url.scheme() == "https" || is_loopback(&settings.url),
+            https || is_loopback(&settings.url),
             "identity.jwks_url must be https (plain http only on loopback)"
         );
         let client = reqwest::Client::builder()
             .timeout(JWKS_TIMEOUT)
+            // A redirect to plain http would let the network hand out keys.
+            .https_only(https)
             .redirect(reqwest::redirect::Policy::limited(3))
             .build()?;
         let mut attempt = 1;
         let set = loop {
             match fetch(&client, &settings.url).await {
                 Ok(set) => break set,
-                Err(e) if attempt == START_ATTEMPTS => {
-                    anyhow::bail!("identity.jwks_url: could not read the key set: {e}")
-                }
-                Err(_) => attempt += 1,
+                // Only a provider out of reach may come back in a moment.
+                Err(e) if attempt < START_ATTEMPTS && out_of_reach(&e) => attempt += 1,
+                Err(e) => anyhow::bail!("identity.jwks_url: could not read the key set: {e:#}"),
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         };
@@ -194,61 +219,95 @@ impl Jwks {
             settings,
             client,
             current: RwLock::new(Arc::new(set)),
-            fetching: tokio::sync::Mutex::new(()),
+            fetching: Mutex::new(Fetching::default()),
         })
     }
 
     fn current(&self) -> Arc<KeySet> {
-        self.current.read().expect("never poisoned").clone()
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
-    async fn find(&self, kid: Option<&str>) -> Result<Arc<VerifyingKey>, ApiError> {
+    async fn find(self: &Arc<Self>, kid: Option<&str>) -> Result<Arc<VerifyingKey>, ApiError> {
         let set = self.current();
-        if set.fetched.elapsed() > self.settings.max_age {
-            // Stale: fetch again unless another request is doing so
-            // already, in which case the set in hand still serves.
-            if let Ok(_fetching) = self.fetching.try_lock() {
-                self.refresh().await;
-            }
+        let age = set.fetched.elapsed();
+        if age > self.settings.max_age {
+            // Stale: read it again, while the set in hand still serves.
+            self.begin_read();
         }
-        if let Some(key) = self.current().get(kid) {
+        if age > self.settings.max_age + MAX_STALE {
+            return Err(ApiError::KeysUnavailable);
+        }
+        if let Some(key) = set.get(kid) {
             return Ok(key);
         }
-        // A `kid` not in the set may be a key the provider just rolled
-        // out; asking again is allowed once per `min_refresh`.
-        {
-            let _fetching = self.fetching.lock().await;
-            if self.current().fetched.elapsed() >= self.settings.min_refresh {
-                self.refresh().await;
-            }
+        // A `kid` not in the set may be a key the provider just rolled out.
+        if let Some(mut done) = self.begin_read() {
+            let _ = done.wait_for(|done| *done).await;
         }
         self.current().get(kid).ok_or(ApiError::InvalidToken(
             "the token's key is not among the identity provider's keys",
         ))
     }
 
-    /// Fetches the set; a failure keeps the old one (a provider's brief
-    /// outage must not sign everyone out) and waits `min_refresh` again.
-    async fn refresh(&self) {
-        let set = match fetch(&self.client, &self.settings.url).await {
-            Ok(set) if !set.keys.is_empty() => set,
+    /// The read under way, or a new one when the last began at least
+    /// `min_refresh` ago; `None` when neither. The read is a task of its
+    /// own: a client that hangs up cannot cut it short, and so cannot make
+    /// the next request start another.
+    fn begin_read(self: &Arc<Self>) -> Option<watch::Receiver<bool>> {
+        let mut fetching = self.fetching.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(under_way) = &fetching.under_way {
+            return Some(under_way.clone());
+        }
+        if fetching
+            .began
+            .is_some_and(|began| began.elapsed() < self.settings.min_refresh)
+        {
+            return None;
+        }
+        let (done, under_way) = watch::channel(false);
+        fetching.began = Some(Instant::now());
+        fetching.under_way = Some(under_way.clone());
+        let jwks = self.clone();
+        tokio::spawn(async move {
+            jwks.read().await;
+            jwks.fetching
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .under_way = None;
+            let _ = done.send(true);
+        });
+        Some(under_way)
+    }
+
+    /// Reads the set; a failure keeps the old one (a provider's brief
+    /// outage must not sign everyone out) for at most [`MAX_STALE`] past
+    /// its age, trying again every `min_refresh`.
+    async fn read(&self) {
+        match fetch(&self.client, &self.settings.url).await {
+            Ok(set) if !set.keys.is_empty() => {
+                *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(set);
+            }
             outcome => {
                 let why = outcome
                     .err()
-                    .map_or("no usable key".into(), |e| e.to_string());
+                    .map_or("it holds no usable key".into(), |e| format!("{e:#}"));
                 tracing::warn!(
                     why,
                     "the identity provider's key set could not be read; keeping the last"
                 );
-                let old = self.current();
-                KeySet {
-                    keys: old.keys.clone(),
-                    fetched: Instant::now(),
-                }
             }
-        };
-        *self.current.write().expect("never poisoned") = Arc::new(set);
+        }
     }
+}
+
+/// Whether reading failed for want of an answer (rather than a wrong one).
+fn out_of_reach(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<reqwest::Error>()
+        .is_some_and(|e| e.is_connect() || e.is_timeout())
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -301,8 +360,10 @@ fn signing_key(jwk: &Jwk) -> Option<VerifyingKey> {
     let (algorithm, named) = match &jwk.algorithm {
         AlgorithmParameters::RSA(rsa) => {
             let modulus = URL_SAFE_NO_PAD.decode(&rsa.n).ok()?;
-            let significant = modulus.iter().skip_while(|b| **b == 0).count();
-            check_rsa_size(significant * 8).ok()?;
+            let significant = modulus.iter().skip_while(|b| **b == 0);
+            let first = *significant.clone().next()?;
+            let bits = significant.count() * 8 - first.leading_zeros() as usize;
+            check_rsa_size(bits).ok()?;
             (Algorithm::RS256, KeyAlgorithm::RS256)
         }
         AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {

@@ -237,6 +237,49 @@ async fn a_request_deadline_shorter_than_an_attempt_stops_the_start() {
     );
 }
 
+/// What sends the requests: when done, whether all were sent, and the
+/// sending half, kept open (a half-closed client is done asking).
+type Asking = tokio::task::JoinHandle<(bool, tokio::net::tcp::OwnedWriteHalf)>;
+
+/// A connection with a receive buffer of `window` bytes, asking `asked`
+/// readiness probes at once (pipelined) from a task of its own, which ends
+/// when all are sent or the proxy cuts the connection.
+async fn pipelined(
+    app: &TestApp,
+    asked: usize,
+    window: u32,
+) -> (tokio::net::tcp::OwnedReadHalf, Asking) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(window).unwrap();
+    socket.set_send_buffer_size(4 * 1024).unwrap();
+    let stream = socket.connect(address(app).parse().unwrap()).await.unwrap();
+    let (reader, mut writer) = stream.into_split();
+    let asking = tokio::spawn(async move {
+        let request = b"GET /health/live HTTP/1.1\r\nhost: proxy\r\n\r\n".repeat(asked);
+        let sent = writer.write_all(&request).await.is_ok();
+        (sent, writer)
+    });
+    (reader, asking)
+}
+
+/// Everything `reader` gets until the proxy closes the connection: the
+/// number of answers in it.
+async fn answers_until_closed(reader: &mut tokio::net::tcp::OwnedReadHalf) -> usize {
+    let mut answers = Vec::new();
+    let mut chunk = [0u8; 8 * 1024];
+    while let Ok(n @ 1..) = reader.read(&mut chunk).await {
+        answers.extend_from_slice(&chunk[..n]);
+    }
+    answers_in(&answers)
+}
+
+fn answers_in(bytes: &[u8]) -> usize {
+    bytes
+        .windows(15)
+        .filter(|w| w == b"HTTP/1.1 200 OK")
+        .count()
+}
+
 /// A client that asks and asks but never reads: once the kernel's buffers
 /// are full, the proxy's write waits; after `write_timeout_ms` without
 /// progress the connection is cut, not held for as long as the client
@@ -244,41 +287,48 @@ async fn a_request_deadline_shorter_than_an_attempt_stops_the_start() {
 #[tokio::test]
 async fn a_client_that_stops_reading_is_cut_off() {
     let app = spawn_app_with(|s| s.server.write_timeout_ms = 500).await;
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4 * 1024).unwrap();
-    let stream = socket
-        .connect(address(&app).parse().unwrap())
-        .await
-        .unwrap();
-    let (mut reader, mut writer) = stream.into_split();
-    const ASKED: usize = 50_000;
-    let asking = tokio::spawn(async move {
-        let request = b"GET /health/live HTTP/1.1\r\nhost: proxy\r\n\r\n".repeat(ASKED);
-        // Ends in an error once the proxy cuts the connection.
-        let _ = writer.write_all(&request).await;
-    });
-    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    const ASKED: usize = 400_000;
+    let (mut reader, asking) = pipelined(&app, ASKED, 4 * 1024).await;
     assert_eq!(
         probe(&app).await.status(),
         200,
         "others are served meanwhile"
     );
-    let mut answers = Vec::new();
-    let read = tokio::time::timeout(HANG, async {
-        let mut chunk = [0u8; 64 * 1024];
-        while let Ok(n @ 1..) = reader.read(&mut chunk).await {
-            answers.extend_from_slice(&chunk[..n]);
-        }
-    })
-    .await;
-    assert!(read.is_ok(), "the proxy closed the connection");
-    let answered = answers
-        .windows(15)
-        .filter(|w| w == b"HTTP/1.1 200 OK")
-        .count();
+    // Nothing is read, so the requests can only stop going out when the
+    // proxy cuts the connection.
+    let (sent, _writer) = tokio::time::timeout(HANG, asking)
+        .await
+        .expect("the proxy cut the connection")
+        .unwrap();
+    assert!(!sent, "all {ASKED} requests went out unread");
+    let answered = tokio::time::timeout(HANG, answers_until_closed(&mut reader))
+        .await
+        .expect("the proxy closed the connection");
     assert!(
         answered < ASKED / 2,
         "cut off after {answered} of {ASKED} answers, not served to the end"
     );
-    asking.abort();
+}
+
+/// A client that reads in bursts, pausing for less than
+/// `write_timeout_ms` each time, is never cut off, however many times longer
+/// than the bound it reads for: the bound is on a write that makes no
+/// progress at all, and every burst is progress.
+#[tokio::test]
+async fn a_reader_that_pauses_is_not_cut_off() {
+    let app = spawn_app_with(|s| s.server.write_timeout_ms = 1_000).await;
+    // Far more answers than the buffers hold: each pause stalls the proxy.
+    let (mut reader, _asking) = pipelined(&app, 400_000, 16 * 1024).await;
+    let mut chunk = [0u8; 64 * 1024];
+    let mut received = 0;
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // A burst: as fast as the answers come, for 30 ms.
+        let burst = tokio::time::Instant::now() + Duration::from_millis(30);
+        while let Ok(read) = tokio::time::timeout_at(burst, reader.read(&mut chunk)).await {
+            let n = read.unwrap_or(0);
+            assert!(n > 0, "cut off after {received} bytes");
+            received += n;
+        }
+    }
 }

@@ -156,10 +156,13 @@ async fn a_rolled_key_is_fetched_and_made_up_kids_cost_at_most_one_read_an_inter
         let token = new.sign_as(&claims("CUST-1001"), Some(&format!("made-up-{n}")));
         assert_eq!(error_of(app.get_opt_out(&token).await).await.0, 401);
     }
+    // Without a `kid`, a set of two keys has no key to offer.
+    let kidless = new.sign_as(&claims("CUST-1001"), None);
+    assert_eq!(error_of(app.get_opt_out(&kidless).await).await.0, 401);
     let intervals = flood.elapsed().as_secs() as usize + 1;
     assert!(
         provider.reads() - before <= intervals,
-        "{} reads for 40 made-up kids in {intervals} interval(s)",
+        "{} reads for 41 tokens of unknown keys in {intervals} interval(s)",
         provider.reads() - before
     );
 }
@@ -171,6 +174,7 @@ async fn a_withdrawn_key_stops_working_once_the_set_is_old() {
     let provider = IdentityProvider::spawn(vec![withdrawn.jwk.clone(), kept.jwk.clone()]).await;
     let app = spawn_app_with(|settings| {
         with_jwks(&provider)(settings);
+        settings.identity.jwks_min_refresh_secs = 1;
         settings.identity.jwks_max_age_secs = 1;
     })
     .await;
@@ -182,8 +186,22 @@ async fn a_withdrawn_key_stops_working_once_the_set_is_old() {
     );
     provider.publish(vec![kept.jwk.clone()]);
     tokio::time::sleep(Duration::from_millis(1_100)).await;
-    let (status, _) = error_of(app.get_opt_out(&withdrawn.sign(&claims("CUST-1001"))).await).await;
-    assert_eq!(status, 401);
+    // The first request past the age starts a read and is served by the
+    // set in hand meanwhile; once the read is in, the withdrawn key is
+    // refused.
+    let refused = tokio::time::timeout(Duration::from_secs(5), async {
+        while app
+            .get_opt_out(&withdrawn.sign(&claims("CUST-1001")))
+            .await
+            .status()
+            != 401
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(refused.is_ok(), "the withdrawn key still opens the profile");
+    assert_eq!(provider.reads(), 2, "one read for the old set");
     assert_eq!(
         app.get_opt_out(&kept.sign(&claims("CUST-1001")))
             .await
@@ -208,17 +226,34 @@ async fn keys_that_cannot_work_stop_the_start_with_a_sentence() {
     let jwks_down: url::Url = format!("http://{}/jwks", unreachable.addr())
         .parse()
         .unwrap();
+    let only_oct = json!({"kty": "oct", "kid": "oct", "k": "c2VjcmV0"});
+    let useless = IdentityProvider::spawn(vec![only_oct]).await.jwks_url();
     type Change = Box<dyn Fn(&mut Settings)>;
-    let cases: [(&str, Change); 6] = [
+    let cases: [(&str, Change); 8] = [
         (
-            "at least 2048",
+            "identity.jwks_url holds no RS256, ES256 or EdDSA signing key",
+            Box::new(move |s| {
+                s.identity.hs256_secret = None;
+                s.identity.jwks_url = Some(useless.clone());
+            }),
+        ),
+        (
+            "identity.jwks_min_refresh_secs must be above 0",
+            Box::new(|s| {
+                s.identity.hs256_secret = None;
+                s.identity.jwks_url = Some("https://idp.example/jwks".parse().unwrap());
+                s.identity.jwks_max_age_secs = 30;
+            }),
+        ),
+        (
+            "it needs 2048 to 4096",
             Box::new(|s| {
                 s.identity.hs256_secret = None;
                 s.identity.public_key_pem = Some(SigningKey::rsa("k", 1024).public_pem);
             }),
         ),
         (
-            "is not an RSA, P-256 or Ed25519 public key",
+            "P-256 or Ed25519 public key in PEM",
             Box::new(|s| {
                 s.identity.hs256_secret = None;
                 s.identity.public_key_pem =
@@ -266,4 +301,28 @@ async fn keys_that_cannot_work_stop_the_start_with_a_sentence() {
 fn base64_url(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[tokio::test]
+async fn made_up_kids_from_clients_that_hang_up_still_cost_one_read_an_interval() {
+    let key = SigningKey::p256("known");
+    let provider = IdentityProvider::spawn(vec![key.jwk.clone()]).await;
+    let app = spawn_app_with(with_jwks(&provider)).await;
+    provider.answer_after(Duration::from_millis(300));
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let hanging_up = (0..30).map(|n| {
+        let token = key.sign_as(&claims("CUST-1001"), Some(&format!("made-up-{n}")));
+        impatient.get(app.api()).bearer_auth(token).send()
+    });
+    let answered = futures_util::future::join_all(hanging_up).await;
+    assert!(answered.iter().all(Result::is_err), "every client hung up");
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(
+        provider.reads(),
+        2,
+        "the start's read, and one for 30 made-up kids whose clients hung up"
+    );
 }
