@@ -71,6 +71,17 @@ pub struct OptOutState {
     /// came, or the consumer chose to allow sale despite it.
     #[serde(default)]
     pub gpc_honored: bool,
+    /// `true` on the read that applied an opt-out signal (Global Privacy
+    /// Control, or this browser's own opt-out) and so changed the choice:
+    /// the widget tells the page, as it does after a click.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub signal_applied: bool,
+    /// `true` on the read whose Global Privacy Control signal overrode the
+    /// consumer's own earlier choice to allow sale, when they had not
+    /// opted out in the twelve months before: the widget may tell them,
+    /// and how to allow it again (CCPA regulations § 7025(c)(3)).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gpc_conflict: bool,
 }
 
 /// The signed-in consumer's limit on the use of their sensitive personal
@@ -233,6 +244,8 @@ mod tests {
             ccpa_opt_out: true,
             pending: false,
             gpc_honored: true,
+            signal_applied: false,
+            gpc_conflict: false,
         })
         .unwrap();
         assert_eq!(

@@ -212,6 +212,37 @@ impl Browser {
             .unwrap_or_else(|e| panic!("CDP {command}: {e}"))
     }
 
+    /// What Chromium's accessibility tree holds for the element `selector`
+    /// finds as a live region of role `status`: its text, or `None` when
+    /// the element is no such node of the tree (e.g. `display: none`).
+    /// What a screen reader hears, not what the DOM says.
+    pub async fn spoken_status(&self, selector: &str) -> Option<String> {
+        let root = self.cdp("DOM.getDocument", json!({})).await;
+        let node = self
+            .cdp(
+                "DOM.querySelector",
+                json!({ "nodeId": root["root"]["nodeId"], "selector": selector }),
+            )
+            .await;
+        let tree = self
+            .cdp(
+                "Accessibility.getPartialAXTree",
+                json!({ "nodeId": node["nodeId"], "fetchRelatives": true }),
+            )
+            .await;
+        let nodes = tree["nodes"].as_array()?;
+        let status = nodes
+            .iter()
+            .find(|n| n["role"]["value"] == "status" && n["ignored"] != true)?;
+        let children = status["childIds"].as_array()?;
+        let text = nodes
+            .iter()
+            .filter(|n| children.contains(&n["nodeId"]) && n["role"]["value"] == "StaticText")
+            .filter_map(|n| n["name"]["value"].as_str())
+            .collect();
+        Some(text)
+    }
+
     /// Runs `script` (a function body; its `return` is the result) in the page.
     pub async fn script(&self, script: &str) -> Value {
         self.client

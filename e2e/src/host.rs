@@ -236,6 +236,8 @@ pub struct PageOptions {
     /// Whether the page's header has a "Your Privacy Choices" link
     /// (`data-ccpa-optout-link`).
     pub link: bool,
+    /// The widget's `data-heading-level`.
+    pub heading_level: Option<u8>,
 }
 
 impl PageOptions {
@@ -252,6 +254,7 @@ impl PageOptions {
             ("timeout_ms", self.timeout_ms.map(|ms| ms.to_string())),
             ("email_form", self.email_form.then(|| "true".to_owned())),
             ("link", self.link.then(|| "true".to_owned())),
+            ("heading_level", self.heading_level.map(|n| n.to_string())),
         ];
         let query: Vec<String> = pairs
             .into_iter()
@@ -286,10 +289,14 @@ async fn privacy_page(
         format!(r#"data-token-url="/session/{customer}/token""#)
     };
     let widget = format!(
-        r#"<div data-ccpa-optout data-api="{api}" {sign_in}{lang}{theme}{timeout}{email}></div>"#,
+        r#"<div data-ccpa-optout data-api="{api}" {sign_in}{lang}{theme}{timeout}{email}{heading}></div>"#,
         api = host.proxy_url,
         lang = attribute("data-lang", &options.lang),
         theme = attribute("data-theme", &options.theme),
+        heading = attribute(
+            "data-heading-level",
+            &options.heading_level.map(|n| n.to_string())
+        ),
         timeout = attribute(
             "data-timeout-ms",
             &options.timeout_ms.map(|ms| ms.to_string())

@@ -265,6 +265,17 @@ async fn global_privacy_control_is_honored_shown_and_can_be_set_aside() {
     );
     let notice = browser.text("[data-testid=ccpa-optout-gpc]").await;
     assert!(notice.starts_with("Opt-Out Request Honored"), "{notice}");
+    assert!(
+        !notice.contains("To allow it anyway"),
+        "Ada never chose to allow sale: no invitation to opt back in: {notice}"
+    );
+    let data_layer = browser.script("return window.dataLayer;").await;
+    assert_eq!(
+        data_layer.as_array().map(|events| events.len()),
+        Some(1),
+        "the opt-out the signal made is a change like a click: {data_layer}"
+    );
+    assert_eq!(data_layer[0]["ccpaOptOut"], json!(true));
     assert_accessible(&browser, "GPC honored").await;
     picture_of_widget(&browser, "widget-gpc.png").await;
 
@@ -277,6 +288,37 @@ async fn global_privacy_control_is_honored_shown_and_can_be_set_aside() {
     browser.wait_until_confirmed(false).await;
     assert!(!stack.emulator.profile("CUST-1001").unwrap().ccpa_opt_out);
     assert_accessible(&browser, "GPC set aside").await;
+}
+
+#[tokio::test]
+async fn a_signal_over_the_consumers_own_choice_to_allow_sale_is_told_once() {
+    let stack = Stack::start().await;
+    let browser = Browser::start().await;
+    // Grace has opted out; she allows sale by her own hand, no signal yet.
+    browser.goto(&stack.page_for("CUST-1002")).await;
+    browser.wait_until_confirmed(true).await;
+    browser.wait_for(SWITCH).await.click().await.unwrap();
+    browser.wait_until_confirmed(false).await;
+
+    browser.enable_gpc().await;
+    browser.client.refresh().await.unwrap();
+    browser.wait_until_confirmed(true).await;
+    let conflict = browser.text("[data-testid=ccpa-optout-gpc-conflict]").await;
+    assert!(
+        conflict.contains("overrides your earlier choice"),
+        "{conflict}"
+    );
+    let data_layer = browser.script("return window.dataLayer;").await;
+    assert_eq!(data_layer[0]["ccpaOptOut"], json!(true), "{data_layer}");
+    assert_accessible(&browser, "GPC over her own choice").await;
+
+    browser.client.refresh().await.unwrap();
+    browser.wait_until_confirmed(true).await;
+    let notice = browser.text("[data-testid=ccpa-optout-gpc]").await;
+    assert!(
+        !notice.contains("To allow it anyway"),
+        "told once: {notice}"
+    );
 }
 
 /// `__uspapi("getUSPData", 1, cb)`'s string, called as an ad tag would.

@@ -252,15 +252,20 @@ async fn a_save_left_unanswered_times_out_and_is_not_called_unchanged() {
     browser.wait_until_confirmed(true).await;
 }
 
-#[tokio::test]
-async fn while_campaign_is_down_the_choice_is_recorded_and_shown_as_pending() {
+/// Ada's privacy page, once her opt-out is recorded while Campaign is down.
+async fn pending_while_campaign_is_down() -> (Stack, Browser) {
     let (stack, browser) = open_ready_privacy_page("CUST-1001").await;
-
     stack
         .emulator
         .inject(Fault::campaign(FaultKind::Status { status: 503 }, u32::MAX));
     browser.wait_for(SWITCH).await.click().await.unwrap();
     browser.wait_for_state("pending").await;
+    (stack, browser)
+}
+
+#[tokio::test]
+async fn while_campaign_is_down_the_choice_is_recorded_and_shown_as_pending() {
+    let (stack, browser) = pending_while_campaign_is_down().await;
     assert_eq!(checked(&browser).await, "true", "the recorded choice");
     let note = browser.text("[data-testid=ccpa-optout-pending]").await;
     assert!(note.starts_with("Your choice is recorded"), "{note}");
@@ -580,4 +585,149 @@ async fn past_the_proxys_limit_the_widget_says_so_kindly() {
         !errors.is_empty() && errors.iter().all(|e| e.contains("429")),
         "the refused requests, and only those: {errors:?}"
     );
+}
+
+const STATUS: &str = "[data-testid=ccpa-optout-status]";
+
+#[tokio::test]
+async fn the_live_region_is_in_the_accessibility_tree_before_a_save_and_speaks_after() {
+    let (stack, browser) = open_ready_privacy_page("CUST-1001").await;
+    assert_eq!(
+        browser.spoken_status(STATUS).await.as_deref(),
+        Some(""),
+        "an empty live region, there to be listened to before anything is said"
+    );
+    browser.wait_for(SWITCH).await.click().await.unwrap();
+    browser.wait_until_confirmed(true).await;
+    assert!(stack.emulator.profile("CUST-1001").unwrap().ccpa_opt_out);
+    assert_eq!(
+        browser.spoken_status(STATUS).await.as_deref(),
+        Some("Your choice has been saved.")
+    );
+}
+
+/// Presses `key` on the element that has focus.
+async fn press(browser: &Browser, key: Key) {
+    let focused = browser.client.active_element().await.unwrap();
+    focused
+        .send_keys(&char::from(key).to_string())
+        .await
+        .unwrap();
+}
+
+/// Presses Tab until the element of class `class` has focus (a few times
+/// at most: the widget has few controls).
+async fn tab_to(browser: &Browser, class: &str) {
+    for _ in 0..6 {
+        if focused_class(browser).await.contains(class) {
+            return;
+        }
+        press(browser, Key::Tab).await;
+    }
+    panic!("Tab never reached .{class}");
+}
+
+/// The element that has focus, by its class.
+async fn focused_class(browser: &Browser) -> String {
+    let focused = browser.client.active_element().await.unwrap();
+    focused.attr("class").await.unwrap().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn try_again_by_keyboard_leaves_focus_in_the_widget() {
+    let (stack, browser) = open_with_the_proxy_down("CUST-1001").await;
+    stack.start_proxy().await;
+    tab_to(&browser, "ccpa-optout__retry").await;
+    press(&browser, Key::Enter).await;
+    browser.wait_for_state("ready").await;
+    assert!(
+        focused_class(&browser).await.contains("ccpa-optout__title"),
+        "with no switch yet, the heading: {}",
+        focused_class(&browser).await
+    );
+
+    // A save that fails, retried from the keyboard: focus goes to the switch.
+    tab_to(&browser, "ccpa-optout__switch").await;
+    stack.stop_proxy().await;
+    press(&browser, Key::Enter).await;
+    browser.wait_for_state("error").await;
+    stack.start_proxy().await;
+    tab_to(&browser, "ccpa-optout__retry").await;
+    press(&browser, Key::Enter).await;
+    browser.wait_until_confirmed(true).await;
+    assert!(
+        focused_class(&browser)
+            .await
+            .contains("ccpa-optout__switch"),
+        "{}",
+        focused_class(&browser).await
+    );
+    assert!(stack.emulator.profile("CUST-1001").unwrap().ccpa_opt_out);
+}
+
+#[tokio::test]
+async fn in_forced_colours_the_switch_keeps_an_outline_and_shows_its_state() {
+    let (_stack, browser) = open_ready_privacy_page("CUST-1001").await;
+    browser.emulate_media("forced-colors", "active").await;
+    let drawn = || async {
+        browser
+            .script(
+                "const track = document.querySelector('.ccpa-optout__track');
+                 const thumb = document.querySelector('.ccpa-optout__thumb');
+                 const t = getComputedStyle(track), h = getComputedStyle(thumb);
+                 return [t.outlineStyle, t.outlineWidth, t.backgroundColor, h.backgroundColor];",
+            )
+            .await
+    };
+    let off = drawn().await;
+    assert_eq!(off[0], "solid", "{off}");
+    assert_ne!(off[1], "0px", "{off}");
+    assert_ne!(off[2], off[3], "the thumb stands out from the track: {off}");
+    browser.wait_for(SWITCH).await.click().await.unwrap();
+    browser.wait_until_confirmed(true).await;
+    let on = drawn().await;
+    assert_eq!(on[0], "solid", "{on}");
+    assert_ne!(on[2], off[2], "on and off look different: {on} {off}");
+}
+
+#[tokio::test]
+async fn the_heading_takes_the_level_the_page_asks_for() {
+    let (stack, browser) = open_ready_privacy_page("CUST-1001").await;
+    for (asked, tag) in [(None, "h2"), (Some(3), "h3"), (Some(9), "h2")] {
+        let options = PageOptions {
+            heading_level: asked,
+            ..PageOptions::default()
+        };
+        browser.goto(&stack.page_with("CUST-1001", &options)).await;
+        browser.wait_for_state("ready").await;
+        let title = browser.wait_for(".ccpa-optout__title").await;
+        assert_eq!(title.tag_name().await.unwrap(), tag, "{asked:?}");
+    }
+}
+
+/// Hides the page from the widget, or shows it again, as a switch of tabs
+/// would: `document.hidden` and a `visibilitychange` event.
+async fn set_hidden(browser: &Browser, hidden: bool) {
+    browser
+        .script(&format!(
+            "Object.defineProperty(document, 'hidden', {{ configurable: true, get: () => {hidden} }});
+             document.dispatchEvent(new Event('visibilitychange'));"
+        ))
+        .await;
+}
+
+#[tokio::test]
+async fn a_pending_change_is_not_looked_at_while_the_page_is_hidden() {
+    let (stack, browser) = pending_while_campaign_is_down().await;
+    set_hidden(&browser, true).await;
+    let before = reads_sent(&browser).await;
+    // Past the first look (5 s after the change), and then some.
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    assert_eq!(reads_sent(&browser).await, before, "no look while hidden");
+
+    stack.emulator.clear_faults();
+    set_hidden(&browser, false).await;
+    // The overdue look comes as soon as the page shows.
+    browser.wait_until_confirmed(true).await;
+    assert!(reads_sent(&browser).await > before);
 }

@@ -29,8 +29,11 @@ pub struct Strings {
     pub no_profile: &'static str,
     /// The display § 7025(c)(6) requires when a GPC signal was processed.
     pub gpc_honored: &'static str,
-    /// What the signal did, and that the switch can still allow sale.
+    /// What the signal did.
     pub gpc_explain: &'static str,
+    /// The signal overrode the consumer's own earlier choice to allow
+    /// sale: how to allow it again (§ 7025(c)(3)); shown only then.
+    pub gpc_conflict: &'static str,
     /// The signal is present but the consumer chose to allow sale.
     pub gpc_waived: &'static str,
     /// Signed in: what the choice covers.
@@ -167,6 +170,7 @@ mod tests {
                 s.no_profile,
                 s.gpc_honored,
                 s.gpc_explain,
+                s.gpc_conflict,
                 s.gpc_waived,
                 s.account_note,
                 s.browser_note,

@@ -154,6 +154,8 @@ mod tests {
                 ccpa_opt_out: true,
                 pending: false,
                 gpc_honored: true,
+                signal_applied: false,
+                gpc_conflict: false,
             }
         );
         let older: OptOutState = from_js(parse(r#"{"ccpaOptOut":false,"pending":true}"#)).unwrap();

@@ -5,6 +5,7 @@ mod client;
 mod email;
 mod i18n;
 mod json;
+mod recheck;
 mod sensitive;
 mod settings;
 mod switch;

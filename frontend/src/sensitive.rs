@@ -11,8 +11,8 @@ use ccpa_api::SensitiveState;
 
 use crate::client::{ApiClient, Failure};
 use crate::i18n::Strings;
+use crate::recheck;
 use crate::switch::{Switch, Texts};
-use crate::toggle::RECHECK_EVERY;
 
 /// The switch for `state`, which it updates once the proxy confirms a
 /// change; `announce` speaks through the widget's one live region, and
@@ -61,11 +61,9 @@ pub fn SensitiveSwitch(
     };
     // A change Campaign has not confirmed is looked at again until it has,
     // then announced and told to the page like a save.
-    let recheck = set_interval_with_handle(
+    recheck::politely(
+        move || !saving.get_untracked() && state.get_untracked().is_some_and(|s| s.pending),
         move || {
-            if saving.get_untracked() || !state.get_untracked().is_some_and(|s| s.pending) {
-                return;
-            }
             spawn_local_scoped_with_cancellation(async move {
                 let Ok(read) = client.load().await else {
                     return;
@@ -79,11 +77,7 @@ pub fn SensitiveSwitch(
                 saved.run(now);
             });
         },
-        RECHECK_EVERY,
     );
-    if let Ok(recheck) = recheck {
-        on_cleanup(move || recheck.clear());
-    }
     let error = move || {
         failed.get().map(|failure| {
             let message = match failure {

@@ -10,6 +10,8 @@
 //!   stylesheet alone;
 //! - `data-email-opt-out`: present when the proxy takes opt-outs by email
 //!   (its `email_opt_out.enabled`): visitors without a sign-in get a form;
+//! - `data-heading-level`: the level of the widget's heading, 1 to 6
+//!   (default 2), to fit the host page's outline;
 //! - `data-timeout-ms`: how long a request may go unanswered before the
 //!   widget gives up on it (default 20 000: beyond the proxy's own bound
 //!   on a save, three Campaign timeouts of 5 s).
@@ -46,6 +48,8 @@ pub struct Settings {
     pub timeout_ms: u32,
     /// Whether visitors without a sign-in may opt out by email.
     pub email_form: bool,
+    /// The heading's level (1 to 6).
+    pub heading_level: u8,
 }
 
 /// [`Settings::timeout_ms`] unless the page says otherwise.
@@ -82,6 +86,10 @@ impl Settings {
                 .to_owned(),
             token,
             email_form: host.has_attribute("data-email-opt-out"),
+            heading_level: attr("data-heading-level")
+                .and_then(|level| level.trim().parse().ok())
+                .filter(|level| (1..=6).contains(level))
+                .unwrap_or(2),
             timeout_ms: attr("data-timeout-ms")
                 .and_then(|ms| ms.trim().parse().ok())
                 .filter(|ms| *ms > 0)
@@ -127,6 +135,10 @@ mod tests {
         assert_eq!(settings.lang, Lang::En);
         assert!(!settings.gpc);
         assert_eq!(settings.timeout_ms, DEFAULT_TIMEOUT_MS);
+        for (given, level) in [("3", 3), ("1", 1), ("7", 2), ("h3", 2), ("0", 2)] {
+            let settings = Settings::from_element(&host(&[("data-heading-level", given)]));
+            assert_eq!(settings.heading_level, level, "{given}");
+        }
         let quick = Settings::from_element(&host(&[("data-timeout-ms", "1500")]));
         assert_eq!(quick.timeout_ms, 1_500);
     }

@@ -13,6 +13,7 @@ use crate::client::{ApiClient, Early, Failure, Scope};
 use crate::email::EmailForm;
 use crate::i18n::Strings;
 use crate::next_id;
+use crate::recheck;
 use crate::sensitive::SensitiveSwitch;
 use crate::settings::Settings;
 use crate::switch::{Switch, Texts, bool_attr};
@@ -49,8 +50,9 @@ enum Attempt {
     Save(bool),
 }
 
-/// How often a pending choice is looked at again.
-pub(crate) const RECHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a read the proxy asked to pause for waits before it is tried
+/// again.
+const BUSY_PAUSE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The whole widget for one host element; `early` holds the requests the
 /// loader already sent for it.
@@ -59,6 +61,7 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
     let text: &'static Strings = settings.lang.strings();
     let gpc = settings.gpc;
     let email_form = settings.email_form;
+    let heading_level = settings.heading_level;
     let client = ApiClient::new(settings, early);
     let scope = client.scope();
     let phase = RwSignal::new(Phase::Loading);
@@ -66,6 +69,8 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
     let failed = RwSignal::new(None::<(Attempt, Failure)>);
     let announcement = RwSignal::new("");
     let honored = RwSignal::new(false);
+    // GPC overrode the consumer's own choice to allow sale, on this load.
+    let conflict = RwSignal::new(false);
     // The second choice, where the proxy offers it.
     let sensitive = RwSignal::new(None::<SensitiveState>);
     let section = NodeRef::<leptos::html::Section>::new();
@@ -90,7 +95,9 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
             match result {
                 Ok(mut state) => {
                     let changed = match attempt {
-                        Attempt::Load => false,
+                        // GPC (or this browser's opt-out) changed the
+                        // choice as the page loaded: a change like a click.
+                        Attempt::Load => state.signal_applied,
                         Attempt::Save(_) => true,
                         Attempt::Recheck => !state.pending,
                     };
@@ -107,6 +114,12 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
                     }
                     confirmed.set(Some(state.ccpa_opt_out));
                     honored.set(state.gpc_honored);
+                    match attempt {
+                        Attempt::Load => conflict.set(state.gpc_conflict),
+                        // They chose: nothing left to tell them.
+                        Attempt::Save(_) => conflict.set(false),
+                        Attempt::Recheck => {}
+                    }
                     phase.set(if state.pending {
                         Phase::Pending
                     } else {
@@ -132,7 +145,7 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
                             phase.set(Phase::Loading);
                             requested.set(Some(Attempt::Load));
                         };
-                        set_timeout(again, RECHECK_EVERY);
+                        set_timeout(again, BUSY_PAUSE);
                     }
                 }
             }
@@ -151,17 +164,10 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
         requested.set(Some(attempt));
     };
     run(Attempt::Load);
-    let recheck = set_interval_with_handle(
-        move || {
-            if phase.get_untracked() == Phase::Pending {
-                run(Attempt::Recheck);
-            }
-        },
-        RECHECK_EVERY,
+    recheck::politely(
+        move || phase.get_untracked() == Phase::Pending,
+        move || run(Attempt::Recheck),
     );
-    if let Ok(recheck) = recheck {
-        on_cleanup(move || recheck.clear());
-    }
 
     let flip = move |()| {
         // Ignore clicks while loading or saving: no double submits. A
@@ -176,6 +182,7 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
     let retry = move |_| {
         if let Some((attempt, _)) = failed.get_untracked() {
             run(attempt);
+            keep_focus(section);
         }
     };
     // A read that failed for want of a network is tried again as soon as
@@ -204,6 +211,8 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
             pending: phase.get_untracked() == Phase::Pending,
             gpc_honored: honored.get_untracked(),
             sensitive: Some(saved),
+            signal_applied: false,
+            gpc_conflict: false,
         };
         announce_change(section, state, scope.get_untracked());
     });
@@ -244,7 +253,7 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
             aria-labelledby=labelled_by
             node_ref=section
         >
-            <h2 class="ccpa-optout__title" id=title_id>{text.title}</h2>
+            {heading(heading_level, title_id, text.title)}
             <p class="ccpa-optout__intro">{text.intro}</p>
             <Show
                 when=move || confirmed.get().is_some()
@@ -271,7 +280,7 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
                     described_by=described_by.clone()
                     flip=Callback::new(flip)
                 />
-                {move || gpc.then(|| gpc_notice(text, honored.get(), checked()))}
+                {move || gpc.then(|| gpc_notice(text, honored.get(), checked(), conflict.get()))}
                 <p class="ccpa-optout__scope" id=scope_id.clone() data-testid="ccpa-optout-scope">
                     {move || match scope.get() {
                         Scope::Account => text.account_note,
@@ -291,19 +300,56 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
     }
 }
 
+/// The widget's title, at the level the host page's outline needs. It takes
+/// focus by script only: after "Try again", while there is no switch yet.
+fn heading(level: u8, id: String, title: &'static str) -> impl IntoView {
+    const TAGS: [&str; 6] = ["h1", "h2", "h3", "h4", "h5", "h6"];
+    let tag = TAGS[usize::from(level.clamp(1, 6)) - 1];
+    leptos::html::custom(tag)
+        .class("ccpa-optout__title")
+        .id(id)
+        .attr("tabindex", "-1")
+        .child(title)
+}
+
+/// "Try again" is gone once pressed, and focus with it: it moves to the
+/// switch, or to the heading while there is no switch, never to the page's
+/// start.
+fn keep_focus(section: NodeRef<leptos::html::Section>) {
+    use wasm_bindgen::JsCast;
+    let Some(section) = section.get_untracked() else {
+        return;
+    };
+    let first = |selector| section.query_selector(selector).ok().flatten();
+    let target = first(".ccpa-optout__switch").or_else(|| first(".ccpa-optout__title"));
+    if let Some(target) = target.and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok()) {
+        let _ = target.focus();
+    }
+}
+
 /// What the browser's Global Privacy Control signal did (§ 7025(c)(6)):
-/// honoured, or set aside by the consumer's own choice to allow sale.
-fn gpc_notice(text: &'static Strings, honored: bool, opted_out: bool) -> Option<impl IntoView> {
+/// honoured, or set aside by the consumer's own choice to allow sale. How to
+/// allow sale again is said only when the signal overrode their own choice
+/// to allow it (§ 7025(c)(3)); otherwise an opt-out is not followed by an
+/// invitation to opt back in (Civil Code § 1798.135(c)(4)).
+fn gpc_notice(
+    text: &'static Strings,
+    honored: bool,
+    opted_out: bool,
+    conflict: bool,
+) -> Option<impl IntoView> {
     let (heading, detail) = match (honored, opted_out) {
         (true, _) => (Some(text.gpc_honored), text.gpc_explain),
         (false, false) => (None, text.gpc_waived),
         // Opted out by the consumer's own hand: nothing to explain.
         (false, true) => return None,
     };
+    let invitation = (honored && conflict).then_some(text.gpc_conflict);
     Some(view! {
         <div class="ccpa-optout__gpc" data-testid="ccpa-optout-gpc">
             {heading.map(|h| view! { <p class="ccpa-optout__gpc-status"><strong>{h}</strong></p> })}
             <p>{detail}</p>
+            {invitation.map(|i| view! { <p data-testid="ccpa-optout-gpc-conflict">{i}</p> })}
         </div>
     })
 }

@@ -123,6 +123,8 @@ fn state(choice: Option<BrowserChoice>, gpc: bool) -> OptOutState {
         ccpa_opt_out: honored || choice.is_some_and(BrowserChoice::opted_out),
         pending: false,
         gpc_honored: honored,
+        signal_applied: false,
+        gpc_conflict: false,
     }
 }
 

@@ -122,8 +122,12 @@ async fn read_sale(
         // applying it to a profile that already has it changes nothing.
         (Some(source), _) => source,
     };
+    let conflict = source == Source::Gpc && state.store.signal_conflicts(&user.subject).await?;
     let pending = record_and_apply(state, user, how, (Choice::Sale, true), source).await?;
-    Ok(answer(true, pending, how))
+    let Json(mut read) = answer(true, pending, how);
+    read.signal_applied = true;
+    read.gpc_conflict = conflict;
+    Ok(Json(read))
 }
 
 /// `PATCH /api/v1/opt-out` with `{"ccpaOptOut": bool}`: `200` once Campaign
@@ -212,6 +216,8 @@ fn answer(value: bool, pending: bool, how: &Provenance) -> Json<OptOutState> {
         ccpa_opt_out: value,
         pending,
         gpc_honored: how.gpc && value,
+        signal_applied: false,
+        gpc_conflict: false,
     })
 }
 

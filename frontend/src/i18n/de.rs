@@ -27,8 +27,9 @@ pub const STRINGS: super::Strings = super::Strings {
                  Ihre Wahl erfassen können.",
     gpc_honored: "Widerspruch berücksichtigt",
     gpc_explain: "Ihr Browser hat ein Global-Privacy-Control-Signal (GPC) gesendet, daher \
-                  verkaufen wir Ihre personenbezogenen Daten nicht und geben sie nicht weiter. \
-                  Wenn Sie es dennoch erlauben möchten, schalten Sie den Schalter aus.",
+                  verkaufen wir Ihre personenbezogenen Daten nicht und geben sie nicht weiter.",
+    gpc_conflict: "Das ersetzt Ihre frühere Entscheidung, es zu erlauben. Wenn Sie es dennoch \
+                   erlauben möchten, schalten Sie den Schalter aus.",
     gpc_waived: "Ihr Browser sendet ein Global-Privacy-Control-Signal (GPC), aber Sie haben den \
                  Verkauf oder die Weitergabe Ihrer personenbezogenen Daten erlaubt. Schalten Sie \
                  den Schalter ein, um erneut zu widersprechen.",

@@ -22,7 +22,9 @@ pub const STRINGS: super::Strings = super::Strings {
     no_profile: "We could not find your customer record. Please contact us so we can record your choice.",
     gpc_honored: "Opt-Out Request Honored",
     gpc_explain: "Your browser sent a Global Privacy Control signal, so we do not sell or share \
-                  your personal information. To allow it anyway, turn the switch off.",
+                  your personal information.",
+    gpc_conflict: "This overrides your earlier choice to allow it. To allow it anyway, turn the \
+                   switch off.",
     gpc_waived: "Your browser sends a Global Privacy Control signal, but you chose to allow the \
                  sale or sharing of your personal information. Turn the switch on to opt out again.",
     browser_note: "You are not signed in, so this choice applies to this browser only. Sign in to \

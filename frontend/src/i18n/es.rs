@@ -24,8 +24,9 @@ pub const STRINGS: super::Strings = super::Strings {
                  que podamos registrar su elección.",
     gpc_honored: "Solicitud de exclusión respetada",
     gpc_explain: "Su navegador envió una señal de Control Global de Privacidad (GPC), por lo que \
-                  no vendemos ni compartimos su información personal. Para permitirlo de todos \
-                  modos, desactive el interruptor.",
+                  no vendemos ni compartimos su información personal.",
+    gpc_conflict: "Esto reemplaza su decisión anterior de permitirlo. Para permitirlo de todos \
+                   modos, desactive el interruptor.",
     gpc_waived: "Su navegador envía una señal de Control Global de Privacidad (GPC), pero usted \
                  eligió permitir la venta o el intercambio de su información personal. Active el \
                  interruptor para volver a excluirse.",

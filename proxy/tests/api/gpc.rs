@@ -38,11 +38,17 @@ async fn the_signal_opts_out_once_and_is_audited_as_its_source() {
     let state = state_of(app.get_with_gpc(&token).await).await;
     assert_eq!(
         state,
-        json!({"ccpaOptOut": true, "pending": false, "gpcHonored": true})
+        json!({"ccpaOptOut": true, "pending": false, "gpcHonored": true, "signalApplied": true}),
+        "no conflict: Ada never chose to allow sale herself"
     );
     assert!(app.opt_out_of("CUST-1001"));
 
-    state_of(app.get_with_gpc(&token).await).await;
+    let again = state_of(app.get_with_gpc(&token).await).await;
+    assert_eq!(
+        again,
+        json!({"ccpaOptOut": true, "pending": false, "gpcHonored": true}),
+        "the signal changes nothing the second time"
+    );
     let audit = app.audit().await;
     assert_eq!(audit.len(), 1, "an opted-out profile needs no new request");
     assert_eq!(
@@ -50,6 +56,38 @@ async fn the_signal_opts_out_once_and_is_audited_as_its_source() {
         ("gpc", true, true)
     );
     assert_eq!(audit[0].outcome.as_deref(), Some("applied"));
+}
+
+#[tokio::test]
+async fn a_signal_over_the_consumers_own_choice_to_allow_sale_is_told_once() {
+    let app = spawn_app().await;
+    let token = token_for("CUST-1001");
+    assert_eq!(app.patch_opt_out(&token, false).await.status(), 200);
+    let state = state_of(app.get_with_gpc(&token).await).await;
+    assert_eq!(
+        (
+            state["ccpaOptOut"].as_bool(),
+            state["signalApplied"].as_bool(),
+            state["gpcConflict"].as_bool()
+        ),
+        (Some(true), Some(true), Some(true)),
+        "{state}"
+    );
+    let again = state_of(app.get_with_gpc(&token).await).await;
+    assert_eq!(again.get("gpcConflict"), None, "told once: {again}");
+}
+
+#[tokio::test]
+async fn no_invitation_to_allow_sale_within_a_year_of_an_opt_out() {
+    let app = spawn_app().await;
+    let token = token_for("CUST-1003");
+    // Out, then in again by their own hand, then the signal comes.
+    assert_eq!(app.patch_opt_out(&token, true).await.status(), 200);
+    assert_eq!(app.patch_opt_out(&token, false).await.status(), 200);
+    let state = state_of(app.get_with_gpc(&token).await).await;
+    assert_eq!(state["signalApplied"], json!(true), "{state}");
+    assert_eq!(state.get("gpcConflict"), None, "{state}");
+    assert!(app.opt_out_of("CUST-1003"));
 }
 
 #[tokio::test]
@@ -131,7 +169,7 @@ async fn the_signal_is_recorded_while_campaign_is_down() {
     let state = state_of(app.get_with_gpc(&token).await).await;
     assert_eq!(
         state,
-        json!({"ccpaOptOut": true, "pending": true, "gpcHonored": true})
+        json!({"ccpaOptOut": true, "pending": true, "gpcHonored": true, "signalApplied": true})
     );
     app.drained().await;
     assert!(app.opt_out_of("CUST-1001"));

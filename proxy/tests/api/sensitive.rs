@@ -328,7 +328,7 @@ async fn campaign_down_costs_a_read_the_limit_only() {
     let state = state_of(gpc).await;
     assert_eq!(
         state,
-        json!({"ccpaOptOut": true, "pending": true, "gpcHonored": true})
+        json!({"ccpaOptOut": true, "pending": true, "gpcHonored": true, "signalApplied": true})
     );
     let audit = app.audit().await;
     assert_eq!(
