@@ -333,7 +333,7 @@ async fn privacy_page(
         build = if options.other_build { OTHER_BUILD } else { "" },
         header = if options.link {
             format!(
-                "\n<header><a data-ccpa-optout-link data-api=\"{}\" href=\"/privacy/anonymous\"></a></header>",
+                "\n<header><a data-ccpa-optout-link data-api=\"{}\" data-token-url=\"/session/{customer}/token\" href=\"/privacy/anonymous\"></a></header>",
                 host.proxy_url
             )
         } else {

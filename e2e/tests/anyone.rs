@@ -101,6 +101,71 @@ async fn a_page_without_the_widget_tells_tags_the_browsers_choice() {
     assert_eq!(heard, json!([1, "1YYN"]));
 }
 
+/// The requests a page made whose URL ends in `path`.
+async fn requests_to(browser: &Browser, path: &str) -> usize {
+    let count = browser
+        .script(&format!(
+            "return performance.getEntriesByType('resource').filter((e) => e.name.endsWith('{path}')).length;"
+        ))
+        .await;
+    usize::try_from(count.as_u64().expect("a count")).expect("a small count")
+}
+
+/// Waits until the page's tags have been told this browser's choice (the
+/// loader has heard from the proxy).
+async fn tags_told(browser: &Browser) {
+    browser
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const ask = () => __gpp('ping', (ping) =>
+               ping.signalStatus === 'ready' ? done(true) : setTimeout(ask, 50));
+             ask();",
+            vec![],
+        )
+        .await
+        .unwrap();
+}
+
+/// GPC is to be honoured wherever the site receives it: the loader alone,
+/// on a page without the widget, tells the proxy for a signed-in customer,
+/// once a session, and downloads no wasm.
+#[tokio::test]
+async fn gpc_on_any_page_opts_the_signed_in_customer_out_once_a_session() {
+    let stack = Stack::start().await;
+    let browser = Browser::start().await;
+    browser.enable_gpc().await;
+    let elsewhere = PageOptions {
+        widgets: Some(0),
+        link: true,
+        ..PageOptions::default()
+    };
+    for page in 1..=2 {
+        browser
+            .goto(&stack.page_with("CUST-1001", &elsewhere))
+            .await;
+        tags_told(&browser).await;
+        let told = tokio::time::timeout(e2e::PATIENCE, async {
+            while !stack.emulator.profile("CUST-1001").unwrap().ccpa_opt_out {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        assert!(told.is_ok(), "Ada ends opted out");
+        // Anything sent would be in by now, the answers of the first page
+        // took as long.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert_eq!(
+            requests_to(&browser, "/api/v1/opt-out").await,
+            usize::from(page == 1),
+            "page {page}: one read with the signal a session"
+        );
+        assert_eq!(requests_to(&browser, ".wasm").await, 0, "no wasm");
+    }
+    assert_eq!(stack.emulator.opt_out_history("CUST-1001"), [true]);
+    assert_eq!(browser.console_errors().await, Vec::<String>::new());
+}
+
 /// The form answers a known, an unknown and an ambiguous address alike;
 /// Campaign then has each opted out (the unknown one created so).
 #[tokio::test]

@@ -1,7 +1,9 @@
-// ccpa-optout loader: the one script a page includes. It adds the widget's
-// stylesheet (once), answers the IAB US Privacy API, and starts the
-// WebAssembly, which mounts a widget into every [data-ccpa-optout] element,
-// now and whenever one is added later.
+// ccpa-optout loader: the one script a page includes, on the privacy page
+// and, for Global Privacy Control, the link and the tags, on every other.
+// It adds the widget's stylesheet (once), answers the IAB US Privacy API,
+// and starts the WebAssembly, which mounts a widget into every
+// [data-ccpa-optout] element, now or once one is added: a page without one
+// downloads no wasm.
 // Files are resolved next to this script, so the widget can be hosted on
 // another origin than the page.
 const here = (file) => new URL(file, import.meta.url);
@@ -19,14 +21,24 @@ if (![...document.styleSheets].some((sheet) => sheet.href === css)) {
 }
 // Compiled while it downloads, not once the glue has arrived and run. A
 // host serving .wasm under another MIME type gets the slower path the glue
-// would have taken too.
-const wasm = fetch(here("ccpa-widget_bg.wasm")).then((response) => {
-  if (!response.ok) throw new Error(`ccpa-optout: ${response.status} for ${response.url}`);
-  return response.headers.get("Content-Type") === "application/wasm"
-    ? WebAssembly.compileStreaming(response)
-    : response.arrayBuffer().then((bytes) => WebAssembly.compile(bytes));
-});
-const glue = import("./ccpa-widget.js");
+// would have taken too. Started at once where the page has a widget.
+let widgets;
+const startWidgets = () => {
+  widgets ??= (async () => {
+    const wasm = fetch(here("ccpa-widget_bg.wasm")).then((response) => {
+      if (!response.ok) throw new Error(`ccpa-optout: ${response.status} for ${response.url}`);
+      return response.headers.get("Content-Type") === "application/wasm"
+        ? WebAssembly.compileStreaming(response)
+        : response.arrayBuffer().then((bytes) => WebAssembly.compile(bytes));
+    });
+    const { default: init, mountAll } = await import("./ccpa-widget.js");
+    await init({ module_or_path: wasm });
+    return mountAll;
+  })();
+  return widgets;
+};
+const widget = "[data-ccpa-optout]";
+if (document.querySelector(widget)) startWidgets();
 
 // Each widget's first sign-in token is asked for now, while the wasm is on
 // its way, and as soon as the token is in, the customer's choice too. Both
@@ -35,7 +47,6 @@ const glue = import("./ccpa-widget.js");
 // by itself for anything later, and when an answer is null: not got.
 // The read is the widget's own GET (OPT_OUT_PATH and GPC_HEADER in
 // api/src/lib.rs; `Sec-GPC` cannot be set by scripts, `X-GPC` says it).
-const widget = "[data-ccpa-optout]";
 // REMEMBERED in src/client.rs ("1": this browser opted out, not yet
 // applied to an account; "applied": applied since); storage may be refused.
 const stored = () => {
@@ -119,8 +130,9 @@ function choice() {
 // script storage. The proxy is the one a link names (`data-api`), else the
 // one that serves the loader.
 if (!document.querySelector(widget)) {
-  const api = document.querySelector("a[data-ccpa-optout-link][data-api]")?.dataset.api;
-  const base = api?.trim() ? api.replace(/\/+$/, "") : new URL(import.meta.url).origin;
+  const link = document.querySelector("a[data-ccpa-optout-link]")?.dataset ?? {};
+  const base = link.api?.trim() ? link.api.replace(/\/+$/, "") : new URL(import.meta.url).origin;
+  if (gpc && link.tokenUrl?.trim()) signalOnce(base, link.tokenUrl);
   fetch(`${base}/api/v1/opt-out/browser`, {
     credentials: "include",
     headers: gpc ? { "X-GPC": "1" } : {},
@@ -135,6 +147,34 @@ if (!document.querySelector(widget)) {
       browserRead = true;
       changed();
     });
+}
+
+// Global Privacy Control is to be honoured wherever the business receives
+// it, not only on the privacy page: for a signed-in visitor (the link's
+// `data-token-url` answers a token), the account's choice is read once per
+// browsing session with the signal, which the proxy records and applies
+// as the widget's read would. Marked done only once the proxy has it: a
+// visitor who signs in later in the session is told on their next page.
+function signalOnce(base, tokenUrl) {
+  const SIGNALLED = "ccpa-optout:gpc-signalled";
+  try {
+    if (sessionStorage.getItem(SIGNALLED)) return;
+  } catch {
+    return; // No session storage: no way to keep it to once a session.
+  }
+  const signal = () => AbortSignal.timeout?.(20000);
+  fetch(tokenUrl, { credentials: "same-origin", signal: signal() })
+    .then((response) => (response.ok ? response.json() : Promise.reject()))
+    .then(({ token }) =>
+      fetch(`${base}/api/v1/opt-out`, {
+        headers: { Authorization: `Bearer ${token}`, "X-GPC": "1" },
+        credentials: "include",
+        signal: signal(),
+      }),
+    )
+    .then((response) => (response.ok ? response.json() : Promise.reject()))
+    .then(() => sessionStorage.setItem(SIGNALLED, "1"))
+    .catch(() => {});
 }
 
 // `__uspapi("getUSPData", 1, cb)` answers "1" + notice given (Y: this widget
@@ -242,8 +282,6 @@ function addLocators() {
   else add();
 }
 
-const { default: init, mountAll } = await glue;
-await init({ module_or_path: wasm });
 if (ownsUspapi || ownsGpp) addLocators();
 
 // Single-page apps and tag managers add widget elements later, and take
@@ -252,7 +290,9 @@ const touchesWidgets = ({ addedNodes, removedNodes }) =>
   [...addedNodes, ...removedNodes].some(
     (node) => node.nodeType === Node.ELEMENT_NODE && (node.matches(widget) || node.querySelector(widget)),
   );
-new MutationObserver((changes) => changes.some(touchesWidgets) && mountAll()).observe(document, {
+new MutationObserver(
+  (changes) => changes.some(touchesWidgets) && startWidgets().then((mountAll) => mountAll()),
+).observe(document, {
   childList: true,
   subtree: true,
 });
