@@ -234,7 +234,8 @@ impl Browser {
         let status = nodes
             .iter()
             .find(|n| n["role"]["value"] == "status" && n["ignored"] != true)?;
-        let children = status["childIds"].as_array()?;
+        // Absent, as the protocol allows, when the region is empty.
+        let children = status["childIds"].as_array().cloned().unwrap_or_default();
         let text = nodes
             .iter()
             .filter(|n| children.contains(&n["nodeId"]) && n["role"]["value"] == "StaticText")

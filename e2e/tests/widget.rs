@@ -627,6 +627,20 @@ async fn tab_to(browser: &Browser, class: &str) {
     panic!("Tab never reached .{class}");
 }
 
+/// Waits (a second at most) until the element of class `class` has focus.
+async fn focus_comes_to(browser: &Browser, class: &str) {
+    for _ in 0..20 {
+        if focused_class(browser).await.contains(class) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!(
+        "focus is on {:?}, not .{class}",
+        focused_class(browser).await
+    );
+}
+
 /// The element that has focus, by its class.
 async fn focused_class(browser: &Browser) -> String {
     let focused = browser.client.active_element().await.unwrap();
@@ -640,11 +654,8 @@ async fn try_again_by_keyboard_leaves_focus_in_the_widget() {
     tab_to(&browser, "ccpa-optout__retry").await;
     press(&browser, Key::Enter).await;
     browser.wait_for_state("ready").await;
-    assert!(
-        focused_class(&browser).await.contains("ccpa-optout__title"),
-        "with no switch yet, the heading: {}",
-        focused_class(&browser).await
-    );
+    // Held on the heading while there is no switch, then on the switch.
+    focus_comes_to(&browser, "ccpa-optout__switch").await;
 
     // A save that fails, retried from the keyboard: focus goes to the switch.
     tab_to(&browser, "ccpa-optout__switch").await;
@@ -655,13 +666,7 @@ async fn try_again_by_keyboard_leaves_focus_in_the_widget() {
     tab_to(&browser, "ccpa-optout__retry").await;
     press(&browser, Key::Enter).await;
     browser.wait_until_confirmed(true).await;
-    assert!(
-        focused_class(&browser)
-            .await
-            .contains("ccpa-optout__switch"),
-        "{}",
-        focused_class(&browser).await
-    );
+    focus_comes_to(&browser, "ccpa-optout__switch").await;
     assert!(stack.emulator.profile("CUST-1001").unwrap().ccpa_opt_out);
 }
 
@@ -726,8 +731,21 @@ async fn a_pending_change_is_not_looked_at_while_the_page_is_hidden() {
     assert_eq!(reads_sent(&browser).await, before, "no look while hidden");
 
     stack.emulator.clear_faults();
+    let applied = tokio::time::timeout(e2e::PATIENCE, async {
+        while !stack.emulator.profile("CUST-1001").unwrap().ccpa_opt_out {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(applied.is_ok(), "the proxy applied it meanwhile");
+    let shown = std::time::Instant::now();
     set_hidden(&browser, false).await;
-    // The overdue look comes as soon as the page shows.
+    // The overdue look comes as soon as the page shows, not a backoff later.
     browser.wait_until_confirmed(true).await;
-    assert!(reads_sent(&browser).await > before);
+    assert!(
+        shown.elapsed() < std::time::Duration::from_secs(3),
+        "looked {:?} after the page showed",
+        shown.elapsed()
+    );
+    assert_eq!(reads_sent(&browser).await, before + 1);
 }

@@ -13,22 +13,31 @@ const LONGEST_SECS: u32 = 60;
 /// When to look again, counted in the seconds a widget ticks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Backoff {
+    /// The change waited for: a new one starts the backoff afresh.
+    change: Option<u32>,
     waited: u32,
     wait: u32,
 }
 
 impl Backoff {
     const START: Self = Self {
+        change: None,
         waited: 0,
         wait: FIRST_SECS,
     };
 
-    /// One second has passed: `waiting` whether a change waits to be
-    /// confirmed, `hidden` whether the page is hidden. Whether to look now.
-    /// A look overdue while the page was hidden comes as soon as it shows.
-    fn tick(&mut self, waiting: bool, hidden: bool) -> bool {
-        if !waiting {
-            *self = Self::START;
+    /// One second has passed: `waiting` the change waiting to be confirmed
+    /// (each change its own number), `hidden` whether the page is hidden.
+    /// Whether to look now. A look overdue while the page was hidden comes
+    /// as soon as it shows.
+    fn tick(&mut self, waiting: Option<u32>, hidden: bool) -> bool {
+        if waiting != self.change {
+            *self = Self {
+                change: waiting,
+                ..Self::START
+            };
+        }
+        if waiting.is_none() {
             return false;
         }
         self.waited = self.waited.saturating_add(1);
@@ -41,10 +50,11 @@ impl Backoff {
     }
 }
 
-/// Calls `look` whenever a look is due while `waiting()` holds, for as long
-/// as the calling component lives. A new wait (after `waiting()` was false)
-/// starts the backoff afresh.
-pub fn politely(waiting: impl Fn() -> bool + 'static, look: impl Fn() + 'static) {
+/// Calls `look` whenever a look is due while `waiting()` names a change
+/// (its number: each save counts one more), for as long as the calling
+/// component lives. A change with a new number starts the backoff afresh,
+/// however quickly it followed the last.
+pub fn politely(waiting: impl Fn() -> Option<u32> + 'static, look: impl Fn() + 'static) {
     let backoff = std::cell::Cell::new(Backoff::START);
     let clock = set_interval_with_handle(
         move || {
@@ -79,7 +89,7 @@ mod tests {
     fn looks(ticks: u32, hidden: impl Fn(u32) -> bool) -> Vec<u32> {
         let mut backoff = Backoff::START;
         (1..=ticks)
-            .filter(|&second| backoff.tick(true, hidden(second)))
+            .filter(|&second| backoff.tick(Some(1), hidden(second)))
             .collect()
     }
 
@@ -96,11 +106,16 @@ mod tests {
     }
 
     #[wasm_bindgen_test]
-    fn a_new_wait_starts_afresh() {
+    fn a_new_change_starts_afresh_even_without_a_pause() {
         let mut backoff = Backoff::START;
-        let looked: Vec<bool> = (0..20).map(|_| backoff.tick(true, false)).collect();
-        assert_eq!(looked.iter().filter(|l| **l).count(), 2, "at 5 and 15");
-        assert!(!backoff.tick(false, false));
+        let looks = |backoff: &mut Backoff, change, seconds| {
+            (0..seconds)
+                .filter(|_| backoff.tick(Some(change), false))
+                .count()
+        };
+        assert_eq!(looks(&mut backoff, 1, 20), 2, "at 5 and 15");
+        assert_eq!(looks(&mut backoff, 2, 5), 1, "5 s after the next change");
+        assert!(!backoff.tick(None, false));
         assert_eq!(backoff, Backoff::START);
     }
 }

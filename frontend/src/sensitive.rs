@@ -28,6 +28,8 @@ pub fn SensitiveSwitch(
 ) -> impl IntoView {
     let saving = RwSignal::new(false);
     let failed = RwSignal::new(None::<Failure>);
+    // Each save is a change of its own: its rechecks start afresh.
+    let saves = StoredValue::new(0u32);
     let state_id = format!("ccpa-optout-{id}-sensitive-state");
     let limited = move || state.get().is_some_and(|s| s.limited);
     let flip = move |()| {
@@ -38,6 +40,7 @@ pub fn SensitiveSwitch(
             return;
         }
         saving.set(true);
+        saves.update_value(|n| *n = n.wrapping_add(1));
         failed.set(None);
         announce.set(text.saving);
         spawn_local_scoped_with_cancellation(async move {
@@ -62,7 +65,11 @@ pub fn SensitiveSwitch(
     // A change Campaign has not confirmed is looked at again until it has,
     // then announced and told to the page like a save.
     recheck::politely(
-        move || !saving.get_untracked() && state.get_untracked().is_some_and(|s| s.pending),
+        move || {
+            let waiting =
+                !saving.get_untracked() && state.get_untracked().is_some_and(|s| s.pending);
+            waiting.then(|| saves.get_value())
+        },
         move || {
             spawn_local_scoped_with_cancellation(async move {
                 let Ok(read) = client.load().await else {

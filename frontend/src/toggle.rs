@@ -115,7 +115,15 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
                     confirmed.set(Some(state.ccpa_opt_out));
                     honored.set(state.gpc_honored);
                     match attempt {
-                        Attempt::Load => conflict.set(state.gpc_conflict),
+                        Attempt::Load => {
+                            conflict.set(state.gpc_conflict);
+                            // After "Try again", focus waited on the heading
+                            // for the switch: it is there now.
+                            set_timeout(
+                                move || focus_switch_from_heading(section),
+                                std::time::Duration::ZERO,
+                            );
+                        }
                         // They chose: nothing left to tell them.
                         Attempt::Save(_) => conflict.set(false),
                         Attempt::Recheck => {}
@@ -151,12 +159,17 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
             }
         });
     });
+    // Each save is a change of its own: its rechecks start afresh.
+    let saves = StoredValue::new(0u32);
     let run = move |attempt: Attempt| {
         // A load is silent; a save is announced when it starts and ends.
         let (busy, started) = match attempt {
             Attempt::Load => (Phase::Loading, ""),
             Attempt::Recheck => (Phase::Pending, ""),
-            Attempt::Save(_) => (Phase::Saving, text.saving),
+            Attempt::Save(_) => {
+                saves.update_value(|n| *n = n.wrapping_add(1));
+                (Phase::Saving, text.saving)
+            }
         };
         phase.set(busy);
         failed.set(None);
@@ -165,7 +178,7 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
     };
     run(Attempt::Load);
     recheck::politely(
-        move || phase.get_untracked() == Phase::Pending,
+        move || (phase.get_untracked() == Phase::Pending).then(|| saves.get_value()),
         move || run(Attempt::Recheck),
     );
 
@@ -310,6 +323,21 @@ fn heading(level: u8, id: String, title: &'static str) -> impl IntoView {
         .id(id)
         .attr("tabindex", "-1")
         .child(title)
+}
+
+/// Moves focus from the widget's heading, where "Try again" left it, to
+/// the switch a load has just shown, so that the state is heard.
+fn focus_switch_from_heading(section: NodeRef<leptos::html::Section>) {
+    let on_heading = section.get_untracked().is_some_and(|section| {
+        let focused = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.active_element());
+        let heading = section.query_selector(".ccpa-optout__title").ok().flatten();
+        focused.is_some() && focused == heading
+    });
+    if on_heading {
+        keep_focus(section);
+    }
 }
 
 /// "Try again" is gone once pressed, and focus with it: it moves to the

@@ -45,8 +45,8 @@ pub struct Settings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct LimitSettings {
     /// Reads of one signed-in customer's choices. A page load is one, a
-    /// tab waiting for a pending change one every 5 s: 60 is several tabs
-    /// of a person, and far below a script's thousands.
+    /// tab waiting for a pending change at most one every 5 s (then fewer):
+    /// 60 is several tabs of a person, and far below a script's thousands.
     #[serde(default = "default_reads_per_minute")]
     pub reads_per_minute: u32,
     /// Changes by one signed-in customer. Each is an audit record and a

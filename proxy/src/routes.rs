@@ -122,7 +122,16 @@ async fn read_sale(
         // applying it to a profile that already has it changes nothing.
         (Some(source), _) => source,
     };
-    let conflict = source == Source::Gpc && state.store.signal_conflicts(&user.subject).await?;
+    // Only a notice hangs on it: a failed look-up must not stop the opt-out.
+    let conflict = source == Source::Gpc
+        && state
+            .store
+            .signal_conflicts(&user.subject)
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "could not tell whether the signal overrode a choice");
+                false
+            });
     let pending = record_and_apply(state, user, how, (Choice::Sale, true), source).await?;
     let Json(mut read) = answer(true, pending, how);
     read.signal_applied = true;

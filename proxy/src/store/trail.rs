@@ -254,33 +254,25 @@ impl Store {
     }
 }
 
-/// How long after an opt-out the consumer may not be asked to allow sale
-/// again (Civil Code § 1798.135(c)(4)): twelve months, counted as 365 days.
-const NO_ASKING_MS: i64 = 365 * 24 * 3600 * 1000;
-
 impl Store {
     /// Whether an opt-out signal arriving now overrides the subject's own
     /// choice to allow sale (their latest request about sale, made in the
-    /// widget) and they may be told so, with how to allow it again (CCPA
-    /// regulations § 7025(c)(3)): not if they opted out, by any means, in
-    /// the twelve months before.
+    /// widget), so that they may be told so, with how to allow it again
+    /// (CCPA regulations § 7025(c)(3)). This notice is the only invitation
+    /// to allow sale the widget ever shows, once, at the opt-out that
+    /// overrode them: otherwise an opt-out is never followed by one (Civil
+    /// Code § 1798.135(c)(4)).
     pub async fn signal_conflicts(&self, subject: &Subject) -> Result<bool> {
-        let row = sqlx::query(sql!(
-            self.db.dialect,
-            "SELECT \
-               (SELECT requested FROM audit WHERE subject = $1 AND choice = 'sale' \
-                  AND source = $2 AND id = (SELECT MAX(id) FROM audit \
-                  WHERE subject = $1 AND choice = 'sale')) AS allowed, \
-               (SELECT COUNT(*) FROM audit WHERE subject = $1 AND choice = 'sale' \
-                  AND requested = 1 AND received_at >= {now} - $3) AS opted_out"
-        ))
+        let row = sqlx::query(
+            "SELECT requested, source FROM audit WHERE subject = $1 AND choice = 'sale' \
+             ORDER BY id DESC LIMIT 1",
+        )
         .bind(subject.as_str())
-        .bind(Source::Widget.as_str())
-        .bind(NO_ASKING_MS)
-        .fetch_one(&self.db.pool)
+        .fetch_optional(&self.db.pool)
         .await?;
-        Ok(row.try_get::<Option<i64>, _>("allowed")? == Some(0)
-            && row.try_get::<i64, _>("opted_out")? == 0)
+        let Some(row) = row else { return Ok(false) };
+        Ok(row.try_get::<i64, _>("requested")? == 0
+            && row.try_get::<String, _>("source")? == Source::Widget.as_str())
     }
 }
 

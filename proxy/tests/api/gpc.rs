@@ -78,16 +78,19 @@ async fn a_signal_over_the_consumers_own_choice_to_allow_sale_is_told_once() {
 }
 
 #[tokio::test]
-async fn no_invitation_to_allow_sale_within_a_year_of_an_opt_out() {
+async fn after_their_own_opt_out_the_signal_invites_no_one_to_opt_back_in() {
     let app = spawn_app().await;
     let token = token_for("CUST-1003");
-    // Out, then in again by their own hand, then the signal comes.
-    assert_eq!(app.patch_opt_out(&token, true).await.status(), 200);
+    // In, out again, by their own hand; then the signal comes.
     assert_eq!(app.patch_opt_out(&token, false).await.status(), 200);
+    assert_eq!(app.patch_opt_out(&token, true).await.status(), 200);
     let state = state_of(app.get_with_gpc(&token).await).await;
-    assert_eq!(state["signalApplied"], json!(true), "{state}");
-    assert_eq!(state.get("gpcConflict"), None, "{state}");
-    assert!(app.opt_out_of("CUST-1003"));
+    assert_eq!(
+        state,
+        json!({"ccpaOptOut": true, "pending": false, "gpcHonored": true}),
+        "nothing to apply, nothing to tell"
+    );
+    assert_eq!(app.audit().await.len(), 2, "no request of the signal's");
 }
 
 #[tokio::test]
