@@ -101,6 +101,11 @@ impl Stack {
             .route("/privacy/{customer}", get(privacy_page))
             .route("/session/{customer}/token", get(token))
             .route("/tag-manager.js", get(tag_manager))
+            .route("/floor/{customer}", get(floor_page))
+            .route(
+                "/floor.js",
+                get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], FLOOR_JS) }),
+            )
             .route("/logs-an-error", get(logs_an_error))
             .route(
                 "/logs-an-error.js",
@@ -117,9 +122,16 @@ impl Stack {
             )
             .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
             .with_state(host)
-            .fallback_service(ServeDir::new(crate::dist_dir()).precompressed_gzip());
+            .fallback_service(
+                ServeDir::new(crate::dist_dir())
+                    .precompressed_br()
+                    .precompressed_gzip(),
+            );
         let app = match other {
-            Some(dir) => app.nest_service(OTHER_BUILD, ServeDir::new(dir).precompressed_gzip()),
+            Some(dir) => app.nest_service(
+                OTHER_BUILD,
+                ServeDir::new(dir).precompressed_br().precompressed_gzip(),
+            ),
             None => app,
         };
         tokio::spawn(async move { axum::serve(host_listener, app).await });
@@ -182,6 +194,12 @@ impl Stack {
     /// The privacy page as `customer` sees it when signed in to the shop.
     pub fn page_for(&self, customer: &str) -> String {
         self.page_with(customer, &PageOptions::default())
+    }
+
+    /// The load benchmark's floor: the same read as the privacy page's, and
+    /// a switch, in a few lines of plain JavaScript.
+    pub fn floor_for(&self, customer: &str) -> String {
+        format!("{}/floor/{customer}", self.host_url)
     }
 
     /// The privacy page, shaped by `options`.
@@ -340,6 +358,11 @@ async fn privacy_page(
             String::new()
         },
     );
+    under_policy(page, &host)
+}
+
+/// `page`, served under the strict policy the widget promises to work with.
+fn under_policy(page: String, host: &Host) -> Response {
     let csp = format!(
         "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; connect-src 'self' {}",
         host.proxy_url
@@ -351,6 +374,45 @@ async fn privacy_page(
     );
     response
 }
+
+/// The floor the load benchmark measures the widget against: the least a
+/// page can do to show the choice, in a few lines of plain JavaScript
+/// ([`FLOOR_JS`]): the same token and the same read, then a switch. It
+/// reports `data-state="ready"` as the widget does.
+async fn floor_page(State(host): State<Host>, Path(customer): Path<String>) -> Response {
+    let page = format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Privacy choices</title>
+<script type="module" src="/floor.js"></script>
+</head>
+<body>
+<main>
+<h1>Privacy choices</h1>
+<div data-testid="ccpa-optout" data-state="loading" data-api="{api}" data-token-url="/session/{customer}/token"></div>
+</main>
+</body>
+</html>"#,
+        api = host.proxy_url,
+    );
+    under_policy(page, &host)
+}
+
+/// The floor's script: fetch the token, then the choice, then show it.
+const FLOOR_JS: &str = r#"const host = document.querySelector("[data-testid=ccpa-optout]");
+const { api, tokenUrl } = host.dataset;
+const { token } = await (await fetch(tokenUrl, { credentials: "same-origin" })).json();
+const read = await fetch(`${api}/api/v1/opt-out`, { headers: { Authorization: `Bearer ${token}` }, credentials: "include" });
+const { ccpaOptOut } = await read.json();
+const button = document.createElement("button");
+button.setAttribute("role", "switch");
+button.setAttribute("aria-checked", String(ccpaOptOut));
+button.textContent = "Do not sell or share my personal information";
+host.append(button);
+host.dataset.state = "ready";
+"#;
 
 /// A shop theme of the kind that breaks embeds: the 62.5 % root font size,
 /// inherited text styles, and element rules (some with a class or a

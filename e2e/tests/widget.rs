@@ -391,7 +391,7 @@ async fn the_demo_page_signs_in_and_flips_under_the_proxys_own_csp() {
     browser.wait_until_confirmed(true).await;
     assert!(stack.emulator.profile("CUST-1003").unwrap().ccpa_opt_out);
     let (received, built) = wasm_sizes(&browser).await;
-    assert_eq!(received, built, "the proxy sends the gzip twin too");
+    assert_eq!(received, built, "the proxy sends the brotli twin too");
 
     let png = browser.client.screenshot().await.unwrap();
     save_picture("demo.png", png);
@@ -455,7 +455,8 @@ async fn an_expired_sign_in_token_is_renewed_without_bothering_the_user() {
 }
 
 /// `[encoded, decoded]` size of the wasm as the page received it, and the
-/// sizes of the files the build made: the gzip twin and the wasm itself.
+/// sizes of the files the build made: the brotli twin (Chromium takes
+/// brotli, over loopback too) and the wasm itself.
 async fn wasm_sizes(browser: &Browser) -> ([f64; 2], [f64; 2]) {
     let received = browser
         .script(
@@ -464,13 +465,13 @@ async fn wasm_sizes(browser: &Browser) -> ([f64; 2], [f64; 2]) {
         )
         .await;
     let received = [0, 1].map(|i| received[i].as_f64().expect("a size"));
-    let built = ["ccpa-widget_bg.wasm.gz", "ccpa-widget_bg.wasm"]
+    let built = ["ccpa-widget_bg.wasm.br", "ccpa-widget_bg.wasm"]
         .map(|file| std::fs::metadata(e2e::dist_dir().join(file)).unwrap().len() as f64);
     (received, built)
 }
 
 #[tokio::test]
-async fn the_files_travel_gzipped_and_the_loader_asks_for_the_token_and_the_choice() {
+async fn the_files_travel_compressed_and_the_loader_asks_for_the_token_and_the_choice() {
     let stack = Stack::start().await;
     let browser = Browser::start().await;
     // When the widget appears: only once the wasm is in and running.

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwapOption;
 use reqwest::{Method, StatusCode, header};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -417,12 +418,8 @@ impl CampaignClient {
 
     async fn by_custom_key(&self, key: &str) -> Result<ProfileBody, CampaignError> {
         let resource = &self.settings.extended_resource;
-        let mut url = self.resource_url(resource);
-        url.path_segments_mut()
-            .expect("http URLs have paths")
-            .push(key);
         let _permit = self.permit().await?;
-        let answer = self.call(Method::GET, url, None).await?;
+        let answer = self.call(Method::GET, self.key_url(key), None).await?;
         match answer.status {
             StatusCode::OK => answer.json(),
             StatusCode::NOT_FOUND if answer.is_document_not_found() => {
@@ -559,6 +556,40 @@ impl CampaignClient {
         }
     }
 
+    /// Sets `choice` to `value` on the profile whose custom key is `key`, in
+    /// one call: Adobe documents a profile of a resource extended with a
+    /// custom key as addressable by it. `Ok(false)`: Campaign answered that
+    /// no document has that key so (a key it does not address, or no such
+    /// profile): the caller looks it up instead.
+    pub async fn set_by_key(
+        &self,
+        key: &str,
+        choice: Choice,
+        value: bool,
+    ) -> Result<bool, CampaignError> {
+        let result = self.patch_by_key(key, choice, value).await;
+        self.observe(result)
+    }
+
+    async fn patch_by_key(
+        &self,
+        key: &str,
+        choice: Choice,
+        value: bool,
+    ) -> Result<bool, CampaignError> {
+        let body = json!({ self.field(choice)?: value });
+        let resource = &self.settings.extended_resource;
+        let _permit = self.permit().await?;
+        let answer = self
+            .call(Method::PATCH, self.key_url(key), Some(&body))
+            .await?;
+        match answer.status {
+            StatusCode::OK => self.confirmed(&answer).map(|()| true),
+            StatusCode::NOT_FOUND if answer.is_document_not_found() => Ok(false),
+            _ => Err(answer.failure(resource)),
+        }
+    }
+
     /// Whether the settings let the proxy change `choice` at all; readiness
     /// shows why not.
     pub fn offers(&self, choice: Choice) -> Result<(), CampaignError> {
@@ -671,6 +702,16 @@ impl CampaignClient {
     }
 
     /// `<root><resource>/profile`.
+    /// The profile of the extended resource whose custom key is `key` (one
+    /// path segment, escaped).
+    fn key_url(&self, key: &str) -> Url {
+        let mut url = self.resource_url(&self.settings.extended_resource);
+        url.path_segments_mut()
+            .expect("http URLs have paths")
+            .push(key);
+        url
+    }
+
     fn resource_url(&self, resource: &str) -> Url {
         let mut url = self.campaign_root.clone();
         url.path_segments_mut()
@@ -700,7 +741,7 @@ impl CampaignClient {
             return Answer::read(response).await;
         }
         tracing::info!("Campaign refused the access token; renewing it once");
-        self.tokens.invalidate(&token).await;
+        self.tokens.invalidate(&token);
         let token = self.token().await?;
         let turn = tokio::time::Instant::now() + self.settings.timeout();
         self.pace.take(is_worker(), turn).await?;
@@ -817,12 +858,14 @@ impl Answer {
 
 /// The IMS access token, fetched lazily and renewed before it expires.
 ///
-/// The mutex is held across the token request, so however many requests
-/// arrive at once only one asks IMS (Adobe throttles integrations that mint
-/// too many tokens); the others wait and reuse its answer.
+/// Every call reads it without a lock. Only a renewal is single-flight:
+/// the mutex is held across the token request, so however many calls find
+/// the token stale at once only one asks IMS (Adobe throttles integrations
+/// that mint too many tokens); the others wait and reuse its answer.
 #[derive(Default)]
 struct TokenCache {
-    current: Mutex<Option<AccessToken>>,
+    current: ArcSwapOption<AccessToken>,
+    renewing: Mutex<()>,
 }
 
 struct AccessToken {
@@ -843,28 +886,38 @@ impl TokenCache {
         settings: &CampaignSettings,
         metrics: &Metrics,
     ) -> Result<SecretString, CampaignError> {
-        let mut current = self.current.lock().await;
-        if let Some(token) = current.as_ref().filter(|t| t.renew_at > Instant::now()) {
-            return Ok(token.secret.clone());
+        if let Some(secret) = self.fresh() {
+            return Ok(secret);
+        }
+        let _renewing = self.renewing.lock().await;
+        // Renewed by the call this one waited for.
+        if let Some(secret) = self.fresh() {
+            return Ok(secret);
         }
         let started = Instant::now();
         let fetched = fetch_token(http, settings).await;
         metrics.called(Upstream::Ims, started.elapsed());
         let token = fetched?;
         let secret = token.secret.clone();
-        *current = Some(token);
+        self.current.store(Some(Arc::new(token)));
         Ok(secret)
     }
 
-    /// Forgets `stale` unless another request already replaced it.
-    async fn invalidate(&self, stale: &SecretString) {
-        let mut current = self.current.lock().await;
-        if current
+    /// The token, unless it is due for renewal.
+    fn fresh(&self) -> Option<SecretString> {
+        self.current
+            .load()
             .as_ref()
-            .is_some_and(|t| t.secret.expose_secret() == stale.expose_secret())
-        {
-            *current = None;
-        }
+            .filter(|token| token.renew_at > Instant::now())
+            .map(|token| token.secret.clone())
+    }
+
+    /// Forgets `stale` unless another call already replaced it.
+    fn invalidate(&self, stale: &SecretString) {
+        self.current.rcu(|current| match current {
+            Some(token) if token.secret.expose_secret() == stale.expose_secret() => None,
+            other => other.clone(),
+        });
     }
 }
 

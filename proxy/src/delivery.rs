@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::campaign::{CampaignClient, CampaignError};
 use crate::config::{CampaignSettings, DeliverySettings};
+use crate::identity::ProfileKey;
 use crate::metrics::{Attempted, Metrics};
 use crate::store::{Action, Choice, Claim, Finished, NewRequest, Outcome, Store, StoreError};
 
@@ -234,6 +235,20 @@ impl Delivery {
         // Before the look-up: a profile read without the field would look
         // as if it held `false` already.
         self.campaign.offers(claim.choice)?;
+        if let (Action::Set, ProfileKey::CustomKey(key)) = (claim.action, &claim.key) {
+            // One call where Campaign allows it: the extended resource
+            // addresses a profile by its custom key. Its value before is
+            // then not read.
+            sent.store(true, Ordering::SeqCst);
+            if self
+                .campaign
+                .set_by_key(key, claim.choice, claim.value)
+                .await?
+            {
+                return Ok(Outcome::Applied { previous: None });
+            }
+            // Not addressable so: the look-up tells whether it exists.
+        }
         let profiles = match claim.action {
             Action::Set => match self.campaign.find(&claim.key).await {
                 Ok(profile) => vec![profile],
@@ -269,7 +284,9 @@ impl Delivery {
                     .await?;
             }
         }
-        Ok(Outcome::Applied { previous })
+        Ok(Outcome::Applied {
+            previous: Some(previous),
+        })
     }
 
     /// Exponential backoff with jitter: about `base × 2^attempts`, at most

@@ -302,6 +302,7 @@ pub fn router(state: AppState) -> Router {
     app = match &state.settings.server.widget_dir {
         Some(dir) => app.fallback_service(
             ServeDir::new(dir)
+                .precompressed_br()
                 .precompressed_gzip()
                 .not_found_service(routes::not_found.into_service()),
         ),

@@ -31,24 +31,30 @@ pub fn build(root: &Path) -> Result {
 }
 
 /// Prints the transfer size of every shipped file, raw and as its gzip -9
-/// twin (made by the build, sent to browsers that accept gzip).
+/// and brotli twins (made by the build, sent to browsers that accept them:
+/// brotli where they do, as browsers do over HTTPS).
 pub fn report_size(root: &Path) -> Result {
     let dist = root.join("dist");
-    println!("\nwidget transfer size (gzip -9):");
-    println!("| file | bytes | gzip -9 |");
-    println!("| --- | ---: | ---: |");
-    let (mut raw_total, mut gz_total) = (0, 0);
+    println!("\nwidget transfer size (gzip -9, brotli 11):");
+    println!("| file | bytes | gzip -9 | brotli |");
+    println!("| --- | ---: | ---: | ---: |");
+    let mut totals = [0; 3];
     for file in SHIPPED {
-        let path = dist.join(file);
-        let raw = file_size(&path)?;
-        let gz = file_size(&dist.join(format!("{file}.gz")))?;
-        println!("| {file} | {raw} | {gz} |");
-        raw_total += raw;
-        gz_total += gz;
+        let sizes = [
+            file_size(&dist.join(file))?,
+            file_size(&dist.join(format!("{file}.gz")))?,
+            file_size(&dist.join(format!("{file}.br")))?,
+        ];
+        println!("| {file} | {} | {} | {} |", sizes[0], sizes[1], sizes[2]);
+        for (total, size) in totals.iter_mut().zip(sizes) {
+            *total += size;
+        }
     }
+    let [raw, gz, br] = totals;
     println!(
-        "| **total** | {raw_total} | **{gz_total}** ({:.1} KB) |",
-        gz_total as f64 / 1024.0
+        "| **total** | {raw} | **{gz}** ({:.1} KB) | **{br}** ({:.1} KB) |",
+        gz as f64 / 1024.0,
+        br as f64 / 1024.0
     );
     Ok(())
 }

@@ -12,6 +12,13 @@
 //!   figure also holds Chromium starting its page and network processes,
 //!   which no page can speed up.
 //!
+//! Then the widget against the floor: a hand-written page of a few lines of
+//! plain JavaScript that fetches the same token and the same read and shows
+//! a `role="switch"` (the fastest anything could show the state), loaded in
+//! turn with the widget's page in one browser, cold, on loopback and on
+//! emulated 4G; and the Cumulative Layout Shift of each page by the time
+//! its switch shows.
+//!
 //! Prints the figures with the milestones between (where the time goes);
 //! asserts none (`cargo xtask size` and `cargo xtask test` run it).
 //!
@@ -31,8 +38,13 @@ const LOADS: usize = 20;
 const MOBILE: (f64, f64, f64) = (50.0, 12e6 / 8.0, 3e6 / 8.0);
 
 /// Notes when the widget first reports `ready`, in the page's own clock
-/// (milliseconds since navigation start), before any page script runs.
-const WATCH_READY: &str = "new MutationObserver((_, observer) => {
+/// (milliseconds since navigation start), and sums the page's layout shifts
+/// (its Cumulative Layout Shift), from before any page script runs.
+const WATCH_READY: &str = "window.__ccpaShift = 0;
+new PerformanceObserver((shifts) => {
+  for (const shift of shifts.getEntries()) if (!shift.hadRecentInput) window.__ccpaShift += shift.value;
+}).observe({ type: 'layout-shift', buffered: true });
+new MutationObserver((_, observer) => {
   if (document.querySelector('[data-testid=ccpa-optout][data-state=ready]')) {
     window.__ccpaReady = performance.now();
     observer.disconnect();
@@ -51,6 +63,9 @@ return [
   entry('.wasm').responseEnd,
   window.__ccpaReady,
 ];";
+
+/// When the switch showed the state, and the layout shift until then.
+const READY: &str = "return [window.__ccpaReady, window.__ccpaShift];";
 
 /// What each milestone is, for the table.
 const NAMES: [&str; 7] = [
@@ -79,16 +94,16 @@ async fn report() {
     let page = stack.page_for("CUST-1001");
 
     let browser = cold_browser().await;
-    let cold_cache = cold_loads(&browser, &[&page]).await.remove(0);
+    let cold_cache = cold_loads(&browser, &[&page], MILESTONES).await.remove(0);
     emulate_mobile(&browser).await;
-    let mobile = cold_loads(&browser, &[&page]).await.remove(0);
+    let mobile = cold_loads(&browser, &[&page], MILESTONES).await.remove(0);
     drop(browser);
 
     let mut new_browser = Vec::with_capacity(LOADS);
     for _ in 0..LOADS {
         let browser = Browser::start().await;
         browser.on_every_page(WATCH_READY).await;
-        new_browser.push(load(&browser, &page).await);
+        new_browser.push(load(&browser, &page, MILESTONES).await);
     }
 
     println!(
@@ -99,6 +114,35 @@ async fn report() {
         &["cold cache", "cold cache, emulated 4G", "new browser"],
         &[cold_cache, mobile, new_browser],
     );
+    against_the_floor(&stack, &page).await;
+}
+
+/// The widget's page and the floor's, in turn, cold, in one browser.
+async fn against_the_floor(stack: &Stack, page: &str) {
+    let floor = stack.floor_for("CUST-1001");
+    let browser = cold_browser().await;
+    let loopback = cold_loads(&browser, &[page, &floor], READY).await;
+    emulate_mobile(&browser).await;
+    let mobile = cold_loads(&browser, &[page, &floor], READY).await;
+    println!(
+        "\nthe widget against the floor (plain JavaScript: the same token and read, a switch), \
+         {LOADS} cold loads of each in turn; ms until the switch shows the state, median (p90):"
+    );
+    println!("| link | widget | floor | widget ÷ floor (medians) | widget CLS (median, max) |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    for (link, [widget, floor]) in [("loopback", loopback), ("emulated 4G", mobile)]
+        .map(|(link, loads)| (link, <[_; 2]>::try_from(loads).expect("two pages")))
+    {
+        let shifts: Vec<f64> = widget.iter().map(|load| load[1]).collect();
+        let most = shifts.iter().copied().fold(0.0, f64::max);
+        println!(
+            "| {link} | {} | {} | {:.2}× | {:.3}, {most:.3} |",
+            summary(&widget, 0),
+            summary(&floor, 0),
+            median(&widget, 0) / median(&floor, 0),
+            median(&widget, 1),
+        );
+    }
 }
 
 /// This build against the one in `other`, load by load.
@@ -112,9 +156,9 @@ async fn compare(other: PathBuf) {
     let that = stack.page_with("CUST-1001", &other_build);
     let pages = [this.as_str(), that.as_str()];
     let browser = cold_browser().await;
-    let loopback = cold_loads(&browser, &pages).await;
+    let loopback = cold_loads(&browser, &pages, MILESTONES).await;
     emulate_mobile(&browser).await;
-    let mobile = cold_loads(&browser, &pages).await;
+    let mobile = cold_loads(&browser, &pages, MILESTONES).await;
     println!(
         "\nwidget load time, this build against {}: {LOADS} cold loads of each, in turn \
          (median ms from navigation start, p90 in brackets):",
@@ -155,7 +199,7 @@ async fn emulate_mobile(browser: &Browser) {
 /// [`LOADS`] loads of each of `pages`, in turn, the browser's caches cleared
 /// and disabled before each; one round first, not counted: a browser's
 /// first page is slower than the rest.
-async fn cold_loads(browser: &Browser, pages: &[&str]) -> Vec<Vec<Vec<f64>>> {
+async fn cold_loads(browser: &Browser, pages: &[&str], script: &str) -> Vec<Vec<Vec<f64>>> {
     let mut loads = vec![Vec::with_capacity(LOADS); pages.len()];
     for round in 0..=LOADS {
         for (page, loads) in pages.iter().zip(&mut loads) {
@@ -164,7 +208,7 @@ async fn cold_loads(browser: &Browser, pages: &[&str]) -> Vec<Vec<Vec<f64>>> {
             browser
                 .cdp("Network.setCacheDisabled", json!({ "cacheDisabled": true }))
                 .await;
-            let milestones = load(browser, page).await;
+            let milestones = load(browser, page, script).await;
             if round > 0 {
                 loads.push(milestones);
             }
@@ -183,12 +227,13 @@ fn print_table(columns: &[&str], loads: &[Vec<Vec<f64>>]) {
     }
 }
 
-/// One load of `page`: its milestones in ms since navigation start.
-async fn load(browser: &Browser, page: &str) -> Vec<f64> {
+/// One load of `page`: what `script` reads then (its milestones in ms
+/// since navigation start).
+async fn load(browser: &Browser, page: &str, script: &str) -> Vec<f64> {
     browser.goto(page).await;
     browser.wait_for_state("ready").await;
     browser
-        .script(MILESTONES)
+        .script(script)
         .await
         .as_array()
         .expect("an array")
@@ -199,10 +244,20 @@ async fn load(browser: &Browser, page: &str) -> Vec<f64> {
 
 /// `median (p90)` of milestone `i` over all loads.
 fn summary(loads: &[Vec<f64>], i: usize) -> String {
+    let times = sorted(loads, i);
+    let p90 = times[((times.len() - 1) as f64 * 0.9).round() as usize];
+    format!("{:.1} ({p90:.1})", median(loads, i))
+}
+
+/// The median of milestone `i` over all loads.
+fn median(loads: &[Vec<f64>], i: usize) -> f64 {
+    let times = sorted(loads, i);
+    let n = times.len();
+    (times[(n - 1) / 2] + times[n / 2]) / 2.0
+}
+
+fn sorted(loads: &[Vec<f64>], i: usize) -> Vec<f64> {
     let mut times: Vec<f64> = loads.iter().map(|load| load[i]).collect();
     times.sort_by(f64::total_cmp);
-    let n = times.len();
-    let median = (times[(n - 1) / 2] + times[n / 2]) / 2.0;
-    let p90 = times[((n - 1) as f64 * 0.9).round() as usize];
-    format!("{median:.1} ({p90:.1})")
+    times
 }

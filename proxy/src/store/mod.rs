@@ -421,7 +421,9 @@ mod tests {
             .await
             .unwrap()
             .expect("the lapsed lease is taken over");
-        let applied = || Outcome::Applied { previous: false };
+        let applied = || Outcome::Applied {
+            previous: Some(false),
+        };
         assert_eq!(
             store.finish(late, applied()).await.unwrap(),
             Finished::LeaseLost

@@ -67,8 +67,9 @@ pub struct Claim {
 pub enum Outcome {
     /// Campaign holds the value now; it held `previous` before.
     Applied {
-        /// Campaign's value before this attempt.
-        previous: bool,
+        /// Campaign's value before this attempt, where it was read: a
+        /// change by custom key goes in one call, without a look-up.
+        previous: Option<bool>,
     },
     /// Campaign had no profile; one was created with the value.
     Created,
@@ -285,15 +286,7 @@ impl Db {
         };
         match outcome {
             Outcome::Applied { previous } => {
-                trail::record(
-                    d,
-                    tx,
-                    claim.audit_id,
-                    Decision::Applied,
-                    Some(*previous),
-                    None,
-                )
-                .await?;
+                trail::record(d, tx, claim.audit_id, Decision::Applied, *previous, None).await?;
                 self.done(tx, key, replaced).await
             }
             Outcome::Created => {

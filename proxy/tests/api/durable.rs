@@ -29,7 +29,7 @@ async fn survives(app: &TestApp, break_it: impl FnOnce(&TestApp)) {
     let audit = app.audit().await;
     assert_eq!(audit.len(), 1, "one record per accepted change");
     assert_eq!(audit[0].outcome.as_deref(), Some("applied"));
-    assert_eq!(audit[0].previous, Some(false));
+    assert_eq!(audit[0].previous, None, "a change by key reads nothing");
     assert!(audit[0].decided_at.unwrap() >= audit[0].received_at);
 }
 
@@ -48,7 +48,9 @@ async fn a_failing_campaign_delays_a_change_but_never_drops_it() {
 #[tokio::test]
 async fn a_dropped_connection_is_retried() {
     let app = spawn_app().await;
-    survives(&app, |app| fail(app, FaultKind::Drop, 2)).await;
+    // A PATCH whose connection dropped may have landed: its retry waits a
+    // lease (see misbehaving.rs), so one drop is enough here.
+    survives(&app, |app| fail(app, FaultKind::Drop, 1)).await;
 }
 
 #[tokio::test]

@@ -332,3 +332,41 @@ async fn a_reader_that_pauses_is_not_cut_off() {
         }
     }
 }
+
+/// The widget's files go out as their brotli twin to clients that take
+/// brotli, as their gzip twin to the others that take gzip, and as they
+/// are to the rest.
+#[tokio::test]
+async fn the_widgets_files_travel_as_brotli_where_clients_take_it() {
+    let dir = std::env::temp_dir().join(format!("ccpa-widget-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, body) in [
+        ("w.js", "plain"),
+        ("w.js.gz", "gzip twin"),
+        ("w.js.br", "brotli twin"),
+    ] {
+        std::fs::write(dir.join(name), body).unwrap();
+    }
+    let widget_dir = dir.clone();
+    let app = spawn_app_with(move |s| s.server.widget_dir = Some(widget_dir)).await;
+    for (accepted, encoding, body) in [
+        ("gzip, deflate, br, zstd", Some("br"), "brotli twin"),
+        ("gzip, deflate", Some("gzip"), "gzip twin"),
+        ("identity", None, "plain"),
+    ] {
+        let response = app
+            .http
+            .get(format!("{}/w.js", app.url))
+            .header("accept-encoding", accepted)
+            .send()
+            .await
+            .unwrap();
+        let sent = response
+            .headers()
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(sent.as_deref(), encoding, "{accepted}");
+        assert_eq!(response.text().await.unwrap(), body);
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -1,3 +1,4 @@
+use campaign_emulator::store::CallKind;
 use serde_json::json;
 
 use crate::helpers::*;
@@ -151,4 +152,57 @@ async fn cors_admits_only_configured_origins() {
             .get("access-control-allow-origin")
             .is_none()
     );
+}
+
+/// The kinds of the Campaign calls since the proxy started, IMS left out.
+fn campaign_calls(app: &TestApp) -> Vec<CallKind> {
+    app.emulator
+        .calls()
+        .into_iter()
+        .map(|call| call.kind)
+        .filter(|kind| *kind != CallKind::Token)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_change_by_custom_key_is_one_campaign_call() {
+    let app = spawn_app().await;
+    let token = token_for("CUST-1001");
+    assert_eq!(app.patch_opt_out(&token, true).await.status(), 200);
+    assert_eq!(campaign_calls(&app), [CallKind::Patch]);
+    assert!(app.opt_out_of("CUST-1001"));
+    let audit = app.audit().await;
+    assert_eq!(
+        (audit[0].outcome.as_deref(), audit[0].previous),
+        (Some("applied"), None),
+        "applied; the value before was not read"
+    );
+}
+
+#[tokio::test]
+async fn a_read_that_applies_gpc_makes_two_campaign_calls() {
+    let app = spawn_app().await;
+    let read = app
+        .http
+        .get(app.api())
+        .bearer_auth(token_for("CUST-1001"))
+        .header("Sec-GPC", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(state_of(read).await["ccpaOptOut"], json!(true));
+    assert_eq!(campaign_calls(&app), [CallKind::Lookup, CallKind::Patch]);
+}
+
+#[tokio::test]
+async fn a_key_campaign_does_not_address_is_looked_up_then_created() {
+    let app = spawn_app().await;
+    let token = token_for("CUST-NEW-1");
+    assert_eq!(app.patch_opt_out(&token, true).await.status(), 200);
+    assert_eq!(
+        campaign_calls(&app),
+        [CallKind::Patch, CallKind::Lookup, CallKind::Create]
+    );
+    assert!(app.opt_out_of("CUST-NEW-1"));
+    assert_eq!(app.audit().await[0].outcome.as_deref(), Some("created"));
 }
