@@ -9,16 +9,6 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 impl TestApp {
-    async fn get_with_gpc(&self, token: &str) -> Response {
-        self.http
-            .get(self.api())
-            .bearer_auth(token)
-            .header("Sec-GPC", "1")
-            .send()
-            .await
-            .unwrap()
-    }
-
     async fn patch_with_gpc(&self, token: &str, value: bool) -> Response {
         self.http
             .patch(self.api())

@@ -61,6 +61,17 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A read by `token` from a browser that sends Global Privacy Control.
+    pub async fn get_with_gpc(&self, token: &str) -> Response {
+        self.http
+            .get(self.api())
+            .bearer_auth(token)
+            .header("Sec-GPC", "1")
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn get_opt_out(&self, token: &str) -> Response {
         self.http
             .get(self.api())

@@ -182,14 +182,7 @@ async fn a_change_by_custom_key_is_one_campaign_call() {
 #[tokio::test]
 async fn a_read_that_applies_gpc_makes_two_campaign_calls() {
     let app = spawn_app().await;
-    let read = app
-        .http
-        .get(app.api())
-        .bearer_auth(token_for("CUST-1001"))
-        .header("Sec-GPC", "1")
-        .send()
-        .await
-        .unwrap();
+    let read = app.get_with_gpc(&token_for("CUST-1001")).await;
     assert_eq!(state_of(read).await["ccpaOptOut"], json!(true));
     assert_eq!(campaign_calls(&app), [CallKind::Lookup, CallKind::Patch]);
 }

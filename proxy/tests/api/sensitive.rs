@@ -317,14 +317,7 @@ async fn campaign_down_costs_a_read_the_limit_only() {
         json!({"ccpaOptOut": true, "pending": true, "gpcHonored": false})
     );
 
-    let gpc = app
-        .http
-        .get(app.api())
-        .bearer_auth(token_for("CUST-1003"))
-        .header("Sec-GPC", "1")
-        .send()
-        .await
-        .unwrap();
+    let gpc = app.get_with_gpc(&token_for("CUST-1003")).await;
     let state = state_of(gpc).await;
     assert_eq!(
         state,
