@@ -339,6 +339,7 @@ async fn privacy_page(
 <h1>Privacy choices</h1>
 {widgets}
 </main>
+<footer><p>Shop footer: what a layout shift would move.</p></footer>
 </body>
 </html>"#,
         dir = attribute("dir", &options.dir),
@@ -386,6 +387,7 @@ async fn floor_page(State(host): State<Host>, Path(customer): Path<String>) -> R
 <head>
 <meta charset="utf-8">
 <title>Privacy choices</title>
+<script src="/tag-manager.js"></script>
 <script type="module" src="/floor.js"></script>
 </head>
 <body>
@@ -393,6 +395,7 @@ async fn floor_page(State(host): State<Host>, Path(customer): Path<String>) -> R
 <h1>Privacy choices</h1>
 <div data-testid="ccpa-optout" data-state="loading" data-api="{api}" data-token-url="/session/{customer}/token"></div>
 </main>
+<footer><p>Shop footer: what a layout shift would move.</p></footer>
 </body>
 </html>"#,
         api = host.proxy_url,

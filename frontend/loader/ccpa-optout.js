@@ -22,6 +22,7 @@ if (![...document.styleSheets].some((sheet) => sheet.href === css)) {
 // Compiled while it downloads, not once the glue has arrived and run. A
 // host serving .wasm under another MIME type gets the slower path the glue
 // would have taken too. Started at once where the page has a widget.
+// A failure is reported once, and the next widget element tries again.
 let widgets;
 const startWidgets = () => {
   widgets ??= (async () => {
@@ -31,10 +32,15 @@ const startWidgets = () => {
         ? WebAssembly.compileStreaming(response)
         : response.arrayBuffer().then((bytes) => WebAssembly.compile(bytes));
     });
+    wasm.catch(() => {}); // Reported below, once, whichever fails first.
     const { default: init, mountAll } = await import("./ccpa-widget.js");
     await init({ module_or_path: wasm });
     return mountAll;
-  })();
+  })().catch((error) => {
+    console.error("ccpa-optout: the widget could not start", error);
+    widgets = undefined;
+    return () => {};
+  });
   return widgets;
 };
 const widget = "[data-ccpa-optout]";
@@ -130,9 +136,11 @@ function choice() {
 // script storage. The proxy is the one a link names (`data-api`), else the
 // one that serves the loader.
 if (!document.querySelector(widget)) {
-  const link = document.querySelector("a[data-ccpa-optout-link]")?.dataset ?? {};
-  const base = link.api?.trim() ? link.api.replace(/\/+$/, "") : new URL(import.meta.url).origin;
-  if (gpc && link.tokenUrl?.trim()) signalOnce(base, link.tokenUrl);
+  const named = (attribute) => document.querySelector(`a[data-ccpa-optout-link][${attribute}]`)?.getAttribute(attribute)?.trim();
+  const api = named("data-api");
+  const base = api ? api.replace(/\/+$/, "") : new URL(import.meta.url).origin;
+  const tokenUrl = named("data-token-url");
+  if (gpc && tokenUrl) signalOnce(base, tokenUrl);
   fetch(`${base}/api/v1/opt-out/browser`, {
     credentials: "include",
     headers: gpc ? { "X-GPC": "1" } : {},
@@ -153,27 +161,44 @@ if (!document.querySelector(widget)) {
 // it, not only on the privacy page: for a signed-in visitor (the link's
 // `data-token-url` answers a token), the account's choice is read once per
 // browsing session with the signal, which the proxy records and applies
-// as the widget's read would. Marked done only once the proxy has it: a
-// visitor who signs in later in the session is told on their next page.
+// as the widget's read would. Marked done (in this tab's session storage)
+// once the proxy has answered for good, success or refusal: a visitor who
+// signs in later in the session is told on their next page, and one whose
+// read cannot succeed (no profile, a token the proxy refuses) is not asked
+// again on every page. Where storage is refused, every page tells it.
 function signalOnce(base, tokenUrl) {
   const SIGNALLED = "ccpa-optout:gpc-signalled";
-  try {
-    if (sessionStorage.getItem(SIGNALLED)) return;
-  } catch {
-    return; // No session storage: no way to keep it to once a session.
-  }
+  const storage = (() => {
+    try {
+      return window.sessionStorage;
+    } catch {
+      return null;
+    }
+  })();
+  if (storage?.getItem(SIGNALLED)) return;
+  const done = () => {
+    try {
+      storage?.setItem(SIGNALLED, "1");
+    } catch {}
+  };
   const signal = () => AbortSignal.timeout?.(20000);
   fetch(tokenUrl, { credentials: "same-origin", signal: signal() })
     .then((response) => (response.ok ? response.json() : Promise.reject()))
     .then(({ token }) =>
-      fetch(`${base}/api/v1/opt-out`, {
-        headers: { Authorization: `Bearer ${token}`, "X-GPC": "1" },
-        credentials: "include",
-        signal: signal(),
-      }),
+      typeof token !== "string"
+        ? Promise.reject()
+        : fetch(`${base}/api/v1/opt-out`, {
+            headers: { Authorization: `Bearer ${token}`, "X-GPC": "1" },
+            credentials: "include",
+            signal: signal(),
+          }),
     )
-    .then((response) => (response.ok ? response.json() : Promise.reject()))
-    .then(() => sessionStorage.setItem(SIGNALLED, "1"))
+    .then((response) => {
+      // A refusal will not change by asking again this session; an outage
+      // or a limit may.
+      if (response.ok || [401, 404, 409].includes(response.status)) done();
+      return response.text();
+    })
     .catch(() => {});
 }
 
@@ -282,7 +307,8 @@ function addLocators() {
   else add();
 }
 
-if (ownsUspapi || ownsGpp) addLocators();
+// The frames come after the widgets, if the page has any.
+if (ownsUspapi || ownsGpp) (widgets ?? Promise.resolve()).finally(addLocators);
 
 // Single-page apps and tag managers add widget elements later, and take
 // them away: each change of that kind mounts the new and unmounts the gone.

@@ -6,6 +6,7 @@
 //! of one request: Adobe forbids storing it outside Campaign.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
@@ -419,7 +420,7 @@ impl CampaignClient {
     async fn by_custom_key(&self, key: &str) -> Result<ProfileBody, CampaignError> {
         let resource = &self.settings.extended_resource;
         let _permit = self.permit().await?;
-        let answer = self.call(Method::GET, self.key_url(key), None).await?;
+        let answer = self.call(Method::GET, self.key_url(key)?, None).await?;
         match answer.status {
             StatusCode::OK => answer.json(),
             StatusCode::NOT_FOUND if answer.is_document_not_found() => {
@@ -485,10 +486,10 @@ impl CampaignClient {
     pub async fn create(
         &self,
         key: &ProfileKey,
-        choice: Choice,
-        value: bool,
+        (choice, value): (Choice, bool),
+        sent: &AtomicBool,
     ) -> Result<(), CampaignError> {
-        let result = self.post(key, choice, value).await;
+        let result = self.post(key, choice, value, sent).await;
         self.observe(result)
     }
 
@@ -497,6 +498,7 @@ impl CampaignClient {
         key: &ProfileKey,
         choice: Choice,
         value: bool,
+        sent: &AtomicBool,
     ) -> Result<(), CampaignError> {
         let field = self.field(choice)?;
         let (resource, body) = match key {
@@ -514,7 +516,7 @@ impl CampaignClient {
             .expect("http URLs have paths")
             .push("");
         let _permit = self.permit().await?;
-        let answer = self.call(Method::POST, url, Some(&body)).await?;
+        let answer = self.call(Method::POST, url, Some((&body, sent))).await?;
         match answer.status {
             StatusCode::OK | StatusCode::CREATED => self.confirmed(&answer),
             _ => Err(answer.failure(resource)),
@@ -526,10 +528,10 @@ impl CampaignClient {
     pub async fn set(
         &self,
         profile: &Profile,
-        choice: Choice,
-        value: bool,
+        (choice, value): (Choice, bool),
+        sent: &AtomicBool,
     ) -> Result<(), CampaignError> {
-        let result = self.patch(profile, choice, value).await;
+        let result = self.patch(profile, choice, value, sent).await;
         self.observe(result)
     }
 
@@ -538,11 +540,12 @@ impl CampaignClient {
         profile: &Profile,
         choice: Choice,
         value: bool,
+        sent: &AtomicBool,
     ) -> Result<(), CampaignError> {
         let body = json!({ self.field(choice)?: value });
         let _permit = self.permit().await?;
         let answer = self
-            .call(Method::PATCH, profile.href.clone(), Some(&body))
+            .call(Method::PATCH, profile.href.clone(), Some((&body, sent)))
             .await?;
         match answer.status {
             // The link Campaign gave a moment ago leads nowhere (the profile
@@ -564,10 +567,10 @@ impl CampaignClient {
     pub async fn set_by_key(
         &self,
         key: &str,
-        choice: Choice,
-        value: bool,
+        (choice, value): (Choice, bool),
+        sent: &AtomicBool,
     ) -> Result<bool, CampaignError> {
-        let result = self.patch_by_key(key, choice, value).await;
+        let result = self.patch_by_key(key, choice, value, sent).await;
         self.observe(result)
     }
 
@@ -576,16 +579,20 @@ impl CampaignClient {
         key: &str,
         choice: Choice,
         value: bool,
+        sent: &AtomicBool,
     ) -> Result<bool, CampaignError> {
         let body = json!({ self.field(choice)?: value });
         let resource = &self.settings.extended_resource;
+        let url = self.key_url(key)?;
         let _permit = self.permit().await?;
-        let answer = self
-            .call(Method::PATCH, self.key_url(key), Some(&body))
-            .await?;
+        let answer = self.call(Method::PATCH, url, Some((&body, sent))).await?;
         match answer.status {
             StatusCode::OK => self.confirmed(&answer).map(|()| true),
-            StatusCode::NOT_FOUND if answer.is_document_not_found() => Ok(false),
+            // A definite answer: nothing was changed.
+            StatusCode::NOT_FOUND if answer.is_document_not_found() => {
+                sent.store(false, Ordering::SeqCst);
+                Ok(false)
+            }
             _ => Err(answer.failure(resource)),
         }
     }
@@ -703,13 +710,19 @@ impl CampaignClient {
 
     /// `<root><resource>/profile`.
     /// The profile of the extended resource whose custom key is `key` (one
-    /// path segment, escaped).
-    fn key_url(&self, key: &str) -> Url {
+    /// path segment, escaped). Identities never hold `.`, `..` or nothing,
+    /// which would name the collection; refused here again all the same.
+    fn key_url(&self, key: &str) -> Result<Url, CampaignError> {
+        if key.is_empty() || key.chars().all(|c| c == '.') {
+            return Err(CampaignError::Unexpected(
+                "a custom key that names no profile".into(),
+            ));
+        }
         let mut url = self.resource_url(&self.settings.extended_resource);
         url.path_segments_mut()
             .expect("http URLs have paths")
             .push(key);
-        url
+        Ok(url)
     }
 
     fn resource_url(&self, resource: &str) -> Url {
@@ -724,13 +737,20 @@ impl CampaignClient {
     /// One authenticated call, its answer read; on a 401 the token is
     /// renewed and the call made once more (the token may have been
     /// revoked before its expiry).
+    /// Sends `method` to `url`; a change's `body` comes with the flag that
+    /// says it went out, set just before it does (and not while waiting for
+    /// a token): from then on its answer may be lost while Campaign takes it.
     async fn call(
         &self,
         method: Method,
         url: Url,
-        body: Option<&serde_json::Value>,
+        change: Option<(&serde_json::Value, &AtomicBool)>,
     ) -> Result<Answer, CampaignError> {
+        let body = change.map(|(body, _)| body);
         let token = self.token().await?;
+        if let Some((_, sent)) = change {
+            sent.store(true, Ordering::SeqCst);
+        }
         let started = Instant::now();
         let response = self
             .request(method.clone(), url.clone(), &token, body)

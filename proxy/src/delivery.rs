@@ -235,19 +235,20 @@ impl Delivery {
         // Before the look-up: a profile read without the field would look
         // as if it held `false` already.
         self.campaign.offers(claim.choice)?;
-        if let (Action::Set, ProfileKey::CustomKey(key)) = (claim.action, &claim.key) {
-            // One call where Campaign allows it: the extended resource
-            // addresses a profile by its custom key. Its value before is
-            // then not read.
-            sent.store(true, Ordering::SeqCst);
-            if self
-                .campaign
-                .set_by_key(key, claim.choice, claim.value)
-                .await?
-            {
+        let chosen = (claim.choice, claim.value);
+        if let (Action::Set, ProfileKey::CustomKey(key), (Choice::Sale, true)) =
+            (claim.action, &claim.key, chosen)
+        {
+            // An opt-out of sale goes in one call: the extended resource
+            // addresses a profile by its custom key (its value before is
+            // then not read). Only an opt-out: Campaign's answer to it does
+            // not show whose profile it was, and an opt-out landing on the
+            // wrong one could only protect someone; anything else is
+            // checked against the profile a look-up returns.
+            if self.campaign.set_by_key(key, chosen, sent).await? {
                 return Ok(Outcome::Applied { previous: None });
             }
-            // Not addressable so: the look-up tells whether it exists.
+            // No document has that key so: the look-up tells.
         }
         let profiles = match claim.action {
             Action::Set => match self.campaign.find(&claim.key).await {
@@ -263,10 +264,7 @@ impl Delivery {
             if !(claim.value && self.create_missing_profiles) {
                 return Err(CampaignError::ProfileNotFound);
             }
-            sent.store(true, Ordering::SeqCst);
-            self.campaign
-                .create(&claim.key, claim.choice, claim.value)
-                .await?;
+            self.campaign.create(&claim.key, chosen, sent).await?;
             return Ok(Outcome::Created);
         }
         let held = profiles
@@ -278,10 +276,7 @@ impl Delivery {
             // Unless Campaign has it already, or an earlier PATCH may have
             // landed unseen (then what the look-up shows cannot be trusted).
             if held != claim.value || claim.in_doubt {
-                sent.store(true, Ordering::SeqCst);
-                self.campaign
-                    .set(profile, claim.choice, claim.value)
-                    .await?;
+                self.campaign.set(profile, chosen, sent).await?;
             }
         }
         Ok(Outcome::Applied {

@@ -300,11 +300,20 @@ pub fn router(state: AppState) -> Router {
         per_client(limits.clone(), request, next)
     }));
     app = match &state.settings.server.widget_dir {
+        // Which twin went out depends on Accept-Encoding: caches between
+        // must keep them apart (ServeDir does not say so itself).
         Some(dir) => app.fallback_service(
-            ServeDir::new(dir)
-                .precompressed_br()
-                .precompressed_gzip()
-                .not_found_service(routes::not_found.into_service()),
+            tower::ServiceBuilder::new()
+                .layer(SetResponseHeaderLayer::appending(
+                    header::VARY,
+                    HeaderValue::from_static("accept-encoding"),
+                ))
+                .service(
+                    ServeDir::new(dir)
+                        .precompressed_br()
+                        .precompressed_gzip()
+                        .not_found_service(routes::not_found.into_service()),
+                ),
         ),
         None => app.fallback(routes::not_found),
     };

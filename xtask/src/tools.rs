@@ -24,6 +24,14 @@ pub fn ensure_widget_tools(root: &Path) -> Result<PathBuf> {
     check_trunk_pin(root, &bindgen)?;
     // `--locked` fails on a yanked webpki-roots release: install without it.
     ensure_cargo_tool("wasm-bindgen", "wasm-bindgen-cli", &bindgen, &[])?;
+    // terser and the brotli twins (frontend/brotli.mjs) run on Node.
+    if output("node", &["--version"]).is_none() {
+        return Err(
+            "the widget's build runs terser and writes its brotli files with Node.js, \
+                    which is missing: install Node.js and npm"
+                .into(),
+        );
+    }
     ensure_npm_tools(root)
 }
 

@@ -366,6 +366,11 @@ async fn the_widgets_files_travel_as_brotli_where_clients_take_it() {
             .get("content-encoding")
             .map(|v| v.to_str().unwrap().to_owned());
         assert_eq!(sent.as_deref(), encoding, "{accepted}");
+        assert_eq!(
+            response.headers()["vary"],
+            "accept-encoding",
+            "caches keep the twins apart"
+        );
         assert_eq!(response.text().await.unwrap(), body);
     }
     std::fs::remove_dir_all(dir).unwrap();

@@ -160,28 +160,36 @@ async fn a_look_up_answered_with_another_customers_profile_is_refused() {
     );
     let answer = json!({"PKey": b.pkey, "href": href, "cusCustomerId": "CUST-1003",
                         "email": b.email, "ccpaOptOut": false});
-    app.emulator.inject(
-        campaign_emulator::faults::Fault::campaign(
-            campaign_emulator::faults::FaultKind::Answer {
-                status: 200,
-                content_type: "application/json".into(),
-                body: answer.to_string(),
-            },
-            1,
+    // The next look-up answers with B's profile.
+    let mislead = || {
+        app.emulator.inject(
+            campaign_emulator::faults::Fault::campaign(
+                campaign_emulator::faults::FaultKind::Answer {
+                    status: 200,
+                    content_type: "application/json".into(),
+                    body: answer.to_string(),
+                },
+                1,
+            )
+            .only("GET"),
         )
-        .only("GET"),
-    );
+    };
+    mislead();
     let a = token_for("CUST-1001");
     let (status, _) = error_of(app.get_opt_out(&a).await).await;
     assert_eq!(status, 502);
-    // A change goes to A's own key, in one call: no look-up to mislead.
+    // An opt-out goes to A's own key, in one call: no look-up to mislead.
     assert_eq!(app.patch_opt_out(&a, true).await.status(), 200);
+    assert!(app.opt_out_of("CUST-1001"));
+    // An opt-in goes by the look-up, which must carry A's key: misled, it
+    // is retried, and never lands on B.
+    mislead();
+    assert_eq!(app.patch_opt_out(&a, false).await.status(), 202);
     app.drained().await;
-    assert!(!app.opt_out_of("CUST-1003"), "B untouched");
     assert!(
-        app.opt_out_of("CUST-1001"),
+        !app.opt_out_of("CUST-1001"),
         "A's own, once Campaign answers right"
     );
     let patched: Vec<_> = app.emulator.opt_out_history("CUST-1003");
-    assert!(patched.is_empty(), "{patched:?}");
+    assert!(patched.is_empty(), "B untouched: {patched:?}");
 }
