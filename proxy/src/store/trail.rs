@@ -240,21 +240,9 @@ impl Store {
     /// their browser sent GPC: they were told of the conflict and chose, so
     /// the signal no longer overrides them (CCPA regulations § 7025(c)(3)).
     pub async fn gpc_waived(&self, subject: &Subject) -> Result<bool> {
-        let row = sqlx::query(
-            "SELECT requested, source, gpc FROM audit WHERE subject = $1 AND choice = 'sale' \
-             ORDER BY id DESC LIMIT 1",
-        )
-        .bind(subject.as_str())
-        .fetch_optional(&self.db.pool)
-        .await?;
-        let Some(row) = row else { return Ok(false) };
-        Ok(row.try_get::<i64, _>("requested")? == 0
-            && row.try_get::<String, _>("source")? == Source::Widget.as_str()
-            && row.try_get::<i64, _>("gpc")? == 1)
+        Ok(self.latest_own_allow(subject).await? == Some(true))
     }
-}
 
-impl Store {
     /// Whether an opt-out signal arriving now overrides the subject's own
     /// choice to allow sale (their latest request about sale, made in the
     /// widget), so that they may be told so, with how to allow it again
@@ -263,16 +251,25 @@ impl Store {
     /// overrode them: otherwise an opt-out is never followed by one (Civil
     /// Code § 1798.135(c)(4)).
     pub async fn signal_conflicts(&self, subject: &Subject) -> Result<bool> {
+        Ok(self.latest_own_allow(subject).await?.is_some())
+    }
+
+    /// Whether the subject's latest request about sale allowed it, made in
+    /// the widget: `Some(gpc)`, whether their browser sent GPC then.
+    async fn latest_own_allow(&self, subject: &Subject) -> Result<Option<bool>> {
         let row = sqlx::query(
-            "SELECT requested, source FROM audit WHERE subject = $1 AND choice = 'sale' \
+            "SELECT requested, source, gpc FROM audit WHERE subject = $1 AND choice = 'sale' \
              ORDER BY id DESC LIMIT 1",
         )
         .bind(subject.as_str())
         .fetch_optional(&self.db.pool)
         .await?;
-        let Some(row) = row else { return Ok(false) };
-        Ok(row.try_get::<i64, _>("requested")? == 0
-            && row.try_get::<String, _>("source")? == Source::Widget.as_str())
+        let Some(row) = row else { return Ok(None) };
+        let own_allow = row.try_get::<i64, _>("requested")? == 0
+            && row.try_get::<String, _>("source")? == Source::Widget.as_str();
+        Ok(own_allow
+            .then(|| row.try_get::<i64, _>("gpc").map(|gpc| gpc == 1))
+            .transpose()?)
     }
 }
 
