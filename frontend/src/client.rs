@@ -15,25 +15,10 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, AbortSignal, HtmlElement, RequestCredentials};
 
-use crate::settings::{Settings, TokenSource};
+pub use ccpa_widget_state::Failure;
+use ccpa_widget_state::loader::{self, REMEMBERED_KEY};
 
-/// Why a call did not give a state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
-    /// Nobody is signed in (or the sign-in could not be renewed).
-    SignedOut,
-    /// Campaign has no (single) profile for this user.
-    NoProfile,
-    /// The proxy answered that it could not do it (upstream failure,
-    /// storage), or with something we do not understand: worth a retry.
-    Unavailable,
-    /// No answer came: the network failed, or the request timed out. A
-    /// save may or may not have reached the proxy.
-    Unreachable,
-    /// The proxy's limit for this customer or this address was reached:
-    /// nothing was done, and asking again in a moment will work.
-    Busy,
-}
+use crate::settings::{Settings, TokenSource};
 
 /// What the loader asked for a widget while the wasm was on its way: its
 /// first sign-in token and, with that token, its first read. Each is a
@@ -46,11 +31,6 @@ pub struct Early {
 }
 
 impl Early {
-    /// The element property the loader leaves the token's answer in.
-    const TOKEN: &str = "ccpaOptOutToken";
-    /// The element property the loader leaves the read's answer in.
-    const READ: &str = "ccpaOptOutRead";
-
     /// Takes the loader's requests off `host`, so that a widget mounted
     /// there later asks anew.
     pub fn take(host: &HtmlElement) -> Self {
@@ -61,8 +41,8 @@ impl Early {
             Some(sent)
         };
         Self {
-            token: take(Self::TOKEN),
-            read: take(Self::READ),
+            token: take(loader::TOKEN_PROPERTY),
+            read: take(loader::READ_PROPERTY),
         }
     }
 }
@@ -379,14 +359,10 @@ fn signals(request: RequestBuilder, gpc: bool) -> RequestBuilder {
     request
 }
 
-/// Where this browser's opt-out is remembered by script, beside the cookie
-/// (as the cookie: `1`, not yet applied to an account; `applied`, applied).
-const REMEMBERED: &str = "ccpa-optout:browser";
-
 /// Whether this browser's storage remembers an opt-out not yet applied to
 /// an account: the only one that goes with a request, as a signal.
 fn remembered() -> bool {
-    storage().is_some_and(|s| s.get_item(REMEMBERED).ok().flatten().as_deref() == Some("1"))
+    storage().is_some_and(|s| s.get_item(REMEMBERED_KEY).ok().flatten().as_deref() == Some("1"))
 }
 
 /// Keeps what a confirmed state says about this browser in its storage. A
@@ -395,11 +371,11 @@ fn remembered() -> bool {
 /// opt-out (it went with the read), which stays this browser's choice.
 fn remember(scope: Scope, state: &OptOutState) {
     let Some(storage) = storage() else { return };
-    let stored = storage.get_item(REMEMBERED).ok().flatten();
+    let stored = storage.get_item(REMEMBERED_KEY).ok().flatten();
     let _ = match (scope, state.ccpa_opt_out, stored.as_deref()) {
-        (Scope::Browser, false, _) => storage.remove_item(REMEMBERED),
-        (Scope::Browser, true, None) => storage.set_item(REMEMBERED, "1"),
-        (Scope::Account, _, Some("1")) => storage.set_item(REMEMBERED, "applied"),
+        (Scope::Browser, false, _) => storage.remove_item(REMEMBERED_KEY),
+        (Scope::Browser, true, None) => storage.set_item(REMEMBERED_KEY, "1"),
+        (Scope::Account, _, Some("1")) => storage.set_item(REMEMBERED_KEY, "applied"),
         _ => Ok(()),
     };
 }
@@ -485,8 +461,8 @@ mod tests {
         let host = element();
         let token = Promise::resolve(&JsValue::NULL);
         let read = Promise::resolve(&JsValue::NULL);
-        Reflect::set(&host, &Early::TOKEN.into(), &token).unwrap();
-        Reflect::set(&host, &Early::READ.into(), &read).unwrap();
+        Reflect::set(&host, &loader::TOKEN_PROPERTY.into(), &token).unwrap();
+        Reflect::set(&host, &loader::READ_PROPERTY.into(), &read).unwrap();
         let early = Early::take(&host);
         assert_eq!(early.token.map(JsValue::from), Some(token.into()));
         assert_eq!(early.read.map(JsValue::from), Some(read.into()));
@@ -495,7 +471,7 @@ mod tests {
             again.token.is_none() && again.read.is_none(),
             "taken off the element"
         );
-        Reflect::set(&host, &Early::TOKEN.into(), &"a.b.c".into()).unwrap();
+        Reflect::set(&host, &loader::TOKEN_PROPERTY.into(), &"a.b.c".into()).unwrap();
         assert!(Early::take(&host).token.is_none(), "only a request counts");
         assert!(Early::take(&element()).read.is_none());
     }

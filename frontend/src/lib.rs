@@ -15,6 +15,7 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use ccpa_widget_state::loader::HOST_ATTRIBUTE;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::wasm_bindgen;
 use web_sys::HtmlElement;
@@ -44,7 +45,7 @@ pub fn mount_all() {
     let Some(document) = web_sys::window().and_then(|w| w.document()) else {
         return;
     };
-    let Ok(nodes) = document.query_selector_all("[data-ccpa-optout]") else {
+    let Ok(nodes) = document.query_selector_all(&format!("[{HOST_ATTRIBUTE}]")) else {
         return;
     };
     for index in 0..nodes.length() {
@@ -89,7 +90,7 @@ mod tests {
     fn mounting_twice_mounts_one_widget_per_element_until_it_leaves_the_page() {
         let document = web_sys::window().unwrap().document().unwrap();
         let host = document.create_element("div").unwrap();
-        host.set_attribute("data-ccpa-optout", "").unwrap();
+        host.set_attribute(super::HOST_ATTRIBUTE, "").unwrap();
         document.body().unwrap().append_child(&host).unwrap();
         super::mount_all();
         super::mount_all();

@@ -14,14 +14,14 @@ use crate::i18n::Strings;
 use crate::recheck;
 use crate::switch::{Switch, Texts};
 
-/// The switch for `state`, which it updates once the proxy confirms a
-/// change; `announce` speaks through the widget's one live region, and
-/// `saved` tells the host page.
+/// The switch for `state`; `saved` takes a change once the proxy confirms
+/// it (into `state`, and to the host page). `announce` speaks through the
+/// widget's one live region.
 #[component]
 pub fn SensitiveSwitch(
     client: ApiClient,
     text: &'static Strings,
-    state: RwSignal<Option<SensitiveState>>,
+    state: Signal<Option<SensitiveState>>,
     announce: RwSignal<&'static str>,
     saved: Callback<SensitiveState>,
     id: usize,
@@ -46,7 +46,6 @@ pub fn SensitiveSwitch(
         spawn_local_scoped_with_cancellation(async move {
             match client.save_sensitive(!current.limited).await {
                 Ok(answer) => {
-                    state.set(Some(answer));
                     announce.set(if answer.pending {
                         text.recorded
                     } else {
@@ -79,7 +78,6 @@ pub fn SensitiveSwitch(
                 if saving.get_untracked() || now.pending {
                     return;
                 }
-                state.set(Some(now));
                 announce.set(text.saved);
                 saved.run(now);
             });

@@ -18,6 +18,9 @@
 //!
 //! The browser's Global Privacy Control setting is read here too.
 
+use ccpa_widget_state::loader::{
+    API_ATTRIBUTE, DEFAULT_TIMEOUT_MS, TIMEOUT_ATTRIBUTE, TOKEN_ATTRIBUTE, TOKEN_URL_ATTRIBUTE,
+};
 use web_sys::HtmlElement;
 
 use crate::i18n::Lang;
@@ -52,14 +55,11 @@ pub struct Settings {
     pub heading_level: u8,
 }
 
-/// [`Settings::timeout_ms`] unless the page says otherwise.
-pub const DEFAULT_TIMEOUT_MS: u32 = 20_000;
-
 impl Settings {
     /// Reads the settings from `host`'s attributes.
     pub fn from_element(host: &HtmlElement) -> Self {
         let attr = |name: &str| host.get_attribute(name).filter(|v| !v.trim().is_empty());
-        let token = match (attr("data-token"), attr("data-token-url")) {
+        let token = match (attr(TOKEN_ATTRIBUTE), attr(TOKEN_URL_ATTRIBUTE)) {
             (Some(token), _) => TokenSource::Inline(token),
             (None, Some(url)) => TokenSource::Url(url),
             (None, None) => TokenSource::Missing,
@@ -80,7 +80,7 @@ impl Settings {
             .chain(page_lang)
             .collect();
         Self {
-            api: attr("data-api")
+            api: attr(API_ATTRIBUTE)
                 .unwrap_or_default()
                 .trim_end_matches('/')
                 .to_owned(),
@@ -90,7 +90,7 @@ impl Settings {
                 .and_then(|level| level.trim().parse().ok())
                 .filter(|level| (1..=6).contains(level))
                 .unwrap_or(2),
-            timeout_ms: attr("data-timeout-ms")
+            timeout_ms: attr(TIMEOUT_ATTRIBUTE)
                 .and_then(|ms| ms.trim().parse().ok())
                 .filter(|ms| *ms > 0)
                 .unwrap_or(DEFAULT_TIMEOUT_MS),

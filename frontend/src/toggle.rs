@@ -1,15 +1,14 @@
-//! The switch and its states: loading, ready, saving, pending, error.
-//!
-//! The switch only ever shows a value the proxy confirmed: a click moves it
-//! to "saving" (announced, further clicks ignored), and it flips when the
-//! answer comes, not before.
+//! The widget for one host element: the [`Widget`] state machine wired to
+//! the page. Events go in through [`Wiring::send`]; the effects that come
+//! out become requests, words in the live region, events for the host
+//! page and moves of focus.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local_scoped_with_cancellation;
 
-use ccpa_api::{OptOutState, SensitiveState};
+use ccpa_widget_state::machine::{self, Attempt, Event, GpcNotice, Phase, Spoken, Trouble, Widget};
 
-use crate::client::{ApiClient, Early, Failure, Scope};
+use crate::client::{ApiClient, Early, Scope};
 use crate::email::EmailForm;
 use crate::i18n::Strings;
 use crate::next_id;
@@ -18,41 +17,66 @@ use crate::sensitive::SensitiveSwitch;
 use crate::settings::Settings;
 use crate::switch::{Switch, Texts, bool_attr};
 
-/// Where the widget is; mirrored in `data-state` for tests to wait on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Loading,
-    Ready,
-    Saving,
-    /// The proxy recorded the choice; Campaign has not confirmed it yet.
-    Pending,
-    Error,
-}
-
-impl Phase {
-    fn as_str(self) -> &'static str {
-        match self {
-            Phase::Loading => "loading",
-            Phase::Ready => "ready",
-            Phase::Saving => "saving",
-            Phase::Pending => "pending",
-            Phase::Error => "error",
-        }
-    }
-}
-
-/// What failed, so that "Try again" repeats exactly that.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Attempt {
-    Load,
-    /// A quiet look whether a pending choice has been applied yet.
-    Recheck,
-    Save(bool),
-}
+use ccpa_api::OptOutState;
 
 /// How long a read the proxy asked to pause for waits before it is tried
 /// again.
 const BUSY_PAUSE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The widget's state and the outputs its effects drive.
+#[derive(Clone, Copy)]
+struct Wiring {
+    widget: RwSignal<Widget>,
+    /// The attempt whose request runs now: setting it cancels the last.
+    requested: RwSignal<Option<Attempt>>,
+    announcement: RwSignal<&'static str>,
+    section: NodeRef<leptos::html::Section>,
+    scope: ReadSignal<Scope>,
+    text: &'static Strings,
+}
+
+impl Wiring {
+    /// Moves the widget on by `event` and carries out what that asks for.
+    /// A widget already taken off the page ignores it.
+    fn send(self, event: Event) {
+        if let Some(effects) = self.widget.try_update(|widget| widget.on(event)) {
+            self.perform(effects);
+        }
+    }
+
+    fn perform(self, effects: Vec<machine::Effect>) {
+        for effect in effects {
+            match effect {
+                machine::Effect::Send(attempt) => self.requested.set(Some(attempt)),
+                machine::Effect::Speak(spoken) => self.announcement.set(self.words(spoken)),
+                machine::Effect::TellPage(state) => {
+                    announce_change(self.section, state, self.scope.get_untracked());
+                }
+                machine::Effect::KeepFocus => keep_focus(self.section),
+                // After the switch has been drawn.
+                machine::Effect::FocusSwitchFromHeading => {
+                    let section = self.section;
+                    set_timeout(
+                        move || focus_switch_from_heading(section),
+                        std::time::Duration::ZERO,
+                    );
+                }
+                machine::Effect::PauseThenLoad => {
+                    set_timeout(move || self.send(Event::PauseOver), BUSY_PAUSE)
+                }
+            }
+        }
+    }
+
+    fn words(self, spoken: Spoken) -> &'static str {
+        match spoken {
+            Spoken::Nothing => "",
+            Spoken::Saving => self.text.saving,
+            Spoken::Saved => self.text.saved,
+            Spoken::Recorded => self.text.recorded,
+        }
+    }
+}
 
 /// The whole widget for one host element; `early` holds the requests the
 /// loader already sent for it.
@@ -64,21 +88,26 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
     let heading_level = settings.heading_level;
     let client = ApiClient::new(settings, early);
     let scope = client.scope();
-    let phase = RwSignal::new(Phase::Loading);
-    let confirmed = RwSignal::new(None::<bool>);
-    let failed = RwSignal::new(None::<(Attempt, Failure)>);
-    let announcement = RwSignal::new("");
-    let honored = RwSignal::new(false);
-    // GPC overrode the consumer's own choice to allow sale, on this load.
-    let conflict = RwSignal::new(false);
-    // The second choice, where the proxy offers it.
-    let sensitive = RwSignal::new(None::<SensitiveState>);
-    let section = NodeRef::<leptos::html::Section>::new();
+    let (widget, first) = Widget::start();
+    let wiring = Wiring {
+        widget: RwSignal::new(widget),
+        requested: RwSignal::new(None),
+        announcement: RwSignal::new(""),
+        section: NodeRef::new(),
+        scope,
+        text,
+    };
+    let Wiring {
+        widget,
+        requested,
+        announcement,
+        section,
+        ..
+    } = wiring;
 
     // Each attempt's request runs in the scope of this effect's latest run:
     // a newer attempt cancels a recheck still under way, and a widget taken
     // off the page (single-page apps) cancels whatever it had under way.
-    let requested = RwSignal::new(None::<Attempt>);
     Effect::new(move |_| {
         let Some(attempt) = requested.get() else {
             return;
@@ -88,126 +117,20 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
                 Attempt::Load | Attempt::Recheck => client.load().await,
                 Attempt::Save(value) => client.save(value).await,
             };
-            // A click started a save meanwhile: its answer is the newer one.
-            if attempt == Attempt::Recheck && phase.get_untracked() != Phase::Pending {
-                return;
-            }
-            match result {
-                Ok(mut state) => {
-                    let changed = match attempt {
-                        // GPC (or this browser's opt-out) changed the
-                        // choice as the page loaded: a change like a click.
-                        Attempt::Load => state.signal_applied,
-                        Attempt::Save(_) => true,
-                        Attempt::Recheck => !state.pending,
-                    };
-                    // A read shows the second switch the first time it
-                    // carries its state; from then on the switch keeps its
-                    // own, which a read started before its save must not
-                    // undo. A save answers for its own choice only.
-                    if sensitive.get_untracked().is_none() {
-                        sensitive.set(state.sensitive);
-                    }
-                    state.sensitive = sensitive.get_untracked();
-                    if changed {
-                        announce_change(section, state, scope.get_untracked());
-                    }
-                    confirmed.set(Some(state.ccpa_opt_out));
-                    honored.set(state.gpc_honored);
-                    match attempt {
-                        Attempt::Load => {
-                            conflict.set(state.gpc_conflict);
-                            // After "Try again", focus waited on the heading
-                            // for the switch: it is there now.
-                            set_timeout(
-                                move || focus_switch_from_heading(section),
-                                std::time::Duration::ZERO,
-                            );
-                        }
-                        // They chose: nothing left to tell them.
-                        Attempt::Save(_) => conflict.set(false),
-                        Attempt::Recheck => {}
-                    }
-                    phase.set(if state.pending {
-                        Phase::Pending
-                    } else {
-                        Phase::Ready
-                    });
-                    announcement.set(match (attempt, state.pending) {
-                        (Attempt::Load, _) | (Attempt::Recheck, true) => "",
-                        (Attempt::Save(_) | Attempt::Recheck, false) => text.saved,
-                        (Attempt::Save(_), true) => text.recorded,
-                    });
-                }
-                // The choice is recorded either way; look again later.
-                Err(_) if attempt == Attempt::Recheck => phase.set(Phase::Pending),
-                Err(failure) => {
-                    failed.set(Some((attempt, failure)));
-                    phase.set(Phase::Error);
-                    announcement.set("");
-                    // The proxy asked for a pause: a read is tried again by
-                    // itself after it (a change waits for "Try again").
-                    if (attempt, failure) == (Attempt::Load, Failure::Busy) {
-                        let again = move || {
-                            failed.set(None);
-                            phase.set(Phase::Loading);
-                            requested.set(Some(Attempt::Load));
-                        };
-                        set_timeout(again, BUSY_PAUSE);
-                    }
-                }
-            }
+            wiring.send(Event::Answered(attempt, result));
         });
     });
-    // Each save is a change of its own: its rechecks start afresh.
-    let saves = StoredValue::new(0u32);
-    let run = move |attempt: Attempt| {
-        // A load is silent; a save is announced when it starts and ends.
-        let (busy, started) = match attempt {
-            Attempt::Load => (Phase::Loading, ""),
-            Attempt::Recheck => (Phase::Pending, ""),
-            Attempt::Save(_) => {
-                saves.update_value(|n| *n = n.wrapping_add(1));
-                (Phase::Saving, text.saving)
-            }
-        };
-        phase.set(busy);
-        failed.set(None);
-        announcement.set(started);
-        requested.set(Some(attempt));
-    };
-    run(Attempt::Load);
+    wiring.perform(first);
     recheck::politely(
-        move || (phase.get_untracked() == Phase::Pending).then(|| saves.get_value()),
-        move || run(Attempt::Recheck),
+        move || widget.with_untracked(Widget::waiting),
+        move || wiring.send(Event::LookDue),
     );
-
-    let flip = move |()| {
-        // Ignore clicks while loading or saving: no double submits. A
-        // pending choice may be changed: the latest choice wins.
-        if matches!(phase.get_untracked(), Phase::Loading | Phase::Saving) {
-            return;
-        }
-        if let Some(current) = confirmed.get_untracked() {
-            run(Attempt::Save(!current));
-        }
-    };
-    let retry = move |_| {
-        if let Some((attempt, _)) = failed.get_untracked() {
-            run(attempt);
-            keep_focus(section);
-        }
-    };
-    // A read that failed for want of a network is tried again as soon as
-    // the browser is back online. A failed save waits for "Try again":
-    // nothing is sent unasked.
-    let online = window_event_listener(leptos::ev::online, move |_| {
-        if let Some((Attempt::Load, Failure::Unreachable)) = failed.get_untracked() {
-            run(Attempt::Load);
-        }
-    });
+    let online = window_event_listener(leptos::ev::online, move |_| wiring.send(Event::Online));
     on_cleanup(move || online.remove());
 
+    let phase = move || widget.with(|w| w.phase);
+    let confirmed = move || widget.with(|w| w.confirmed);
+    let sensitive = move || widget.with(|w| w.sensitive);
     let id = next_id();
     let title_id = format!("ccpa-optout-{id}-title");
     let labelled_by = title_id.clone();
@@ -215,34 +138,22 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
     let scope_id = format!("ccpa-optout-{id}-scope");
     // What the switch is, and whose choice it holds.
     let described_by = format!("{state_id} {scope_id}");
-    let busy = move || phase.get() == Phase::Saving;
-    let checked = move || confirmed.get().unwrap_or(false);
+    let busy = move || phase() == Phase::Saving;
+    let checked = move || confirmed().unwrap_or(false);
     // A change of the second choice tells the host page as the first does.
-    let sensitive_saved = Callback::new(move |saved: SensitiveState| {
-        let state = OptOutState {
-            ccpa_opt_out: confirmed.get_untracked().unwrap_or(false),
-            pending: phase.get_untracked() == Phase::Pending,
-            gpc_honored: honored.get_untracked(),
-            sensitive: Some(saved),
-            signal_applied: false,
-            gpc_conflict: false,
-        };
-        announce_change(section, state, scope.get_untracked());
-    });
+    let sensitive_saved = Callback::new(move |saved| wiring.send(Event::SensitiveSaved(saved)));
+    let flip = move |()| wiring.send(Event::Flip);
+    let retry = move |_| wiring.send(Event::Retry);
     let error_notice = move || {
-        failed.get().map(|(attempt, failure)| {
-            let message = match (attempt, failure) {
-                (_, Failure::SignedOut) => text.signed_out,
-                (_, Failure::NoProfile) => text.no_profile,
-                (Attempt::Load | Attempt::Recheck, Failure::Busy) => text.busy_load,
-                (Attempt::Save(_), Failure::Busy) => text.busy_save,
-                (Attempt::Load | Attempt::Recheck, Failure::Unavailable | Failure::Unreachable) => {
-                    text.load_failed
-                }
-                // Only an answer says nothing changed; without one, the
-                // save may have landed.
-                (Attempt::Save(_), Failure::Unavailable) => text.save_failed,
-                (Attempt::Save(_), Failure::Unreachable) => text.save_unconfirmed,
+        widget.with(Widget::trouble).map(|trouble| {
+            let message = match trouble {
+                Trouble::SignedOut => text.signed_out,
+                Trouble::NoProfile => text.no_profile,
+                Trouble::BusyLoad => text.busy_load,
+                Trouble::BusySave => text.busy_save,
+                Trouble::LoadFailed => text.load_failed,
+                Trouble::SaveFailed => text.save_failed,
+                Trouble::SaveUnconfirmed => text.save_unconfirmed,
             };
             view! {
                 <div class="ccpa-optout__error" role="alert" data-testid="ccpa-optout-error">
@@ -260,19 +171,19 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
             class="ccpa-optout"
             lang=text.tag
             data-testid="ccpa-optout"
-            data-state=move || phase.get().as_str()
-            data-ccpa-opt-out=move || confirmed.get().map(bool_attr)
-            data-ccpa-limit-sensitive=move || sensitive.get().map(|s| bool_attr(s.limited))
+            data-state=move || phase().as_str()
+            data-ccpa-opt-out=move || confirmed().map(bool_attr)
+            data-ccpa-limit-sensitive=move || sensitive().map(|s| bool_attr(s.limited))
             aria-labelledby=labelled_by
             node_ref=section
         >
             {heading(heading_level, title_id, text.title)}
             <p class="ccpa-optout__intro">{text.intro}</p>
             <Show
-                when=move || confirmed.get().is_some()
+                when=move || confirmed().is_some()
                 fallback=move || {
                     view! {
-                        <p class="ccpa-optout__loading" data-testid="ccpa-optout-loading" hidden=move || phase.get() != Phase::Loading>
+                        <p class="ccpa-optout__loading" data-testid="ccpa-optout-loading" hidden=move || phase() != Phase::Loading>
                             {text.loading}
                         </p>
                     }
@@ -288,20 +199,20 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
                     }
                     checked=Signal::derive(checked)
                     busy=Signal::derive(busy)
-                    pending=Signal::derive(move || phase.get() == Phase::Pending)
+                    pending=Signal::derive(move || phase() == Phase::Pending)
                     state_id=state_id.clone()
                     described_by=described_by.clone()
                     flip=Callback::new(flip)
                 />
-                {move || gpc.then(|| gpc_notice(text, honored.get(), checked(), conflict.get()))}
+                {move || gpc.then(|| widget.with(Widget::gpc_notice).map(|notice| gpc_notice(text, notice)))}
                 <p class="ccpa-optout__scope" id=scope_id.clone() data-testid="ccpa-optout-scope">
                     {move || match scope.get() {
                         Scope::Account => text.account_note,
                         Scope::Browser => text.browser_note,
                     }}
                 </p>
-                <Show when=move || sensitive.with(Option::is_some)>
-                    <SensitiveSwitch client text state=sensitive announce=announcement saved=sensitive_saved id />
+                <Show when=move || sensitive().is_some()>
+                    <SensitiveSwitch client text state=Signal::derive(sensitive) announce=announcement saved=sensitive_saved id />
                 </Show>
             </Show>
             {move || (email_form && scope.get() == Scope::Browser).then(|| view! { <EmailForm client text id /> })}
@@ -355,31 +266,20 @@ fn keep_focus(section: NodeRef<leptos::html::Section>) {
     }
 }
 
-/// What the browser's Global Privacy Control signal did (§ 7025(c)(6)):
-/// honoured, or set aside by the consumer's own choice to allow sale. How to
-/// allow sale again is said only when the signal overrode their own choice
-/// to allow it (§ 7025(c)(3)); otherwise an opt-out is not followed by an
-/// invitation to opt back in (Civil Code § 1798.135(c)(4)).
-fn gpc_notice(
-    text: &'static Strings,
-    honored: bool,
-    opted_out: bool,
-    conflict: bool,
-) -> Option<impl IntoView> {
-    let (heading, detail) = match (honored, opted_out) {
-        (true, _) => (Some(text.gpc_honored), text.gpc_explain),
-        (false, false) => (None, text.gpc_waived),
-        // Opted out by the consumer's own hand: nothing to explain.
-        (false, true) => return None,
+/// What the browser's Global Privacy Control signal did (§ 7025(c)(6)).
+fn gpc_notice(text: &'static Strings, notice: GpcNotice) -> impl IntoView {
+    let (heading, detail) = if notice.honored {
+        (Some(text.gpc_honored), text.gpc_explain)
+    } else {
+        (None, text.gpc_waived)
     };
-    let invitation = (honored && conflict).then_some(text.gpc_conflict);
-    Some(view! {
+    view! {
         <div class="ccpa-optout__gpc" data-testid="ccpa-optout-gpc">
             {heading.map(|h| view! { <p class="ccpa-optout__gpc-status"><strong>{h}</strong></p> })}
             <p>{detail}</p>
-            {invitation.map(|i| view! { <p data-testid="ccpa-optout-gpc-conflict">{i}</p> })}
+            {notice.invitation.then(|| view! { <p data-testid="ccpa-optout-gpc-conflict">{text.gpc_conflict}</p> })}
         </div>
-    })
+    }
 }
 
 /// Tells the host page (tag managers, consent tools) about a change the

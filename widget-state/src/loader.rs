@@ -1,0 +1,32 @@
+//! Names the widget and `frontend/loader/ccpa-optout.js` must spell alike.
+//! The loader is plain JavaScript and cannot import them:
+//! `tests/loader_names.rs` reads it and checks it uses these, and no others.
+//! The paths and headers of the API are in `ccpa_api`.
+
+/// The attribute that marks an element to mount a widget into.
+pub const HOST_ATTRIBUTE: &str = "data-ccpa-optout";
+
+/// The host element's attribute naming the proxy's base URL.
+pub const API_ATTRIBUTE: &str = "data-api";
+
+/// The host element's attribute naming the host site's token URL.
+pub const TOKEN_URL_ATTRIBUTE: &str = "data-token-url";
+
+/// The element property the loader leaves its token request's answer in.
+pub const TOKEN_PROPERTY: &str = "ccpaOptOutToken";
+
+/// The element property the loader leaves its first read's answer in.
+pub const READ_PROPERTY: &str = "ccpaOptOutRead";
+
+/// Where this browser's opt-out is remembered by script, beside the cookie
+/// (as the cookie: `1`, not yet applied to an account; `applied`, applied).
+pub const REMEMBERED_KEY: &str = "ccpa-optout:browser";
+
+/// The host element's attribute carrying a sign-in token itself.
+pub const TOKEN_ATTRIBUTE: &str = "data-token";
+
+/// The host element's attribute setting how long a request may take.
+pub const TIMEOUT_ATTRIBUTE: &str = "data-timeout-ms";
+
+/// How long a request may take when the page does not say.
+pub const DEFAULT_TIMEOUT_MS: u32 = 20_000;

@@ -1,0 +1,116 @@
+//! The loader (`frontend/loader/ccpa-optout.js`) is plain JavaScript and
+//! cannot import the widget's constants: these tests read it and check it
+//! spells every shared name as the Rust side does, and uses no other.
+
+use std::collections::BTreeSet;
+
+use ccpa_api::{
+    BROWSER_OPT_OUT_HEADER, BROWSER_OPT_OUT_PATH, EMAIL_OPT_OUT_PATH, GPC_HEADER, OPT_OUT_PATH,
+    SENSITIVE_PATH,
+};
+use ccpa_widget_state::loader::*;
+
+fn loader() -> String {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../frontend/loader/ccpa-optout.js"
+    );
+    std::fs::read_to_string(path).expect("the loader is in the repository")
+}
+
+/// Every run of characters `allowed` that follows `prefix` in `text`.
+fn after(text: &str, prefix: &str, allowed: impl Fn(char) -> bool) -> BTreeSet<String> {
+    text.match_indices(prefix)
+        .map(|(at, _)| {
+            let rest = &text[at + prefix.len()..];
+            let end = rest.find(|c| !allowed(c)).unwrap_or(rest.len());
+            format!("{prefix}{}", &rest[..end])
+        })
+        .collect()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|n| n.to_string()).collect()
+}
+
+/// `data-token-url` as `element.dataset` names it: `tokenUrl`.
+fn dataset_key(attribute: &str) -> String {
+    let mut words = attribute.trim_start_matches("data-").split('-');
+    let first = words.next().unwrap_or_default().to_owned();
+    words.fold(first, |key, word| {
+        let mut chars = word.chars();
+        let upper: String = chars
+            .next()
+            .into_iter()
+            .flat_map(char::to_uppercase)
+            .collect();
+        key + &upper + chars.as_str()
+    })
+}
+
+#[test]
+fn the_loader_leaves_its_answers_in_the_properties_the_widget_takes() {
+    let js = loader();
+    let identifier = |c: char| c.is_ascii_alphanumeric();
+    assert_eq!(
+        after(&js, "element.ccpaOptOut", identifier),
+        set(&[TOKEN_PROPERTY, READ_PROPERTY])
+            .iter()
+            .map(|p| format!("element.{p}"))
+            .collect::<BTreeSet<_>>()
+    );
+    for property in [TOKEN_PROPERTY, READ_PROPERTY] {
+        assert!(
+            js.contains(&format!("element.{property} = ")),
+            "{property} is set"
+        );
+    }
+}
+
+#[test]
+fn the_loader_calls_the_proxys_paths_with_its_headers() {
+    let js = loader();
+    let path = |c: char| c.is_ascii_alphanumeric() || c == '/' || c == '-';
+    let known = set(&[
+        OPT_OUT_PATH,
+        BROWSER_OPT_OUT_PATH,
+        EMAIL_OPT_OUT_PATH,
+        SENSITIVE_PATH,
+    ]);
+    let used = after(&js, "/api/", path);
+    assert!(used.is_subset(&known), "unknown paths: {used:?}");
+    assert!(used.contains(OPT_OUT_PATH) && used.contains(BROWSER_OPT_OUT_PATH));
+
+    let header = |c: char| c.is_ascii_alphanumeric() || c == '-';
+    let headers = after(&js, "\"X-", header);
+    let expected: BTreeSet<String> = [GPC_HEADER, BROWSER_OPT_OUT_HEADER]
+        .iter()
+        .map(|h| format!("\"{h}"))
+        .collect();
+    assert_eq!(headers, expected);
+}
+
+#[test]
+fn the_loader_reads_the_host_elements_attributes_and_storage_as_the_widget_does() {
+    let js = loader();
+    assert!(js.contains(&format!("\"[{HOST_ATTRIBUTE}]\"")));
+    let keys: Vec<String> = [
+        TOKEN_ATTRIBUTE,
+        TOKEN_URL_ATTRIBUTE,
+        API_ATTRIBUTE,
+        TIMEOUT_ATTRIBUTE,
+    ]
+    .iter()
+    .map(|a| dataset_key(a))
+    .collect();
+    assert_eq!(keys, ["token", "tokenUrl", "api", "timeoutMs"]);
+    assert!(
+        js.contains(&format!(
+            "const {{ {} }} = element.dataset;",
+            keys.join(", ")
+        )),
+        "the loader takes {keys:?} from each host element"
+    );
+    assert!(js.contains(&format!("localStorage.getItem(\"{REMEMBERED_KEY}\")")));
+    assert!(js.contains(&format!("ms > 0 ? ms : {DEFAULT_TIMEOUT_MS})")));
+}
