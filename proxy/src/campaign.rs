@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::{Mutex, Semaphore, SemaphorePermit};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use url::Url;
 
 use crate::config::{CampaignSettings, KeyKind};
@@ -708,7 +709,6 @@ impl CampaignClient {
             .map_err(|_| CampaignError::Unavailable("the client was closed".into()))
     }
 
-    /// `<root><resource>/profile`.
     /// The profile of the extended resource whose custom key is `key` (one
     /// path segment, escaped). Identities never hold `.`, `..` or nothing,
     /// which would name the collection; refused here again all the same.
@@ -725,6 +725,7 @@ impl CampaignClient {
         Ok(url)
     }
 
+    /// `<root><resource>/profile`.
     fn resource_url(&self, resource: &str) -> Url {
         let mut url = self.campaign_root.clone();
         url.path_segments_mut()
@@ -734,13 +735,35 @@ impl CampaignClient {
         url
     }
 
-    /// One authenticated call, its answer read; on a 401 the token is
-    /// renewed and the call made once more (the token may have been
-    /// revoked before its expiry).
-    /// Sends `method` to `url`; a change's `body` comes with the flag that
-    /// says it went out, set just before it does (and not while waiting for
-    /// a token): from then on its answer may be lost while Campaign takes it.
+    /// One authenticated call, its answer read, in a span of its own
+    /// within the caller's (a request's, a delivery's): its logs say whose
+    /// request it serves. Never the URL in a log: it holds the key.
     async fn call(
+        &self,
+        method: Method,
+        url: Url,
+        change: Option<(&serde_json::Value, &AtomicBool)>,
+    ) -> Result<Answer, CampaignError> {
+        let span = tracing::info_span!("campaign", method = %method);
+        let started = Instant::now();
+        let answer = self
+            .exchange(method, url, change)
+            .instrument(span.clone())
+            .await;
+        let ms = started.elapsed().as_millis() as u64;
+        span.in_scope(|| match &answer {
+            Ok(answer) => tracing::debug!(status = answer.status.as_u16(), ms, "Campaign answered"),
+            Err(error) => tracing::debug!(%error, ms, "Campaign call failed"),
+        });
+        answer
+    }
+
+    /// Sends `method` to `url`; on a 401 the token is renewed and the call
+    /// made once more (the token may have been revoked before its expiry).
+    /// A change's `body` comes with the flag that says it went out, set
+    /// just before it does (and not while waiting for a token): from then
+    /// on its answer may be lost while Campaign takes it.
+    async fn exchange(
         &self,
         method: Method,
         url: Url,

@@ -183,6 +183,10 @@ pub struct DeliverySettings {
     /// draining after an outage does not slow those who are waiting.
     #[serde(default = "default_worker_share_percent")]
     pub worker_share_percent: u8,
+    /// How often the worker logs how many changes wait and how long the
+    /// oldest has waited (milliseconds; 0: never).
+    #[serde(default = "default_report_interval_ms")]
+    pub report_interval_ms: u64,
 }
 
 impl Default for DeliverySettings {
@@ -195,6 +199,7 @@ impl Default for DeliverySettings {
             lease_ms: None,
             max_strikes: default_max_strikes(),
             worker_share_percent: default_worker_share_percent(),
+            report_interval_ms: default_report_interval_ms(),
         }
     }
 }
@@ -694,6 +699,9 @@ fn default_extended_resource() -> String {
 }
 fn default_timeout_ms() -> u64 {
     5_000
+}
+fn default_report_interval_ms() -> u64 {
+    60_000
 }
 fn default_worker_share_percent() -> u8 {
     50

@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use crate::campaign::{CampaignClient, CampaignError};
 use crate::config::{CampaignSettings, DeliverySettings};
@@ -113,9 +114,10 @@ impl Delivery {
         match self.store.accept(request, self.lease).await? {
             Some(claim) => {
                 let delivery = self.clone();
+                // In the request's span: its logs carry the request's id.
                 let attempt = self
                     .attempts
-                    .spawn(async move { delivery.apply(claim).await });
+                    .spawn(async move { delivery.apply(claim).await }.in_current_span());
                 // A failed attempt task leaves the change leased; the
                 // worker takes it when the lease ends.
                 Ok(attempt.await.unwrap_or(Attempt::Pending))
@@ -126,14 +128,26 @@ impl Delivery {
         }
     }
 
-    /// Applies `claim` within the attempt timeout and records how that went.
+    /// Applies `claim` within the attempt timeout and records how that
+    /// went, in a span naming the request it carries out: the worker's
+    /// logs, and the Campaign calls', say whose request they serve.
     async fn apply(&self, claim: Claim) -> Attempt {
+        let span = tracing::info_span!(
+            "delivery",
+            audit = claim.audit_id,
+            id = %claim.request_id,
+            attempt = claim.attempts + 1
+        );
+        self.attempt(claim).instrument(span).await
+    }
+
+    async fn attempt(&self, claim: Claim) -> Attempt {
         let sent = AtomicBool::new(false);
         let pushed = tokio::time::timeout(self.attempt_timeout, self.push(&claim, &sent))
             .await
             .unwrap_or(Err(CampaignError::Timeout));
         let in_doubt = sent.load(Ordering::SeqCst);
-        let (request, value, choice) = (claim.audit_id, claim.value, claim.choice);
+        let (value, choice) = (claim.value, claim.choice);
         let (outcome, attempt) = match pushed {
             Ok(outcome) => (outcome, Attempt::Applied),
             Err(error @ (CampaignError::ProfileNotFound | CampaignError::AmbiguousProfile)) => {
@@ -172,7 +186,7 @@ impl Delivery {
         match finished {
             Ok(Finished::Done) => {
                 if matches!(attempt, Attempt::Applied) {
-                    tracing::info!(request, value, ?choice, "change applied in Campaign");
+                    tracing::info!(value, ?choice, "change applied in Campaign");
                 }
                 attempt
             }
@@ -187,13 +201,12 @@ impl Delivery {
             },
             Ok(Finished::LeaseLost) => {
                 tracing::warn!(
-                    request,
                     "an attempt ended after its lease; the attempt holding it now decides"
                 );
                 Attempt::Pending
             }
             Err(error) => {
-                tracing::warn!(%error, request, "could not record an attempt; it is retried when its lease ends");
+                tracing::warn!(%error, "could not record an attempt; it is retried when its lease ends");
                 Attempt::Pending
             }
         }
@@ -214,13 +227,13 @@ impl Delivery {
         }
         let strike = error.is_strike();
         if strike && claim.strikes + 1 >= self.settings.max_strikes {
-            tracing::error!(%error, request = claim.audit_id, strikes = claim.strikes + 1, "Campaign keeps answering in a way the proxy cannot understand; the change goes to the dead letters");
+            tracing::error!(%error, strikes = claim.strikes + 1, "Campaign keeps answering in a way the proxy cannot understand; the change goes to the dead letters");
             return Outcome::GiveUp {
                 after,
                 error: error.to_string(),
             };
         }
-        tracing::warn!(%error, request = claim.audit_id, attempts = claim.attempts + 1, "Campaign did not take a change; it will be retried");
+        tracing::warn!(%error, "Campaign did not take a change; it will be retried");
         Outcome::Retry {
             after,
             error: error.to_string(),
@@ -305,6 +318,7 @@ impl Delivery {
     /// The worker: applies due changes until `stop`, then lets the attempts
     /// under way finish (each bounded by the attempt timeout).
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        let reporter = tokio::spawn(self.clone().report(stop.clone()));
         let slots = Arc::new(Semaphore::new(self.slots));
         loop {
             let slot = tokio::select! {
@@ -333,7 +347,33 @@ impl Delivery {
         }
         self.attempts.close();
         self.attempts.wait().await;
+        let _ = reporter.await;
         tracing::info!("delivery worker stopped");
+    }
+
+    /// Logs the backlog every `report_interval_ms` until `stop`: a worker
+    /// that has fallen behind, or stopped, shows in the logs too, not only
+    /// in the metrics.
+    async fn report(self: Arc<Self>, stop: CancellationToken) {
+        let every = Duration::from_millis(self.settings.report_interval_ms);
+        if every.is_zero() {
+            return;
+        }
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(every) => {}
+            }
+            match self.store.backlog().await {
+                Ok(backlog) => tracing::info!(
+                    pending = backlog.pending,
+                    oldest_pending_secs = backlog.oldest_pending_ms.unwrap_or(0) / 1000,
+                    dead_letters = backlog.dead_letters,
+                    "delivery backlog"
+                ),
+                Err(error) => tracing::warn!(%error, "could not count the pending changes"),
+            }
+        }
     }
 
     async fn idle(&self, stop: &CancellationToken) {

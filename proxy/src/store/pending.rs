@@ -47,6 +47,8 @@ pub struct Claim {
     pub choice: Choice,
     /// The request it carries out (the latest for the profile when leased).
     pub audit_id: i64,
+    /// That request's `X-Request-Id`, which the attempt's logs carry.
+    pub request_id: String,
     /// The value to set.
     pub value: bool,
     /// What to do with it.
@@ -140,6 +142,7 @@ impl Db {
             key: request.key.clone(),
             choice: request.choice,
             audit_id,
+            request_id: request.request_id.clone(),
             value: request.value,
             action: request.action,
             attempts: 0,
@@ -424,7 +427,8 @@ impl Db {
                ORDER BY next_attempt_at LIMIT 1 {skip_locked}) \
              AND lease_until <= {now} \
              RETURNING profile_key, choice, key_kind, given_key, audit_id, value, action, \
-             attempts, strikes, in_doubt"
+             attempts, strikes, in_doubt, \
+             (SELECT request_id FROM audit WHERE audit.id = pending_change.audit_id) AS request_id"
         ))
         .bind(token.0.as_str())
         .bind(millis(lease))
@@ -449,6 +453,7 @@ fn claim_of(row: &AnyRow, lease: LeaseToken) -> Result<Claim> {
         choice: Choice::parse(&row.try_get::<String, _>("choice")?)
             .ok_or(StoreError::Corrupt("choice"))?,
         audit_id: row.try_get("audit_id")?,
+        request_id: row.try_get("request_id")?,
         value: row.try_get::<i64, _>("value")? != 0,
         action: Action::parse(&row.try_get::<String, _>("action")?)
             .ok_or(StoreError::Corrupt("action"))?,

@@ -159,3 +159,80 @@ async fn a_clients_request_id_is_neither_trusted_nor_stored() {
     );
     assert!(!text.contains("<script>") && !text.contains(&"x".repeat(65)));
 }
+
+/// The log lines of `logs` whose message is `message`, parsed.
+fn lines_saying(logs: &Captured, message: &str) -> Vec<serde_json::Value> {
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["fields"]["message"] == message)
+        .collect()
+}
+
+/// The names of the spans a log line was in, outermost first, and whether
+/// one of them carries `id`.
+fn spans_of(line: &serde_json::Value, id: &str) -> (Vec<String>, bool) {
+    let spans = line["spans"].as_array().cloned().unwrap_or_default();
+    let names = spans
+        .iter()
+        .map(|span| span["name"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    (names, spans.iter().any(|span| span["id"] == id))
+}
+
+fn request_id(response: &reqwest::Response) -> String {
+    response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A request's id goes with it from the handler through delivery to the
+/// Campaign call, and with the worker's later attempt too; the worker
+/// reports its backlog.
+#[tokio::test]
+async fn a_requests_id_follows_it_to_campaign_and_the_worker_reports_its_backlog() {
+    let logs = captured_logs();
+    let app = spawn_app_with(|s| {
+        s.delivery.report_interval_ms = 100;
+        s.delivery.backoff_base_ms = 1_000;
+    })
+    .await;
+    let token = token_for("CUST-1002");
+    state_of(app.get_opt_out(&token).await).await;
+
+    // Campaign refuses the cached access token: said inside the call.
+    app.emulator.expire_tokens();
+    let answered = app.patch_opt_out(&token, true).await;
+    assert_eq!(answered.status(), 200);
+    let id = request_id(&answered);
+    let refused = lines_saying(&logs, "Campaign refused the access token; renewing it once");
+    assert!(
+        refused.iter().any(|line| spans_of(line, &id)
+            == (
+                vec!["request".into(), "delivery".into(), "campaign".into()],
+                true
+            )),
+        "the call's line is in the request's, the delivery's and the call's spans, with id {id}: {refused:?}"
+    );
+
+    // Campaign fails: the worker applies the change later, under its id.
+    app.emulator
+        .inject(Fault::campaign(FaultKind::Status { status: 500 }, 1));
+    let recorded = app.patch_opt_out(&token, false).await;
+    assert_eq!(recorded.status(), 202);
+    let id = request_id(&recorded);
+    app.drained().await;
+    let applied = lines_saying(&logs, "change applied in Campaign");
+    assert!(
+        applied
+            .iter()
+            .any(|line| spans_of(line, &id) == (vec!["delivery".into()], true)),
+        "the worker's attempt carries id {id}: {applied:?}"
+    );
+    let backlog = lines_saying(&logs, "delivery backlog");
+    assert!(
+        backlog.iter().any(|line| line["fields"]["pending"] == 1),
+        "a report counted the waiting change: {backlog:?}"
+    );
+}
