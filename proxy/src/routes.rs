@@ -456,6 +456,19 @@ pub async fn gpc_support() -> Json<serde_json::Value> {
     Json(json!({ "gpc": true, "lastUpdate": GPC_SUPPORT_SINCE }))
 }
 
+/// The path of [`openapi`].
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+
+/// `GET /api/v1/openapi.json`: the public API as OpenAPI 3.1. Written by
+/// hand beside the handlers; `tests/api/openapi.rs` holds every answer
+/// the proxy gives in the tests to it.
+pub async fn openapi() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("../openapi.json"),
+    )
+}
+
 /// When GPC support was last changed (the GPC specification's `lastUpdate`).
 const GPC_SUPPORT_SINCE: &str = "2026-11-23";
 

@@ -289,7 +289,8 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .route("/health/live", get(routes::live))
         .route("/health/ready", get(routes::ready))
-        .route("/.well-known/gpc.json", get(routes::gpc_support));
+        .route("/.well-known/gpc.json", get(routes::gpc_support))
+        .route(routes::OPENAPI_PATH, get(routes::openapi));
     if state.settings.demo.enabled {
         app = app.merge(demo::routes());
     }

@@ -14,6 +14,7 @@ mod limits;
 mod load;
 mod logs;
 mod misbehaving;
+mod openapi;
 mod opt_out;
 mod process;
 mod sensitive;
