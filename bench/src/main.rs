@@ -1,5 +1,6 @@
-//! `ccpa-bench <repository> <results.md>`: the proxy measured beside nginx
-//! and the bare emulator in one run, scale facts, and a soak. Started by
+//! `ccpa-bench <binaries> <results.md>`: the proxy measured beside nginx
+//! and the bare emulator in one run, scale facts, and a soak; `<binaries>` is
+//! the directory of the `release-native` build. Started by
 //! `cargo xtask bench`, which builds the binaries and installs nginx.
 //!
 //! Settings from the environment: `BENCH_SECONDS` (each measured run,
@@ -30,21 +31,28 @@ const PACES: [(Pace, usize); 4] = [
     (Pace::Rate(1_000), 128),
 ];
 
+/// Runs the benchmark until it ends or is told to stop (SIGINT, or the
+/// SIGTERM `cargo xtask bench` sends when it ends): either way the
+/// processes it started are dropped, and stopped, with it.
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::select! {
+        done = run() => done,
+        _ = terminate.recv() => anyhow::bail!("stopped by SIGTERM"),
+        _ = tokio::signal::ctrl_c() => anyhow::bail!("stopped by SIGINT"),
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let root = PathBuf::from(
-        args.next()
-            .context("usage: ccpa-bench <repository> <results.md>")?,
-    );
-    let results = PathBuf::from(
-        args.next()
-            .context("usage: ccpa-bench <repository> <results.md>")?,
-    );
+    let usage = "usage: ccpa-bench <directory of the release-native binaries> <results.md>";
+    let bin = PathBuf::from(args.next().context(usage)?);
+    let results = PathBuf::from(args.next().context(usage)?);
     let seconds = env_number("BENCH_SECONDS", 5);
     let soak_minutes = env_number("BENCH_SOAK_MINUTES", 10);
     let soak_rate = env_number("BENCH_SOAK_RATE", 100);
-    let bin = root.join("target/release-native");
     let dir = std::env::temp_dir().join(format!("ccpa-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
 

@@ -6,11 +6,10 @@
 //! asserted.
 
 use std::path::Path;
-use std::process::Command;
 
-use crate::Result;
-use crate::shell::{cargo, step};
+use crate::shell::{cargo, step, tied};
 use crate::tools::apt_install;
+use crate::{Result, disk};
 
 /// Runs the benchmark; `BENCH_SECONDS`, `BENCH_SOAK_MINUTES` and
 /// `BENCH_SOAK_RATE` pass through.
@@ -39,7 +38,13 @@ pub fn run(root: &Path) -> Result {
             ],
         ),
     )?;
-    let mut bench = Command::new(root.join("target/release-native/ccpa-bench"));
-    bench.arg(root).arg(root.join("target/bench.md"));
-    step("benchmark (results in target/bench.md)", bench)
+    let target = disk::target_dir(root);
+    let bin = target.join("release-native");
+    let results = target.join("bench.md");
+    let mut bench = tied(bin.join("ccpa-bench"));
+    bench.arg(&bin).arg(&results);
+    step(
+        &format!("benchmark (results in {})", results.display()),
+        bench,
+    )
 }

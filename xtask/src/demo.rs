@@ -5,10 +5,10 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use crate::shell::{cargo, step};
+use crate::shell::{cargo, step, tied};
 use crate::{Result, disk, widget};
 
 /// The emulator's tenant, as the emulator's defaults have it.
@@ -38,11 +38,11 @@ pub fn run(root: &Path) -> Result {
             &["build", "-p", "ccpa-proxy", "-p", "campaign-emulator"],
         ),
     )?;
-    let bin = root.join("target/debug");
+    let bin = disk::target_dir(root).join("debug");
     let database = fresh_database(root)?;
     let emulator_url = format!("http://127.0.0.1:{emulator_port}");
 
-    let mut emulator = Command::new(bin.join("campaign-emulator"));
+    let mut emulator = tied(bin.join("campaign-emulator"));
     emulator.args(["--listen", &format!("127.0.0.1:{emulator_port}")]);
     let emulator = Running(
         emulator
@@ -51,7 +51,7 @@ pub fn run(root: &Path) -> Result {
     );
     wait_until_ok(emulator_port, "/_emulator/stats")?;
 
-    let mut proxy = Command::new(bin.join("ccpa-proxy"));
+    let mut proxy = tied(bin.join("ccpa-proxy"));
     proxy
         .env_remove("CCPA_CONFIG")
         .current_dir(root)
@@ -97,7 +97,7 @@ pub fn run(root: &Path) -> Result {
 
 /// The demo's database, emptied: the emulator starts afresh each run too.
 fn fresh_database(root: &Path) -> Result<std::path::PathBuf> {
-    let dir = root.join("target/demo");
+    let dir = disk::target_dir(root).join("demo");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     for file in ["ccpa-proxy.db", "ccpa-proxy.db-wal", "ccpa-proxy.db-shm"] {
         let _ = std::fs::remove_file(dir.join(file));

@@ -39,7 +39,9 @@ pub fn ensure_room(root: &Path, build_gb: f64) -> Result {
     ))
 }
 
-fn target_dir(root: &Path) -> PathBuf {
+/// Where cargo builds: `CARGO_TARGET_DIR` (relative to the repository),
+/// or `target/`.
+pub fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(|dir| root.join(dir))
         .unwrap_or_else(|| root.join("target"))

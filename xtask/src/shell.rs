@@ -1,5 +1,6 @@
 //! Running commands: echoed before they run, failures named after them.
 
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -32,6 +33,25 @@ pub fn output(program: &str, args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
+/// `program`, ended (SIGTERM) when the thread that starts it ends, however
+/// the xtask ends: a SIGINT or SIGKILL to the xtask alone would otherwise
+/// leave it running. Linux's parent-death signal, set by util-linux's
+/// `setpriv` (the workspace forbids the `unsafe` a `prctl` call needs).
+pub fn tied(program: impl AsRef<OsStr>) -> Command {
+    const SETPRIV: &str = "/usr/bin/setpriv";
+    if !Path::new(SETPRIV).is_file() {
+        eprintln!(
+            "note: {SETPRIV} (util-linux) is missing: should this command be killed, \
+             end {} yourself",
+            program.as_ref().to_string_lossy()
+        );
+        return Command::new(program);
+    }
+    let mut command = Command::new(SETPRIV);
+    command.args(["--pdeathsig", "TERM", "--"]).arg(program);
+    command
+}
+
 /// `cargo <args>` in the repository.
 pub fn cargo(root: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
@@ -43,4 +63,34 @@ pub fn cargo(root: &Path, args: &[&str]) -> Command {
 pub fn step(name: &str, command: Command) -> Result {
     eprintln!("\n==> {name}");
     run(command)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    #[test]
+    fn a_tied_process_ends_with_the_thread_that_started_it() {
+        let starter = std::thread::spawn(|| {
+            let child = tied("sleep").arg("30").spawn().expect("sleep starts");
+            // `setpriv` sets the signal, then becomes `sleep`: once it is
+            // `sleep`, the signal is set.
+            let name = format!("/proc/{}/comm", child.id());
+            while std::fs::read_to_string(&name).unwrap_or_default().trim() != "sleep" {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            child
+        });
+        let mut child = starter.join().expect("the starting thread ends");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while child.try_wait().expect("waitable").is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "still running 5 s after its starter ended"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
