@@ -53,8 +53,7 @@ async fn run() -> anyhow::Result<()> {
     let seconds = env_number("BENCH_SECONDS", 5);
     let soak_minutes = env_number("BENCH_SOAK_MINUTES", 10);
     let soak_rate = env_number("BENCH_SOAK_RATE", 100);
-    let dir = std::env::temp_dir().join(format!("ccpa-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
+    let dir = stack::ScratchDir::new()?;
 
     let mut out = format!(
         "## Benchmark, {} ({})\n\nEach run: {seconds} s measured after a warm-up; load from the benchmark's own process over loopback, \
@@ -83,7 +82,6 @@ async fn run() -> anyhow::Result<()> {
     std::fs::write(&results, &out)
         .with_context(|| format!("cannot write {}", results.display()))?;
     println!("{out}");
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 

@@ -44,9 +44,46 @@ impl Process {
 }
 
 impl Drop for Process {
+    /// SIGTERM first, and a moment to act on it: nginx's master stops its
+    /// workers then, while a SIGKILL would leave them serving. SIGKILL
+    /// after two seconds.
     fn drop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        for _ in 0..200 {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A directory of the benchmark's own, deleted when dropped: at the end,
+/// and when a signal stops the benchmark.
+pub struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    /// A fresh directory under the system's temporary one.
+    pub fn new() -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("ccpa-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self(dir))
+    }
+}
+
+impl std::ops::Deref for ScratchDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

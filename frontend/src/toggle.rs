@@ -6,6 +6,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local_scoped_with_cancellation;
 
+use ccpa_widget_state::loader;
 use ccpa_widget_state::machine::{self, Attempt, Event, GpcNotice, Phase, Spoken, Trouble, Widget};
 
 use crate::client::{ApiClient, Early, Scope};
@@ -61,8 +62,8 @@ impl Wiring {
                         std::time::Duration::ZERO,
                     );
                 }
-                machine::Effect::PauseThenLoad => {
-                    set_timeout(move || self.send(Event::PauseOver), BUSY_PAUSE)
+                machine::Effect::PauseThenLoad(pause) => {
+                    set_timeout(move || self.send(Event::PauseOver(pause)), BUSY_PAUSE)
                 }
             }
         }
@@ -128,9 +129,9 @@ pub fn OptOutToggle(settings: Settings, early: Early) -> impl IntoView {
     let online = window_event_listener(leptos::ev::online, move |_| wiring.send(Event::Online));
     on_cleanup(move || online.remove());
 
-    let phase = move || widget.with(|w| w.phase);
-    let confirmed = move || widget.with(|w| w.confirmed);
-    let sensitive = move || widget.with(|w| w.sensitive);
+    let phase = move || widget.with(Widget::phase);
+    let confirmed = move || widget.with(Widget::confirmed);
+    let sensitive = move || widget.with(Widget::sensitive);
     let id = next_id();
     let title_id = format!("ccpa-optout-{id}-title");
     let labelled_by = title_id.clone();
@@ -306,10 +307,7 @@ fn announce_change(section: NodeRef<leptos::html::Section>, state: OptOutState, 
     init.set_bubbles(true);
     init.set_composed(true);
     init.set_detail(&detail);
-    if let Ok(event) = web_sys::CustomEvent::new_with_event_init_dict(CHANGE_EVENT, &init) {
+    if let Ok(event) = web_sys::CustomEvent::new_with_event_init_dict(loader::CHANGE_EVENT, &init) {
         let _ = section.dispatch_event(&event);
     }
 }
-
-/// The event [`announce_change`] dispatches; documented in the README.
-const CHANGE_EVENT: &str = "ccpa-optout:change";

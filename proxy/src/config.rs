@@ -231,6 +231,13 @@ impl DeliverySettings {
         if campaign.health_check_ms == 0 {
             return Err("campaign.health_check_ms must be above 0".into());
         }
+        if (1..1_000).contains(&self.report_interval_ms) {
+            return Err(
+                "delivery.report_interval_ms must be 0 (never) or at least 1000: each report \
+                 counts the pending changes in the database"
+                    .into(),
+            );
+        }
         let (attempt, lease) = (self.attempt_timeout(campaign), self.lease(campaign));
         if lease < attempt + LEASE_MARGIN {
             return Err(format!(

@@ -325,7 +325,9 @@ pub fn router(state: AppState) -> Router {
         .request_timeout(state.delivery.attempt_timeout());
     app.method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(state)
-        .layer(from_fn(move |request, next| within(deadline, request, next)))
+        .layer(from_fn(move |request, next| {
+            within(deadline, request, next)
+        }))
         .layer(cors)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
@@ -353,11 +355,24 @@ pub fn router(state: AppState) -> Router {
                         .extensions()
                         .get::<ClientRequestId>()
                         .map(|ClientRequestId(id)| id.as_str());
-                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), id, client_id)
+                    let path = loggable(request.uri().path());
+                    tracing::info_span!("request", method = %request.method(), path, id, client_id)
                 })
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(map_request(assign_request_id))
+}
+
+/// `path` as the request's log span shows it: the proxy's routes and the
+/// widget's files are plain names; any other path is the client's to fill,
+/// an email address included, and is withheld.
+fn loggable(path: &str) -> &str {
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-');
+    if path.len() <= 128 && path.chars().all(plain) {
+        path
+    } else {
+        "(withheld)"
+    }
 }
 
 /// What a client said its request's id was, cut to [`CLIENT_ID_LEN`]

@@ -1,7 +1,8 @@
 //! Names the widget and `frontend/loader/ccpa-optout.js` must spell alike.
-//! The loader is plain JavaScript and cannot import them:
-//! `tests/loader_names.rs` reads it and checks it uses these, and no others.
-//! The paths and headers of the API are in `ccpa_api`.
+//! The loader is plain JavaScript and cannot import them, and the widget's
+//! view spells its attributes in a macro that takes no constants:
+//! `tests/loader_names.rs` reads both and checks they use these. The paths
+//! and headers of the API are in `ccpa_api`.
 
 /// The attribute that marks an element to mount a widget into.
 pub const HOST_ATTRIBUTE: &str = "data-ccpa-optout";
@@ -30,3 +31,18 @@ pub const TIMEOUT_ATTRIBUTE: &str = "data-timeout-ms";
 
 /// How long a request may take when the page does not say.
 pub const DEFAULT_TIMEOUT_MS: u32 = 20_000;
+
+/// The widget's attribute holding the choice the proxy confirmed (`true`
+/// or `false`), which the loader's `__uspapi` and `__gpp` read and watch.
+pub const OPT_OUT_STATE_ATTRIBUTE: &str = "data-ccpa-opt-out";
+
+/// The widget's attribute holding the confirmed limit on the use of
+/// sensitive information, where offered; read and watched as the above.
+pub const LIMIT_STATE_ATTRIBUTE: &str = "data-ccpa-limit-sensitive";
+
+/// The widget's attribute holding its phase (`Phase::as_str`): the loader
+/// adds the ad tags' locator frames once no widget is `loading`.
+pub const PHASE_ATTRIBUTE: &str = "data-state";
+
+/// The event a widget sends the host page for every confirmed change.
+pub const CHANGE_EVENT: &str = "ccpa-optout:change";

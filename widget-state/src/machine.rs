@@ -77,8 +77,8 @@ pub enum Event {
     Online,
     /// A look at a pending change is due (see [`crate::backoff`]).
     LookDue,
-    /// The pause the proxy asked for after a busy read is over.
-    PauseOver,
+    /// The pause [`Effect::PauseThenLoad`] asked for is over.
+    PauseOver(u32),
     /// The proxy answered an attempt, or no answer came.
     Answered(Attempt, Result<OptOutState, Failure>),
     /// The second switch saved (or saw applied) its choice.
@@ -100,8 +100,9 @@ pub enum Effect {
     /// A read has shown the switch: if focus waits on the heading (after
     /// "Try again"), move it to the switch.
     FocusSwitchFromHeading,
-    /// Send [`Event::PauseOver`] after the pause the proxy asked for.
-    PauseThenLoad,
+    /// Send [`Event::PauseOver`] with this number after the pause the
+    /// proxy asked for.
+    PauseThenLoad(u32),
 }
 
 /// What the live region says.
@@ -150,23 +151,25 @@ pub struct GpcNotice {
     pub invitation: bool,
 }
 
-/// Everything the widget shows, and what it is waiting for.
+/// Everything the widget shows, and what it is waiting for. Only events
+/// change it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Widget {
-    /// Where it is.
-    pub phase: Phase,
+    phase: Phase,
     /// The choice the proxy last confirmed, once known.
-    pub confirmed: Option<bool>,
+    confirmed: Option<bool>,
     /// What failed last, and why; cleared by the next attempt.
-    pub failed: Option<(Attempt, Failure)>,
+    failed: Option<(Attempt, Failure)>,
     /// The proxy honoured the browser's GPC signal.
-    pub honored: bool,
+    honored: bool,
     /// GPC overrode the consumer's own choice to allow sale, on this load.
-    pub conflict: bool,
+    conflict: bool,
     /// The second choice, where the proxy offers it.
-    pub sensitive: Option<SensitiveState>,
+    sensitive: Option<SensitiveState>,
     /// Each save is a change of its own: its rechecks start afresh.
     saves: u32,
+    /// Each pause too: only the latest one's end sends a read.
+    pauses: u32,
 }
 
 impl Widget {
@@ -180,6 +183,7 @@ impl Widget {
             conflict: false,
             sensitive: None,
             saves: 0,
+            pauses: 0,
         };
         let effects = widget.run(Attempt::Load);
         (widget, effects)
@@ -206,7 +210,10 @@ impl Widget {
             // soon as the browser is back online. A failed save waits for
             // "Try again": nothing is sent unasked.
             Event::Online => self.again_if_failed(Attempt::Load, Failure::Unreachable),
-            Event::PauseOver => self.again_if_failed(Attempt::Load, Failure::Busy),
+            Event::PauseOver(pause) if pause == self.pauses => {
+                self.again_if_failed(Attempt::Load, Failure::Busy)
+            }
+            Event::PauseOver(_) => vec![],
             Event::LookDue if self.phase == Phase::Pending => self.run(Attempt::Recheck),
             Event::LookDue => vec![],
             // A click started a save meanwhile: its answer is the newer one.
@@ -227,6 +234,21 @@ impl Widget {
                 })]
             }
         }
+    }
+
+    /// Where it is.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// The choice the proxy last confirmed, once known.
+    pub fn confirmed(&self) -> Option<bool> {
+        self.confirmed
+    }
+
+    /// The second choice, where the proxy offers it.
+    pub fn sensitive(&self) -> Option<SensitiveState> {
+        self.sensitive
     }
 
     /// The change waiting for Campaign's confirmation, by its number, if
@@ -337,7 +359,8 @@ impl Widget {
         // The proxy asked for a pause: a read is tried again by itself
         // after it (a change waits for "Try again").
         if (attempt, failure) == (Attempt::Load, Failure::Busy) {
-            effects.push(Effect::PauseThenLoad);
+            self.pauses = self.pauses.wrapping_add(1);
+            effects.push(Effect::PauseThenLoad(self.pauses));
         }
         effects
     }
@@ -512,7 +535,9 @@ mod tests {
         ];
         for (attempt, failure, trouble) in cases {
             let mut widget = loaded(state(false));
-            widget.phase = Phase::Saving;
+            if let Attempt::Save(_) = attempt {
+                widget.on(Event::Flip);
+            }
             widget.on(Event::Answered(attempt, Err(failure)));
             assert_eq!(widget.phase, Phase::Error);
             assert_eq!(widget.trouble(), Some(trouble), "{attempt:?} {failure:?}");
@@ -525,21 +550,43 @@ mod tests {
         }
     }
 
+    /// The pause a busy read's answer asks for.
+    fn pause_of(effects: &[Effect]) -> u32 {
+        effects
+            .iter()
+            .find_map(|effect| match effect {
+                Effect::PauseThenLoad(pause) => Some(*pause),
+                _ => None,
+            })
+            .expect("a pause")
+    }
+
     #[test]
     fn a_busy_read_is_tried_again_after_the_pause_once() {
+        let busy = Event::Answered(Attempt::Load, Err(Failure::Busy));
         let (mut widget, _) = Widget::start();
-        let effects = widget.on(Event::Answered(Attempt::Load, Err(Failure::Busy)));
-        assert!(effects.contains(&Effect::PauseThenLoad));
-        assert!(
-            widget
-                .on(Event::PauseOver)
-                .contains(&Effect::Send(Attempt::Load))
-        );
+        let pause = pause_of(&widget.on(busy));
+        let effects = widget.on(Event::PauseOver(pause));
+        assert!(effects.contains(&Effect::Send(Attempt::Load)));
 
         let (mut widget, _) = Widget::start();
-        widget.on(Event::Answered(Attempt::Load, Err(Failure::Busy)));
+        let pause = pause_of(&widget.on(busy));
         widget.on(Event::Retry);
-        assert_eq!(widget.on(Event::PauseOver), [], "Try again came first");
+        assert_eq!(
+            widget.on(Event::PauseOver(pause)),
+            [],
+            "Try again came first"
+        );
+
+        // Try again, busy again: only the second pause's end reads.
+        let second = pause_of(&widget.on(busy));
+        assert_eq!(
+            widget.on(Event::PauseOver(pause)),
+            [],
+            "the first pause is over"
+        );
+        let effects = widget.on(Event::PauseOver(second));
+        assert!(effects.contains(&Effect::Send(Attempt::Load)));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The loader (`frontend/loader/ccpa-optout.js`) is plain JavaScript and
-//! cannot import the widget's constants: these tests read it and check it
-//! spells every shared name as the Rust side does, and uses no other.
+//! cannot import the widget's constants, and the widget's view spells its
+//! attributes in a macro: these tests read both and check they spell every
+//! shared name as the constants do.
 
 use std::collections::BTreeSet;
 
@@ -8,14 +9,17 @@ use ccpa_api::{
     BROWSER_OPT_OUT_HEADER, BROWSER_OPT_OUT_PATH, EMAIL_OPT_OUT_PATH, GPC_HEADER, OPT_OUT_PATH,
     SENSITIVE_PATH,
 };
+use ccpa_widget_state::Phase;
 use ccpa_widget_state::loader::*;
 
+/// A file of the repository.
+fn read(path: &str) -> String {
+    let path = format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
 fn loader() -> String {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../frontend/loader/ccpa-optout.js"
-    );
-    std::fs::read_to_string(path).expect("the loader is in the repository")
+    read("frontend/loader/ccpa-optout.js")
 }
 
 /// Every run of characters `allowed` that follows `prefix` in `text`.
@@ -113,4 +117,30 @@ fn the_loader_reads_the_host_elements_attributes_and_storage_as_the_widget_does(
     );
     assert!(js.contains(&format!("localStorage.getItem(\"{REMEMBERED_KEY}\")")));
     assert!(js.contains(&format!("ms > 0 ? ms : {DEFAULT_TIMEOUT_MS})")));
+}
+
+#[test]
+fn the_loader_reads_and_watches_the_attributes_the_widget_sets() {
+    let (js, view) = (loader(), read("frontend/src/toggle.rs"));
+    for attribute in [
+        OPT_OUT_STATE_ATTRIBUTE,
+        LIMIT_STATE_ATTRIBUTE,
+        PHASE_ATTRIBUTE,
+    ] {
+        assert!(
+            view.contains(&format!("{attribute}=move ||")),
+            "the widget sets {attribute}"
+        );
+    }
+    assert!(js.contains(&format!("querySelector(\"[{OPT_OUT_STATE_ATTRIBUTE}]\")")));
+    assert!(js.contains(&format!(
+        "attributeFilter: [\"{OPT_OUT_STATE_ATTRIBUTE}\", \"{LIMIT_STATE_ATTRIBUTE}\"]"
+    )));
+    let loading = Phase::Loading.as_str();
+    assert!(js.contains(&format!("[{PHASE_ATTRIBUTE}={loading}]")));
+    assert!(js.contains(&format!("attributeFilter: [\"{PHASE_ATTRIBUTE}\"]")));
+    assert!(
+        view.contains("loader::CHANGE_EVENT"),
+        "the widget sends {CHANGE_EVENT}"
+    );
 }

@@ -1,7 +1,7 @@
 //! `cargo xtask bench`: builds the proxy, the emulator and the load
 //! generator with the speed profile, installs nginx when it is missing, and
 //! runs `ccpa-bench`, which prints its tables and writes them to
-//! `target/bench.md`, to be copied with their date into
+//! `bench.md` in the target directory, to be copied with their date into
 //! `docs/performance.md`. Not part of the tests: figures are reported, not
 //! asserted.
 

@@ -39,12 +39,34 @@ pub fn ensure_room(root: &Path, build_gb: f64) -> Result {
     ))
 }
 
-/// Where cargo builds: `CARGO_TARGET_DIR` (relative to the repository),
-/// or `target/`.
+/// Where cargo builds, as cargo itself says (`CARGO_TARGET_DIR`,
+/// `build.target-dir` in a config file, or `target/`).
 pub fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(|dir| root.join(dir))
+    let metadata = output(
+        &std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
+        &[
+            "metadata",
+            "--no-deps",
+            "--format-version=1",
+            "--manifest-path",
+            &root.join("Cargo.toml").to_string_lossy(),
+        ],
+    );
+    metadata
+        .as_deref()
+        .and_then(target_directory)
         .unwrap_or_else(|| root.join("target"))
+}
+
+/// The `target_directory` of `cargo metadata`'s JSON (the xtask has no JSON
+/// parser: it must build before anything is installed).
+fn target_directory(metadata: &str) -> Option<PathBuf> {
+    let key = "\"target_directory\":\"";
+    let start = metadata.find(key)? + key.len();
+    let value = &metadata[start..];
+    let end = value.find('"')?;
+    // A path with a quote or a backslash is escaped: not worth guessing.
+    (!value[..end].contains('\\')).then(|| PathBuf::from(&value[..end]))
 }
 
 /// Gigabytes free to this user on the disk that holds `path` (or would hold
@@ -64,4 +86,22 @@ fn used_gb(path: &Path) -> Option<f64> {
 fn kilobytes_to_gb(kilobytes: &str) -> Option<f64> {
     let kilobytes: f64 = kilobytes.parse().ok()?;
     Some(kilobytes / (1024.0 * 1024.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_target_directory_is_cargos() {
+        let metadata = r#"{"packages":[],"target_directory":"/builds/ccpa/target","version":1}"#;
+        assert_eq!(
+            target_directory(metadata),
+            Some(PathBuf::from("/builds/ccpa/target"))
+        );
+        assert_eq!(target_directory(r#"{"target_directory":"C:\\t"}"#), None);
+        // This test runs from a build: cargo names its directory.
+        let found = target_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+        assert!(found.is_absolute() && found.is_dir(), "{found:?}");
+    }
 }

@@ -38,11 +38,13 @@ pub fn output(program: &str, args: &[&str]) -> Option<String> {
 /// leave it running. Linux's parent-death signal, set by util-linux's
 /// `setpriv` (the workspace forbids the `unsafe` a `prctl` call needs).
 pub fn tied(program: impl AsRef<OsStr>) -> Command {
-    const SETPRIV: &str = "/usr/bin/setpriv";
-    if !Path::new(SETPRIV).is_file() {
+    const SETPRIV: &str = "setpriv";
+    // util-linux 2.33 and later.
+    let able = output(SETPRIV, &["--help"]).is_some_and(|help| help.contains("--pdeathsig"));
+    if !able {
         eprintln!(
-            "note: {SETPRIV} (util-linux) is missing: should this command be killed, \
-             end {} yourself",
+            "note: no {SETPRIV} with --pdeathsig (util-linux 2.33 or later): should this \
+             command be killed, end {} yourself",
             program.as_ref().to_string_lossy()
         );
         return Command::new(program);
@@ -78,7 +80,9 @@ mod tests {
             // `setpriv` sets the signal, then becomes `sleep`: once it is
             // `sleep`, the signal is set.
             let name = format!("/proc/{}/comm", child.id());
+            let deadline = Instant::now() + Duration::from_secs(5);
             while std::fs::read_to_string(&name).unwrap_or_default().trim() != "sleep" {
+                assert!(Instant::now() < deadline, "setpriv never became sleep");
                 std::thread::sleep(Duration::from_millis(5));
             }
             child

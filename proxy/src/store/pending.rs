@@ -428,7 +428,8 @@ impl Db {
              AND lease_until <= {now} \
              RETURNING profile_key, choice, key_kind, given_key, audit_id, value, action, \
              attempts, strikes, in_doubt, \
-             (SELECT request_id FROM audit WHERE audit.id = pending_change.audit_id) AS request_id"
+             COALESCE((SELECT request_id FROM audit WHERE audit.id = pending_change.audit_id), '-') \
+             AS request_id"
         ))
         .bind(token.0.as_str())
         .bind(millis(lease))

@@ -43,6 +43,7 @@ impl Spec {
         let path = request.url().path().to_owned();
         let response = client.execute(request).await.expect("the proxy answers");
         let status = response.status().as_u16();
+        let headers = response.headers().clone();
         let body: Value = response.json().await.expect("every answer is JSON");
         let escaped = path.replace('~', "~0").replace('/', "~1");
         let operation = format!("/paths/{escaped}/{method}/responses/{status}");
@@ -55,6 +56,13 @@ impl Spec {
             Some(shared) => shared.trim_start_matches('#').to_owned(),
             None => operation,
         };
+        for (name, header) in self.required_headers(&at) {
+            assert!(
+                headers.contains_key(name.as_str()),
+                "{method} {path} {status} lacks the {name} header the document requires \
+                 ({header})"
+            );
+        }
         let mut schema = self.document.clone();
         schema["$ref"] = json!(format!("#{at}/content/application~1json/schema"));
         let validator =
@@ -70,6 +78,30 @@ impl Spec {
         self.answered
             .insert(format!("{} {path} {status}", method.to_uppercase()));
         (status, body)
+    }
+}
+
+impl Spec {
+    /// The headers the response at pointer `at` requires, by name.
+    fn required_headers(&self, at: &str) -> Vec<(String, String)> {
+        let response = self
+            .document
+            .pointer(at)
+            .expect("the response is in the document");
+        let Some(headers) = response["headers"].as_object() else {
+            return Vec::new();
+        };
+        headers
+            .iter()
+            .filter_map(|(name, header)| {
+                let header = match header["$ref"].as_str() {
+                    Some(shared) => self.document.pointer(shared.trim_start_matches('#'))?,
+                    None => header,
+                };
+                (header["required"] == true)
+                    .then(|| (name.clone(), header["description"].to_string()))
+            })
+            .collect()
     }
 }
 
