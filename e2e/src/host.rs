@@ -256,6 +256,9 @@ pub struct PageOptions {
     pub link: bool,
     /// The widget's `data-heading-level`.
     pub heading_level: Option<u8>,
+    /// Whether the page leaves the widget's stylesheet to the loader
+    /// instead of linking it in its head.
+    pub late_stylesheet: bool,
 }
 
 impl PageOptions {
@@ -273,6 +276,10 @@ impl PageOptions {
             ("email_form", self.email_form.then(|| "true".to_owned())),
             ("link", self.link.then(|| "true".to_owned())),
             ("heading_level", self.heading_level.map(|n| n.to_string())),
+            (
+                "late_stylesheet",
+                self.late_stylesheet.then(|| "true".to_owned()),
+            ),
         ];
         let query: Vec<String> = pairs
             .into_iter()
@@ -325,6 +332,7 @@ async fn privacy_page(
             ""
         },
     );
+    let build = if options.other_build { OTHER_BUILD } else { "" };
     let page = format!(
         r#"<!doctype html>
 <html lang="en"{dir}>
@@ -332,7 +340,7 @@ async fn privacy_page(
 <meta charset="utf-8">
 <title>Privacy choices</title>{theme}
 <script src="/tag-manager.js"></script>
-<script type="module" src="{build}/ccpa-optout.js"></script>
+<script type="module" src="{build}/ccpa-optout.js"></script>{stylesheet}
 </head>
 <body>{header}
 <main>
@@ -349,7 +357,14 @@ async fn privacy_page(
             ""
         },
         widgets = widget.repeat(options.widgets.unwrap_or(1).min(5)),
-        build = if options.other_build { OTHER_BUILD } else { "" },
+        // As the embedding guide advises: kept space from the first paint,
+        // linked after the page's classic scripts, which would wait for it.
+        stylesheet = if options.late_stylesheet {
+            String::new()
+        } else {
+            format!("\n<link rel=\"stylesheet\" href=\"{build}/ccpa-optout.css\">")
+        },
+        build = build,
         header = if options.link {
             format!(
                 "\n<header><a data-ccpa-optout-link data-api=\"{}\" data-token-url=\"/session/{customer}/token\" href=\"/privacy/anonymous\"></a></header>",

@@ -556,6 +556,7 @@ fn the_scope_check_tells_escaping_selectors_apart() {
         ".ccpa-optout [hidden]",
         ".ccpa-optout .ccpa-optout__error p",
         ".ccpa-optout__switch[aria-checked=\"true\"]:dir(rtl) .ccpa-optout__thumb",
+        "[data-ccpa-optout]:not([data-ccpa-mounted])",
     ];
     let escaping = [
         "p",
@@ -565,6 +566,10 @@ fn the_scope_check_tells_escaping_selectors_apart() {
         ".ccpa-optoutx p",
         ":not(.ccpa-optout) p",
         "[class=\"ccpa-optout\"] ~ p",
+        "[data-ccpa-optout] p",
+        "[data-ccpa-optout] + p",
+        "[data-ccpa-optout-link]",
+        "main [data-ccpa-optout]",
     ];
     for selector in scoped {
         assert!(is_scoped(selector), "{selector} is scoped");
@@ -685,6 +690,10 @@ fn is_scoped(selector: &str) -> bool {
     let (_, subject) = compounds.last().expect("a selector has a subject");
     let widget = |class: &String| class == "ccpa-optout" || class.starts_with("ccpa-optout__");
     if classes(subject).iter().any(widget) {
+        return true;
+    }
+    // The host element itself, alone: the space kept for the widget.
+    if compounds.len() == 1 && subject.starts_with("[data-ccpa-optout]") {
         return true;
     }
     // The nearest root to the left, with only descendant or child steps

@@ -12,11 +12,18 @@ const here = (file) => new URL(file, import.meta.url);
 // all requested before anything else is done, not one after another: a
 // static import would hold the rest back until the glue had arrived and been
 // parsed (one round trip more on every cold load).
+// The widgets start once it is in (or has failed): unstyled, a widget
+// would show for a moment and then jump, moving the page around it.
 const css = here("ccpa-optout.css").href;
+let styled = Promise.resolve();
 if (![...document.styleSheets].some((sheet) => sheet.href === css)) {
   const link = document.createElement("link");
   link.rel = "stylesheet";
   link.href = css;
+  styled = new Promise((settle) => {
+    link.addEventListener("load", settle);
+    link.addEventListener("error", settle);
+  });
   document.head.append(link);
 }
 // Compiled while it downloads, not once the glue has arrived and run. A
@@ -33,7 +40,7 @@ const startWidgets = () => {
         : response.arrayBuffer().then((bytes) => WebAssembly.compile(bytes));
     });
     wasm.catch(() => {}); // Reported below, once, whichever fails first.
-    const { default: init, mountAll } = await import("./ccpa-widget.js");
+    const [{ default: init, mountAll }] = await Promise.all([import("./ccpa-widget.js"), styled]);
     await init({ module_or_path: wasm });
     return mountAll;
   })().catch((error) => {
