@@ -556,7 +556,7 @@ fn the_scope_check_tells_escaping_selectors_apart() {
         ".ccpa-optout [hidden]",
         ".ccpa-optout .ccpa-optout__error p",
         ".ccpa-optout__switch[aria-checked=\"true\"]:dir(rtl) .ccpa-optout__thumb",
-        "[data-ccpa-optout]:not([data-ccpa-mounted])",
+        ":where([data-ccpa-optout]:not([data-ccpa-mounted], [hidden]))",
     ];
     let escaping = [
         "p",
@@ -566,10 +566,14 @@ fn the_scope_check_tells_escaping_selectors_apart() {
         ".ccpa-optoutx p",
         ":not(.ccpa-optout) p",
         "[class=\"ccpa-optout\"] ~ p",
-        "[data-ccpa-optout] p",
-        "[data-ccpa-optout] + p",
+        "[data-ccpa-optout]",
+        "[data-ccpa-optout]:not([data-ccpa-mounted])",
+        ":where([data-ccpa-optout])",
+        ":where([data-ccpa-optout]:not([data-ccpa-mounted]))::before",
+        ":where([data-ccpa-optout]:not([data-ccpa-mounted])) p",
+        ":where([data-ccpa-optout]:not([data-ccpa-mounted])) + p",
         "[data-ccpa-optout-link]",
-        "main [data-ccpa-optout]",
+        "main :where([data-ccpa-optout]:not([data-ccpa-mounted]))",
     ];
     for selector in scoped {
         assert!(is_scoped(selector), "{selector} is scoped");
@@ -692,8 +696,13 @@ fn is_scoped(selector: &str) -> bool {
     if classes(subject).iter().any(widget) {
         return true;
     }
-    // The host element itself, alone: the space kept for the widget.
-    if compounds.len() == 1 && subject.starts_with("[data-ccpa-optout]") {
+    // The host element itself, alone, until the widget is in it, without
+    // specificity: the space kept for the widget.
+    if compounds.len() == 1
+        && subject.starts_with(":where([data-ccpa-optout]:not(")
+        && subject.contains("[data-ccpa-mounted]")
+        && !subject.contains("::")
+    {
         return true;
     }
     // The nearest root to the left, with only descendant or child steps

@@ -12,8 +12,9 @@ const here = (file) => new URL(file, import.meta.url);
 // all requested before anything else is done, not one after another: a
 // static import would hold the rest back until the glue had arrived and been
 // parsed (one round trip more on every cold load).
-// The widgets start once it is in (or has failed): unstyled, a widget
-// would show for a moment and then jump, moving the page around it.
+// The widgets start once it is in (or has failed, or 3 s have passed):
+// unstyled, a widget would show for a moment and then jump, moving the
+// page around it.
 const css = here("ccpa-optout.css").href;
 let styled = Promise.resolve();
 if (![...document.styleSheets].some((sheet) => sheet.href === css)) {
@@ -23,6 +24,7 @@ if (![...document.styleSheets].some((sheet) => sheet.href === css)) {
   styled = new Promise((settle) => {
     link.addEventListener("load", settle);
     link.addEventListener("error", settle);
+    setTimeout(settle, 3000);
   });
   document.head.append(link);
 }
@@ -45,6 +47,8 @@ const startWidgets = () => {
     return mountAll;
   })().catch((error) => {
     console.error("ccpa-optout: the widget could not start", error);
+    // The space kept for them would stay empty.
+    for (const host of document.querySelectorAll(widget)) host.setAttribute("data-ccpa-failed", "");
     widgets = undefined;
     return () => {};
   });

@@ -22,7 +22,7 @@ use web_sys::HtmlElement;
 
 /// Marks a host element as taken, so that loading the script twice (tag
 /// managers do) never mounts two widgets into one element.
-const MOUNTED: &str = "data-ccpa-mounted";
+const MOUNTED: &str = ccpa_widget_state::loader::MOUNTED_ATTRIBUTE;
 
 thread_local! {
     /// Every mounted widget: its host element, and the handle whose drop

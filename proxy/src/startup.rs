@@ -355,24 +355,66 @@ pub fn router(state: AppState) -> Router {
                         .extensions()
                         .get::<ClientRequestId>()
                         .map(|ClientRequestId(id)| id.as_str());
-                    let path = loggable(request.uri().path());
-                    tracing::info_span!("request", method = %request.method(), path, id, client_id)
+                    let (method, path) = loggable(request.method(), request.uri().path());
+                    tracing::info_span!("request", method, path, id, client_id)
                 })
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(map_request(assign_request_id))
 }
 
-/// `path` as the request's log span shows it: the proxy's routes and the
-/// widget's files are plain names; any other path is the client's to fill,
-/// an email address included, and is withheld.
-fn loggable(path: &str) -> &str {
-    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-');
-    if path.len() <= 128 && path.chars().all(plain) {
-        path
+/// The method and path as the request's log span shows them: the
+/// standard methods, and the proxy's routes and the widget's files by
+/// name. Anything else is the client's to fill (with a token, a customer's
+/// key or an address, if it likes) and shows as `(other)`.
+fn loggable<'a>(method: &'a Method, path: &'a str) -> (&'a str, &'a str) {
+    const KNOWN: [&str; 23] = [
+        OPT_OUT_PATH,
+        BROWSER_OPT_OUT_PATH,
+        EMAIL_OPT_OUT_PATH,
+        SENSITIVE_PATH,
+        routes::OPENAPI_PATH,
+        "/health/live",
+        "/health/ready",
+        "/.well-known/gpc.json",
+        "/metrics",
+        "/demo/sign-in",
+        "/demo/sign-out",
+        "/demo/session",
+        "/demo/token",
+        "/",
+        "/index.html",
+        "/ccpa-optout.js",
+        "/ccpa-gpp.js",
+        "/ccpa-widget.js",
+        "/ccpa-widget_bg.wasm",
+        "/ccpa-optout.css",
+        "/privacy-choices.svg",
+        "/demo.js",
+        "/demo.css",
+    ];
+    let standard = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+    ];
+    let method = if standard.contains(method) {
+        method.as_str()
     } else {
-        "(withheld)"
-    }
+        "(other)"
+    };
+    (
+        method,
+        if KNOWN.contains(&path) {
+            path
+        } else {
+            "(other)"
+        },
+    )
 }
 
 /// What a client said its request's id was, cut to [`CLIENT_ID_LEN`]

@@ -46,3 +46,11 @@ pub const PHASE_ATTRIBUTE: &str = "data-state";
 
 /// The event a widget sends the host page for every confirmed change.
 pub const CHANGE_EVENT: &str = "ccpa-optout:change";
+
+/// Marks a host element the widget is mounted in; until then the
+/// stylesheet keeps the widget's space there.
+pub const MOUNTED_ATTRIBUTE: &str = "data-ccpa-mounted";
+
+/// Marks the host elements of a widget that could not start: the
+/// stylesheet keeps no space there.
+pub const FAILED_ATTRIBUTE: &str = "data-ccpa-failed";

@@ -144,3 +144,16 @@ fn the_loader_reads_and_watches_the_attributes_the_widget_sets() {
         "the widget sends {CHANGE_EVENT}"
     );
 }
+
+#[test]
+fn the_stylesheet_keeps_space_until_the_widget_is_in_or_could_not_start() {
+    let (css, js) = (read("frontend/style/ccpa-optout.css"), loader());
+    let kept = format!(
+        ":where([{HOST_ATTRIBUTE}]:not([{MOUNTED_ATTRIBUTE}], [{FAILED_ATTRIBUTE}], [hidden]))"
+    );
+    assert!(
+        css.contains(&kept),
+        "the stylesheet keeps space with {kept}"
+    );
+    assert!(js.contains(&format!("host.setAttribute(\"{FAILED_ATTRIBUTE}\", \"\")")));
+}

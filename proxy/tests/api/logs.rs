@@ -60,7 +60,11 @@ async fn logs_hold_no_tokens_secrets_or_emails() {
     let _ = app.get_opt_out(&token).await;
     let _ = app.get_opt_out("garbage.token.value").await;
     // Paths are the client's to fill.
-    for path in ["/api/v1/opt-out/Ada@Example.com", "/x/ada%40example.com"] {
+    for path in [
+        "/api/v1/opt-out/Ada@Example.com",
+        "/x/ada%40example.com",
+        "/host-user-42",
+    ] {
         assert_eq!(app.get(path).await.status(), 404);
     }
 
