@@ -20,7 +20,7 @@ use testkit::ReservedPort;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tower_http::services::ServeDir;
+use tower_http::services::{ServeDir, ServeFile};
 
 /// Emulator + host shop (+ proxy, once started).
 pub struct Stack {
@@ -46,6 +46,10 @@ type RunningProxy = (oneshot::Sender<()>, JoinHandle<std::io::Result<()>>);
 
 /// Where the host shop serves the other build of a comparison.
 pub const OTHER_BUILD: &str = "/other";
+
+/// Where a build without its wasm and glue is served: the loader and the
+/// stylesheet only, so that the widget cannot start.
+const BROKEN_BUILD: &str = "/broken";
 
 #[derive(Clone)]
 struct Host {
@@ -121,6 +125,14 @@ impl Stack {
                 get(|| async { ([(header::CONTENT_TYPE, "text/css")], HOSTILE_CSS) }),
             )
             .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
+            .route_service(
+                &format!("{BROKEN_BUILD}/ccpa-optout.js"),
+                ServeFile::new(crate::dist_dir().join("ccpa-optout.js")),
+            )
+            .route_service(
+                &format!("{BROKEN_BUILD}/ccpa-optout.css"),
+                ServeFile::new(crate::dist_dir().join("ccpa-optout.css")),
+            )
             .with_state(host)
             .fallback_service(
                 ServeDir::new(crate::dist_dir())
@@ -259,6 +271,8 @@ pub struct PageOptions {
     /// Whether the page leaves the widget's stylesheet to the loader
     /// instead of linking it in its head.
     pub late_stylesheet: bool,
+    /// Whether the page loads a build whose wasm is missing.
+    pub broken_build: bool,
 }
 
 impl PageOptions {
@@ -280,6 +294,7 @@ impl PageOptions {
                 "late_stylesheet",
                 self.late_stylesheet.then(|| "true".to_owned()),
             ),
+            ("broken_build", self.broken_build.then(|| "true".to_owned())),
         ];
         let query: Vec<String> = pairs
             .into_iter()
@@ -332,7 +347,11 @@ async fn privacy_page(
             ""
         },
     );
-    let build = if options.other_build { OTHER_BUILD } else { "" };
+    let build = match (options.other_build, options.broken_build) {
+        (_, true) => BROKEN_BUILD,
+        (true, false) => OTHER_BUILD,
+        (false, false) => "",
+    };
     let page = format!(
         r#"<!doctype html>
 <html lang="en"{dir}>

@@ -779,3 +779,30 @@ async fn the_page_does_not_move_as_the_widget_loads() {
         assert_eq!(shift.as_f64(), Some(0.0), "load {load} moved the page");
     }
 }
+
+/// A widget that cannot start (here its wasm is missing) gives back the
+/// space the stylesheet kept for it: no empty box stays on the page.
+#[tokio::test]
+async fn a_widget_that_cannot_start_leaves_no_empty_space() {
+    let stack = Stack::start().await;
+    let browser = Browser::start().await;
+    let broken = PageOptions {
+        broken_build: true,
+        ..PageOptions::default()
+    };
+    browser.goto(&stack.page_with("CUST-1001", &broken)).await;
+    browser
+        .wait_for("[data-ccpa-optout][data-ccpa-failed]")
+        .await;
+    let height = browser
+        .script(
+            "return document.querySelector('[data-ccpa-optout]').getBoundingClientRect().height;",
+        )
+        .await;
+    assert_eq!(height.as_f64(), Some(0.0), "the kept space is given back");
+    let errors = browser.console_errors().await;
+    assert!(
+        errors.iter().any(|e| e.contains("could not start")),
+        "the failure is reported: {errors:?}"
+    );
+}
