@@ -20,6 +20,14 @@ const AXE: &str = ".tools/node_modules/axe-core/axe.min.js";
 /// How long any expected state may take to appear.
 pub const PATIENCE: Duration = Duration::from_secs(15);
 
+/// Sums the page's layout shifts without recent input (its Cumulative
+/// Layout Shift) into `window.__ccpaShift`, from before any page script
+/// runs: for [`Browser::on_every_page`].
+pub const WATCH_LAYOUT_SHIFTS: &str = "window.__ccpaShift = 0;
+new PerformanceObserver((shifts) => {
+  for (const shift of shifts.getEntries()) if (!shift.hadRecentInput) window.__ccpaShift += shift.value;
+}).observe({ type: 'layout-shift', buffered: true });";
+
 /// A WebDriver session in a fresh headless Chromium.
 pub struct Browser {
     /// The WebDriver client.

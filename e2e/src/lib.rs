@@ -6,7 +6,7 @@
 mod browser;
 mod host;
 
-pub use browser::{Browser, PATIENCE};
+pub use browser::{Browser, PATIENCE, WATCH_LAYOUT_SHIFTS};
 pub use host::{PageOptions, Stack};
 
 use std::path::PathBuf;

@@ -751,12 +751,6 @@ async fn a_pending_change_is_not_looked_at_while_the_page_is_hidden() {
     assert_eq!(reads_sent(&browser).await, before + 1);
 }
 
-/// Sums the page's layout shifts from before any of its scripts runs.
-const SHIFTS: &str = "window.__ccpaShift = 0;
-new PerformanceObserver((shifts) => {
-  for (const shift of shifts.getEntries()) if (!shift.hadRecentInput) window.__ccpaShift += shift.value;
-}).observe({ type: 'layout-shift', buffered: true });";
-
 /// The page below the widget does not move while the widget loads and
 /// shows the choice, on a page that links the widget's stylesheet in its
 /// head, as the embedding guide says (it moved two or three times before
@@ -765,7 +759,7 @@ new PerformanceObserver((shifts) => {
 async fn the_page_does_not_move_as_the_widget_loads() {
     let stack = Stack::start().await;
     let browser = Browser::start().await;
-    browser.on_every_page(SHIFTS).await;
+    browser.on_every_page(e2e::WATCH_LAYOUT_SHIFTS).await;
     browser.cdp("Network.enable", json!({})).await;
     browser
         .cdp("Network.setCacheDisabled", json!({ "cacheDisabled": true }))

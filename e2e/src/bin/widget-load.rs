@@ -30,7 +30,7 @@
 
 use std::path::PathBuf;
 
-use e2e::{Browser, PageOptions, Stack};
+use e2e::{Browser, PageOptions, Stack, WATCH_LAYOUT_SHIFTS};
 use serde_json::{Value, json};
 
 const LOADS: usize = 20;
@@ -39,13 +39,9 @@ const LOADS: usize = 20;
 const MOBILE: (f64, f64, f64) = (50.0, 12e6 / 8.0, 3e6 / 8.0);
 
 /// Notes when the widget first reports `ready`, in the page's own clock
-/// (milliseconds since navigation start), and sums the page's layout shifts
-/// (its Cumulative Layout Shift), from before any page script runs.
-const WATCH_READY: &str = "window.__ccpaShift = 0;
-new PerformanceObserver((shifts) => {
-  for (const shift of shifts.getEntries()) if (!shift.hadRecentInput) window.__ccpaShift += shift.value;
-}).observe({ type: 'layout-shift', buffered: true });
-new MutationObserver((_, observer) => {
+/// (milliseconds since navigation start). The layout shifts are summed by
+/// [`WATCH_LAYOUT_SHIFTS`].
+const WATCH_READY: &str = "new MutationObserver((_, observer) => {
   if (document.querySelector('[data-testid=ccpa-optout][data-state=ready]')) {
     window.__ccpaReady = performance.now();
     observer.disconnect();
@@ -107,6 +103,7 @@ async fn report() {
     let mut new_browser = Vec::with_capacity(LOADS);
     for _ in 0..LOADS {
         let browser = Browser::start().await;
+        browser.on_every_page(WATCH_LAYOUT_SHIFTS).await;
         browser.on_every_page(WATCH_READY).await;
         new_browser.push(load(&browser, &page, MILESTONES).await);
     }
@@ -199,6 +196,7 @@ async fn compare(other: PathBuf) {
 async fn cold_browser() -> Browser {
     let browser = Browser::start().await;
     browser.cdp("Network.enable", json!({})).await;
+    browser.on_every_page(WATCH_LAYOUT_SHIFTS).await;
     browser.on_every_page(WATCH_READY).await;
     browser
 }

@@ -148,10 +148,7 @@ async fn a_clients_request_id_is_neither_trusted_nor_stored() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let id = response.headers()["x-request-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let id = request_id(&response);
     assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
     let audit = app.audit().await;
     assert_eq!(audit[0].request_id, id, "the trail holds the proxy's id");

@@ -52,10 +52,7 @@ impl Spec {
             .pointer(&operation)
             .unwrap_or_else(|| panic!("{method} {path} answered {status}, undocumented: {body}"));
         // A shared response is read where it is defined.
-        let at = match documented["$ref"].as_str() {
-            Some(shared) => shared.trim_start_matches('#').to_owned(),
-            None => operation,
-        };
+        let at = shared(documented).unwrap_or(operation);
         for (name, header) in self.required_headers(&at) {
             assert!(
                 headers.contains_key(name.as_str()),
@@ -81,6 +78,13 @@ impl Spec {
     }
 }
 
+/// The pointer within the document that `part` refers to, if it is a
+/// `$ref` to a shared part.
+fn shared(part: &Value) -> Option<String> {
+    let reference = part["$ref"].as_str()?;
+    Some(reference.trim_start_matches('#').to_owned())
+}
+
 impl Spec {
     /// The headers the response at pointer `at` requires, by name.
     fn required_headers(&self, at: &str) -> Vec<(String, String)> {
@@ -94,8 +98,8 @@ impl Spec {
         headers
             .iter()
             .filter_map(|(name, header)| {
-                let header = match header["$ref"].as_str() {
-                    Some(shared) => self.document.pointer(shared.trim_start_matches('#'))?,
+                let header = match shared(header) {
+                    Some(at) => self.document.pointer(&at)?,
                     None => header,
                 };
                 (header["required"] == true)
@@ -105,50 +109,35 @@ impl Spec {
     }
 }
 
-/// Every code the proxy may answer with, spelled as on the wire. The match
-/// stops this list from compiling when a code is added and not listed.
-fn every_code() -> BTreeSet<String> {
+/// How many codes the proxy may answer with: the arms of [`position`].
+const CODES: usize = 18;
+
+/// Where `code` stands among the proxy's codes. A code added to
+/// `ErrorCode` stops this from compiling until it is given a place.
+fn position(code: ErrorCode) -> Option<usize> {
     use ErrorCode::*;
-    let codes = [
-        MissingToken,
-        InvalidToken,
-        TokenExpired,
-        InvalidBody,
-        UnsupportedMediaType,
-        PayloadTooLarge,
-        RequestTimeout,
-        Overloaded,
-        UnexpectedParameter,
-        NotFound,
-        MethodNotAllowed,
-        ProfileNotFound,
-        AmbiguousProfile,
-        UpstreamUnavailable,
-        UpstreamTimeout,
-        StorageUnavailable,
-        RateLimited,
-        Internal,
-    ];
-    for code in codes {
-        match code {
-            MissingToken | InvalidToken | TokenExpired | InvalidBody | UnsupportedMediaType
-            | PayloadTooLarge | RequestTimeout | Overloaded | UnexpectedParameter | NotFound
-            | MethodNotAllowed | ProfileNotFound | AmbiguousProfile | UpstreamUnavailable
-            | UpstreamTimeout | StorageUnavailable | RateLimited | Internal => {}
-            // Only ever read: what a client makes of a code it does not know.
-            Unknown => unreachable!(),
-        }
-    }
-    codes
-        .iter()
-        .map(|code| {
-            serde_json::to_value(code)
-                .unwrap()
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect()
+    Some(match code {
+        MissingToken => 0,
+        InvalidToken => 1,
+        TokenExpired => 2,
+        InvalidBody => 3,
+        UnsupportedMediaType => 4,
+        PayloadTooLarge => 5,
+        RequestTimeout => 6,
+        Overloaded => 7,
+        UnexpectedParameter => 8,
+        NotFound => 9,
+        MethodNotAllowed => 10,
+        ProfileNotFound => 11,
+        AmbiguousProfile => 12,
+        UpstreamUnavailable => 13,
+        UpstreamTimeout => 14,
+        StorageUnavailable => 15,
+        RateLimited => 16,
+        Internal => 17,
+        // Only ever read: what a client makes of a code it does not know.
+        Unknown => return None,
+    })
 }
 
 fn offer_everything(settings: &mut ccpa_proxy::config::Settings) {
@@ -200,16 +189,21 @@ async fn the_document_names_exactly_the_routes_and_error_codes_of_the_proxy() {
     }
 
     let code = "/components/schemas/ErrorBody/properties/error/properties/code/enum";
-    let documented: BTreeSet<String> = spec
-        .document
-        .pointer(code)
-        .unwrap()
-        .as_array()
-        .unwrap()
+    let documented = spec.document.pointer(code).unwrap().as_array().unwrap();
+    let places: BTreeSet<usize> = documented
         .iter()
-        .map(|c| c.as_str().unwrap().to_owned())
+        .map(|name| {
+            let code: ErrorCode = serde_json::from_value(name.clone()).unwrap();
+            assert_eq!(
+                &serde_json::to_value(code).unwrap(),
+                name,
+                "spelled as on the wire"
+            );
+            position(code).unwrap_or_else(|| panic!("{name} is no code of the proxy"))
+        })
         .collect();
-    assert_eq!(documented, every_code());
+    assert_eq!(documented.len(), CODES, "each code once");
+    assert_eq!(places, (0..CODES).collect(), "every code of the proxy");
 }
 
 #[tokio::test]
