@@ -86,12 +86,24 @@ pub enum Pace {
     Rate(u32),
 }
 
+/// What each user's PATCHes set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Changes {
+    /// The choice flips at every PATCH: half are opt-ins, which the proxy
+    /// carries out as a look-up and a PATCH.
+    Flip,
+    /// Every PATCH is an opt-out: one Campaign call by custom key.
+    OptOutOnly,
+}
+
 /// One run's plan.
 pub struct Run<'a> {
     /// What to call.
     pub target: &'a Target,
     /// GET or PATCH.
     pub method: Method,
+    /// What a PATCH sets.
+    pub changes: Changes,
     /// Open connections.
     pub connections: usize,
     /// How requests are paced.
@@ -138,13 +150,13 @@ impl Run<'_> {
             let target = self.target.clone();
             let method = self.method.clone();
             let (pace, connections, users) = (self.pace, self.connections, self.users);
+            let changes = self.changes;
             tokio::spawn(async move {
                 connection(
                     &target,
-                    &method,
+                    (&method, changes),
                     k,
-                    connections,
-                    users,
+                    (connections, users),
                     pace,
                     (start, measure_from, end),
                 )
@@ -188,10 +200,9 @@ impl Tally {
 /// One connection's loop; records only what started after `measure_from`.
 async fn connection(
     target: &Target,
-    method: &Method,
+    (method, changes): (&Method, Changes),
     k: usize,
-    connections: usize,
-    users: usize,
+    (connections, users): (usize, usize),
     pace: Pace,
     (start, measure_from, end): (Instant, Instant, Instant),
 ) -> Tally {
@@ -221,7 +232,7 @@ async fn connection(
         tokio::time::sleep_until(intended.into()).await;
         let slot = sent % mine.len();
         let value = values[slot];
-        values[slot] = !value;
+        values[slot] = changes == Changes::OptOutOnly || !value;
         let answer = target
             .request(&client, method, mine[slot] % users.max(1), value)
             .send()

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use load::{Measured, Pace, Run, Target};
+use load::{Changes, Measured, Pace, Run, Target};
 use reqwest::Method;
 use stack::{CLIENT_ID, ORGANIZATION, USERS};
 
@@ -129,10 +129,19 @@ async fn side_by_side(
         ),
     ];
     let mut out = String::new();
-    for method in [Method::GET, Method::PATCH] {
+    for (method, changes) in [
+        (Method::GET, Changes::Flip),
+        (Method::PATCH, Changes::Flip),
+        (Method::PATCH, Changes::OptOutOnly),
+    ] {
+        let what = match (&method, changes) {
+            (&Method::PATCH, Changes::Flip) => "PATCH (each user's choice flips: half opt-ins)",
+            (&Method::PATCH, Changes::OptOutOnly) => "PATCH (opt-outs only)",
+            _ => "GET",
+        };
         let _ = write!(
             out,
-            "### {method}, Campaign latency {latency_ms} ms\n\n\
+            "### {what}, Campaign latency {latency_ms} ms\n\n\
              | load | target | req/s | p50 ms | p99 ms | p99.9 ms | errors | proxy RSS peak | proxy ÷ nginx | proxy ÷ direct |\n\
              | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
         );
@@ -142,6 +151,7 @@ async fn side_by_side(
                 let run = Run {
                     target,
                     method: method.clone(),
+                    changes,
                     connections,
                     pace,
                     duration,
@@ -260,6 +270,7 @@ async fn synchronous_cost(bin: &Path, dir: &Path, duration: Duration) -> anyhow:
             let m = Run {
                 target: &target,
                 method: Method::PATCH,
+                changes: Changes::Flip,
                 connections,
                 pace: Pace::Saturate,
                 duration,
@@ -305,6 +316,7 @@ async fn limits_cost(bin: &Path, dir: &Path, duration: Duration) -> anyhow::Resu
             let m = Run {
                 target: &target,
                 method: Method::GET,
+                changes: Changes::Flip,
                 connections: 256,
                 pace: Pace::Saturate,
                 duration,
