@@ -86,24 +86,46 @@ pub enum Pace {
     Rate(u32),
 }
 
-/// What each user's PATCHes set.
+/// What a run's requests do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Changes {
-    /// The choice flips at every PATCH: half are opt-ins, which the proxy
-    /// carries out as a look-up and a PATCH.
+pub enum Load {
+    /// Read the user's choice.
+    Get,
+    /// Change it: alternately opt-in and opt-out, every user starting on
+    /// the opposite of their neighbour's, so that every pass over the users
+    /// is half opt-ins (which the proxy carries out as a look-up and a
+    /// PATCH, or the look-up alone where Campaign already has it).
     Flip,
-    /// Every PATCH is an opt-out: one Campaign call by custom key.
-    OptOutOnly,
+    /// Opt out, every time: one Campaign call by custom key.
+    OptOut,
+}
+
+impl Load {
+    /// How it is asked.
+    fn method(self) -> Method {
+        match self {
+            Load::Get => Method::GET,
+            Load::Flip | Load::OptOut => Method::PATCH,
+        }
+    }
+
+    /// The value the `nth` user of a connection is first set to.
+    fn first(self, nth: usize) -> bool {
+        self == Load::OptOut || nth.is_multiple_of(2)
+    }
+
+    /// The value after `value`.
+    fn next(self, value: bool) -> bool {
+        self == Load::OptOut || !value
+    }
 }
 
 /// One run's plan.
 pub struct Run<'a> {
     /// What to call.
     pub target: &'a Target,
-    /// GET or PATCH.
-    pub method: Method,
-    /// What a PATCH sets.
-    pub changes: Changes,
+    /// What its requests do.
+    pub load: Load,
     /// Open connections.
     pub connections: usize,
     /// How requests are paced.
@@ -148,15 +170,15 @@ impl Run<'_> {
         let end = measure_from + self.duration;
         let tasks = (0..self.connections).map(|k| {
             let target = self.target.clone();
-            let method = self.method.clone();
-            let (pace, connections, users) = (self.pace, self.connections, self.users);
-            let changes = self.changes;
+            let (load, pace, connections, users) =
+                (self.load, self.pace, self.connections, self.users);
             tokio::spawn(async move {
                 connection(
                     &target,
-                    (&method, changes),
+                    load,
                     k,
-                    (connections, users),
+                    connections,
+                    users,
                     pace,
                     (start, measure_from, end),
                 )
@@ -200,9 +222,10 @@ impl Tally {
 /// One connection's loop; records only what started after `measure_from`.
 async fn connection(
     target: &Target,
-    (method, changes): (&Method, Changes),
+    load: Load,
     k: usize,
-    (connections, users): (usize, usize),
+    connections: usize,
+    users: usize,
     pace: Pace,
     (start, measure_from, end): (Instant, Instant, Instant),
 ) -> Tally {
@@ -213,7 +236,8 @@ async fn connection(
         .build()
         .expect("a client");
     let mine: Vec<usize> = (k..users.max(k + 1)).step_by(connections).collect();
-    let mut values = vec![true; mine.len()];
+    let mut values: Vec<bool> = (0..mine.len()).map(|nth| load.first(nth)).collect();
+    let method = load.method();
     let mut tally = Tally::new();
     let interval = match pace {
         Pace::Saturate => None,
@@ -232,9 +256,9 @@ async fn connection(
         tokio::time::sleep_until(intended.into()).await;
         let slot = sent % mine.len();
         let value = values[slot];
-        values[slot] = changes == Changes::OptOutOnly || !value;
+        values[slot] = load.next(value);
         let answer = target
-            .request(&client, method, mine[slot] % users.max(1), value)
+            .request(&client, &method, mine[slot] % users.max(1), value)
             .send()
             .await;
         let status = match answer {

@@ -19,8 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use load::{Changes, Measured, Pace, Run, Target};
-use reqwest::Method;
+use load::{Load, Measured, Pace, Run, Target};
 use stack::{CLIENT_ID, ORGANIZATION, USERS};
 
 /// The loads of the side-by-side table.
@@ -92,7 +91,8 @@ fn env_number(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// Emulator, nginx and proxy at one upstream latency: every load, both methods.
+/// Emulator, nginx and proxy at one upstream latency: every pace, each
+/// [`Load`].
 async fn side_by_side(
     bin: &Path,
     dir: &Path,
@@ -129,15 +129,11 @@ async fn side_by_side(
         ),
     ];
     let mut out = String::new();
-    for (method, changes) in [
-        (Method::GET, Changes::Flip),
-        (Method::PATCH, Changes::Flip),
-        (Method::PATCH, Changes::OptOutOnly),
-    ] {
-        let what = match (&method, changes) {
-            (&Method::PATCH, Changes::Flip) => "PATCH (each user's choice flips: half opt-ins)",
-            (&Method::PATCH, Changes::OptOutOnly) => "PATCH (opt-outs only)",
-            _ => "GET",
+    for load in [Load::Get, Load::Flip, Load::OptOut] {
+        let what = match load {
+            Load::Get => "GET",
+            Load::Flip => "PATCH (each user's choice flips: half opt-ins)",
+            Load::OptOut => "PATCH (opt-outs only)",
         };
         let _ = write!(
             out,
@@ -150,8 +146,7 @@ async fn side_by_side(
             for (name, target) in &targets {
                 let run = Run {
                     target,
-                    method: method.clone(),
-                    changes,
+                    load,
                     connections,
                     pace,
                     duration,
@@ -172,7 +167,7 @@ async fn side_by_side(
     let idle = stack::memory_kb(proxy.pid(), "VmRSS:")?;
     let _ = writeln!(
         out,
-        "Proxy RSS at the end of these runs: {:.1} MB; its lifetime peak (VmHWM): {:.1} MB.\n",
+        "Proxy RSS at the end of these runs: {:.1} MB; its high-water mark as the kernel kept it (VmHWM; the kernel misses some peaks, so a sample above may exceed it): {:.1} MB.\n",
         mb(idle),
         mb(stack::memory_kb(proxy.pid(), "VmHWM:")?)
     );
@@ -269,8 +264,7 @@ async fn synchronous_cost(bin: &Path, dir: &Path, duration: Duration) -> anyhow:
         for connections in [32, 256] {
             let m = Run {
                 target: &target,
-                method: Method::PATCH,
-                changes: Changes::Flip,
+                load: Load::Flip,
                 connections,
                 pace: Pace::Saturate,
                 duration,
@@ -315,8 +309,7 @@ async fn limits_cost(bin: &Path, dir: &Path, duration: Duration) -> anyhow::Resu
             };
             let m = Run {
                 target: &target,
-                method: Method::GET,
-                changes: Changes::Flip,
+                load: Load::Get,
                 connections: 256,
                 pace: Pace::Saturate,
                 duration,
