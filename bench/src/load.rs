@@ -91,10 +91,10 @@ pub enum Pace {
 pub enum Load {
     /// Read the user's choice.
     Get,
-    /// Change it: alternately opt-in and opt-out, every user starting on
-    /// the opposite of their neighbour's, so that every pass over the users
-    /// is half opt-ins (which the proxy carries out as a look-up and a
-    /// PATCH, or the look-up alone where Campaign already has it).
+    /// Change it: each of the connection's users in turn is opted out
+    /// and then opted in again, so that half the requests are opt-ins and
+    /// every opt-in reverses a choice Campaign holds (the proxy carries it
+    /// out as a look-up and a PATCH); opt-ins are also timed apart.
     Flip,
     /// Opt out, every time: one Campaign call by custom key.
     OptOut,
@@ -109,14 +109,13 @@ impl Load {
         }
     }
 
-    /// The value the `nth` user of a connection is first set to.
-    fn first(self, nth: usize) -> bool {
-        self == Load::OptOut || nth.is_multiple_of(2)
-    }
-
-    /// The value after `value`.
-    fn next(self, value: bool) -> bool {
-        self == Load::OptOut || !value
+    /// Which of a connection's `users` its request number `sent` is for,
+    /// and the value a PATCH sets.
+    fn nth(self, sent: usize, users: usize) -> (usize, bool) {
+        match self {
+            Load::Flip => ((sent / 2) % users, sent.is_multiple_of(2)),
+            Load::Get | Load::OptOut => (sent % users, true),
+        }
     }
 }
 
@@ -152,10 +151,13 @@ pub struct Measured {
     pub errors: u64,
     /// `202` answers: recorded, not yet applied (only the proxy gives them).
     pub accepted_later: u64,
+    /// The opt-ins' own p50 and p99 (µs), for [`Load::Flip`].
+    pub opt_ins: Option<(u64, u64)>,
 }
 
 struct Tally {
     latencies: Histogram<u64>,
+    opt_ins: Histogram<u64>,
     ok: u64,
     errors: u64,
     later: u64,
@@ -197,14 +199,22 @@ impl Run<'_> {
             p999: all.latencies.value_at_quantile(0.999),
             errors: all.errors,
             accepted_later: all.later,
+            opt_ins: (!all.opt_ins.is_empty()).then(|| {
+                (
+                    all.opt_ins.value_at_quantile(0.5),
+                    all.opt_ins.value_at_quantile(0.99),
+                )
+            }),
         }
     }
 }
 
 impl Tally {
     fn new() -> Self {
+        let histogram = || Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid bounds");
         Self {
-            latencies: Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid bounds"),
+            latencies: histogram(),
+            opt_ins: histogram(),
             ok: 0,
             errors: 0,
             later: 0,
@@ -213,6 +223,7 @@ impl Tally {
 
     fn merge(&mut self, other: Tally) {
         self.latencies.add(other.latencies).expect("same bounds");
+        self.opt_ins.add(other.opt_ins).expect("same bounds");
         self.ok += other.ok;
         self.errors += other.errors;
         self.later += other.later;
@@ -236,7 +247,6 @@ async fn connection(
         .build()
         .expect("a client");
     let mine: Vec<usize> = (k..users.max(k + 1)).step_by(connections).collect();
-    let mut values: Vec<bool> = (0..mine.len()).map(|nth| load.first(nth)).collect();
     let method = load.method();
     let mut tally = Tally::new();
     let interval = match pace {
@@ -254,9 +264,7 @@ async fn connection(
             break;
         }
         tokio::time::sleep_until(intended.into()).await;
-        let slot = sent % mine.len();
-        let value = values[slot];
-        values[slot] = load.next(value);
+        let (slot, value) = load.nth(sent, mine.len());
         let answer = target
             .request(&client, &method, mine[slot] % users.max(1), value)
             .send()
@@ -270,10 +278,11 @@ async fn connection(
             Err(_) => None,
         };
         if intended >= measure_from {
-            let micros = intended.elapsed().as_micros();
-            tally
-                .latencies
-                .saturating_record(u64::try_from(micros).unwrap_or(u64::MAX));
+            let micros = u64::try_from(intended.elapsed().as_micros()).unwrap_or(u64::MAX);
+            tally.latencies.saturating_record(micros);
+            if load == Load::Flip && !value {
+                tally.opt_ins.saturating_record(micros);
+            }
             match status {
                 Some(202) => tally.later += 1,
                 Some(200..=299) => tally.ok += 1,

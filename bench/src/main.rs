@@ -56,7 +56,7 @@ async fn run() -> anyhow::Result<()> {
 
     let mut out = format!(
         "## Benchmark, {} ({})\n\nEach run: {seconds} s measured after a warm-up; load from the benchmark's own process over loopback, \
-         HTTP/1.1 keep-alive, requests spread over {USERS} users. GET and PATCH separately; our proxy's PATCH records every request \
+         HTTP/1.1 keep-alive, requests spread over {USERS} users. GET and the two PATCH loads separately; our proxy's PATCH records every request \
          in SQLite before it answers.\n\n",
         today(),
         machine()
@@ -132,7 +132,7 @@ async fn side_by_side(
     for load in [Load::Get, Load::Flip, Load::OptOut] {
         let what = match load {
             Load::Get => "GET",
-            Load::Flip => "PATCH (each user's choice flips: half opt-ins)",
+            Load::Flip => "PATCH (each user opted out, then in again, in turn: half opt-ins)",
             Load::OptOut => "PATCH (opt-outs only)",
         };
         let _ = write!(
@@ -141,6 +141,7 @@ async fn side_by_side(
              | load | target | req/s | p50 ms | p99 ms | p99.9 ms | errors | proxy RSS peak | proxy ÷ nginx | proxy ÷ direct |\n\
              | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
         );
+        let mut opt_ins = String::new();
         for (pace, connections) in PACES {
             let mut row = Vec::new();
             for (name, target) in &targets {
@@ -161,6 +162,10 @@ async fn side_by_side(
                 row.push((*name, measured, peak));
             }
             out += &rows(pace, connections, &row);
+            opt_ins += &opt_in_line(pace, connections, &row);
+        }
+        if !opt_ins.is_empty() {
+            let _ = write!(out, "\nThe opt-ins alone, p50 / p99 ms:\n\n{opt_ins}");
         }
         out.push('\n');
     }
@@ -174,11 +179,35 @@ async fn side_by_side(
     Ok(out)
 }
 
-fn rows(pace: Pace, connections: usize, row: &[(&str, Measured, Option<u64>)]) -> String {
-    let load = match pace {
+fn pace_name(pace: Pace, connections: usize) -> String {
+    match pace {
         Pace::Saturate => format!("saturation, {connections} conn."),
         Pace::Rate(rate) => format!("{rate} req/s, {connections} conn."),
-    };
+    }
+}
+
+/// A list item with the opt-ins' own latencies of each target, where the
+/// load timed them apart.
+fn opt_in_line(pace: Pace, connections: usize, row: &[(&str, Measured, Option<u64>)]) -> String {
+    let each: Vec<String> = row
+        .iter()
+        .filter_map(|(name, m, _)| {
+            let (p50, p99) = m.opt_ins?;
+            Some(format!(
+                "{name} {:.2} / {:.2}",
+                p50 as f64 / 1000.0,
+                p99 as f64 / 1000.0
+            ))
+        })
+        .collect();
+    if each.is_empty() {
+        return String::new();
+    }
+    format!("* {}: {}\n", pace_name(pace, connections), each.join(", "))
+}
+
+fn rows(pace: Pace, connections: usize, row: &[(&str, Measured, Option<u64>)]) -> String {
+    let load = pace_name(pace, connections);
     let rps = |name: &str| row.iter().find(|r| r.0 == name).map_or(0.0, |r| r.1.rps);
     let ms = |us: u64| us as f64 / 1000.0;
     let mut out = String::new();
