@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
+use axum::extract::MatchedPath;
 use axum::handler::HandlerWithoutStateExt;
 use axum::http::{HeaderName, HeaderValue, Method, Request, header};
 use axum::middleware::{from_fn, map_request};
@@ -344,7 +346,7 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id()))
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(|request: &Request<_>| {
+                .make_span_with(|request: &Request<Body>| {
                     // Method and path only: headers carry tokens, queries may carry emails.
                     let id = request
                         .headers()
@@ -355,7 +357,7 @@ pub fn router(state: AppState) -> Router {
                         .extensions()
                         .get::<ClientRequestId>()
                         .map(|ClientRequestId(id)| id.as_str());
-                    let (method, path) = loggable(request.method(), request.uri().path());
+                    let (method, path) = loggable(request);
                     tracing::info_span!("request", method, path, id, client_id)
                 })
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
@@ -364,24 +366,12 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The method and path as the request's log span shows them: the
-/// standard methods, and the proxy's routes and the widget's files by
-/// name. Anything else is the client's to fill (with a token, a customer's
-/// key or an address, if it likes) and shows as `(other)`.
-fn loggable<'a>(method: &'a Method, path: &'a str) -> (&'a str, &'a str) {
-    const KNOWN: [&str; 23] = [
-        OPT_OUT_PATH,
-        BROWSER_OPT_OUT_PATH,
-        EMAIL_OPT_OUT_PATH,
-        SENSITIVE_PATH,
-        routes::OPENAPI_PATH,
-        "/health/live",
-        "/health/ready",
-        "/.well-known/gpc.json",
-        "/metrics",
-        "/demo/sign-in",
-        "/demo/sign-out",
-        "/demo/session",
-        "/demo/token",
+/// standard methods; the route a request matched (its template, which the
+/// router holds, not the client) and the widget's files by name. Anything
+/// else is the client's to fill (with a token, a customer's key or an
+/// address, if it likes) and shows as `(other)`.
+fn loggable(request: &Request<Body>) -> (&str, &str) {
+    const WIDGET_FILES: [&str; 10] = [
         "/",
         "/index.html",
         "/ccpa-optout.js",
@@ -402,19 +392,19 @@ fn loggable<'a>(method: &'a Method, path: &'a str) -> (&'a str, &'a str) {
         Method::DELETE,
         Method::OPTIONS,
     ];
+    let method = request.method();
     let method = if standard.contains(method) {
         method.as_str()
     } else {
         "(other)"
     };
-    (
-        method,
-        if KNOWN.contains(&path) {
-            path
-        } else {
-            "(other)"
-        },
-    )
+    let path = request.uri().path();
+    let path = match request.extensions().get::<MatchedPath>() {
+        Some(route) => route.as_str(),
+        None if WIDGET_FILES.contains(&path) => path,
+        None => "(other)",
+    };
+    (method, path)
 }
 
 /// What a client said its request's id was, cut to [`CLIENT_ID_LEN`]
