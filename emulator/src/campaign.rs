@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -134,12 +134,69 @@ fn base_url(app: &AppState, headers: &HeaderMap) -> String {
     format!("http://{host}/{}/campaign", app.config.organization)
 }
 
-fn collection(items: Vec<Value>, base: &str, resource: Resource) -> Value {
-    json!({
-        "content": items,
+/// Query of a collection (the resource itself, or a filter such as
+/// `byEmail`), as Campaign pages it: `_lineCount` profiles a page (25 by
+/// default) from `_lineStart`; `_forcePagination=true` asks for the `next`
+/// link on a large table, where Campaign leaves it out otherwise.
+#[derive(Debug, Default, Deserialize)]
+pub struct Paging {
+    #[serde(rename = "_lineCount")]
+    line_count: Option<usize>,
+    #[serde(rename = "_lineStart")]
+    line_start: Option<usize>,
+    #[serde(rename = "_forcePagination")]
+    force_pagination: Option<bool>,
+    /// The `byEmail` filter's parameter.
+    email: Option<String>,
+}
+
+/// Campaign's page when `_lineCount` is not given.
+const DEFAULT_PAGE: usize = 25;
+
+/// One page of `items` as Campaign answers a collection: `content`, the
+/// `count` link, and a `next` link while items remain, unless the table is
+/// a large one (more profiles than Campaign's `XtkBigTableThreshold`, which
+/// the emulator can be given) and the caller did not force it.
+fn collection(
+    items: Vec<Value>,
+    paging: &Paging,
+    uri: &Uri,
+    (base, resource): (&str, Resource),
+    large: bool,
+) -> Value {
+    let (start, count) = (
+        paging.line_start.unwrap_or(0),
+        paging.line_count.unwrap_or(DEFAULT_PAGE),
+    );
+    let more = items.len() > start.saturating_add(count);
+    let content: Vec<Value> = items.into_iter().skip(start).take(count).collect();
+    let mut page = json!({
+        "content": content,
         "count": { "href": format!("{base}/{}/profile/_count", resource.path()) },
         "serverSidePagination": true,
-    })
+    });
+    if more && (!large || paging.force_pagination == Some(true)) {
+        page["next"] = json!({ "href": next_href((base, resource), uri, start + count, count) });
+    }
+    page
+}
+
+/// The request's own URL (the documented spelling of its resource) with
+/// `_lineStart` moved on: Campaign computes it, and callers must take it
+/// from the `next` link as it is.
+fn next_href((base, resource): (&str, Resource), uri: &Uri, start: usize, count: usize) -> String {
+    let route = uri
+        .path()
+        .rsplit_once("/profile")
+        .map_or("", |(_, route)| route);
+    let mut url = url::Url::parse(&format!("{base}/{}/profile{route}", resource.path()))
+        .expect("a valid URL");
+    let asked = url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes());
+    url.query_pairs_mut()
+        .extend_pairs(asked.filter(|(name, _)| !name.starts_with("_line")))
+        .append_pair("_lineCount", &count.to_string())
+        .append_pair("_lineStart", &start.to_string());
+    url.into()
 }
 
 /// Path parameters of a single-profile route.
@@ -149,24 +206,12 @@ pub struct ProfilePath {
     key: String,
 }
 
-/// Query of the `byEmail` filter.
-#[derive(Debug, Deserialize)]
-pub struct ByEmail {
-    email: Option<String>,
-}
-
-/// Query of the collection: `_lineCount` limits a page (default 25).
-#[derive(Debug, Deserialize)]
-pub struct Paging {
-    #[serde(rename = "_lineCount")]
-    line_count: Option<usize>,
-}
-
-/// `GET …/profile`: the first page of profiles.
+/// `GET …/profile`: a page of every profile.
 pub async fn list(
     State((app, resource)): State<(AppState, Resource)>,
     Path(org): Path<String>,
     Query(paging): Query<Paging>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     if org != app.config.organization {
@@ -174,36 +219,39 @@ pub async fn list(
     }
     let base = base_url(&app, &headers);
     let store = app.store.lock().expect("emulator store poisoned");
+    let large = store.is_large();
     let items = store
         .profiles
         .iter()
-        .take(paging.line_count.unwrap_or(25))
         .map(|p| render(p, resource, &base))
         .collect();
-    Json(collection(items, &base, resource)).into_response()
+    Json(collection(items, &paging, &uri, (&base, resource), large)).into_response()
 }
 
-/// `GET …/profile/byEmail?email=`: every profile with exactly that email.
+/// `GET …/profile/byEmail?email=`: a page of the profiles with exactly that
+/// email (compared as stored, case included: see `docs/emulator.md`).
 pub async fn by_email(
     State((app, resource)): State<(AppState, Resource)>,
     Path(org): Path<String>,
-    Query(query): Query<ByEmail>,
+    Query(paging): Query<Paging>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     if org != app.config.organization {
         return no_such_resource().await;
     }
-    let Some(email) = query.email else {
+    let Some(email) = &paging.email else {
         return bad_request("The 'email' parameter is required");
     };
     let base = base_url(&app, &headers);
     let store = app.store.lock().expect("emulator store poisoned");
+    let large = store.is_large();
     let items = store
-        .by_email(&email)
+        .by_email(email)
         .iter()
         .map(|p| render(p, resource, &base))
         .collect();
-    Json(collection(items, &base, resource)).into_response()
+    Json(collection(items, &paging, &uri, (&base, resource), large)).into_response()
 }
 
 /// `GET …/profile/<key>`.
@@ -446,6 +494,53 @@ mod tests {
         let shown = |resource| render(&profile, resource, "http://h/org/campaign");
         assert_eq!(shown(Resource::Extended)[SENSITIVE_FIELD], true);
         assert!(shown(Resource::Standard).get(SENSITIVE_FIELD).is_none());
+    }
+
+    /// Collections come a page at a time, 25 by default, with the `next`
+    /// link Campaign computes while items remain; on a large table only
+    /// when the caller forced pagination.
+    #[test]
+    fn collections_are_paged_as_campaign_pages_them() {
+        let items: Vec<Value> = (0..30).map(|n| json!({ "n": n })).collect();
+        let base = "http://h/org/campaign";
+        let at = (base, Resource::Standard);
+        let query = |q: &str| -> (Paging, Uri) {
+            let uri: Uri = format!("/org/campaign/profilesAndServices/profile/byEmail?{q}")
+                .parse()
+                .unwrap();
+            (Query::try_from_uri(&uri).unwrap().0, uri)
+        };
+        let (paging, uri) = query("email=a%40b.c");
+        let first = collection(items.clone(), &paging, &uri, at, false);
+        assert_eq!(first["content"].as_array().unwrap().len(), 25);
+        let next = first["next"]["href"].as_str().unwrap();
+        assert_eq!(
+            next,
+            "http://h/org/campaign/profileAndServices/profile/byEmail?email=a%40b.c\
+             &_lineCount=25&_lineStart=25",
+            "the documented spelling, the query kept, the start moved on"
+        );
+        let (paging, uri) = query(next.split_once('?').unwrap().1);
+        let last = collection(items.clone(), &paging, &uri, at, false);
+        assert_eq!(last["content"][0]["n"], 25);
+        assert_eq!(last["content"].as_array().unwrap().len(), 5);
+        assert!(last.get("next").is_none(), "no more");
+
+        let (paging, uri) = query("email=a%40b.c");
+        assert!(
+            collection(items.clone(), &paging, &uri, at, true)
+                .get("next")
+                .is_none(),
+            "a large table hides the link"
+        );
+        let (paging, uri) = query("email=a%40b.c&_forcePagination=true&_lineCount=10");
+        let forced = collection(items, &paging, &uri, at, true);
+        assert!(
+            forced["next"]["href"]
+                .as_str()
+                .unwrap()
+                .ends_with("_forcePagination=true&_lineCount=10&_lineStart=10")
+        );
     }
 
     #[test]

@@ -37,6 +37,10 @@ pub struct EmulatorConfig {
     pub token_lifetime: Duration,
     /// Added to every Campaign and IMS answer, to look like a real upstream.
     pub latency: Duration,
+    /// Campaign's `XtkBigTableThreshold`: above this many profiles, a
+    /// collection's `next` link comes only with `_forcePagination=true`
+    /// (Campaign's default: 100,000).
+    pub big_table_threshold: usize,
 }
 
 impl Default for EmulatorConfig {
@@ -47,6 +51,7 @@ impl Default for EmulatorConfig {
             client_secret: "ccpa-demo-secret".into(),
             token_lifetime: Duration::from_secs(86_399),
             latency: Duration::ZERO,
+            big_table_threshold: 100_000,
         }
     }
 }
@@ -74,6 +79,7 @@ impl Emulator {
         let addr = listener.local_addr()?;
         let mut store = Store::new(store::demo_profiles());
         store.latency = config.latency;
+        store.big_table_threshold = config.big_table_threshold;
         let state = AppState {
             store: Arc::new(Mutex::new(store)),
             config: Arc::new(config),
@@ -173,6 +179,13 @@ impl Emulator {
     /// Queues a fault for the next matching requests.
     pub fn inject(&self, fault: Fault) {
         self.store().faults.push_back(fault);
+    }
+
+    /// Makes the profile table count as large above `profiles` (Campaign's
+    /// `XtkBigTableThreshold`): then collections give their `next` link
+    /// only to callers that pass `_forcePagination=true`.
+    pub fn set_big_table_threshold(&self, profiles: usize) {
+        self.store().big_table_threshold = profiles;
     }
 
     /// Adds `latency` to every answer from now on.

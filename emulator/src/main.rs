@@ -32,6 +32,10 @@ struct Args {
     /// Latency added to every answer, in milliseconds.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+    /// Above this many profiles, a collection's `next` link needs
+    /// `_forcePagination=true` (Campaign's `XtkBigTableThreshold`).
+    #[arg(long, default_value_t = 100_000)]
+    big_table_threshold: usize,
     /// Extra customers `LOAD-0000`, `LOAD-0001`, … (allowing sale), for
     /// benchmarks that need many users.
     #[arg(long, default_value_t = 0)]
@@ -57,6 +61,7 @@ async fn main() -> anyhow::Result<()> {
             client_secret: args.client_secret,
             token_lifetime: Duration::from_secs(args.token_lifetime_secs),
             latency: Duration::from_millis(args.latency_ms),
+            big_table_threshold: args.big_table_threshold,
         },
     )?;
     for i in 0..args.customers {

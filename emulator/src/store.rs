@@ -163,6 +163,9 @@ pub struct Store {
     tokens: HashMap<String, Instant>,
     pub(crate) faults: VecDeque<Fault>,
     pub(crate) latency: Duration,
+    /// Campaign's `XtkBigTableThreshold`: above this many profiles, a
+    /// collection's `next` link comes only with `_forcePagination=true`.
+    pub(crate) big_table_threshold: usize,
     pub(crate) stats: Stats,
     /// Campaign requests in progress now.
     pub(crate) in_flight: u64,
@@ -182,6 +185,7 @@ impl Store {
             tokens: HashMap::new(),
             faults: VecDeque::new(),
             latency: Duration::ZERO,
+            big_table_threshold: 100_000,
             stats: Stats::default(),
             in_flight: 0,
             history: HashMap::new(),
@@ -246,6 +250,12 @@ impl Store {
         self.profiles
             .iter()
             .find(|p| p.cus_customer_id.as_deref() == Some(key))
+    }
+
+    /// Whether the profile table counts as large: then Campaign leaves a
+    /// collection's `next` link out unless asked to paginate.
+    pub fn is_large(&self) -> bool {
+        self.profiles.len() > self.big_table_threshold
     }
 
     /// Profiles whose email equals `email` exactly.

@@ -40,11 +40,17 @@ pub struct AuditRecord {
     pub source: String,
     /// Whether the browser sent Global Privacy Control with it.
     pub gpc_signal: bool,
-    /// Nature of the response: `applied`, `pending`, `superseded` (replaced
-    /// by the same person's later choice before it was sent) or `denied`.
+    /// Nature of the response: `applied`, `created`, `pending`,
+    /// `superseded` (replaced by the same person's later choice before it
+    /// was sent), `denied`, `failed`, `held` (for an operator) or `repeat`
+    /// (covered by the same address's requests earlier that hour).
     pub outcome: String,
     /// Campaign's value before the change, when it was read.
     pub previous_value: Option<bool>,
+    /// How many Campaign profiles the response changed (PATCHed or
+    /// created): an opt-out by email reaches every profile with the
+    /// address.
+    pub profiles_changed: Option<i64>,
     /// Date of the response: when Campaign took it, or it was decided.
     pub responded_at: Option<String>,
     /// Basis of a denial.
@@ -68,13 +74,14 @@ impl From<AuditRow> for AuditRecord {
             gpc_signal: row.gpc,
             outcome: row.outcome.unwrap_or_else(|| "pending".into()),
             previous_value: row.previous,
+            profiles_changed: row.profiles_changed,
             responded_at: row.decided_at.map(rfc3339),
             basis: row.basis,
         }
     }
 }
 
-const CSV_HEADER: [&str; 11] = [
+const CSV_HEADER: [&str; 12] = [
     "id",
     "requestId",
     "receivedAt",
@@ -84,12 +91,13 @@ const CSV_HEADER: [&str; 11] = [
     "gpcSignal",
     "outcome",
     "previousValue",
+    "profilesChanged",
     "respondedAt",
     "basis",
 ];
 
 impl AuditRecord {
-    fn csv_fields(&self) -> [String; 11] {
+    fn csv_fields(&self) -> [String; 12] {
         let optional = |value: Option<String>| value.unwrap_or_default();
         [
             self.id.to_string(),
@@ -101,6 +109,7 @@ impl AuditRecord {
             self.gpc_signal.to_string(),
             self.outcome.clone(),
             optional(self.previous_value.map(|v| v.to_string())),
+            optional(self.profiles_changed.map(|v| v.to_string())),
             optional(self.responded_at.clone()),
             optional(self.basis.clone()),
         ]
@@ -136,7 +145,7 @@ pub async fn export(
     Ok(count)
 }
 
-fn write_csv_line(out: &mut impl Write, fields: [String; 11]) -> std::io::Result<()> {
+fn write_csv_line(out: &mut impl Write, fields: [String; 12]) -> std::io::Result<()> {
     let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
     writeln!(out, "{}", line.join(","))
 }
@@ -158,11 +167,40 @@ fn csv_field(field: &str) -> String {
     }
 }
 
-fn rfc3339(unix_ms: i64) -> String {
+/// `unix_ms` as an RFC 3339 time (UTC).
+pub fn rfc3339(unix_ms: i64) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_ms) * 1_000_000)
         .ok()
         .and_then(|at| at.format(&Rfc3339).ok())
         .unwrap_or_default()
+}
+
+/// The business days a business has to act on a request to opt out
+/// (CCPA regulations § 7026(f)).
+const RESPONSE_BUSINESS_DAYS: u32 = 15;
+
+/// When the response to a request received at `received_ms` (Unix ms) is
+/// due: 15 business days later, counting Monday to Friday in UTC. Public
+/// holidays are counted as business days, which can only bring the
+/// deadline earlier.
+pub fn response_deadline(received_ms: i64) -> i64 {
+    const DAY_MS: i64 = 86_400_000;
+    let weekday = |at_ms: i64| {
+        OffsetDateTime::from_unix_timestamp(at_ms.div_euclid(1_000))
+            .map_or(time::Weekday::Monday, OffsetDateTime::weekday)
+    };
+    let mut due = received_ms;
+    let mut counted = 0;
+    while counted < RESPONSE_BUSINESS_DAYS {
+        due += DAY_MS;
+        if !matches!(
+            weekday(due),
+            time::Weekday::Saturday | time::Weekday::Sunday
+        ) {
+            counted += 1;
+        }
+    }
+    due
 }
 
 /// Parses `2026-11-01` (UTC midnight) or an RFC 3339 time into Unix ms.
@@ -220,6 +258,25 @@ mod tests {
                 proptest::prop_assert!(!written.contains([',', '"', '\n', '\r']));
             }
         }
+    }
+
+    #[test]
+    fn the_response_is_due_fifteen_business_days_later() {
+        let at = |text| parse_time(text).unwrap();
+        // Friday 2026-12-04: three weeks on, the weekends left out.
+        assert_eq!(
+            rfc3339(response_deadline(at("2026-12-04T10:00:00Z"))),
+            "2026-12-25T10:00:00Z"
+        );
+        // Received on a Saturday: counting starts on Monday.
+        assert_eq!(
+            rfc3339(response_deadline(at("2026-12-05T10:00:00Z"))),
+            "2026-12-25T10:00:00Z"
+        );
+        assert_eq!(
+            rfc3339(response_deadline(at("2026-12-07T00:00:00Z"))),
+            "2026-12-28T00:00:00Z"
+        );
     }
 
     #[test]

@@ -14,7 +14,6 @@ use ccpa_api::{BROWSER_COOKIE, BROWSER_OPT_OUT_HEADER, OptOutState};
 
 use crate::error::ApiError;
 use crate::routes::{Body, OptOutBody, Provenance};
-use crate::startup::AppState;
 
 /// How long the cookie lasts: 13 months from the last visit (every read of
 /// an opt-out sets it again), so that an opt-out does not lapse while the
@@ -24,6 +23,31 @@ const COOKIE_MAX_AGE_SECS: u64 = 395 * 24 * 3600;
 /// The cookie's name under HTTPS: `__Host-` binds it to the proxy's host, so
 /// a sibling subdomain cannot plant a choice.
 const SECURE_COOKIE: &str = "__Host-ccpa_optout";
+
+/// How this browser's cookie is named and sent, as `server.secure_cookies`
+/// says: under HTTPS, `__Host-ccpa_optout` with `Secure`, and only that
+/// name is read (a sibling subdomain, or a page over plain HTTP, can set
+/// the unprefixed one, never the prefixed); over plain HTTP (the demo on
+/// loopback), `ccpa_optout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cookies {
+    secure: bool,
+}
+
+impl Cookies {
+    /// Cookies for a proxy reached over HTTPS (`secure`) or not.
+    pub fn new(secure: bool) -> Self {
+        Self { secure }
+    }
+
+    fn name(self) -> &'static str {
+        if self.secure {
+            SECURE_COOKIE
+        } else {
+            BROWSER_COOKIE
+        }
+    }
+}
 
 /// What this browser chose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -67,17 +91,18 @@ impl BrowserChoice {
         }
     }
 
-    /// The choice `headers` carry: the cookie (several: the most
-    /// protective), else the widget's header (its own storage remembers an
-    /// opt-out not yet applied, when the cookie was not kept).
-    pub fn of(headers: &HeaderMap) -> Option<Self> {
+    /// The choice `headers` carry: the cookie of the name `cookies` give
+    /// (several: the most protective), else the widget's header (its own
+    /// storage remembers an opt-out not yet applied, when the cookie was
+    /// not kept).
+    pub fn of(headers: &HeaderMap, cookies: Cookies) -> Option<Self> {
         let cookie = headers
             .get_all(header::COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(';'))
             .filter_map(|pair| pair.trim().split_once('='))
-            .filter(|(name, _)| [BROWSER_COOKIE, SECURE_COOKIE].contains(name))
+            .filter(|(name, _)| *name == cookies.name())
             .filter_map(|(_, value)| {
                 [
                     Self::OptedOut,
@@ -98,14 +123,11 @@ impl BrowserChoice {
     }
 
     /// The `Set-Cookie` that keeps this choice.
-    pub fn cookie(self, secure: bool) -> (header::HeaderName, HeaderValue) {
-        let (name, secure) = if secure {
-            (SECURE_COOKIE, "; Secure")
-        } else {
-            (BROWSER_COOKIE, "")
-        };
+    pub fn cookie(self, cookies: Cookies) -> (header::HeaderName, HeaderValue) {
+        let secure = if cookies.secure { "; Secure" } else { "" };
         let cookie = format!(
-            "{name}={}; Path=/; Max-Age={COOKIE_MAX_AGE_SECS}; HttpOnly; SameSite=Lax{secure}",
+            "{}={}; Path=/; Max-Age={COOKIE_MAX_AGE_SECS}; HttpOnly; SameSite=Lax{secure}",
+            cookies.name(),
             self.cookie_value()
         );
         (
@@ -131,26 +153,24 @@ fn state(choice: Option<BrowserChoice>, gpc: bool) -> OptOutState {
 /// `GET /api/v1/opt-out/browser`: this browser's choice; an opt-out's
 /// cookie is set again, so that it lasts 13 months from the last visit.
 pub async fn get_browser(
-    State(app): State<AppState>,
+    State(cookies): State<Cookies>,
     headers: HeaderMap,
     how: Provenance,
 ) -> impl IntoResponse {
-    let choice = BrowserChoice::of(&headers);
-    let refresh = choice
-        .filter(|c| c.opted_out())
-        .map(|c| c.cookie(app.settings.server.secure_cookies));
+    let choice = BrowserChoice::of(&headers, cookies);
+    let refresh = choice.filter(|c| c.opted_out()).map(|c| c.cookie(cookies));
     (AppendHeaders(refresh), Json(state(choice, how.gpc())))
 }
 
 /// `PUT /api/v1/opt-out/browser` with `{"ccpaOptOut": bool}`: keeps the
 /// choice in the cookie; the answer says what it now is.
 pub async fn put_browser(
-    State(app): State<AppState>,
+    State(cookies): State<Cookies>,
     how: Provenance,
     Body(update): OptOutBody,
 ) -> Result<impl IntoResponse, ApiError> {
     let choice = BrowserChoice::made(update.ccpa_opt_out, how.gpc());
-    let cookie = choice.cookie(app.settings.server.secure_cookies);
+    let cookie = choice.cookie(cookies);
     Ok((
         AppendHeaders([cookie]),
         Json(state(Some(choice), how.gpc())),
@@ -167,33 +187,56 @@ mod tests {
         headers
     }
 
+    const PLAIN: Cookies = Cookies { secure: false };
+    const SECURE: Cookies = Cookies { secure: true };
+
     #[test]
     fn the_cookie_is_read_among_others_and_wins_over_the_header() {
         assert_eq!(
-            BrowserChoice::of(&headers("a=b; ccpa_optout=1; c=d")),
+            BrowserChoice::of(&headers("a=b; ccpa_optout=1; c=d"), PLAIN),
             Some(BrowserChoice::OptedOut)
         );
         let mut both = headers("ccpa_optout=waived");
         both.insert(BROWSER_OPT_OUT_HEADER, HeaderValue::from_static("1"));
-        assert_eq!(BrowserChoice::of(&both), Some(BrowserChoice::Waived));
-        assert_eq!(BrowserChoice::of(&headers("ccpa_optout=yes")), None);
+        assert_eq!(BrowserChoice::of(&both, PLAIN), Some(BrowserChoice::Waived));
+        assert_eq!(BrowserChoice::of(&headers("ccpa_optout=yes"), PLAIN), None);
         assert_eq!(
-            BrowserChoice::of(&headers("ccpa_optout=waived; __Host-ccpa_optout=applied")),
+            BrowserChoice::of(
+                &headers("__Host-ccpa_optout=waived; __Host-ccpa_optout=applied"),
+                SECURE
+            ),
             Some(BrowserChoice::OptedOutApplied),
             "several cookies: the most protective"
         );
     }
 
+    /// Under HTTPS only the `__Host-` cookie is believed: a sibling
+    /// subdomain or a plain-HTTP page can plant the unprefixed one.
+    #[test]
+    fn under_https_a_planted_unprefixed_cookie_is_not_read() {
+        for planted in ["ccpa_optout=waived", "ccpa_optout=1", "ccpa_optout=applied"] {
+            assert_eq!(
+                BrowserChoice::of(&headers(planted), SECURE),
+                None,
+                "{planted}"
+            );
+        }
+        assert_eq!(
+            BrowserChoice::of(&headers("ccpa_optout=waived; __Host-ccpa_optout=0"), SECURE),
+            Some(BrowserChoice::Allowed)
+        );
+    }
+
     #[test]
     fn over_https_the_cookie_is_bound_to_the_proxys_host() {
-        let (_, secure) = BrowserChoice::OptedOut.cookie(true);
+        let (_, secure) = BrowserChoice::OptedOut.cookie(SECURE);
         let secure = secure.to_str().unwrap();
         assert!(
             secure.starts_with("__Host-ccpa_optout=1; Path=/;"),
             "{secure}"
         );
         assert!(secure.ends_with("; Secure"), "{secure}");
-        let (_, plain) = BrowserChoice::Allowed.cookie(false);
+        let (_, plain) = BrowserChoice::Allowed.cookie(PLAIN);
         assert!(plain.to_str().unwrap().starts_with("ccpa_optout=0;"));
     }
 

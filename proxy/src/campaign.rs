@@ -20,7 +20,7 @@ use tracing::Instrument;
 use url::Url;
 
 use crate::config::{CampaignSettings, KeyKind};
-use crate::identity::ProfileKey;
+use crate::identity::{EmailAddress, ProfileKey, names_a_campaign_route};
 use crate::limits::refill;
 use crate::metrics::{Metrics, Upstream};
 use crate::store::Choice;
@@ -36,6 +36,11 @@ pub enum CampaignError {
     /// Several profiles share the user's email.
     #[error("several Campaign profiles match this key")]
     AmbiguousProfile,
+    /// More profiles share the address than `campaign.max_email_matches`:
+    /// more than any person has, so an operator looks before all of them
+    /// are changed.
+    #[error("more than {0} Campaign profiles share this address")]
+    TooManyMatches(usize),
     /// IMS or Campaign did not answer within the timeout.
     #[error("upstream timed out")]
     Timeout,
@@ -150,9 +155,18 @@ struct ProfileBody {
     rest: serde_json::Map<String, serde_json::Value>,
 }
 
+/// A page of a collection: its profiles, and the link to the next page
+/// while there is one (Campaign computes it; it is followed as given).
 #[derive(Debug, Deserialize)]
 struct Collection<T> {
     content: Vec<T>,
+    #[serde(default)]
+    next: Option<Link>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Link {
+    href: Url,
 }
 
 /// What a PATCH (or a POST, among the rest of the profile) answers, as
@@ -173,9 +187,13 @@ struct ErrorAnswer {
 /// The code Campaign puts in a 404 for a key no profile has.
 const DOCUMENT_NOT_FOUND: &str = "RST-360011";
 
-/// Far above any answer the proxy asks for (a profile is about 1 KB, a
-/// page of `byEmail` matches 25 of them); an answer beyond is not Campaign's.
-const LARGEST_ANSWER: usize = 256 * 1024;
+/// Profiles asked for on a page of `byEmail` (Campaign's default is 25):
+/// an address rarely has more, and each page is a call.
+const PAGE: usize = 100;
+
+/// Far above any answer the proxy asks for (a profile is a few KB, a page
+/// of `byEmail` holds [`PAGE`] of them); an answer beyond is not Campaign's.
+const LARGEST_ANSWER: usize = 2 * 1024 * 1024;
 
 /// The client. Cheap to share: one connection pool, one token cache.
 pub struct CampaignClient {
@@ -307,6 +325,7 @@ impl Health {
             | Err(
                 CampaignError::ProfileNotFound
                 | CampaignError::AmbiguousProfile
+                | CampaignError::TooManyMatches(_)
                 | CampaignError::Paced(_),
             ) => Self::Ok,
             Err(CampaignError::Misconfigured(why)) => Self::Misconfigured(why.clone()),
@@ -372,8 +391,8 @@ impl CampaignClient {
                 self.carries(&body, custom)?;
                 self.profile_of(body, true)
             }
-            ProfileKey::Email { .. } => {
-                let body = self.by_email(key).await?;
+            ProfileKey::Email(address) => {
+                let body = self.by_email(address).await?;
                 self.profile_of(body, false)
             }
         }
@@ -431,59 +450,103 @@ impl CampaignClient {
         }
     }
 
-    /// `byEmail` for each spelling of the address, most likely first, until
-    /// one matches.
-    async fn by_email(&self, key: &ProfileKey) -> Result<ProfileBody, CampaignError> {
-        for spelling in key.spellings() {
-            let mut matches = self.matches(spelling).await?;
-            match matches.len() {
-                0 => continue,
-                1 => return Ok(matches.remove(0)),
-                _ => return Err(CampaignError::AmbiguousProfile),
-            }
-        }
-        Err(CampaignError::ProfileNotFound)
+    /// The one profile with the address, in any of its spellings.
+    async fn by_email(&self, address: &EmailAddress) -> Result<ProfileBody, CampaignError> {
+        let mut found = self
+            .every_spelling(address, 1)
+            .await
+            .map_err(|error| match error {
+                CampaignError::TooManyMatches(_) => CampaignError::AmbiguousProfile,
+                error => error,
+            })?;
+        found.pop().ok_or(CampaignError::ProfileNotFound)
     }
 
-    /// The profiles `byEmail` finds for `spelling` (its first page: 25).
-    async fn matches(&self, spelling: &str) -> Result<Vec<ProfileBody>, CampaignError> {
+    /// Every profile that has the address, in any of its spellings: an
+    /// opt-out by email reaches them all. More than
+    /// `campaign.max_email_matches` is [`CampaignError::TooManyMatches`].
+    pub async fn find_every(&self, address: &EmailAddress) -> Result<Vec<Profile>, CampaignError> {
+        let result = self.every_match(address).await;
+        self.observe(result)
+    }
+
+    async fn every_match(&self, address: &EmailAddress) -> Result<Vec<Profile>, CampaignError> {
+        let most = self.settings.max_email_matches;
+        self.every_spelling(address, most)
+            .await?
+            .into_iter()
+            .map(|body| self.profile_of(body, false))
+            .collect()
+    }
+
+    /// The profiles `byEmail` finds for each spelling of `address`, each
+    /// once, or `TooManyMatches(most)` as soon as there are more.
+    async fn every_spelling(
+        &self,
+        address: &EmailAddress,
+        most: usize,
+    ) -> Result<Vec<ProfileBody>, CampaignError> {
+        let mut found: Vec<ProfileBody> = Vec::new();
+        for spelling in address.spellings() {
+            self.matches(spelling, most, &mut found).await?;
+        }
+        Ok(found)
+    }
+
+    /// Adds to `found` the profiles `byEmail` finds for `spelling` that it
+    /// lacks, page after page to the last (following Campaign's `next`
+    /// links, which must stay in the tenant), or stops at more than `most`.
+    /// Each page adds a profile or ends the look-up, so a link that leads
+    /// back cannot loop.
+    async fn matches(
+        &self,
+        spelling: &str,
+        most: usize,
+        found: &mut Vec<ProfileBody>,
+    ) -> Result<(), CampaignError> {
         let resource = &self.settings.standard_resource;
         let mut url = self.resource_url(resource);
         url.path_segments_mut()
             .expect("http URLs have paths")
             .push("byEmail");
-        url.query_pairs_mut().append_pair("email", spelling);
-        let _permit = self.permit().await?;
-        let answer = self.call(Method::GET, url, None).await?;
-        if answer.status != StatusCode::OK {
-            return Err(answer.failure(resource));
-        }
-        Ok(answer.json::<Collection<ProfileBody>>()?.content)
-    }
-
-    /// Every profile that has the address, in any of its spellings: an
-    /// opt-out by email reaches them all.
-    pub async fn find_every(&self, key: &ProfileKey) -> Result<Vec<Profile>, CampaignError> {
-        let result = self.every_match(key).await;
-        self.observe(result)
-    }
-
-    async fn every_match(&self, key: &ProfileKey) -> Result<Vec<Profile>, CampaignError> {
-        let mut found: Vec<Profile> = Vec::new();
-        for spelling in key.spellings() {
-            for body in self.matches(spelling).await? {
-                let profile = self.profile_of(body, false)?;
-                if found.iter().all(|p| p.href != profile.href) {
-                    found.push(profile);
+        // A page big enough to tell "more than `most`"; and the `next`
+        // link, which Campaign leaves out on a large table unless asked.
+        let page = PAGE.min(most + 1).to_string();
+        url.query_pairs_mut()
+            .append_pair("email", spelling)
+            .append_pair("_lineCount", &page)
+            .append_pair("_forcePagination", "true");
+        loop {
+            let answer = {
+                let _permit = self.permit().await?;
+                self.call(Method::GET, url, None).await?
+            };
+            if answer.status != StatusCode::OK {
+                return Err(answer.failure(resource));
+            }
+            let page = answer.json::<Collection<ProfileBody>>()?;
+            let before = found.len();
+            for body in page.content {
+                if found.iter().all(|seen| seen.href != body.href) {
+                    found.push(body);
                 }
             }
+            if found.len() > most {
+                return Err(CampaignError::TooManyMatches(most));
+            }
+            match page.next {
+                Some(next) if found.len() > before => {
+                    self.in_tenant(&next.href)?;
+                    url = next.href;
+                }
+                _ => return Ok(()),
+            }
         }
-        Ok(found)
     }
 
     /// Creates a profile for `key` with `choice` set to `value` (the seed's
     /// POST): the custom key in `custom_key_field` of the extended
-    /// resource, or the address (as given) in the standard one.
+    /// resource, or the address (its key) in the standard one.
     pub async fn create(
         &self,
         key: &ProfileKey,
@@ -507,9 +570,11 @@ impl CampaignClient {
                 &self.settings.extended_resource,
                 json!({ self.settings.custom_key_field.as_str(): custom, field: value }),
             ),
-            ProfileKey::Email { .. } => (
+            // The key, all lower-cased: every later spelling of the
+            // address is looked up by it too, and finds this profile.
+            ProfileKey::Email(address) => (
                 &self.settings.standard_resource,
-                json!({ "email": key.spellings().next(), field: value }),
+                json!({ "email": address.key(), field: value }),
             ),
         };
         let mut url = self.resource_url(resource);
@@ -626,8 +691,14 @@ impl CampaignClient {
     /// Checks once that the resource `kind` keys are looked up in exists:
     /// a wrong organization or resource name would otherwise only show as
     /// every request failing. `Misconfigured` when Campaign says it does
-    /// not exist; other errors when Campaign could not say.
+    /// not exist; other errors when Campaign could not say. Whatever it
+    /// finds, a call that failed included, is what readiness reports next.
     pub async fn check_resource(&self, kind: KeyKind) -> Result<(), CampaignError> {
+        let result = self.resource_answers(kind).await;
+        self.observe(result)
+    }
+
+    async fn resource_answers(&self, kind: KeyKind) -> Result<(), CampaignError> {
         let resource = match kind {
             KeyKind::CustomKey => &self.settings.extended_resource,
             KeyKind::Email => &self.settings.standard_resource,
@@ -636,11 +707,10 @@ impl CampaignClient {
         url.query_pairs_mut().append_pair("_lineCount", "1");
         let _permit = self.permit().await?;
         let answer = self.call(Method::GET, url, None).await?;
-        let result = match answer.status {
+        match answer.status {
             StatusCode::OK => answer.json::<Collection<serde::de::IgnoredAny>>().map(drop),
             _ => Err(answer.failure(resource)),
-        };
-        self.observe(result)
+        }
     }
 
     /// What the latest call said about Campaign.
@@ -661,17 +731,21 @@ impl CampaignClient {
     }
 
     /// Keeps [`CampaignClient::health`] fresh while no request asks
-    /// Campaign anything: a check of the `kind` resource whenever the
-    /// latest call is older than `every`, until `stop`. One call per
-    /// period at most, however often readiness is probed.
+    /// Campaign anything: a check of the `kind` resource `every` after the
+    /// latest call, whatever made it, until `stop`. So readiness learns of
+    /// an outage at most `every` and one call timeout after it began, and
+    /// Campaign gets one call per period at most, however often readiness
+    /// is probed.
     pub async fn watch(&self, kind: KeyKind, every: Duration, stop: CancellationToken) {
         loop {
+            let due = every.saturating_sub(self.observation().1.elapsed());
+            if due.is_zero() {
+                let _ = self.check_resource(kind).await;
+                continue;
+            }
             tokio::select! {
                 () = stop.cancelled() => return,
-                () = tokio::time::sleep(every) => {}
-            }
-            if self.observation().1.elapsed() >= every {
-                let _ = self.check_resource(kind).await;
+                () = tokio::time::sleep(due) => {}
             }
         }
     }
@@ -710,10 +784,11 @@ impl CampaignClient {
     }
 
     /// The profile of the extended resource whose custom key is `key` (one
-    /// path segment, escaped). Identities never hold `.`, `..` or nothing,
-    /// which would name the collection; refused here again all the same.
+    /// path segment, escaped). Identities never hold `.`, `..`, nothing or
+    /// a name of Campaign's own routes, which would name the collection,
+    /// a filter or a field's values; refused here again all the same.
     fn key_url(&self, key: &str) -> Result<Url, CampaignError> {
-        if key.is_empty() || key.chars().all(|c| c == '.') {
+        if key.is_empty() || key.chars().all(|c| c == '.') || names_a_campaign_route(key) {
             return Err(CampaignError::Unexpected(
                 "a custom key that names no profile".into(),
             ));

@@ -12,7 +12,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
-use crate::store::Engine;
+use crate::clients::{ForwardedHeader, TrustedProxies};
+use crate::store::{Budget, Engine};
 
 /// Everything the proxy needs to run.
 #[derive(Debug, Clone, Deserialize)]
@@ -53,10 +54,10 @@ pub struct LimitSettings {
     /// Campaign call; a person flips a switch a few times.
     #[serde(default = "default_changes_per_minute")]
     pub changes_per_minute: u32,
-    /// Requests from one client address (an IPv6 /64) to the API and health
-    /// routes (not the widget's files). Generous, as one address may be a
-    /// whole office; 0 where the proxy sits behind a load balancer (every
-    /// request would come from its address).
+    /// Requests from one client (an IPv4 address or an IPv6 /64; behind a
+    /// load balancer, the address it forwards: `server.trusted_proxies`)
+    /// to the API and health routes (not the widget's files). Generous, as
+    /// one address may be a whole office.
     #[serde(default = "default_per_client_per_minute_all")]
     pub per_client_per_minute: u32,
 }
@@ -81,11 +82,23 @@ pub struct EmailOptOutSettings {
     /// a household sharing one address needs.
     #[serde(default = "default_per_client_per_minute")]
     pub per_client_per_minute: u32,
-    /// Requests for one email address in an hour. Three is more than a
-    /// person who doubts the first went through makes. Either way a request
-    /// can only opt out: the limits guard storage and Campaign, not people.
+    /// Requests for one email address in an hour that are sent to
+    /// Campaign. Three is more than a person who doubts the first went
+    /// through makes; more are recorded as repeats (audited `repeat`),
+    /// covered by the earlier ones. Either way a request can only opt out:
+    /// the limits guard storage and Campaign, not people.
     #[serde(default = "default_per_address_per_hour")]
     pub per_address_per_hour: u32,
+    /// Profiles the proxy may create in an hour for addresses Campaign
+    /// does not have (suppression records). Past it, such requests are
+    /// held, never dropped, until the budget has room or an operator
+    /// releases them: anyone may type any address, and each would stay in
+    /// Campaign for good. 0: every one waits for an operator.
+    #[serde(default = "default_new_profiles_per_hour")]
+    pub new_profiles_per_hour: u32,
+    /// The same, in a day.
+    #[serde(default = "default_new_profiles_per_day")]
+    pub new_profiles_per_day: u32,
 }
 
 impl Default for EmailOptOutSettings {
@@ -94,6 +107,18 @@ impl Default for EmailOptOutSettings {
             enabled: false,
             per_client_per_minute: default_per_client_per_minute(),
             per_address_per_hour: default_per_address_per_hour(),
+            new_profiles_per_hour: default_new_profiles_per_hour(),
+            new_profiles_per_day: default_new_profiles_per_day(),
+        }
+    }
+}
+
+impl EmailOptOutSettings {
+    /// The budget of profiles created for addresses nobody has.
+    pub fn budget(&self) -> Budget {
+        Budget {
+            per_hour: self.new_profiles_per_hour,
+            per_day: self.new_profiles_per_day,
         }
     }
 }
@@ -187,6 +212,13 @@ pub struct DeliverySettings {
     /// oldest has waited (milliseconds; 0: never).
     #[serde(default = "default_report_interval_ms")]
     pub report_interval_ms: u64,
+    /// A change still failing this long after its profile's first waiting
+    /// request (Campaign down, 5xx, timeouts) is reported stuck: counted
+    /// in `/metrics`, listed on the admin listener with its response
+    /// deadline, and warned of in the log at every failed attempt. It is
+    /// still retried (milliseconds).
+    #[serde(default = "default_stuck_after_ms")]
+    pub stuck_after_ms: u64,
 }
 
 impl Default for DeliverySettings {
@@ -200,6 +232,7 @@ impl Default for DeliverySettings {
             max_strikes: default_max_strikes(),
             worker_share_percent: default_worker_share_percent(),
             report_interval_ms: default_report_interval_ms(),
+            stuck_after_ms: default_stuck_after_ms(),
         }
     }
 }
@@ -297,7 +330,8 @@ pub struct ServerSettings {
     pub max_connections: usize,
     /// Connections one client address (an IPv6 /64) may hold at once; more
     /// are answered `503`. A browser opens six to a host; an office behind
-    /// one address a few hundred. 0: no cap (behind a load balancer).
+    /// one address a few hundred. A trusted proxy's connections are not
+    /// capped (they carry every client's). 0: no cap.
     #[serde(default = "default_max_connections_per_client")]
     pub max_connections_per_client: usize,
     /// How long requests under way may run on after a stop signal (ms); by
@@ -308,6 +342,16 @@ pub struct ServerSettings {
     /// the internet (e.g. `127.0.0.1:9090`). Unset, neither is served.
     #[serde(default)]
     pub admin_listen: Option<SocketAddr>,
+    /// The load balancers, CDNs or reverse proxies in front of the proxy
+    /// (addresses or CIDR networks): only from them is `forwarded_header`
+    /// read, for the client every per-client limit counts. Empty: the
+    /// connection's peer is the client.
+    #[serde(default)]
+    pub trusted_proxies: TrustedProxies,
+    /// The header those proxies set: `x-forwarded-for` or `forwarded`
+    /// (RFC 7239). Only that one is read.
+    #[serde(default)]
+    pub forwarded_header: ForwardedHeader,
 }
 
 impl ServerSettings {
@@ -328,6 +372,8 @@ impl ServerSettings {
             max_connections_per_client: default_max_connections_per_client(),
             shutdown_timeout_ms: None,
             admin_listen: None,
+            trusted_proxies: TrustedProxies::default(),
+            forwarded_header: ForwardedHeader::default(),
         }
     }
 
@@ -413,6 +459,12 @@ pub struct CampaignSettings {
     /// so that the person is known not to be sold if they appear later.
     #[serde(default = "default_true")]
     pub create_missing_profiles: bool,
+    /// The most profiles one address may match for an opt-out by email to
+    /// change them all. An address on more is held for an operator (among
+    /// the dead letters, audited `held`), never applied in part: more
+    /// profiles than any person has share a shared or junk address.
+    #[serde(default = "default_max_email_matches")]
+    pub max_email_matches: usize,
     /// The custom-key field of the extended profile resource, set on a
     /// profile created for a custom key.
     #[serde(default = "default_custom_key_field")]
@@ -731,6 +783,18 @@ fn default_per_client_per_minute() -> u32 {
 fn default_per_address_per_hour() -> u32 {
     3
 }
+fn default_new_profiles_per_hour() -> u32 {
+    100
+}
+fn default_new_profiles_per_day() -> u32 {
+    1_000
+}
+fn default_stuck_after_ms() -> u64 {
+    3_600_000
+}
+fn default_max_email_matches() -> usize {
+    1_000
+}
 fn default_true() -> bool {
     true
 }
@@ -790,6 +854,7 @@ fn sources(file: Option<&std::path::Path>) -> Result<config::Config, config::Con
                 .separator("__")
                 .list_separator(",")
                 .with_list_parse_key("server.allowed_origins")
+                .with_list_parse_key("server.trusted_proxies")
                 .try_parsing(true),
         )
         .build()

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -21,10 +21,32 @@ use crate::campaign::{CampaignClient, CampaignError};
 use crate::config::{CampaignSettings, DeliverySettings};
 use crate::identity::ProfileKey;
 use crate::metrics::{Attempted, Metrics};
-use crate::store::{Action, Choice, Claim, Finished, NewRequest, Outcome, Store, StoreError};
+use crate::store::{
+    Action, Budget, Choice, Claim, Finished, Hold, Lane, NewRequest, Outcome, Store, StoreError,
+};
 
 /// Honour `Retry-After` up to a day; beyond that it is more likely a bug.
 const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(86_400);
+
+/// The lanes' turns at the worker: signed-in customers and look-ups of
+/// addresses twice each for every creation of a profile, so that a queue
+/// of unknown addresses never holds up a customer or a known address.
+const TURNS: [Lane; 5] = [
+    Lane::Customer,
+    Lane::Email,
+    Lane::Customer,
+    Lane::Email,
+    Lane::Create,
+];
+
+/// Now, in Unix milliseconds (the database's clock is a step away: a
+/// stuck change's age needs no precision).
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
 
 /// How one attempt ended, for the request that is waiting on it.
 #[derive(Debug)]
@@ -54,6 +76,12 @@ pub struct Delivery {
     slots: usize,
     /// Whether an opt-out creates the profile Campaign does not have.
     create_missing_profiles: bool,
+    /// How many profiles may be created for addresses nobody has.
+    budget: Budget,
+    /// When held creations were last released.
+    released_at: std::sync::Mutex<Instant>,
+    /// After how long a failing change is reported stuck.
+    stuck_after: Duration,
     /// Wakes the idle worker when a change became due at once.
     wake: Notify,
     /// Every attempt under way, the senders' and the worker's: a stop
@@ -70,7 +98,7 @@ impl Delivery {
         store: Arc<Store>,
         campaign: Arc<CampaignClient>,
         campaign_settings: &CampaignSettings,
-        settings: DeliverySettings,
+        (settings, budget): (DeliverySettings, Budget),
         metrics: Arc<Metrics>,
     ) -> Self {
         let share = usize::from(settings.worker_share_percent.min(100));
@@ -80,7 +108,10 @@ impl Delivery {
             campaign,
             attempt_timeout: settings.attempt_timeout(campaign_settings),
             lease: settings.lease(campaign_settings),
+            stuck_after: Duration::from_millis(settings.stuck_after_ms),
             settings,
+            budget,
+            released_at: std::sync::Mutex::new(Instant::now()),
             slots: worker_slots,
             create_missing_profiles: campaign_settings.create_missing_profiles,
             wake: Notify::new(),
@@ -94,6 +125,16 @@ impl Delivery {
         self.attempt_timeout
     }
 
+    /// After how long a failing change is reported stuck.
+    pub fn stuck_after(&self) -> Duration {
+        self.stuck_after
+    }
+
+    /// Wakes the idle worker: changes became due.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
     /// Records `request` and leaves it to the worker, at once: its sender
     /// does not wait for Campaign (an opt-out by email must be answered
     /// alike, and as fast, whether or not anyone has the address).
@@ -102,6 +143,12 @@ impl Delivery {
         self.store.accept(request, Duration::ZERO).await?;
         self.wake.notify_one();
         Ok(())
+    }
+
+    /// Records `request` as covered by earlier ones (audited `repeat`),
+    /// with nothing sent: as costly to answer as [`Delivery::record`].
+    pub async fn repeat(&self, request: NewRequest) -> Result<(), StoreError> {
+        self.store.repeat(request).await
     }
 
     /// Records `request` and makes the first attempt at it while its sender
@@ -149,7 +196,20 @@ impl Delivery {
         let in_doubt = sent.load(Ordering::SeqCst);
         let (value, choice) = (claim.value, claim.choice);
         let (outcome, attempt) = match pushed {
+            Ok(Outcome::OverBudget) => (Outcome::OverBudget, Attempt::Pending),
             Ok(outcome) => (outcome, Attempt::Applied),
+            Err(error @ CampaignError::TooManyMatches(_)) => {
+                tracing::warn!(%error, "an opt-out by email is held for an operator");
+                let outcome = Outcome::GiveUp {
+                    after: Duration::ZERO,
+                    error: format!(
+                        "{error}: held for an operator (raise campaign.max_email_matches, or \
+                         opt them out in Campaign, then retry the dead letter)"
+                    ),
+                    held: true,
+                };
+                (outcome, Attempt::Failed(error))
+            }
             Err(error @ (CampaignError::ProfileNotFound | CampaignError::AmbiguousProfile)) => {
                 let basis = match (&error, choice, value) {
                     (CampaignError::ProfileNotFound, Choice::Sale, false) => {
@@ -176,6 +236,7 @@ impl Delivery {
             Outcome::Denied { .. } => Attempted::Denied,
             Outcome::Retry { .. } => Attempted::Retried,
             Outcome::GiveUp { .. } => Attempted::Failed,
+            Outcome::OverBudget => Attempted::Held,
         };
         let finished = self.store.finish(claim, outcome).await;
         self.metrics.attempted(match (counted, &finished) {
@@ -231,8 +292,10 @@ impl Delivery {
             return Outcome::GiveUp {
                 after,
                 error: error.to_string(),
+                held: false,
             };
         }
+        self.warn_if_stuck(claim, error);
         tracing::warn!(%error, "Campaign did not take a change; it will be retried");
         Outcome::Retry {
             after,
@@ -240,6 +303,23 @@ impl Delivery {
             strike,
             in_doubt,
         }
+    }
+
+    /// Says so, once a change has failed for `delivery.stuck_after_ms`:
+    /// it is still retried, and the response deadline of § 7026(f) (15
+    /// business days from the request) is named, for whoever reads the log.
+    fn warn_if_stuck(&self, claim: &Claim, error: &CampaignError) {
+        let waited = now_ms().saturating_sub(claim.pending_since);
+        if u128::try_from(waited).unwrap_or(0) < self.stuck_after.as_millis() {
+            return;
+        }
+        let deadline = crate::audit::rfc3339(crate::audit::response_deadline(claim.pending_since));
+        tracing::warn!(
+            %error,
+            waited_secs = waited / 1000,
+            %deadline,
+            "a change has been failing for longer than delivery.stuck_after_ms; it is still retried"
+        );
     }
 
     /// Carries `claim` out; `sent` tells whether a change went out to
@@ -259,23 +339,37 @@ impl Delivery {
             // wrong one could only protect someone; anything else is
             // checked against the profile a look-up returns.
             if self.campaign.set_by_key(key, chosen, sent).await? {
-                return Ok(Outcome::Applied { previous: None });
+                return Ok(Outcome::Applied {
+                    previous: None,
+                    changed: 1,
+                });
             }
             // No document has that key so: the look-up tells.
         }
-        let profiles = match claim.action {
-            Action::Set => match self.campaign.find(&claim.key).await {
+        let profiles = match (&claim.key, chosen) {
+            // An opt-out of sale by email reaches every profile with the
+            // address, signed in or not: several profiles may be one
+            // person's, and opting out is the protective side of a guess
+            // (§ 7026(e) allows denying an opt-out only for fraud). Allowing
+            // sale on one of several stays refused.
+            (ProfileKey::Email(address), (Choice::Sale, true)) => {
+                self.campaign.find_every(address).await?
+            }
+            _ => match self.campaign.find(&claim.key).await {
                 Ok(profile) => vec![profile],
                 Err(CampaignError::ProfileNotFound) => Vec::new(),
                 Err(error) => return Err(error),
             },
-            Action::OptOutEveryMatch => self.campaign.find_every(&claim.key).await?,
         };
         if profiles.is_empty() {
             // An opt-out for someone Campaign does not know yet: a profile
-            // flagged so (a suppression record), where the settings allow.
+            // flagged so (a suppression record), where the settings allow,
+            // and, for an address anyone could have typed, the budget.
             if !(claim.value && self.create_missing_profiles) {
                 return Err(CampaignError::ProfileNotFound);
+            }
+            if claim.action == Action::OptOutEveryMatch && !self.within_budget(claim).await? {
+                return Ok(Outcome::OverBudget);
             }
             self.campaign.create(&claim.key, chosen, sent).await?;
             return Ok(Outcome::Created);
@@ -285,16 +379,34 @@ impl Delivery {
             .map(|p| p.value(claim.choice))
             .collect::<Result<Vec<_>, _>>()?;
         let previous = held.iter().all(|&value| value);
+        let mut changed = 0;
         for (profile, held) in profiles.iter().zip(held) {
             // Unless Campaign has it already, or an earlier PATCH may have
             // landed unseen (then what the look-up shows cannot be trusted).
             if held != claim.value || claim.in_doubt {
                 self.campaign.set(profile, chosen, sent).await?;
+                changed += 1;
             }
         }
         Ok(Outcome::Applied {
             previous: Some(previous),
+            changed,
         })
+    }
+
+    /// Whether `claim` may create a profile: it holds a place in the
+    /// creation budget already, an operator let it through, or it takes a
+    /// place now.
+    async fn within_budget(&self, claim: &Claim) -> Result<bool, CampaignError> {
+        if matches!(claim.hold, Some(Hold::Reserved | Hold::Released)) {
+            return Ok(true);
+        }
+        self.store
+            .reserve_creation(claim, self.budget)
+            .await
+            .map_err(|error| {
+                CampaignError::Unavailable(format!("could not count the creation: {error}"))
+            })
     }
 
     /// Exponential backoff with jitter: about `base × 2^attempts`, at most
@@ -320,12 +432,14 @@ impl Delivery {
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
         let reporter = tokio::spawn(self.clone().report(stop.clone()));
         let slots = Arc::new(Semaphore::new(self.slots));
+        let mut turn = 0;
         loop {
             let slot = tokio::select! {
                 () = stop.cancelled() => break,
                 slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
             };
-            match self.store.claim_due(self.lease).await {
+            self.release_held().await;
+            match self.claim_next(&mut turn).await {
                 Ok(Some(claim)) => {
                     let delivery = self.clone();
                     // Marked as the worker's: customers' calls go first.
@@ -364,15 +478,56 @@ impl Delivery {
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(every) => {}
             }
-            match self.store.backlog().await {
+            match self.store.backlog(self.stuck_after).await {
                 Ok(backlog) => tracing::info!(
                     pending = backlog.pending,
                     oldest_pending_secs = backlog.oldest_pending_ms.unwrap_or(0) / 1000,
                     dead_letters = backlog.dead_letters,
+                    held = backlog.held,
+                    stuck = backlog.stuck,
                     "delivery backlog"
                 ),
                 Err(error) => tracing::warn!(%error, "could not count the pending changes"),
             }
+        }
+    }
+
+    /// The next due change, the lanes taking turns ([`TURNS`]); a lane
+    /// with nothing due gives its turn to the next.
+    async fn claim_next(&self, turn: &mut usize) -> Result<Option<Claim>, StoreError> {
+        let first = TURNS[*turn % TURNS.len()];
+        *turn = turn.wrapping_add(1);
+        let others = Lane::ALL.into_iter().filter(|lane| *lane != first);
+        for lane in std::iter::once(first).chain(others) {
+            if let Some(claim) = self.store.claim_due(self.lease, lane).await? {
+                return Ok(Some(claim));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Makes as many creations held for the budget due as it has room
+    /// for (less those already due), once a second at most.
+    async fn release_held(&self) {
+        {
+            let mut last = self
+                .released_at
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last.elapsed() < Duration::from_secs(1) {
+                return;
+            }
+            *last = Instant::now();
+        }
+        let released = match self.store.creation_room(self.budget).await {
+            Ok(0) => return,
+            Ok(room) => self.store.release_held(room).await,
+            Err(error) => Err(error),
+        };
+        match released {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "creations held for the budget are due again"),
+            Err(error) => tracing::warn!(%error, "could not release creations held for the budget"),
         }
     }
 

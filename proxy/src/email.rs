@@ -3,16 +3,19 @@
 //! The answer is the same, as fast, whether or not anyone has the address:
 //! the request is only recorded here, and the worker applies it later (every
 //! profile with the address opted out, or one created flagged so when none
-//! has it). The route can never opt anyone in.
+//! has it, within the creation budget). The route can never opt anyone in.
+//! Every request that passes the per-client limit is recorded: past the
+//! address's own limit, as a repeat the earlier ones cover, so that the
+//! answer says nothing about the address either way.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use ccpa_api::{EmailOptOut, EmailReceived};
 
+use crate::clients::ClientAddr;
 use crate::config::{EmailOptOutSettings, KeyKind};
 use crate::error::ApiError;
 use crate::identity::{ProfileKey, Subject};
@@ -42,7 +45,7 @@ impl EmailLimits {
 /// {"received": true}`, whoever has the address.
 pub async fn post_email(
     State(app): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     how: Provenance,
     Body(EmailOptOut { email }): Body<EmailOptOut>,
 ) -> Result<(StatusCode, Json<EmailReceived>), ApiError> {
@@ -51,34 +54,33 @@ pub async fn post_email(
         why: why.into(),
     })?;
     let limits = &app.email_limits;
-    limits
-        .by_client
-        .allow(&client_of(client.ip()))
-        .map_err(|wait| {
-            app.metrics.limited(Limited::Email);
-            ApiError::TooManyRequests(wait)
-        })?;
-    let received = (StatusCode::ACCEPTED, Json(EmailReceived { received: true }));
-    // The address has had its requests this hour, all recorded: the same
-    // answer, so that nobody learns of the limit, and a person whose
-    // address someone else used up is told what is true.
-    if limits.by_address.allow(key.as_str()).is_err() {
-        return Ok(received);
-    }
+    let client = client_of(client);
+    limits.by_client.allow(&client).map_err(|wait| {
+        app.metrics.limited(Limited::Email);
+        ApiError::TooManyRequests(wait)
+    })?;
     // Prefixed, so that it can never be taken for a host's `sub`.
     let subject = Subject::verified(&format!("email:{}", key.as_str()));
-    tracing::info!(subject = %app.log_tags.tag(&subject), request = %how.request_id(), "opt-out by email recorded");
-    app.delivery
-        .record(NewRequest {
-            subject,
-            key,
-            choice: Choice::Sale,
-            value: true,
-            action: Action::OptOutEveryMatch,
-            source: Source::Email,
-            gpc: how.gpc(),
-            request_id: how.request_id().to_owned(),
-        })
-        .await?;
-    Ok(received)
+    let repeat = limits.by_address.allow(key.as_str()).is_err();
+    let request = NewRequest {
+        subject,
+        key,
+        choice: Choice::Sale,
+        value: true,
+        action: Action::OptOutEveryMatch,
+        source: Source::Email,
+        gpc: how.gpc(),
+        request_id: how.request_id().to_owned(),
+        client: Some(app.log_tags.digest(&client)),
+    };
+    let tag = app.log_tags.tag(&request.subject);
+    // The address has had its requests this hour: recorded all the same,
+    // as a repeat they cover, and answered alike.
+    if repeat {
+        app.delivery.repeat(request).await?;
+    } else {
+        app.delivery.record(request).await?;
+    }
+    tracing::info!(subject = %tag, request = %how.request_id(), repeat, "opt-out by email recorded");
+    Ok((StatusCode::ACCEPTED, Json(EmailReceived { received: true })))
 }

@@ -175,7 +175,7 @@ fn campaign_parts(error: &CampaignError) -> (StatusCode, ErrorCode, String) {
             ErrorCode::ProfileNotFound,
             "Campaign has no profile for the signed-in user.",
         ),
-        CampaignError::AmbiguousProfile => (
+        CampaignError::AmbiguousProfile | CampaignError::TooManyMatches(_) => (
             StatusCode::CONFLICT,
             ErrorCode::AmbiguousProfile,
             "Several Campaign profiles match the signed-in user; none was changed.",

@@ -7,7 +7,8 @@
 //!   after as long (hyper's header timer runs from the moment a connection
 //!   waits for a head, so it is the idle timeout too);
 //! - one client address (an IPv6 /64) holds at most
-//!   `server.max_connections_per_client` of them: the per-address request
+//!   `server.max_connections_per_client` of them (a trusted proxy's are
+//!   not capped: they carry every client's): the per-address request
 //!   limit cannot see connections that never send a request;
 //! - sending an answer may make no progress for at most
 //!   `server.write_timeout_ms`: a client that stops reading (its buffers
@@ -45,6 +46,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
+use crate::clients::TrustedProxies;
 use crate::config::ServerSettings;
 use crate::error::ApiError;
 use crate::limits::client_of;
@@ -78,7 +80,10 @@ pub async fn serve(
     let open = Arc::new(Semaphore::new(connection_cap(settings.max_connections)));
     let shed = Arc::new(shed_answer());
     let shedding = Arc::new(Semaphore::new(SHEDDING_AT_ONCE));
-    let per_client = Arc::new(PerClient::new(settings.max_connections_per_client));
+    let per_client = Arc::new(PerClient::new(
+        settings.max_connections_per_client,
+        settings.trusted_proxies.clone(),
+    ));
     let write_timeout = Duration::from_millis(settings.write_timeout_ms);
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -149,6 +154,8 @@ pub async fn serve(
 /// Connections open per client address (an IPv6 /64).
 struct PerClient {
     max: usize,
+    /// Load balancers: their connections carry every client's.
+    uncapped: TrustedProxies,
     open: Mutex<HashMap<String, usize>>,
 }
 
@@ -159,9 +166,10 @@ struct Held {
 }
 
 impl PerClient {
-    fn new(max: usize) -> Self {
+    fn new(max: usize, uncapped: TrustedProxies) -> Self {
         Self {
             max,
+            uncapped,
             open: Mutex::new(HashMap::new()),
         }
     }
@@ -175,8 +183,8 @@ impl PerClient {
         let client = client_of(ip);
         let mut open = self.counts();
         let held = open.entry(client.clone()).or_insert(0);
-        // 0: no cap (behind a load balancer, every connection is its own).
-        if self.max != 0 && *held >= self.max {
+        let capped = self.max != 0 && !self.uncapped.trust(ip);
+        if capped && *held >= self.max {
             return None;
         }
         *held += 1;

@@ -20,7 +20,9 @@ use crate::config::{IdentitySettings, KeyKind, KeySymbols};
 use crate::error::ApiError;
 use crate::startup::AppState;
 
+mod address;
 mod keys;
+pub use address::EmailAddress;
 pub use keys::Keys;
 
 /// How long a clock may be off between the host and the proxy.
@@ -35,13 +37,8 @@ const MAX_KEY_LEN: usize = 254;
 pub enum ProfileKey {
     /// A Campaign custom key (`profileAndServicesExt/profile/<key>`).
     CustomKey(String),
-    /// An email address (`byEmail`): see [`ProfileKey::parse`].
-    Email {
-        /// Lowercased: what identifies the person.
-        key: String,
-        /// As the token spelt it: what Campaign most likely stores.
-        given: String,
-    },
+    /// An email address (`byEmail`), in every spelling Campaign may hold.
+    Email(EmailAddress),
 }
 
 /// Two keys are one person when their kinds and normalized keys agree.
@@ -54,55 +51,46 @@ impl PartialEq for ProfileKey {
 impl Eq for ProfileKey {}
 
 impl ProfileKey {
-    /// Parses `raw` as a key of `kind`.
-    ///
-    /// An email is keyed lowercased, all of it: `Ada@Example.COM` and
-    /// `ada@example.com` are one person (mail providers ignore case, though
-    /// the standard allows otherwise), so they share one pending change and
-    /// one lease. Campaign is asked for the spelling given first, as its
-    /// profile most likely stores it, then for the lowercased one.
+    /// Parses `raw` as a key of `kind`. An email is keyed in one canonical
+    /// form ([`EmailAddress`]): `Ada@Example.COM` and ` ada@example.com`
+    /// are one person, with one pending change and one lease.
     pub fn parse(raw: &str, kind: KeyKind) -> Result<Self, &'static str> {
-        if raw.is_empty() || raw.len() > MAX_KEY_LEN {
-            return Err("key is empty or too long");
-        }
-        if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Err("key contains whitespace or control characters");
-        }
         match kind {
-            KeyKind::CustomKey => Ok(Self::CustomKey(raw.to_owned())),
-            KeyKind::Email if is_plausible_email(raw) => Ok(Self::Email {
-                key: raw.to_lowercase(),
-                given: raw.to_owned(),
-            }),
-            KeyKind::Email => Err("key is not an email address"),
+            KeyKind::CustomKey => {
+                if raw.is_empty() || raw.len() > MAX_KEY_LEN {
+                    return Err("key is empty or too long");
+                }
+                if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                    return Err("key contains whitespace or control characters");
+                }
+                Ok(Self::CustomKey(raw.to_owned()))
+            }
+            KeyKind::Email => EmailAddress::parse(raw).map(Self::Email),
         }
     }
 
     /// The key itself (normalized), for the pending change and leases only.
     pub fn as_str(&self) -> &str {
         match self {
-            Self::CustomKey(key) | Self::Email { key, .. } => key,
+            Self::CustomKey(key) => key,
+            Self::Email(address) => address.key(),
         }
     }
 
-    /// The spelling the token gave, where it differs from [`Self::as_str`].
+    /// The spelling the token or form gave, where it differs from
+    /// [`Self::as_str`]: what Campaign is asked for first.
     pub fn given(&self) -> Option<&str> {
         match self {
-            Self::Email { key, given } if key != given => Some(given),
-            _ => None,
+            Self::Email(address) => address.given(),
+            Self::CustomKey(_) => None,
         }
-    }
-
-    /// The spellings to look the profile up by, most likely first.
-    pub fn spellings(&self) -> impl Iterator<Item = &str> {
-        self.given().into_iter().chain([self.as_str()])
     }
 
     /// Which kind of key it is.
     pub fn kind(&self) -> KeyKind {
         match self {
             Self::CustomKey(_) => KeyKind::CustomKey,
-            Self::Email { .. } => KeyKind::Email,
+            Self::Email(_) => KeyKind::Email,
         }
     }
 }
@@ -114,16 +102,68 @@ impl fmt::Debug for ProfileKey {
     }
 }
 
-fn is_plausible_email(raw: &str) -> bool {
-    let Some((local, domain)) = raw.rsplit_once('@') else {
-        return false;
+/// Whether Campaign would read `key`, as the last segment of
+/// `…/profile/<key>`, as one of its own routes rather than a profile:
+/// `_count` and its other `_` names, a filter (`byEmail`, `byText`, a
+/// custom `by…` filter), the value list of a field (`email`, a custom
+/// `cus…` field; Adobe: `…/profile/email?_lineCount=10` lists addresses).
+/// Such a key is refused at the token, and never sent.
+pub fn names_a_campaign_route(key: &str) -> bool {
+    let prefixed = |prefix: &str| {
+        key.strip_prefix(prefix)
+            .and_then(|rest| rest.chars().next())
+            .is_some_and(|c| c.is_ascii_uppercase())
     };
-    !local.is_empty()
-        && !local.contains('@')
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
+    key.starts_with('_')
+        || prefixed("by")
+        || prefixed("cus")
+        || PROFILE_ROUTES
+            .iter()
+            .any(|route| route.eq_ignore_ascii_case(key))
 }
+
+/// The names under `…/profile/` that are Campaign's own: the profile
+/// resource's fields as Adobe's API reference lists them (each answers the
+/// list of its values), and its metadata.
+const PROFILE_ROUTES: [&str; 37] = [
+    "PKey",
+    "metadata",
+    "resourceType",
+    "age",
+    "birthDate",
+    "blackList",
+    "blackListAllLastModified",
+    "blackListEmail",
+    "blackListEmailLastModified",
+    "blackListFax",
+    "blackListLastModified",
+    "blackListMobile",
+    "blackListPhone",
+    "blackListPostalMail",
+    "blackListPushnotification",
+    "ccpaOptOut",
+    "created",
+    "createdBy",
+    "cryptedId",
+    "domain",
+    "email",
+    "emailFormat",
+    "fax",
+    "firstName",
+    "gender",
+    "isExternal",
+    "lastModified",
+    "lastName",
+    "location",
+    "middleName",
+    "mobilePhone",
+    "modifiedBy",
+    "phone",
+    "preferredLanguage",
+    "salutation",
+    "timeZone",
+    "title",
+];
 
 /// The host's subject (`sub`), shown in logs only as a keyed digest
 /// ([`LogTags`]) so that a log line never carries an email address or a
@@ -156,8 +196,14 @@ impl LogTags {
 
     /// A stable, non-reversible tag for `subject`.
     pub fn tag(&self, subject: &Subject) -> String {
+        self.digest(&subject.0)
+    }
+
+    /// The same for anything else that must not be kept as it is (a
+    /// client's address).
+    pub fn digest(&self, value: &str) -> String {
         let mut mac = self.0.clone();
-        mac.update(subject.0.as_bytes());
+        mac.update(value.as_bytes());
         let digest = mac.finalize().into_bytes();
         digest[..6].iter().map(|b| format!("{b:02x}")).collect()
     }
@@ -279,11 +325,17 @@ impl TokenVerifier {
 
     /// A custom key becomes a path segment of Campaign's URL: only letters,
     /// digits and the configured symbols, never `.` or `..` (the segment
-    /// would name the collection), never a leading `@` (Campaign's PKey).
+    /// would name the collection), never a leading `@` (Campaign's PKey),
+    /// never a name Campaign reads as one of its routes.
     fn check_custom_key(&self, key: &str) -> Result<(), ApiError> {
         if key.starts_with('@') || key.chars().all(|c| c == '.') {
             return Err(ApiError::InvalidToken(
                 "the key claim is not a customer key",
+            ));
+        }
+        if names_a_campaign_route(key) {
+            return Err(ApiError::InvalidToken(
+                "the key claim is a name Campaign keeps for its own routes",
             ));
         }
         if !key.chars().all(|c| self.key_symbols.allows(c)) {
@@ -323,7 +375,17 @@ impl FromRequestParts<AppState> for AuthUser {
             .ok_or(ApiError::InvalidToken(
                 "the Authorization header is not a bearer token",
             ))?;
-        let user = state.verifier.verify(token.trim()).await?;
+        let user = state
+            .verifier
+            .verify(token.trim())
+            .await
+            .inspect_err(|error| {
+                // Why, never what: the reason is one of the verifier's own
+                // sentences, not the token or its claims.
+                if let ApiError::InvalidToken(why) = error {
+                    tracing::info!(why, "sign-in token refused");
+                }
+            })?;
         // Counted before the body is read or anything is recorded.
         let change = !matches!(parts.method, Method::GET | Method::HEAD);
         state
@@ -439,6 +501,19 @@ mod tests {
                 "the key claim holds a character keys may not",
             ),
         ];
+        let route = "the key claim is a name Campaign keeps for its own routes";
+        let refused = refused.into_iter().chain(
+            [
+                "byEmail",
+                "byText",
+                "_count",
+                "_lineCount",
+                "email",
+                "EMAIL",
+                "cusCustomerId",
+            ]
+            .map(|key| (json!({ "sub": key }), route)),
+        );
         for (changes, why) in refused {
             let token = token(claims_with(changes.clone()), SECRET);
             assert!(
@@ -447,7 +522,15 @@ mod tests {
                 verify(&verifier, &token).err()
             );
         }
-        for fine in ["CUST-1001", "a.b_c", "42"] {
+        for fine in [
+            "CUST-1001",
+            "a.b_c",
+            "42",
+            "by-1",
+            "bypass",
+            "customer7",
+            "emailer",
+        ] {
             let token = token(claims_with(json!({ "sub": fine })), SECRET);
             assert!(verify(&verifier, &token).is_ok(), "{fine}");
         }
@@ -541,7 +624,11 @@ mod tests {
                 KeyKind::CustomKey,
                 "key is empty or too long",
             ),
-            ("ada@example", KeyKind::Email, "key is not an email address"),
+            (
+                "ada@example",
+                KeyKind::Email,
+                "key is not an email address: its domain is not a host name",
+            ),
             (
                 "@example.com",
                 KeyKind::Email,

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod browser;
 pub mod campaign;
+pub mod clients;
 pub mod config;
 pub mod delivery;
 pub mod demo;

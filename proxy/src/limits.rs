@@ -15,21 +15,32 @@ use crate::metrics::{Limited, Metrics};
 
 /// Each key may ask `max` times at once, and `max` times per `period` on
 /// average: a full bucket of `max` tokens, refilled evenly over `period`.
+///
+/// Keys are whatever strangers send (addresses, emails), so memory has a
+/// hard cap: buckets live in two generations of at most [`GENERATION`]
+/// keys each. A key seen again moves to the current one; when that is
+/// full, it becomes the previous one and the older is forgotten. A key
+/// forgotten so had not asked for [`GENERATION`] other keys' time, and
+/// starts again with a full bucket: a flood of new keys can cost a quiet
+/// key its count, never the proxy its memory.
 pub struct Limit {
     max: u32,
     period: Duration,
-    /// Key digest → tokens left and when they were counted; and when full
-    /// buckets were last forgotten.
-    seen: Mutex<(Buckets, Instant)>,
+    buckets: Mutex<Generations>,
 }
 
-/// Per key digest: tokens left, and when they were counted.
+/// A key digest's tokens left, and when they were counted.
 type Buckets = HashMap<[u8; 16], (f64, Instant)>;
 
-/// Past this many keys, buckets that have filled up again are forgotten,
-/// once a period at most (not at every request: that would cost a sweep
-/// each): memory stays bounded however many clients come and go.
-const FORGET_ABOVE: usize = 10_000;
+#[derive(Default)]
+struct Generations {
+    current: Buckets,
+    previous: Buckets,
+}
+
+/// Keys per generation: at most twice as many buckets are held, some 3 MB
+/// per limit however many keys come.
+pub const GENERATION: usize = 16_384;
 
 impl Limit {
     /// `max` requests at once, and `max` per `period` on average, for each
@@ -38,7 +49,7 @@ impl Limit {
         Self {
             max,
             period,
-            seen: Mutex::new((HashMap::new(), Instant::now())),
+            buckets: Mutex::new(Generations::default()),
         }
     }
 
@@ -55,23 +66,32 @@ impl Limit {
         let now = Instant::now();
         let max = f64::from(self.max);
         let per_second = max / self.period.as_secs_f64().max(f64::EPSILON);
-        let refilled = |(tokens, counted): (f64, Instant)| {
-            refill(tokens, now.duration_since(counted), per_second, max)
+        let mut guard = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        let generations = &mut *guard;
+        let (tokens, counted) = match generations.current.get(&digest) {
+            Some(bucket) => *bucket,
+            None => {
+                if generations.current.len() >= GENERATION {
+                    generations.previous = std::mem::take(&mut generations.current);
+                }
+                generations.previous.remove(&digest).unwrap_or((max, now))
+            }
         };
-        let mut guard = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        let (seen, swept) = &mut *guard;
-        if seen.len() > FORGET_ABOVE && now.duration_since(*swept) >= self.period {
-            seen.retain(|_, bucket| refilled(*bucket) < max);
-            *swept = now;
-        }
-        let bucket = seen.entry(digest).or_insert((max, now));
-        let tokens = refilled(*bucket);
-        if tokens < 1.0 {
-            *bucket = (tokens, now);
-            return Err(Duration::from_secs_f64((1.0 - tokens) / per_second));
-        }
-        *bucket = (tokens - 1.0, now);
-        Ok(())
+        let tokens = refill(tokens, now.duration_since(counted), per_second, max);
+        let (left, answer) = if tokens < 1.0 {
+            let wait = Duration::from_secs_f64((1.0 - tokens) / per_second);
+            (tokens, Err(wait))
+        } else {
+            (tokens - 1.0, Ok(()))
+        };
+        generations.current.insert(digest, (left, now));
+        answer
+    }
+
+    /// How many keys it holds buckets for.
+    pub fn keys(&self) -> usize {
+        let generations = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        generations.current.len() + generations.previous.len()
     }
 }
 
@@ -157,6 +177,27 @@ mod tests {
         assert_eq!(quick.allow("a"), Ok(()), "refilled");
         let off = Limit::new(0, Duration::from_secs(60));
         assert!((0..100).all(|_| off.allow("a").is_ok()));
+    }
+
+    /// However many keys come, a limit holds buckets for at most two
+    /// generations of them; a key that keeps asking is never forgotten.
+    #[test]
+    fn a_flood_of_new_keys_is_held_in_bounded_memory() {
+        let limit = Limit::new(3, Duration::from_secs(3_600));
+        for _ in 0..3 {
+            limit.allow("regular@example.com").unwrap();
+        }
+        for n in 0..100_000 {
+            limit.allow(&format!("flood-{n}@example.com")).unwrap();
+            if n % 1_000 == 0 {
+                assert!(
+                    limit.allow("regular@example.com").is_err(),
+                    "still counted after {n} other keys"
+                );
+            }
+            assert!(limit.keys() <= 2 * GENERATION, "{} keys", limit.keys());
+        }
+        assert!(limit.keys() > GENERATION, "both generations in use");
     }
 
     #[test]

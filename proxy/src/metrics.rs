@@ -27,6 +27,9 @@ pub enum Attempted {
     Retried,
     /// Given up: among the dead letters.
     Failed,
+    /// A profile to create for an address nobody has, held for the
+    /// creation budget.
+    Held,
 }
 
 /// Which limit refused a request.
@@ -54,7 +57,7 @@ pub enum Upstream {
 /// The process's counters; shared by every part that counts.
 #[derive(Default)]
 pub struct Metrics {
-    attempts: [AtomicU64; 5],
+    attempts: [AtomicU64; 6],
     limited: [AtomicU64; 4],
     shed: AtomicU64,
     latency: [Histogram; 2],
@@ -108,7 +111,7 @@ impl Metrics {
     }
 
     fn render_counts(&self, out: &mut String) {
-        let attempts = ["applied", "created", "denied", "retried", "failed"];
+        let attempts = ["applied", "created", "denied", "retried", "failed", "held"];
         counters(
             out,
             "ccpa_attempts_total",
@@ -158,8 +161,18 @@ fn gauges(out: &mut String, backlog: &Backlog) {
         ),
         (
             "ccpa_dead_letters",
-            "Changes given up on, each waiting for an operator.",
+            "Changes given up on, or held for an operator, each waiting for one.",
             backlog.dead_letters as f64,
+        ),
+        (
+            "ccpa_held_creations",
+            "Profiles to create for addresses nobody has, waiting for the creation budget.",
+            backlog.held as f64,
+        ),
+        (
+            "ccpa_stuck_changes",
+            "Changes still failing after delivery.stuck_after_ms (each is still retried).",
+            backlog.stuck as f64,
         ),
     ] {
         let _ = writeln!(
@@ -216,6 +229,7 @@ mod tests {
         let metrics = Metrics::default();
         metrics.attempted(Attempted::Applied);
         metrics.attempted(Attempted::Applied);
+        metrics.attempted(Attempted::Held);
         metrics.limited(Limited::Changes);
         metrics.shed();
         metrics.called(Upstream::Campaign, Duration::from_millis(30));
@@ -224,14 +238,19 @@ mod tests {
             pending: 3,
             dead_letters: 1,
             oldest_pending_ms: Some(1_500),
+            held: 2,
+            stuck: 1,
         };
         let text = metrics.render(Some(&backlog));
         for line in [
             "ccpa_pending_changes 3",
             "ccpa_oldest_pending_seconds 1.5",
             "ccpa_dead_letters 1",
+            "ccpa_held_creations 2",
+            "ccpa_stuck_changes 1",
             "ccpa_attempts_total{outcome=\"applied\"} 2",
             "ccpa_attempts_total{outcome=\"failed\"} 0",
+            "ccpa_attempts_total{outcome=\"held\"} 1",
             "ccpa_rate_limited_total{limit=\"changes\"} 1",
             "ccpa_connections_shed_total 1",
             "ccpa_upstream_seconds_bucket{upstream=\"campaign\",le=\"0.025\"} 0",

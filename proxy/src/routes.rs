@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -16,11 +16,11 @@ use ccpa_api::{
 };
 use serde_json::json;
 
-use crate::browser::BrowserChoice;
+use crate::browser::{BrowserChoice, Cookies};
 use crate::campaign::{CampaignError, Health, Profile};
 use crate::delivery::Attempt;
 use crate::error::ApiError;
-use crate::identity::AuthUser;
+use crate::identity::{AuthUser, ProfileKey};
 use crate::startup::AppState;
 use crate::store::{Action, Choice, NewRequest, Source};
 
@@ -40,7 +40,7 @@ pub async fn get_opt_out(
     how: Provenance,
 ) -> Result<impl IntoResponse, ApiError> {
     let read = read_opt_out(&state, &user, &how).await?;
-    Ok((AppendHeaders(how.applied_cookie(&state)), read))
+    Ok((AppendHeaders(how.applied_cookie()), read))
 }
 
 async fn read_opt_out(
@@ -113,13 +113,17 @@ async fn read_sale(
         Some(Source::Gpc) if state.store.gpc_waived(&user.subject).await? => None,
         signal => signal,
     };
-    let current = profile.map(|found| found.is_some_and(|p| p.ccpa_opt_out));
+    let current = match profile {
+        Ok(found) => Ok(found.is_some_and(|p| p.ccpa_opt_out)),
+        Err(CampaignError::AmbiguousProfile) => every_match_opted_out(state, user).await,
+        Err(error) => Err(error),
+    };
     let source = match (signal, current) {
         (_, Ok(true)) => return Ok(answer(true, false, how)),
         (None, current) => return Ok(answer(current?, false, how)),
-        (Some(_), Err(error @ CampaignError::AmbiguousProfile)) => return Err(error.into()),
         // Campaign's value is unknown or allows sale: record the opt-out;
         // applying it to a profile that already has it changes nothing.
+        // Several profiles for the email: it opts them all out.
         (Some(source), _) => source,
     };
     // Only a notice hangs on it: a failed look-up must not stop the opt-out.
@@ -139,6 +143,17 @@ async fn read_sale(
     Ok(Json(read))
 }
 
+/// Whether every profile with the signed-in email is opted out: the state
+/// of an email that several profiles share. An opt-out reaches them all;
+/// allowing sale on one of them is refused (`409`).
+async fn every_match_opted_out(state: &AppState, user: &AuthUser) -> Result<bool, CampaignError> {
+    let ProfileKey::Email(address) = &user.key else {
+        return Err(CampaignError::AmbiguousProfile);
+    };
+    let profiles = state.campaign.find_every(address).await?;
+    Ok(profiles.iter().all(|p| p.ccpa_opt_out))
+}
+
 /// `PATCH /api/v1/opt-out` with `{"ccpaOptOut": bool}`: `200` once Campaign
 /// has it, `202` when it is recorded and will be applied. An opt-out this
 /// browser made before is from then on the account's business: their own
@@ -154,7 +169,7 @@ pub async fn patch_opt_out(
     let pending = record_and_apply(&state, &user, &how, chosen, Source::Widget).await?;
     Ok((
         status(pending),
-        AppendHeaders(how.applied_cookie(&state)),
+        AppendHeaders(how.applied_cookie()),
         answer(value, pending, &how),
     ))
 }
@@ -200,6 +215,7 @@ async fn record_and_apply(
         source,
         gpc: how.gpc,
         request_id: how.request_id.clone(),
+        client: None,
     };
     let attempt = state.delivery.accept(request).await?;
     tracing::info!(
@@ -236,6 +252,7 @@ pub struct Provenance {
     request_id: String,
     gpc: bool,
     browser: Option<BrowserChoice>,
+    cookies: Cookies,
 }
 
 impl Provenance {
@@ -252,9 +269,9 @@ impl Provenance {
     /// When this browser carries an opt-out not yet applied to an account,
     /// the cookie that marks it applied: a signed-in request applies it (or
     /// the consumer decides for themselves), once.
-    fn applied_cookie(&self, state: &AppState) -> Option<(header::HeaderName, HeaderValue)> {
+    fn applied_cookie(&self) -> Option<(header::HeaderName, HeaderValue)> {
         (self.browser == Some(BrowserChoice::OptedOut))
-            .then(|| BrowserChoice::OptedOutApplied.cookie(state.settings.server.secure_cookies))
+            .then(|| BrowserChoice::OptedOutApplied.cookie(self.cookies))
     }
 
     /// What says this consumer opted out, besides their own click now:
@@ -270,10 +287,14 @@ impl Provenance {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Provenance {
+impl<S: Send + Sync> FromRequestParts<S> for Provenance
+where
+    Cookies: FromRef<S>,
+{
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Infallible> {
+        let cookies = Cookies::from_ref(state);
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         Ok(Self {
             request_id: header("x-request-id").unwrap_or("-").to_owned(),
@@ -283,7 +304,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Provenance {
             gpc: ["sec-gpc", GPC_HEADER]
                 .iter()
                 .any(|name| header(name).is_some_and(|v| v.trim() == "1")),
-            browser: BrowserChoice::of(&parts.headers),
+            browser: BrowserChoice::of(&parts.headers, cookies),
+            cookies,
         })
     }
 }
@@ -409,7 +431,7 @@ pub async fn ready_in_full(State(state): State<AppState>) -> Response {
 /// Storage failing costs only the backlog's gauges: the counters are what
 /// an operator needs most then.
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let backlog = state.store.backlog().await.ok();
+    let backlog = state.store.backlog(state.delivery.stuck_after()).await.ok();
     let text = state.metrics.render(backlog.as_ref());
     let kind = "text/plain; version=0.0.4; charset=utf-8";
     ([(header::CONTENT_TYPE, kind)], text).into_response()
@@ -421,7 +443,7 @@ async fn readiness(state: &AppState, full: bool) -> Response {
     // The backlog's query is the check: it reads the tables a request is
     // recorded in (a database that answers `SELECT 1` may still have lost
     // them). The public probe is not shown what it found.
-    match state.store.backlog().await {
+    match state.store.backlog(state.delivery.stuck_after()).await {
         Ok(backlog) => {
             let status = if health == Health::Ok {
                 "ready"
@@ -438,6 +460,8 @@ async fn readiness(state: &AppState, full: bool) -> Response {
                     "pending": backlog.pending,
                     "oldestPendingMs": backlog.oldest_pending_ms,
                     "deadLetters": backlog.dead_letters,
+                    "heldCreations": backlog.held,
+                    "stuck": backlog.stuck,
                 }),
             };
             Json(body).into_response()
@@ -449,6 +473,53 @@ async fn readiness(state: &AppState, full: bool) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
         }
     }
+}
+
+/// How many changes an admin listing shows at most: the oldest first.
+const LISTED: u32 = 1_000;
+
+/// `GET /changes/stuck` on the admin listener: the changes still failing
+/// after `delivery.stuck_after_ms`, longest first, each with its response
+/// deadline (§ 7026(f)). Audit numbers and request ids, never a key.
+pub async fn stuck(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let changes = state
+        .store
+        .stuck(state.delivery.stuck_after(), LISTED)
+        .await?;
+    Ok(listing(changes))
+}
+
+/// `GET /changes/held` on the admin listener: the profiles to create for
+/// addresses nobody has that wait for the creation budget, longest first.
+pub async fn held(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(listing(state.store.held(LISTED).await?))
+}
+
+/// `POST /changes/held/release` on the admin listener: lets every held
+/// creation through at once, past the budget (an operator's decision).
+pub async fn release_held(
+    State(state): State<AppState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let released = state.store.release_all_held().await?;
+    tracing::info!(
+        released,
+        "an operator released the creations held for the budget"
+    );
+    state.delivery.wake();
+    Ok(Json(json!({ "released": released })))
+}
+
+fn listing(changes: Vec<crate::store::Waiting>) -> Json<serde_json::Value> {
+    let changes: Vec<serde_json::Value> = changes
+        .into_iter()
+        .map(|change| {
+            let deadline = crate::audit::response_deadline(change.pending_since);
+            let mut listed = json!(change);
+            listed["deadline"] = json!(crate::audit::rfc3339(deadline));
+            listed
+        })
+        .collect();
+    Json(json!({ "changes": changes }))
 }
 
 /// `GET /.well-known/gpc.json`: this site honours Global Privacy Control.

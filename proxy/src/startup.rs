@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::MatchedPath;
+use axum::extract::{FromRef, MatchedPath};
 use axum::handler::HandlerWithoutStateExt;
 use axum::http::{HeaderName, HeaderValue, Method, Request, header};
 use axum::middleware::{from_fn, map_request};
@@ -26,7 +26,9 @@ use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
+use crate::browser::Cookies;
 use crate::campaign::{CampaignClient, CampaignError};
+use crate::clients::{self, ClientAddr};
 use crate::config::{KeyKind, ServerSettings, Settings};
 use crate::delivery::Delivery;
 use crate::email::EmailLimits;
@@ -57,6 +59,12 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// What operators watch.
     pub metrics: Arc<Metrics>,
+}
+
+impl FromRef<AppState> for Cookies {
+    fn from_ref(app: &AppState) -> Self {
+        Cookies::new(app.settings.server.secure_cookies)
+    }
 }
 
 /// Pages served by the proxy (the demo page, the widget's files) may only
@@ -124,7 +132,7 @@ impl Application {
             store.clone(),
             campaign.clone(),
             &settings.campaign,
-            settings.delivery.clone(),
+            (settings.delivery.clone(), settings.email_opt_out.budget()),
             metrics.clone(),
         ));
         let watch = (
@@ -255,6 +263,9 @@ fn admin_router(state: AppState) -> Router {
     Router::new()
         .route("/health/ready", get(routes::ready_in_full))
         .route("/metrics", get(routes::metrics))
+        .route("/changes/stuck", get(routes::stuck))
+        .route("/changes/held", get(routes::held))
+        .route("/changes/held/release", post(routes::release_held))
         .fallback(routes::not_found)
         .with_state(state)
 }
@@ -321,6 +332,10 @@ pub fn router(state: AppState) -> Router {
         None => app.fallback(routes::not_found),
     };
     let cors = cors(&state.settings.server.allowed_origins);
+    let forwarded = (
+        state.settings.server.trusted_proxies.clone(),
+        state.settings.server.forwarded_header,
+    );
     let deadline = state
         .settings
         .server
@@ -344,6 +359,9 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("no-referrer"),
         ))
         .layer(PropagateRequestIdLayer::new(request_id()))
+        .layer(from_fn(move |request, next| {
+            clients::identify(forwarded.clone(), request, next)
+        }))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<Body>| {
@@ -454,19 +472,16 @@ async fn within(
     }
 }
 
-/// Refuses a client address past its limit (`429` with `Retry-After`),
-/// before anything else is done for it.
+/// Refuses a client past its limit (`429` with `Retry-After`), before
+/// anything else is done for it.
 async fn per_client(
     limits: Arc<Limits>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let client = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<SocketAddr>>()
-        .map(|axum::extract::ConnectInfo(peer)| peer.ip());
-    match client.map(|ip| limits.client(ip)) {
+    let client = request.extensions().get::<ClientAddr>().copied();
+    match client.map(|ClientAddr(ip)| limits.client(ip)) {
         Some(Err(wait)) => crate::error::ApiError::TooManyRequests(wait).into_response(),
         _ => next.run(request).await,
     }

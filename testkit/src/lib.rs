@@ -195,6 +195,7 @@ pub fn proxy_settings(emulator: &Emulator, database: &str) -> Settings {
             max_concurrency: 32,
             health_check_ms: 30_000,
             create_missing_profiles: true,
+            max_email_matches: 1_000,
             custom_key_field: "cusCustomerId".into(),
             sensitive_field: None,
             verify_returned_key: true,

@@ -89,6 +89,7 @@ impl Store {
                 source: Source::Operator,
                 gpc: false,
                 request_id: format!("retry-of-{}", letter.audit_id),
+                client: None,
             };
             // A lease that has ended already: the worker takes it at once.
             self.accept(request, Duration::ZERO).await?;

@@ -13,9 +13,14 @@
 //! - [`trail`]: the append-only audit trail.
 //! - [`pending`]: pending changes and their leases.
 //! - [`dead`]: changes given up on, for an operator.
+//! - [`budget`]: profiles created for addresses nobody has, counted.
+//! - [`backlog`]: what operators watch: counts, and the changes held or
+//!   stuck.
 //! - [`writer`]: SQLite's single writer with group commit.
 //! - [`index`]: SQLite's pending values mirrored in memory.
 
+mod backlog;
+mod budget;
 mod dead;
 mod engine;
 mod error;
@@ -33,12 +38,14 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor, Row};
 use tokio::sync::{mpsc, oneshot};
 
+pub use backlog::{Backlog, Waiting};
+pub use budget::Budget;
 pub use dead::DeadLetter;
+use engine::Dialect;
 pub use engine::Engine;
-use engine::{Dialect, sql};
 pub use error::{Result, StoreError};
 use index::{PendingIndex, Undo};
-pub use pending::{Claim, Finished, Outcome};
+pub use pending::{Claim, Finished, Hold, Lane, Outcome};
 pub use trail::{Action, AuditRow, Choice, NewRequest, Source};
 use writer::{Queued, Write, Written};
 
@@ -53,6 +60,8 @@ pub struct Store {
     /// SQLite only: held while the process runs, so that a second process
     /// on the same file fails at start instead of sharing it unseen.
     _owner: Option<File>,
+    /// The backlog as last counted.
+    counted: backlog::Counted,
 }
 
 /// The database and what this process knows about it.
@@ -95,6 +104,7 @@ impl Store {
             db,
             writer,
             _owner: owner,
+            counted: backlog::Counted::default(),
         })
     }
 
@@ -112,6 +122,7 @@ impl Store {
             }),
             writer: None,
             _owner: None,
+            counted: backlog::Counted::default(),
         })
     }
 
@@ -125,7 +136,17 @@ impl Store {
     pub async fn accept(&self, request: NewRequest, lease: Duration) -> Result<Option<Claim>> {
         match self.write(Write::Accept(request, lease)).await? {
             Written::Accepted(claim) => Ok(claim),
-            Written::Finished(_) => unreachable!("an accept is answered as one"),
+            _ => unreachable!("an accept is answered as one"),
+        }
+    }
+
+    /// Records `request` as a repeat of requests for the same address
+    /// this hour, which cover it: audited `repeat` at once, nothing sent.
+    /// As costly as [`Store::accept`], so that the answer does not tell.
+    pub async fn repeat(&self, request: NewRequest) -> Result<()> {
+        match self.write(Write::Repeat(request)).await? {
+            Written::Repeated => Ok(()),
+            _ => unreachable!("a repeat is answered as one"),
         }
     }
 
@@ -134,13 +155,13 @@ impl Store {
     pub async fn finish(&self, claim: Claim, outcome: Outcome) -> Result<Finished> {
         match self.write(Write::Finish(claim, outcome)).await? {
             Written::Finished(finished) => Ok(finished),
-            Written::Accepted(_) => unreachable!("a finish is answered as one"),
+            _ => unreachable!("a finish is answered as one"),
         }
     }
 
-    /// Leases the change that is due soonest, if any is due.
-    pub async fn claim_due(&self, lease: Duration) -> Result<Option<Claim>> {
-        self.db.claim_due(lease).await
+    /// Leases the change of `lane` that is due soonest, if any is due.
+    pub async fn claim_due(&self, lease: Duration, lane: Lane) -> Result<Option<Claim>> {
+        self.db.claim_due(lease, lane).await
     }
 
     /// SQLite: through the writer's queue. PostgreSQL: in a transaction of
@@ -170,40 +191,10 @@ impl Store {
             .transpose()?)
     }
 
-    /// What operators watch: changes waiting, and changes given up on.
-    pub async fn backlog(&self) -> Result<Backlog> {
-        let row = sqlx::query(sql!(
-            self.db.dialect,
-            "SELECT (SELECT COUNT(*) FROM pending_change) AS pending, \
-             (SELECT COUNT(*) FROM dead_letter) AS dead, \
-             (SELECT {now} - MIN(pending_since) FROM pending_change) AS oldest"
-        ))
-        .fetch_one(&self.db.pool)
-        .await?;
-        Ok(Backlog {
-            pending: row.try_get("pending")?,
-            dead_letters: row.try_get("dead")?,
-            oldest_pending_ms: row.try_get("oldest")?,
-        })
-    }
-
     /// Closes every connection (after the last request and the worker).
     pub async fn close(&self) {
         self.db.pool.close().await;
     }
-}
-
-/// How far behind Campaign the proxy is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backlog {
-    /// Profiles with a change waiting.
-    pub pending: i64,
-    /// Changes given up on after repeated answers the proxy cannot
-    /// understand: each needs an operator.
-    pub dead_letters: i64,
-    /// How long the profile waiting longest has had a change waiting (a
-    /// newer choice does not reset it), if any waits.
-    pub oldest_pending_ms: Option<i64>,
 }
 
 impl Db {
@@ -348,6 +339,7 @@ mod tests {
             source: Source::Widget,
             gpc: false,
             request_id: format!("request-{key}"),
+            client: None,
         }
     }
 
@@ -377,6 +369,7 @@ mod tests {
         let give_up = Outcome::GiveUp {
             after: Duration::ZERO,
             error: "no".into(),
+            held: false,
         };
         let (a, failing, b) = tokio::join!(
             store.accept(request("A"), lease),
@@ -417,12 +410,13 @@ mod tests {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(5)).await;
         let current = store
-            .claim_due(Duration::from_secs(60))
+            .claim_due(Duration::from_secs(60), Lane::Customer)
             .await
             .unwrap()
             .expect("the lapsed lease is taken over");
         let applied = || Outcome::Applied {
             previous: Some(false),
+            changed: 1,
         };
         assert_eq!(
             store.finish(late, applied()).await.unwrap(),
@@ -435,7 +429,7 @@ mod tests {
         );
         assert!(
             store
-                .claim_due(Duration::from_secs(60))
+                .claim_due(Duration::from_secs(60), Lane::Customer)
                 .await
                 .unwrap()
                 .is_none(),
@@ -495,7 +489,7 @@ mod tests {
             None
         );
         let claim = store
-            .claim_due(Duration::from_secs(60))
+            .claim_due(Duration::from_secs(60), Lane::Customer)
             .await
             .unwrap()
             .unwrap();

@@ -15,6 +15,11 @@
 //! Lock order, the same in every transaction that touches a profile: its
 //! `pending` row first, then `audit_outcome`. PostgreSQL would otherwise
 //! deadlock an accept that supersedes a request against the finish of it.
+//!
+//! Rows wait in [`Lane`]s, which the worker serves in turn; in the email
+//! lane, clients are served in turn too (a row's `turn` is its place among
+//! its client's waiting rows). A creation for an address Campaign does not
+//! have waits for the budget ([`Hold`]).
 
 use std::time::Duration;
 
@@ -23,14 +28,14 @@ use sqlx::{Any, Row, Transaction};
 
 use super::engine::sql;
 use super::index::Undo;
-use super::trail::{self, Action, Choice, Decision, NewRequest};
+use super::trail::{self, Action, Choice, Decided, Decision, NewRequest};
 use super::{Db, Result, StoreError};
 use crate::config::KeyKind;
 use crate::identity::ProfileKey;
 
 /// Names one claim of a pending row.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct LeaseToken(String);
+pub(super) struct LeaseToken(pub(super) String);
 
 impl LeaseToken {
     fn new() -> Self {
@@ -38,11 +43,97 @@ impl LeaseToken {
     }
 }
 
+/// Which kind of work a pending change is: the worker serves each in turn,
+/// so that a flood of one never holds up another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// A signed-in request: a change, a GPC signal, this browser's earlier
+    /// opt-out, an operator's retry.
+    Customer,
+    /// An opt-out by email, until Campaign has been asked for the address.
+    Email,
+    /// An opt-out by email for an address Campaign does not have: a
+    /// suppression record to create, within the budget.
+    Create,
+}
+
+impl Lane {
+    /// Every lane, in the order a stop is drained.
+    pub const ALL: [Self; 3] = [Self::Customer, Self::Email, Self::Create];
+
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Self::Customer => "customer",
+            Self::Email => "email",
+            Self::Create => "create",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|lane| lane.as_str() == name)
+    }
+
+    /// Where a new request waits.
+    fn of(action: Action) -> Self {
+        match action {
+            Action::Set => Self::Customer,
+            Action::OptOutEveryMatch => Self::Email,
+        }
+    }
+}
+
+/// A creation's place in the budget of profiles made for addresses nobody
+/// has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// Waiting for the budget to have room.
+    Budget,
+    /// Holding a place in it: its retries take no other.
+    Reserved,
+    /// Let through by an operator: it needs none.
+    Released,
+}
+
+impl Hold {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Budget => "budget",
+            Self::Reserved => "reserved",
+            Self::Released => "released",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "budget" => Some(Self::Budget),
+            "reserved" => Some(Self::Reserved),
+            "released" => Some(Self::Released),
+            _ => None,
+        }
+    }
+}
+
+/// How long a row held for the budget waits unless released: for ever, in
+/// effect (the worker releases held rows as the budget has room).
+const HELD: Duration = Duration::from_secs(100 * 365 * 86_400);
+
 /// A pending change leased for one attempt.
 #[derive(Debug, Clone)]
 pub struct Claim {
     /// Whose profile.
     pub key: ProfileKey,
+    /// The row's key as stored (what finishing the claim looks the row up
+    /// by, even if a later version would key the address otherwise).
+    pub(super) row_key: String,
+    /// Where it waits.
+    pub lane: Lane,
+    /// Its place in the creation budget, if it needs one.
+    pub hold: Option<Hold>,
+    /// Since when the profile has had a change waiting (Unix ms, the
+    /// database's clock).
+    pub pending_since: i64,
+    /// When the request it carries out was received (Unix ms).
+    pub received_at: i64,
     /// Which of its choices.
     pub choice: Choice,
     /// The request it carries out (the latest for the profile when leased).
@@ -61,7 +152,7 @@ pub struct Claim {
     /// then PATCHes whatever the look-up shows.
     pub in_doubt: bool,
     /// What the attempt must present to finish.
-    lease: LeaseToken,
+    pub(super) lease: LeaseToken,
 }
 
 /// How an attempt to apply a [`Claim`] ended.
@@ -72,6 +163,8 @@ pub enum Outcome {
         /// Campaign's value before this attempt, where it was read: a
         /// change by custom key goes in one call, without a look-up.
         previous: Option<bool>,
+        /// Profiles PATCHed (those that held the value already were not).
+        changed: u32,
     },
     /// Campaign had no profile; one was created with the value.
     Created,
@@ -95,15 +188,23 @@ pub enum Outcome {
         /// attempt PATCHes whatever the look-up shows.
         in_doubt: bool,
     },
-    /// The last strike: the change goes to the dead letters (audited
-    /// `failed`), unless a newer choice replaced it meanwhile; that one is
-    /// then tried after `after`.
+    /// The last strike, or more than the proxy changes unseen: the change
+    /// goes to the dead letters (audited `failed`, or `held`), unless a
+    /// newer choice replaced it meanwhile; that one is then tried after
+    /// `after`.
     GiveUp {
         /// How long the newer choice waits, if there is one.
         after: Duration,
-        /// What went wrong, kept as the failure's basis.
+        /// What went wrong, kept as the basis.
         error: String,
+        /// Whether the request is sound and waits for an operator's look
+        /// (`held`), rather than failed.
+        held: bool,
     },
+    /// The profile must be created and the budget has no room: the row
+    /// waits, in the create lane, until it has (or an operator releases
+    /// it). Not a failure: attempts are not counted.
+    OverBudget,
 }
 
 /// What finishing a claim did to its profile's row.
@@ -134,12 +235,19 @@ impl Db {
         let d = self.dialect;
         // A write first: SQLite then holds the write lock for the whole
         // transaction instead of failing to upgrade a read lock later.
-        let audit_id = trail::insert_request(d, tx, request).await?;
+        let (audit_id, received_at) = trail::insert_request(d, tx, request).await?;
         let key = request.key.as_str();
         let choice = request.choice.as_str();
+        let lane = Lane::of(request.action);
+        let turn = self.turn_in(tx, lane, request.client.as_deref()).await?;
         let token = LeaseToken::new();
-        let claim = |in_doubt| Claim {
+        let claim = |in_doubt, hold, pending_since| Claim {
             key: request.key.clone(),
+            row_key: key.to_owned(),
+            lane,
+            hold,
+            pending_since,
+            received_at,
             choice: request.choice,
             audit_id,
             request_id: request.request_id.clone(),
@@ -157,9 +265,9 @@ impl Db {
                 d,
                 "INSERT INTO pending_change (profile_key, choice, key_kind, given_key, audit_id, value, \
                  action, next_attempt_at, pending_since, lease_token, lease_until, \
-                 leased_audit_id) \
-                 VALUES ($1, $9, $2, $3, $4, $5, $8, {now}, {now}, $6, {now} + $7, $4) \
-                 ON CONFLICT (profile_key, choice) DO NOTHING"
+                 leased_audit_id, lane, client, turn) \
+                 VALUES ($1, $9, $2, $3, $4, $5, $8, {now}, {now}, $6, {now} + $7, $4, $10, $11, $12) \
+                 ON CONFLICT (profile_key, choice) DO NOTHING RETURNING pending_since"
             ))
             .bind(key)
             .bind(request.key.kind().as_str())
@@ -170,15 +278,17 @@ impl Db {
             .bind(millis(lease))
             .bind(request.action.as_str())
             .bind(choice)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
-            if inserted == 1 {
-                break Some(claim(false));
+            .bind(lane.as_str())
+            .bind(request.client.as_deref())
+            .bind(turn)
+            .fetch_optional(&mut **tx)
+            .await?;
+            if let Some(inserted) = inserted {
+                break Some(claim(false, None, inserted.try_get("pending_since")?));
             }
             let Some(row) = sqlx::query(sql!(
                 d,
-                "SELECT audit_id, leased_audit_id, in_doubt, \
+                "SELECT audit_id, leased_audit_id, in_doubt, hold, \
                  CAST(CASE WHEN lease_until <= {now} THEN 1 ELSE 0 END AS BIGINT) AS free \
                  FROM pending_change WHERE profile_key = $1 AND choice = $2 {lock}"
             ))
@@ -192,44 +302,66 @@ impl Db {
             let replaced: i64 = row.try_get("audit_id")?;
             let leased: Option<i64> = row.try_get("leased_audit_id")?;
             let free = row.try_get::<i64, _>("free")? == 1;
+            let hold = row
+                .try_get::<Option<String>, _>("hold")?
+                .and_then(|hold| Hold::parse(&hold));
             // The request being sent right now is finished by its sender;
             // any other replaced one will never be sent.
             if free || leased != Some(replaced) {
-                trail::record(d, tx, replaced, Decision::Superseded, None, None).await?;
+                let superseded = Decided::only(Decision::Superseded);
+                trail::record(d, tx, replaced, superseded).await?;
             }
+            // Another opt-out by email for an address held for the budget
+            // waits with it; any other request takes the row to its own
+            // lane, due at once (a place already reserved is kept).
+            let (lane, hold) = match (hold, request.action) {
+                (Some(Hold::Budget), Action::OptOutEveryMatch) => {
+                    (Lane::Create, Some(Hold::Budget))
+                }
+                (Some(Hold::Budget), _) => (lane, None),
+                (hold, _) => (lane, hold),
+            };
+            let held = hold == Some(Hold::Budget);
             // A new request starts afresh: its own attempts and strikes.
-            if !free {
-                sqlx::query(
-                    "UPDATE pending_change SET audit_id = $1, value = $2, given_key = $3, attempts = 0, \
-                     strikes = 0, action = $5 WHERE profile_key = $4 AND choice = $6",
-                )
-                .bind(audit_id)
-                .bind(i64::from(request.value))
-                .bind(request.key.given())
-                .bind(key)
-                .bind(request.action.as_str())
-                .bind(choice)
-                .execute(&mut **tx)
-                .await?;
-                break None;
-            }
             sqlx::query(sql!(
                 d,
                 "UPDATE pending_change SET audit_id = $1, value = $2, given_key = $3, attempts = 0, \
-                 strikes = 0, lease_token = $4, lease_until = {now} + $5, leased_audit_id = $1, \
-                 action = $7 WHERE profile_key = $6 AND choice = $8"
+                 strikes = 0, action = $5, lane = $7, client = $8, turn = $9, hold = $10, \
+                 next_attempt_at = CASE WHEN hold = 'budget' AND $11 = 0 THEN {now} \
+                 ELSE next_attempt_at END \
+                 WHERE profile_key = $4 AND choice = $6"
             ))
             .bind(audit_id)
             .bind(i64::from(request.value))
             .bind(request.key.given())
-            .bind(token.0.as_str())
-            .bind(millis(lease))
             .bind(key)
             .bind(request.action.as_str())
             .bind(choice)
+            .bind(lane.as_str())
+            .bind(request.client.as_deref())
+            .bind(turn)
+            .bind(hold.map(Hold::as_str))
+            .bind(i64::from(held))
             .execute(&mut **tx)
             .await?;
-            break Some(claim(row.try_get::<i64, _>("in_doubt")? == 1));
+            if !free || held {
+                break None;
+            }
+            let leased = sqlx::query(sql!(
+                d,
+                "UPDATE pending_change SET lease_token = $1, lease_until = {now} + $2, \
+                 leased_audit_id = $3 WHERE profile_key = $4 AND choice = $5 \
+                 RETURNING pending_since"
+            ))
+            .bind(token.0.as_str())
+            .bind(millis(lease))
+            .bind(audit_id)
+            .bind(key)
+            .bind(choice)
+            .fetch_one(&mut **tx)
+            .await?;
+            let in_doubt = row.try_get::<i64, _>("in_doubt")? == 1;
+            break Some(claim(in_doubt, hold, leased.try_get("pending_since")?));
         };
         // The index changes while this transaction holds SQLite's only
         // connection, so it changes in the same order as the table; the
@@ -250,7 +382,7 @@ impl Db {
         outcome: &Outcome,
     ) -> Result<(Finished, Option<Undo>)> {
         let d = self.dialect;
-        let key = (claim.key.as_str(), claim.choice);
+        let key = (claim.row_key.as_str(), claim.choice);
         let row = sqlx::query(sql!(
             d,
             "SELECT audit_id, lease_token FROM pending_change \
@@ -276,7 +408,8 @@ impl Db {
         if replaced && !(holds && decided) {
             // It will not be sent again: a later choice of the same person
             // is (or was) applied after it.
-            trail::record(d, tx, claim.audit_id, Decision::Superseded, None, None).await?;
+            let superseded = Decided::only(Decision::Superseded);
+            trail::record(d, tx, claim.audit_id, superseded).await?;
         }
         if !holds {
             return Ok((Finished::LeaseLost, None));
@@ -287,38 +420,26 @@ impl Db {
         } else {
             (claim.attempts + 1, claim.strikes)
         };
-        match outcome {
-            Outcome::Applied { previous } => {
-                trail::record(d, tx, claim.audit_id, Decision::Applied, *previous, None).await?;
-                self.done(tx, key, replaced).await
-            }
-            Outcome::Created => {
-                trail::record(d, tx, claim.audit_id, Decision::Created, None, None).await?;
-                self.done(tx, key, replaced).await
-            }
-            Outcome::Denied { basis } => {
-                trail::record(d, tx, claim.audit_id, Decision::Denied, None, Some(basis)).await?;
-                self.done(tx, key, replaced).await
-            }
-            Outcome::GiveUp { error, .. } if !replaced => {
-                trail::record(d, tx, claim.audit_id, Decision::Failed, None, Some(error)).await?;
-                sqlx::query(sql!(
-                    d,
-                    "INSERT INTO dead_letter (audit_id, profile_key, choice, key_kind, value, \
-                     attempts, last_error, dead_at, action) \
-                     VALUES ($1, $2, $8, $3, $4, $5, $6, {now}, $7)"
-                ))
-                .bind(claim.audit_id)
-                .bind(key.0)
-                .bind(claim.key.kind().as_str())
-                .bind(i64::from(claim.value))
-                .bind(i64::from(claim.attempts + 1))
-                .bind(error.as_str())
-                .bind(claim.action.as_str())
-                .bind(claim.choice.as_str())
-                .execute(&mut **tx)
-                .await?;
-                self.remove(tx, key).await
+        let decision = match outcome {
+            Outcome::Applied { previous, changed } => Decided {
+                previous: *previous,
+                changed: Some(*changed),
+                ..Decided::only(Decision::Applied)
+            },
+            Outcome::Created => Decided {
+                changed: Some(1),
+                ..Decided::only(Decision::Created)
+            },
+            Outcome::Denied { basis } => Decided::because(Decision::Denied, basis),
+            Outcome::GiveUp { error, held, .. } if !replaced => {
+                let decision = if *held {
+                    Decision::Held
+                } else {
+                    Decision::Failed
+                };
+                trail::record(d, tx, claim.audit_id, Decided::because(decision, error)).await?;
+                self.bury(tx, claim, error).await?;
+                return self.remove(tx, key).await;
             }
             Outcome::Retry {
                 after,
@@ -335,9 +456,9 @@ impl Db {
                     in_doubt: *in_doubt,
                 };
                 self.release(tx, key, release).await?;
-                Ok((Finished::Waiting, None))
+                return Ok((Finished::Waiting, None));
             }
-            Outcome::GiveUp { after, error } => {
+            Outcome::GiveUp { after, error, .. } => {
                 let release = Release {
                     after: *after,
                     attempts,
@@ -346,9 +467,61 @@ impl Db {
                     in_doubt: false,
                 };
                 self.release(tx, key, release).await?;
-                Ok((Finished::Waiting, None))
+                return Ok((Finished::Waiting, None));
             }
-        }
+            // The newer request is tried at once: it may not need a profile
+            // created, or it is an opt-out by email that waits its turn.
+            Outcome::OverBudget if replaced => return self.done(tx, key, true).await,
+            Outcome::OverBudget => {
+                self.hold(tx, key).await?;
+                return Ok((Finished::Waiting, None));
+            }
+        };
+        trail::record(d, tx, claim.audit_id, decision).await?;
+        self.done(tx, key, replaced).await
+    }
+
+    /// Keeps `claim`'s change among the dead letters, with `error`.
+    async fn bury(&self, tx: &mut Transaction<'_, Any>, claim: &Claim, error: &str) -> Result<()> {
+        sqlx::query(sql!(
+            self.dialect,
+            "INSERT INTO dead_letter (audit_id, profile_key, choice, key_kind, value, \
+             attempts, last_error, dead_at, action) \
+             VALUES ($1, $2, $8, $3, $4, $5, $6, {now}, $7)"
+        ))
+        .bind(claim.audit_id)
+        .bind(claim.row_key.as_str())
+        .bind(claim.key.kind().as_str())
+        .bind(i64::from(claim.value))
+        .bind(i64::from(claim.attempts + 1))
+        .bind(error)
+        .bind(claim.action.as_str())
+        .bind(claim.choice.as_str())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Ends the lease of a creation the budget has no room for: the row
+    /// waits in the create lane, out of every claim's reach, until the
+    /// budget has room or an operator releases it.
+    async fn hold(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        (key, choice): (&str, Choice),
+    ) -> Result<()> {
+        sqlx::query(sql!(
+            self.dialect,
+            "UPDATE pending_change SET lease_token = NULL, leased_audit_id = NULL, \
+             lease_until = 0, lane = 'create', turn = 0, hold = 'budget', last_error = NULL, \
+             next_attempt_at = {now} + $1 WHERE profile_key = $2 AND choice = $3"
+        ))
+        .bind(millis(HELD))
+        .bind(key)
+        .bind(choice.as_str())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
     }
 
     /// After a success (or a denial): the row goes, unless a newer choice
@@ -415,42 +588,97 @@ impl Db {
         Ok(())
     }
 
-    /// Leases the change that is due soonest, if any is due.
-    pub(super) async fn claim_due(&self, lease: Duration) -> Result<Option<Claim>> {
+    /// Leases the change of `lane` that is due soonest, if any is due: in
+    /// the email lane, the one with the earliest turn among its client's.
+    pub(super) async fn claim_due(&self, lease: Duration, lane: Lane) -> Result<Option<Claim>> {
         let token = LeaseToken::new();
-        let row = sqlx::query(sql!(
-            self.dialect,
-            "UPDATE pending_change SET lease_token = $1, lease_until = {now} + $2, \
-             leased_audit_id = audit_id \
-             WHERE (profile_key, choice) = (SELECT profile_key, choice FROM pending_change \
-               WHERE next_attempt_at <= {now} AND lease_until <= {now} \
-               ORDER BY next_attempt_at LIMIT 1 {skip_locked}) \
-             AND lease_until <= {now} \
-             RETURNING profile_key, choice, key_kind, given_key, audit_id, value, action, \
-             attempts, strikes, in_doubt, \
-             COALESCE((SELECT request_id FROM audit WHERE audit.id = pending_change.audit_id), '-') \
-             AS request_id"
-        ))
-        .bind(token.0.as_str())
-        .bind(millis(lease))
-        .fetch_optional(&self.pool)
-        .await?;
+        // One statement each, so that each is served by its index: the
+        // other lanes hold `turn` at 0, and the rows held for the budget
+        // (due in a century) stay past the end of the range read.
+        let query = match lane {
+            Lane::Email => sql!(
+                self.dialect,
+                "UPDATE pending_change SET lease_token = $1, lease_until = {now} + $2, \
+                 leased_audit_id = audit_id \
+                 WHERE (profile_key, choice) = (SELECT profile_key, choice FROM pending_change \
+                   WHERE lane = $3 AND next_attempt_at <= {now} AND lease_until <= {now} \
+                   ORDER BY turn, next_attempt_at LIMIT 1 {skip_locked}) \
+                 AND lease_until <= {now} \
+                 RETURNING profile_key, choice, key_kind, given_key, audit_id, value, action, \
+                 attempts, strikes, in_doubt, lane, hold, pending_since, \
+                 COALESCE((SELECT request_id FROM audit WHERE audit.id = pending_change.audit_id), '-') \
+                 AS request_id, \
+                 COALESCE((SELECT received_at FROM audit WHERE audit.id = pending_change.audit_id), 0) \
+                 AS received_at"
+            ),
+            Lane::Customer | Lane::Create => sql!(
+                self.dialect,
+                "UPDATE pending_change SET lease_token = $1, lease_until = {now} + $2, \
+                 leased_audit_id = audit_id \
+                 WHERE (profile_key, choice) = (SELECT profile_key, choice FROM pending_change \
+                   WHERE lane = $3 AND turn = 0 AND next_attempt_at <= {now} \
+                   AND lease_until <= {now} \
+                   ORDER BY next_attempt_at LIMIT 1 {skip_locked}) \
+                 AND lease_until <= {now} \
+                 RETURNING profile_key, choice, key_kind, given_key, audit_id, value, action, \
+                 attempts, strikes, in_doubt, lane, hold, pending_since, \
+                 COALESCE((SELECT request_id FROM audit WHERE audit.id = pending_change.audit_id), '-') \
+                 AS request_id, \
+                 COALESCE((SELECT received_at FROM audit WHERE audit.id = pending_change.audit_id), 0) \
+                 AS received_at"
+            ),
+        };
+        let row = sqlx::query(query)
+            .bind(token.0.as_str())
+            .bind(millis(lease))
+            .bind(lane.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|row| claim_of(&row, token)).transpose()
+    }
+
+    /// A new request's place among its client's opt-outs by email waiting
+    /// to be looked up: how many wait already. Other lanes have one queue.
+    async fn turn_in(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        lane: Lane,
+        client: Option<&str>,
+    ) -> Result<i64> {
+        let (Lane::Email, Some(client)) = (lane, client) else {
+            return Ok(0);
+        };
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS waiting FROM pending_change WHERE lane = 'email' AND client = $1",
+        )
+        .bind(client)
+        .fetch_one(&mut **tx)
+        .await?;
+        Ok(row.try_get("waiting")?)
     }
 }
 
 fn claim_of(row: &AnyRow, lease: LeaseToken) -> Result<Claim> {
     let kind: String = row.try_get("key_kind")?;
+    let row_key: String = row.try_get("profile_key")?;
     // The spelling the latest request gave, where it differs from the key.
-    let raw = match row.try_get::<Option<String>, _>("given_key")? {
-        Some(given) => given,
-        None => row.try_get("profile_key")?,
-    };
+    let raw = row
+        .try_get::<Option<String>, _>("given_key")?
+        .unwrap_or_else(|| row_key.clone());
     let key = KeyKind::parse(&kind)
         .and_then(|kind| ProfileKey::parse(&raw, kind).ok())
         .ok_or(StoreError::Corrupt("profile key"))?;
+    let hold = row
+        .try_get::<Option<String>, _>("hold")?
+        .map(|hold| Hold::parse(&hold).ok_or(StoreError::Corrupt("hold")))
+        .transpose()?;
     Ok(Claim {
         key,
+        row_key,
+        lane: Lane::parse(&row.try_get::<String, _>("lane")?).ok_or(StoreError::Corrupt("lane"))?,
+        hold,
+        pending_since: row.try_get("pending_since")?,
+        received_at: row.try_get("received_at")?,
         choice: Choice::parse(&row.try_get::<String, _>("choice")?)
             .ok_or(StoreError::Corrupt("choice"))?,
         audit_id: row.try_get("audit_id")?,

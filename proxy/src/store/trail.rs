@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::engine::{Dialect, sql};
-use super::{Result, Store};
+use super::{Db, Result, Store};
 use crate::identity::{ProfileKey, Subject};
 
 /// How a request reached the proxy: the "manner" of § 7101.
@@ -110,6 +110,9 @@ pub struct NewRequest {
     pub gpc: bool,
     /// The request id also found in the logs.
     pub request_id: String,
+    /// For an opt-out by email, a keyed digest of the client that sent it
+    /// (never its address): the worker serves clients in turn.
+    pub client: Option<String>,
 }
 
 /// How a request was answered, as the trail records it.
@@ -127,6 +130,13 @@ pub(super) enum Decision {
     /// Campaign kept answering in ways the proxy cannot understand; it is
     /// among the dead letters for an operator to look at.
     Failed,
+    /// Sound, but more than the proxy changes unseen (more profiles share
+    /// the address than `campaign.max_email_matches`): among the dead
+    /// letters for an operator to look at.
+    Held,
+    /// The address had its requests this hour, still pending or applied:
+    /// they cover this one, which is recorded and not sent again.
+    Repeat,
 }
 
 impl Decision {
@@ -137,6 +147,8 @@ impl Decision {
             Self::Created => "created",
             Self::Denied => "denied",
             Self::Failed => "failed",
+            Self::Held => "held",
+            Self::Repeat => "repeat",
         }
     }
 }
@@ -161,27 +173,31 @@ pub struct AuditRow {
     pub source: String,
     /// Whether the request carried `Sec-GPC: 1`.
     pub gpc: bool,
-    /// `applied`, `created`, `superseded`, `denied`, `failed`, or `None`
-    /// while pending.
+    /// `applied`, `created`, `superseded`, `denied`, `failed`, `held`,
+    /// `repeat`, or `None` while pending.
     pub outcome: Option<String>,
     /// Campaign's value before, when it was read.
     pub previous: Option<bool>,
+    /// How many profiles the decision changed in Campaign (PATCHed or
+    /// created), for `applied` and `created`.
+    pub profiles_changed: Option<i64>,
     /// When the outcome was decided (Unix ms).
     pub decided_at: Option<i64>,
     /// The basis of a denial, or why it failed.
     pub basis: Option<String>,
 }
 
-/// Appends `request` to the trail; returns its sequence number.
+/// Appends `request` to the trail; returns its sequence number and when
+/// it was received (Unix ms, the database's clock).
 pub(super) async fn insert_request(
     dialect: Dialect,
     tx: &mut Transaction<'_, Any>,
     request: &NewRequest,
-) -> Result<i64> {
-    Ok(sqlx::query(sql!(
+) -> Result<(i64, i64)> {
+    let row = sqlx::query(sql!(
         dialect,
         "INSERT INTO audit (request_id, received_at, subject, choice, requested, source, gpc) \
-         VALUES ($1, {now}, $2, $6, $3, $4, $5) RETURNING id"
+         VALUES ($1, {now}, $2, $6, $3, $4, $5) RETURNING id, received_at"
     ))
     .bind(request.request_id.as_str())
     .bind(request.subject.as_str())
@@ -190,8 +206,42 @@ pub(super) async fn insert_request(
     .bind(i64::from(request.gpc))
     .bind(request.choice.as_str())
     .fetch_one(&mut **tx)
-    .await?
-    .try_get("id")?)
+    .await?;
+    Ok((row.try_get("id")?, row.try_get("received_at")?))
+}
+
+/// How a request was answered: its [`Decision`], and what goes with it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Decided<'a> {
+    pub(super) decision: Decision,
+    /// Campaign's value before, where it was read.
+    pub(super) previous: Option<bool>,
+    /// Profiles changed in Campaign, for a change that went through.
+    pub(super) changed: Option<u32>,
+    /// The basis of a denial, or why it failed or was held.
+    pub(super) basis: Option<&'a str>,
+}
+
+impl Decided<'_> {
+    /// `decision`, with nothing else to say.
+    pub(super) fn only(decision: Decision) -> Self {
+        Self {
+            decision,
+            previous: None,
+            changed: None,
+            basis: None,
+        }
+    }
+}
+
+impl<'a> Decided<'a> {
+    /// `decision`, on `basis`.
+    pub(super) fn because(decision: Decision, basis: &'a str) -> Self {
+        Self {
+            basis: Some(basis),
+            ..Decided::only(decision)
+        }
+    }
 }
 
 /// Records how request `audit_id` was answered, unless it already was: the
@@ -200,22 +250,43 @@ pub(super) async fn record(
     dialect: Dialect,
     tx: &mut Transaction<'_, Any>,
     audit_id: i64,
-    decision: Decision,
-    previous: Option<bool>,
-    basis: Option<&str>,
+    decided: Decided<'_>,
 ) -> Result<()> {
     sqlx::query(sql!(
         dialect,
-        "INSERT INTO audit_outcome (audit_id, outcome, previous, decided_at, basis) \
-         VALUES ($1, $2, $3, {now}, $4) ON CONFLICT (audit_id) DO NOTHING"
+        "INSERT INTO audit_outcome (audit_id, outcome, previous, decided_at, basis, \
+         profiles_changed) VALUES ($1, $2, $3, {now}, $4, $5) ON CONFLICT (audit_id) DO NOTHING"
     ))
     .bind(audit_id)
-    .bind(decision.as_str())
-    .bind(previous.map(i64::from))
-    .bind(basis)
+    .bind(decided.decision.as_str())
+    .bind(decided.previous.map(i64::from))
+    .bind(decided.basis)
+    .bind(decided.changed.map(i64::from))
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+impl Db {
+    /// Records `request` as answered by the requests for the same address
+    /// before it: audited `repeat` at once, in the transaction that
+    /// records it.
+    pub(super) async fn repeat_in(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        request: &NewRequest,
+    ) -> Result<()> {
+        let (audit_id, _) = insert_request(self.dialect, tx, request).await?;
+        let basis = "the address's earlier requests this hour, recorded and applied as usual, \
+                     cover this one";
+        record(
+            self.dialect,
+            tx,
+            audit_id,
+            Decided::because(Decision::Repeat, basis),
+        )
+        .await
+    }
 }
 
 impl Store {
@@ -225,7 +296,7 @@ impl Store {
         sqlx::query(
             "SELECT a.id, a.request_id, a.received_at, a.subject, a.choice, a.requested, a.source, \
              a.gpc, \
-             o.outcome, o.previous, o.decided_at, o.basis \
+             o.outcome, o.previous, o.decided_at, o.basis, o.profiles_changed \
              FROM audit a LEFT JOIN audit_outcome o ON o.audit_id = a.id \
              WHERE a.received_at >= $1 AND a.received_at < $2 ORDER BY a.id",
         )
@@ -285,6 +356,7 @@ fn audit_row(row: &AnyRow) -> Result<AuditRow> {
         gpc: row.try_get::<i64, _>("gpc")? != 0,
         outcome: row.try_get("outcome")?,
         previous: row.try_get::<Option<i64>, _>("previous")?.map(|v| v != 0),
+        profiles_changed: row.try_get("profiles_changed")?,
         decided_at: row.try_get("decided_at")?,
         basis: row.try_get("basis")?,
     })

@@ -26,12 +26,14 @@ use super::{Db, Result};
 pub(super) enum Write {
     Accept(NewRequest, Duration),
     Finish(Claim, Outcome),
+    Repeat(NewRequest),
 }
 
 /// What a [`Write`] gave.
 pub(super) enum Written {
     Accepted(Option<Claim>),
     Finished(Finished),
+    Repeated,
 }
 
 /// A write and where its result goes.
@@ -123,6 +125,10 @@ impl Db {
             Write::Finish(claim, outcome) => {
                 let (finished, undo) = self.finish_in(tx, claim, outcome).await?;
                 (Written::Finished(finished), undo)
+            }
+            Write::Repeat(request) => {
+                self.repeat_in(tx, request).await?;
+                (Written::Repeated, None)
             }
         })
     }

@@ -147,7 +147,11 @@ async fn an_opt_out_by_email_is_answered_alike_and_reaches_every_match() {
     };
     assert_eq!(by("ada@example.com"), [true]);
     assert_eq!(by("twin@example.com"), [true, true], "every match");
-    assert_eq!(by("New.Person@example.com"), [true], "a suppression record");
+    assert_eq!(
+        by("new.person@example.com"),
+        [true],
+        "a suppression record, keyed as every later spelling finds it"
+    );
     let creates = app
         .emulator
         .calls()
@@ -196,11 +200,11 @@ async fn opting_out_by_email_is_limited_per_address_and_per_client() {
             202
         );
     }
-    // A fourth for the address: answered alike, not recorded again.
-    let fourth = app.by_email(json!({"email": "ada@example.com"})).await;
+    // A fourth for the address: answered alike, recorded as a repeat the
+    // first three cover, and not sent again.
+    let fourth = app.by_email(json!({"email": "Ada@Example.com "})).await;
     assert_eq!(fourth.status(), 202);
     assert_eq!(fourth.text().await.unwrap(), r#"{"received":true}"#);
-    assert_eq!(app.audit().await.len(), 3);
     // Four from this client so far: ten after six more.
     for n in 0..6 {
         let email = format!("person{n}@example.com");
@@ -211,6 +215,23 @@ async fn opting_out_by_email_is_limited_per_address_and_per_client() {
     assert_eq!(refused.headers()["retry-after"], "6");
     let (status, _) = error_of(refused).await;
     assert_eq!(status, 429, "ten a minute from one client");
+    app.drained().await;
+    let audit = app.audit().await;
+    assert_eq!(audit.len(), 10, "every request has its record");
+    let outcomes: Vec<_> = audit.iter().map(|r| r.outcome.as_deref()).collect();
+    assert!(
+        outcomes[..3]
+            .iter()
+            .all(|o| matches!(o, Some("applied" | "superseded"))),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[3], Some("repeat"));
+    assert!(
+        audit[3]
+            .basis
+            .as_deref()
+            .is_some_and(|b| b.contains("cover"))
+    );
 }
 
 #[tokio::test]

@@ -196,7 +196,8 @@ async fn readiness_reports_storage_and_upstream_apart() {
     assert_eq!(
         app.readiness().await,
         json!({"status": "ready", "storage": "ok", "upstream": "ok", "problem": null,
-               "pending": 0, "oldestPendingMs": null, "deadLetters": 0})
+               "pending": 0, "oldestPendingMs": null, "deadLetters": 0,
+               "heldCreations": 0, "stuck": 0})
     );
     // The cached token is refused, and IMS cannot give another.
     app.emulator.expire_tokens();

@@ -139,9 +139,17 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The readiness body in full, once its counts are fresh: readiness
+    /// counts the backlog at most once a second, so a figure read at once
+    /// may predate what the test just did.
+    pub async fn counted(&self) -> Value {
+        tokio::time::sleep(COUNTED_AGAIN).await;
+        self.readiness().await
+    }
+
     /// How many profiles have a change waiting, as readiness reports it.
     pub async fn pending(&self) -> i64 {
-        let ready = self.readiness().await;
+        let ready = self.counted().await;
         ready["pending"]
             .as_i64()
             .expect("readiness counts pending changes")
@@ -149,9 +157,12 @@ impl TestApp {
 
     /// Waits until no change is pending.
     pub async fn drained(&self) {
+        tokio::time::sleep(COUNTED_AGAIN).await;
         let mut pending = 0;
         for _ in 0..600 {
-            pending = self.pending().await;
+            pending = self.readiness().await["pending"]
+                .as_i64()
+                .expect("readiness counts pending changes");
             if pending == 0 {
                 return;
             }
@@ -221,6 +232,9 @@ pub async fn state_of(response: Response) -> Value {
 }
 
 pub const SHORT: Duration = Duration::from_millis(300);
+
+/// Longer than readiness keeps a count of the backlog.
+pub const COUNTED_AGAIN: Duration = Duration::from_millis(1_100);
 
 /// Every audit record in `database`, oldest first, read as the export
 /// reads it (beside the running proxy).

@@ -60,11 +60,10 @@ async fn finds_profiles_by_email_when_configured_so() {
     assert_eq!(state["ccpaOptOut"], false);
     assert!(!app.opt_out_of("CUST-1002"));
 
-    let (status, code) = error_of(app.get_opt_out(&with_email("twin@example.com")).await).await;
+    let state = state_of(app.get_opt_out(&with_email("twin@example.com")).await).await;
     assert_eq!(
-        (status, code.as_str()),
-        (409, "ambiguous_profile"),
-        "several matches: no guessing"
+        state["ccpaOptOut"], false,
+        "several matches: opted out only when every one is"
     );
 
     let state = state_of(app.get_opt_out(&with_email("nobody@example.com")).await).await;
@@ -78,20 +77,73 @@ async fn finds_profiles_by_email_when_configured_so() {
 }
 
 #[tokio::test]
-async fn an_ambiguous_address_is_refused_rather_than_guessed() {
+async fn an_address_several_profiles_share_opts_them_all_out_and_allows_sale_on_none() {
     let app = spawn_app_with(|s| {
         s.identity.key_claim = "email".into();
         s.identity.key_kind = ccpa_proxy::config::KeyKind::Email;
     })
     .await;
     let token = token_with_email("host-user-9", "twin@example.com");
-    let (status, code) = error_of(app.patch_opt_out(&token, true).await).await;
-    assert_eq!((status, code.as_str()), (409, "ambiguous_profile"));
+    let twins = || {
+        app.emulator
+            .profiles()
+            .into_iter()
+            .filter(|p| p.email == "twin@example.com")
+            .map(|p| p.ccpa_opt_out)
+            .collect::<Vec<_>>()
+    };
+    let state = state_of(app.patch_opt_out(&token, true).await).await;
+    assert_eq!(state["ccpaOptOut"], true, "the protective side wins");
+    assert_eq!(twins(), [true, true]);
+    let (status, code) = error_of(app.patch_opt_out(&token, false).await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (409, "ambiguous_profile"),
+        "allowing sale is no guess to make"
+    );
+    assert_eq!(twins(), [true, true]);
+    let state = state_of(app.get_opt_out(&token).await).await;
+    assert_eq!(state["ccpaOptOut"], true, "every match is opted out");
+    let audit = app.audit().await;
+    let trail: Vec<_> = audit
+        .iter()
+        .map(|r| (r.requested, r.outcome.as_deref(), r.profiles_changed))
+        .collect();
+    assert_eq!(
+        trail,
+        [
+            (true, Some("applied"), Some(2)),
+            (false, Some("denied"), None)
+        ]
+    );
+}
+
+/// A GPC signal for an address several profiles share opts every one of
+/// them out, and is audited: it used to leave no record at all.
+#[tokio::test]
+async fn a_signal_for_an_address_several_profiles_share_is_applied_to_all() {
+    let app = spawn_app_with(|s| {
+        s.identity.key_claim = "email".into();
+        s.identity.key_kind = ccpa_proxy::config::KeyKind::Email;
+    })
+    .await;
+    let token = token_with_email("host-user-9", "twin@example.com");
+    let state = state_of(app.get_with_gpc(&token).await).await;
+    assert_eq!(
+        (&state["ccpaOptOut"], &state["signalApplied"]),
+        (&json!(true), &json!(true))
+    );
     assert!(
         app.emulator
             .profiles()
             .iter()
-            .all(|p| !p.ccpa_opt_out || p.email != "twin@example.com")
+            .filter(|p| p.email == "twin@example.com")
+            .all(|p| p.ccpa_opt_out)
+    );
+    let audit = app.audit().await;
+    assert_eq!(
+        (audit[0].source.as_str(), audit[0].outcome.as_deref()),
+        ("gpc", Some("applied"))
     );
 }
 
