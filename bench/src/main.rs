@@ -1,12 +1,14 @@
-//! `ccpa-bench <binaries> <results.md>`: the proxy measured beside nginx
-//! and the bare emulator in one run, scale facts, and a soak; `<binaries>` is
-//! the directory of the `release-native` build. Started by
-//! `cargo xtask bench`, which builds the binaries and installs nginx.
+//! `ccpa-bench [flood] <binaries> <results.md>`: the proxy measured beside
+//! nginx and the bare emulator in one run, scale facts, the email route
+//! flooded, and a soak (`flood`: the flood only); `<binaries>` is the
+//! directory of the `release-native` build. Started by `cargo xtask bench`,
+//! which builds the binaries and installs nginx.
 //!
 //! Settings from the environment: `BENCH_SECONDS` (each measured run,
 //! default 5), `BENCH_SOAK_MINUTES` (default 10; 0 skips it),
 //! `BENCH_SOAK_RATE` (default 100 requests/s).
 
+mod flood;
 mod jwt;
 mod load;
 mod soak;
@@ -45,15 +47,33 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let usage = "usage: ccpa-bench <directory of the release-native binaries> <results.md>";
+    let mut args = std::env::args().skip(1).peekable();
+    let usage = "usage: ccpa-bench [flood] <directory of the release-native binaries> <results.md>";
+    let flood_only = args.next_if(|arg| arg == "flood").is_some();
     let bin = PathBuf::from(args.next().context(usage)?);
     let results = PathBuf::from(args.next().context(usage)?);
+    let dir = stack::ScratchDir::new()?;
+    let out = if flood_only {
+        let heading = format!(
+            "## The email route flooded, {} ({})\n\n",
+            today(),
+            machine()
+        );
+        heading + &flood::run(&bin, &dir).await?
+    } else {
+        everything(&bin, &dir).await?
+    };
+    std::fs::write(&results, &out)
+        .with_context(|| format!("cannot write {}", results.display()))?;
+    println!("{out}");
+    Ok(())
+}
+
+/// Every part, as `cargo xtask bench` runs them.
+async fn everything(bin: &Path, dir: &Path) -> anyhow::Result<String> {
     let seconds = env_number("BENCH_SECONDS", 5);
     let soak_minutes = env_number("BENCH_SOAK_MINUTES", 10);
     let soak_rate = env_number("BENCH_SOAK_RATE", 100);
-    let dir = stack::ScratchDir::new()?;
-
     let mut out = format!(
         "## Benchmark, {} ({})\n\nEach run: {seconds} s measured after a warm-up; load from the benchmark's own process over loopback, \
          HTTP/1.1 keep-alive, requests spread over {USERS} users. GET and the two PATCH loads separately; our proxy's PATCH records every request \
@@ -62,26 +82,24 @@ async fn run() -> anyhow::Result<()> {
         machine()
     );
     for latency in [20, 0] {
-        out += &side_by_side(&bin, &dir, latency, Duration::from_secs(seconds)).await?;
+        out += &side_by_side(bin, dir, latency, Duration::from_secs(seconds)).await?;
         eprintln!("{out}");
     }
-    out += &synchronous_cost(&bin, &dir, Duration::from_secs(seconds)).await?;
-    out += &limits_cost(&bin, &dir, Duration::from_secs(seconds)).await?;
-    out += &scale_facts(&bin, &dir).await?;
+    out += &synchronous_cost(bin, dir, Duration::from_secs(seconds)).await?;
+    out += &limits_cost(bin, dir, Duration::from_secs(seconds)).await?;
+    out += &scale_facts(bin, dir).await?;
+    out += &flood::run(bin, dir).await?;
     if soak_minutes > 0 {
         eprintln!("soaking for {soak_minutes} min…");
         out += &soak::run(
-            &bin,
-            &dir,
+            bin,
+            dir,
             Duration::from_secs(soak_minutes * 60),
             soak_rate as u32,
         )
         .await?;
     }
-    std::fs::write(&results, &out)
-        .with_context(|| format!("cannot write {}", results.display()))?;
-    println!("{out}");
-    Ok(())
+    Ok(out)
 }
 
 fn env_number(name: &str, default: u64) -> u64 {

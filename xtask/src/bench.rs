@@ -11,9 +11,12 @@ use crate::shell::{cargo, step, tied};
 use crate::tools::apt_install;
 use crate::{Result, disk};
 
-/// Runs the benchmark; `BENCH_SECONDS`, `BENCH_SOAK_MINUTES` and
-/// `BENCH_SOAK_RATE` pass through.
-pub fn run(root: &Path) -> Result {
+/// Runs the benchmark, or only its `flood` part; `BENCH_SECONDS`,
+/// `BENCH_SOAK_MINUTES` and `BENCH_SOAK_RATE` pass through.
+pub fn run(root: &Path, part: Option<&str>) -> Result {
+    if part.is_some_and(|part| part != "flood") {
+        return Err("`cargo xtask bench` takes no part but `flood`".into());
+    }
     if !["/usr/sbin/nginx", "/usr/bin/nginx"]
         .iter()
         .any(|p| Path::new(p).is_file())
@@ -42,7 +45,7 @@ pub fn run(root: &Path) -> Result {
     let bin = target.join("release-native");
     let results = target.join("bench.md");
     let mut bench = tied(bin.join("ccpa-bench"));
-    bench.arg(&bin).arg(&results);
+    bench.args(part).arg(&bin).arg(&results);
     step(
         &format!("benchmark (results in {})", results.display()),
         bench,

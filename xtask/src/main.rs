@@ -19,7 +19,8 @@ commands:
   demo    build the widget, start the Campaign emulator and the proxy, serve the demo page
   test    install what tests need, then run every test (lint, unit, integration, browser)
   size    build the widget; print its transfer size (gzip -9) and load time (20 cold loads)
-  bench   measure the proxy beside nginx and the bare emulator, then soak it (docs/performance.md)
+  bench   measure the proxy beside nginx and the bare emulator, flood its email route, then soak it
+          (docs/performance.md); `bench flood` floods the email route only
   setup   install the widget and browser tools only";
 
 /// What failed, in words for the person at the terminal.
@@ -31,7 +32,7 @@ fn main() -> ExitCode {
     let outcome = match command.as_str() {
         "demo" => demo::run(&root),
         "test" => test(&root),
-        "bench" => bench::run(&root),
+        "bench" => bench::run(&root, std::env::args().nth(2).as_deref()),
         "size" => widget::build(&root)
             .and_then(|()| widget::report_size(&root))
             .and_then(|()| widget::report_load_time(&root)),

@@ -70,20 +70,23 @@ impl Store {
         Ok(marked)
     }
 
-    /// How many more creations `budget` allows now.
+    /// How many more creations `budget` allows now, less those released
+    /// already and not yet attempted.
     pub async fn creation_room(&self, budget: Budget) -> Result<u32> {
         let row = sqlx::query(sql!(
             self.db.dialect,
             "SELECT CASE WHEN hour_start <= {now} - 3600000 THEN 0 ELSE hour_used END AS hour, \
-             CASE WHEN day_start <= {now} - 86400000 THEN 0 ELSE day_used END AS day \
-             FROM creation_budget WHERE id = 1"
+             CASE WHEN day_start <= {now} - 86400000 THEN 0 ELSE day_used END AS day, \
+             (SELECT COUNT(*) FROM pending_change WHERE lane = 'create' AND hold IS NULL) \
+             AS released FROM creation_budget WHERE id = 1"
         ))
         .fetch_one(&self.db.pool)
         .await?;
-        let left = |max: u32, used: i64| i64::from(max).saturating_sub(used).max(0);
+        let left = |max: u32, used: i64| i64::from(max) - used;
         let room = left(budget.per_hour, row.try_get("hour")?)
-            .min(left(budget.per_day, row.try_get("day")?));
-        Ok(u32::try_from(room).unwrap_or(u32::MAX))
+            .min(left(budget.per_day, row.try_get("day")?))
+            - row.try_get::<i64, _>("released")?;
+        Ok(u32::try_from(room.max(0)).unwrap_or(u32::MAX))
     }
 
     /// Makes up to `room` creations held for the budget due, the longest

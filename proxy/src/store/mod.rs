@@ -503,6 +503,29 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// Probes come as often as their senders like: the backlog behind
+    /// them is counted at most once a second.
+    #[tokio::test]
+    async fn the_backlog_is_counted_at_most_once_a_second() {
+        let dir = scratch_dir();
+        let store = Store::connect(&settings(&dir)).await.unwrap();
+        let hour = Duration::from_secs(3_600);
+        assert_eq!(store.backlog(hour).await.unwrap().pending, 0);
+        store
+            .accept(request("A"), Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.backlog(hour).await.unwrap().pending,
+            0,
+            "the count of a moment ago"
+        );
+        tokio::time::sleep(Duration::from_millis(1_050)).await;
+        assert_eq!(store.backlog(hour).await.unwrap().pending, 1);
+        store.close().await;
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     #[tokio::test]
     async fn sqlite_syncs_at_every_commit_unless_told_otherwise() {
         let dir = scratch_dir();

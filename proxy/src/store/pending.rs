@@ -26,7 +26,7 @@ use std::time::Duration;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use super::engine::sql;
+use super::engine::{Dialect, sql};
 use super::index::Undo;
 use super::trail::{self, Action, Choice, Decided, Decision, NewRequest};
 use super::{Db, Result, StoreError};
@@ -648,6 +648,15 @@ impl Db {
         let (Lane::Email, Some(client)) = (lane, client) else {
             return Ok(0);
         };
+        // One client's requests take their turns one after another: two
+        // transactions counting at once would both see the other's row
+        // missing. (SQLite's single writer runs them one after another.)
+        if self.dialect == Dialect::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('ccpa-turn:' || $1))")
+                .bind(client)
+                .execute(&mut **tx)
+                .await?;
+        }
         let row = sqlx::query(
             "SELECT COUNT(*) AS waiting FROM pending_change WHERE lane = 'email' AND client = $1",
         )

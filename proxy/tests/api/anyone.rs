@@ -35,7 +35,7 @@ impl TestApp {
         request.send().await.unwrap()
     }
 
-    async fn by_email(&self, body: Value) -> Response {
+    pub async fn by_email(&self, body: Value) -> Response {
         self.http
             .post(format!("{}/api/v1/opt-out/email", self.url))
             .json(&body)
@@ -327,4 +327,189 @@ async fn a_browsers_opt_out_applies_to_the_account_once_signed_in() {
     // Signed out, the browser is still opted out.
     let state = state_of(app.browser_get(Some("ccpa_optout=applied"), false).await).await;
     assert_eq!(state["ccpaOptOut"], true);
+}
+
+/// `count` profiles sharing `email`, keyed `<prefix>-00`, `<prefix>-01`, …
+fn share(app: &TestApp, prefix: &str, email: &str, count: usize) {
+    for n in 0..count {
+        app.emulator
+            .add_customer_with_email(&format!("{prefix}-{n:02}"), email);
+    }
+}
+
+fn opted_out_with(app: &TestApp, email: &str) -> (usize, usize) {
+    let profiles = app.emulator.profiles();
+    let with: Vec<_> = profiles.iter().filter(|p| p.email == email).collect();
+    (with.iter().filter(|p| p.ccpa_opt_out).count(), with.len())
+}
+
+/// Campaign pages `byEmail` at 25: an opt-out by email follows the `next`
+/// links to the last page, on a table large enough that Campaign gives
+/// them only when asked (`_forcePagination`), and says how many profiles
+/// it changed. (It stopped at the first page: 5 of 30 kept allowing sale.)
+#[tokio::test]
+async fn an_opt_out_by_email_reaches_every_page_of_matches() {
+    let app = spawn_app().await;
+    share(&app, "SHARED", "shared@example.com", 30);
+    app.emulator.set_big_table_threshold(10);
+    let answered = app.by_email(json!({"email": "shared@example.com"})).await;
+    assert_eq!(answered.status(), 202);
+    app.drained().await;
+    assert_eq!(opted_out_with(&app, "shared@example.com"), (30, 30));
+    let audit = app.audit().await;
+    assert_eq!(
+        (audit[0].outcome.as_deref(), audit[0].profiles_changed),
+        (Some("applied"), Some(30))
+    );
+    let look_ups = app
+        .emulator
+        .calls()
+        .iter()
+        .filter(|c| c.kind == CallKind::ByEmail)
+        .count();
+    assert_eq!(look_ups, 2, "two pages of 25");
+}
+
+/// More profiles on one address than `campaign.max_email_matches`: none is
+/// changed unseen; the request is held for an operator, never `applied`.
+#[tokio::test]
+async fn an_address_on_more_profiles_than_the_ceiling_is_held_for_an_operator() {
+    let app = spawn_app_with(|s| s.campaign.max_email_matches = 10).await;
+    share(&app, "SHARED", "shared@example.com", 30);
+    assert_eq!(
+        app.by_email(json!({"email": "shared@example.com"}))
+            .await
+            .status(),
+        202
+    );
+    app.drained().await;
+    assert_eq!(opted_out_with(&app, "shared@example.com"), (0, 30));
+    let audit = app.audit().await;
+    assert_eq!(audit[0].outcome.as_deref(), Some("held"));
+    assert!(
+        audit[0]
+            .basis
+            .as_deref()
+            .is_some_and(|b| b.contains("more than 10") && b.contains("max_email_matches")),
+        "{:?}",
+        audit[0].basis
+    );
+    assert_eq!(
+        app.counted().await["deadLetters"],
+        1,
+        "among the dead letters"
+    );
+}
+
+/// One address is one profile, however it is typed: case, Unicode form and
+/// padding. (Each spelling created a suppression profile of its own.)
+#[tokio::test]
+async fn spellings_of_one_unknown_address_create_one_profile() {
+    let app = spawn_app().await;
+    let sequential = [
+        "New.Kid@Example.com",
+        "new.kid@EXAMPLE.COM",
+        " NEW.KID@example.com",
+    ];
+    for spelling in sequential {
+        assert_eq!(
+            app.by_email(json!({ "email": spelling })).await.status(),
+            202
+        );
+        app.drained().await;
+    }
+    let nfc = "Zoë@example.com";
+    let nfd = "Zoe\u{308}@example.com";
+    let (first, second) = tokio::join!(
+        app.by_email(json!({ "email": nfc })),
+        app.by_email(json!({ "email": nfd })),
+    );
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (202, 202)
+    );
+    let (first, second) = tokio::join!(
+        app.by_email(json!({ "email": "Twice@Example.com" })),
+        app.by_email(json!({ "email": "twice@example.com" })),
+    );
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (202, 202)
+    );
+    app.drained().await;
+    let emails: Vec<String> = app
+        .emulator
+        .profiles()
+        .into_iter()
+        .filter(|p| p.cus_customer_id.is_none() && !p.email.starts_with("twin"))
+        .map(|p| p.email)
+        .collect();
+    assert_eq!(
+        emails,
+        [
+            "new.kid@example.com",
+            "zoë@example.com",
+            "twice@example.com"
+        ],
+        "one each, under the key every spelling looks for"
+    );
+}
+
+/// A customer signed in as `New.Kid@…`, later as `new.kid@…`: one profile,
+/// which both sessions read.
+#[tokio::test]
+async fn a_customer_signed_in_under_two_spellings_has_one_profile() {
+    let app = spawn_app_with(|s| {
+        s.identity.key_claim = "email".into();
+        s.identity.key_kind = ccpa_proxy::config::KeyKind::Email;
+    })
+    .await;
+    let shouted = token_with_email("host-user-3", "New.Kid@Example.com");
+    let quiet = token_with_email("host-user-3", "new.kid@example.com");
+    let opted_out = |response| async { state_of(response).await["ccpaOptOut"].clone() };
+    assert_eq!(
+        opted_out(app.patch_opt_out(&shouted, true).await).await,
+        true
+    );
+    assert_eq!(opted_out(app.get_opt_out(&quiet).await).await, true);
+    assert_eq!(
+        opted_out(app.patch_opt_out(&quiet, false).await).await,
+        false
+    );
+    assert_eq!(opted_out(app.get_opt_out(&shouted).await).await, false);
+    let creates = app
+        .emulator
+        .calls()
+        .iter()
+        .filter(|c| c.kind == CallKind::Create)
+        .count();
+    assert_eq!(creates, 1);
+}
+
+/// Under HTTPS only the `__Host-` cookie is believed: a sibling subdomain
+/// or a plain-HTTP page can set the unprefixed one, and must not make a
+/// browser opted out, or waive its GPC signal.
+#[tokio::test]
+async fn under_https_a_planted_unprefixed_cookie_is_ignored() {
+    let app = spawn_app_with(|s| s.server.secure_cookies = true).await;
+    let planted = state_of(app.browser_get(Some("ccpa_optout=1"), false).await).await;
+    assert_eq!(planted["ccpaOptOut"], false);
+    let waived = state_of(app.browser_get(Some("ccpa_optout=waived"), true).await).await;
+    assert_eq!(
+        (&waived["ccpaOptOut"], &waived["gpcHonored"]),
+        (&json!(true), &json!(true)),
+        "the signal still counts"
+    );
+    let own = state_of(app.browser_get(Some("__Host-ccpa_optout=1"), false).await).await;
+    assert_eq!(own["ccpaOptOut"], true);
+    let response = app
+        .http
+        .get(app.api())
+        .bearer_auth(token_for("CUST-1001"))
+        .header("Cookie", "ccpa_optout=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(state_of(response).await["ccpaOptOut"], false);
+    assert!(app.audit().await.is_empty(), "no opt-out taken from it");
 }

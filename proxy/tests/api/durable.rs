@@ -352,3 +352,74 @@ async fn a_request_that_cannot_be_recorded_is_refused_and_not_forwarded() {
     assert!(!app.opt_out_of("CUST-1001"));
     assert_eq!(app.get("/health/ready").await.status(), 503);
 }
+
+/// A change Campaign keeps failing is not retried in silence: past
+/// `delivery.stuck_after_ms` it is counted, listed on the admin listener
+/// with its § 7026 deadline, and still retried. (It was retried forever
+/// and reached no operator.)
+#[tokio::test]
+async fn a_change_that_keeps_failing_is_flagged_and_still_retried() {
+    let app = spawn_app_with(|s| s.delivery.stuck_after_ms = 300).await;
+    app.emulator
+        .inject(Fault::campaign(FaultKind::Status { status: 503 }, u32::MAX));
+    let response = app.patch_opt_out(&token_for("CUST-1001"), true).await;
+    assert_eq!(response.status(), 202);
+    let request = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let attempts = app.emulator.calls().len();
+    assert_eq!(app.counted().await["stuck"], 1);
+    let listed = app.admin(reqwest::Method::GET, "/changes/stuck").await;
+    let stuck = &listed["changes"][0];
+    assert_eq!(stuck["requestId"], request.as_str());
+    assert!(
+        stuck["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("503")),
+        "{stuck}"
+    );
+    let deadline = stuck["deadline"].as_str().unwrap();
+    let received =
+        ccpa_proxy::audit::parse_time(deadline).unwrap() - stuck["pendingSince"].as_i64().unwrap();
+    assert!(
+        (19 * 86_400_000..=21 * 86_400_000).contains(&received),
+        "15 business days are three weeks: {deadline}"
+    );
+    eventually("still retried", Duration::from_secs(5), || {
+        app.emulator.calls().len() > attempts
+    })
+    .await;
+    app.emulator.clear_faults();
+    app.drained().await;
+    assert!(app.opt_out_of("CUST-1001"));
+    assert_eq!(app.counted().await["stuck"], 0);
+}
+
+/// Campaign breaks right after a request and nothing asks it anything
+/// more: readiness says so within `health_check_ms` and one call's
+/// timeout. (The check ran late, and a call that failed was not recorded:
+/// readiness said `ok` for good.)
+#[tokio::test]
+async fn readiness_learns_of_an_outage_without_traffic() {
+    let app = spawn_app_with(|s| {
+        s.campaign.health_check_ms = 300;
+        s.campaign.timeout_ms = 500;
+    })
+    .await;
+    state_of(app.get_opt_out(&token_for("CUST-1001")).await).await;
+    assert_eq!(app.readiness().await["upstream"], "ok");
+    app.emulator
+        .inject(Fault::campaign(FaultKind::Drop, u32::MAX));
+    let broke = std::time::Instant::now();
+    let mut upstream = Value::Null;
+    while broke.elapsed() < Duration::from_millis(300 + 500 + 700) {
+        upstream = app.readiness().await["upstream"].clone();
+        if upstream == "unreachable" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(upstream, "unreachable", "after {:?}", broke.elapsed());
+}

@@ -139,6 +139,30 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A JSON answer of the admin listener to `method` on `path`.
+    pub async fn admin(&self, method: reqwest::Method, path: &str) -> Value {
+        self.http
+            .request(method, format!("{}{path}", self.admin))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// `/metrics` from the admin listener, as Prometheus' text.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.admin))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// The readiness body in full, once its counts are fresh: readiness
     /// counts the backlog at most once a second, so a figure read at once
     /// may predate what the test just did.

@@ -4,6 +4,35 @@ use serde_json::json;
 
 use crate::helpers::*;
 
+/// A key Campaign would read as one of its own routes (a filter, the
+/// collection's count) or an email whose domain is no host name is
+/// refused at the token: Campaign is asked nothing. (`byEmail` was PATCHed
+/// as the filter route; `grace@example.com;` got a profile of its own.)
+#[tokio::test]
+async fn keys_campaign_would_read_as_routes_are_refused_at_the_token() {
+    let app = spawn_app().await;
+    for key in ["byEmail", "_count", "email", "cusCustomerId"] {
+        let (status, code) = error_of(app.patch_opt_out(&token_for(key), true).await).await;
+        assert_eq!((status, code.as_str()), (401, "invalid_token"), "{key}");
+    }
+    let by_email = spawn_app_with(|s| {
+        s.identity.key_claim = "email".into();
+        s.identity.key_kind = ccpa_proxy::config::KeyKind::Email;
+    })
+    .await;
+    for email in [
+        "grace@example.com;",
+        "grace@example.com%00",
+        "grace@localhost",
+    ] {
+        let token = token_with_email("host-user-5", email);
+        let (status, code) = error_of(by_email.patch_opt_out(&token, true).await).await;
+        assert_eq!((status, code.as_str()), (401, "invalid_token"), "{email}");
+    }
+    assert!(app.emulator.calls().is_empty() && by_email.emulator.calls().is_empty());
+    assert!(app.audit().await.is_empty() && by_email.audit().await.is_empty());
+}
+
 #[tokio::test]
 async fn user_a_cannot_read_or_change_user_b() {
     let app = spawn_app().await;

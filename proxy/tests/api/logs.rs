@@ -243,3 +243,32 @@ async fn a_requests_id_follows_it_to_campaign_and_the_worker_reports_its_backlog
         "a report counted the waiting change: {backlog:?}"
     );
 }
+
+/// A change failing past `delivery.stuck_after_ms` is warned of at each
+/// failed attempt, under its request's id, with its response deadline.
+#[tokio::test]
+async fn a_stuck_change_is_warned_of_with_its_deadline() {
+    let logs = captured_logs();
+    let app = spawn_app_with(|s| s.delivery.stuck_after_ms = 0).await;
+    app.emulator
+        .inject(Fault::campaign(FaultKind::Status { status: 503 }, u32::MAX));
+    let recorded = app.patch_opt_out(&token_for("CUST-1003"), true).await;
+    assert_eq!(recorded.status(), 202);
+    let id = request_id(&recorded);
+    let message =
+        "a change has been failing for longer than delivery.stuck_after_ms; it is still retried";
+    let warned = lines_saying(&logs, message);
+    let ours = warned
+        .iter()
+        .find(|line| spans_of(line, &id).1)
+        .unwrap_or_else(|| panic!("no warning under id {id}: {warned:?}"));
+    assert_eq!(ours["level"], "WARN");
+    assert!(
+        ours["fields"]["deadline"]
+            .as_str()
+            .is_some_and(|d| ccpa_proxy::audit::parse_time(d).is_ok()),
+        "{ours}"
+    );
+    app.emulator.clear_faults();
+    app.drained().await;
+}

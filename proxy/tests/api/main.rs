@@ -5,6 +5,8 @@ mod admin;
 mod anyone;
 mod auth;
 mod durable;
+mod fair;
+mod forwarded;
 mod front;
 mod fuzz;
 mod gpc;

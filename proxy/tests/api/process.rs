@@ -407,6 +407,7 @@ async fn a_proxy_that_may_not_migrate_refuses_an_older_schema_until_migrated() {
         let grants = [
             format!("GRANT SELECT, INSERT ON audit, audit_outcome, dead_letter TO {app}"),
             format!("GRANT SELECT, INSERT, UPDATE, DELETE ON pending_change TO {app}"),
+            format!("GRANT SELECT, UPDATE ON creation_budget TO {app}"),
             format!("GRANT SELECT ON _sqlx_migrations TO {app}"),
         ];
         for grant in grants {
@@ -424,6 +425,16 @@ async fn a_proxy_that_may_not_migrate_refuses_an_older_schema_until_migrated() {
     };
     state_of(app.patch_opt_out(&token_for("CUST-1001"), true).await).await;
     assert_eq!(app.audit().await[0].outcome.as_deref(), Some("applied"));
+    let unknown = app
+        .by_email(serde_json::json!({"email": "new@example.com"}))
+        .await;
+    assert_eq!(unknown.status(), 202);
+    app.drained().await;
+    assert_eq!(
+        app.audit().await[1].outcome.as_deref(),
+        Some("created"),
+        "the creation budget is the application's to count"
+    );
     if testkit::on_postgres() {
         let mut as_app = sqlx::AnyConnection::connect(&app_url).await.unwrap();
         for rewrite in [
