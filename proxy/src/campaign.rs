@@ -523,7 +523,7 @@ impl CampaignClient {
             .push("byEmail");
         // A page big enough to tell "more than `most`"; and the `next`
         // link, which Campaign leaves out on a large table unless asked.
-        let page = PAGE.min(most + 1).to_string();
+        let page = PAGE.min(most.saturating_add(1)).to_string();
         url.query_pairs_mut()
             .append_pair("email", spelling)
             .append_pair("_lineCount", &page)

@@ -97,7 +97,9 @@ impl TrustedProxies {
 
 /// The addresses of the forwarding header, left to right (several lines
 /// are one list, in order); `None` for one that is not an address (RFC
-/// 7239's `unknown` or an obfuscated name included).
+/// 7239's `unknown` or an obfuscated name included). Each element is read
+/// alone: bytes a client put in its own element (not text) must not cost
+/// the element the balancer appended after it.
 fn hops(headers: &HeaderMap, header: ForwardedHeader) -> Vec<Option<IpAddr>> {
     let name = match header {
         ForwardedHeader::XForwardedFor => "x-forwarded-for",
@@ -106,7 +108,8 @@ fn hops(headers: &HeaderMap, header: ForwardedHeader) -> Vec<Option<IpAddr>> {
     headers
         .get_all(name)
         .iter()
-        .flat_map(|line| line.to_str().unwrap_or(",").split(','))
+        .flat_map(|line| line.as_bytes().split(|byte| *byte == b','))
+        .map(|element| std::str::from_utf8(element).unwrap_or("unknown"))
         .map(|element| match header {
             ForwardedHeader::XForwardedFor => address(element),
             ForwardedHeader::Forwarded => element
@@ -229,6 +232,14 @@ mod tests {
             client("10.0.0.5", &["garbage"]),
             ip("10.0.0.5"),
             "an unreadable hop: the last one that could be read"
+        );
+        let mut bytes = HeaderMap::new();
+        let line = HeaderValue::from_bytes(b"\xff\xfe, 203.0.113.9").unwrap();
+        bytes.append("x-forwarded-for", line);
+        assert_eq!(
+            proxies.client(ip("10.0.0.5"), &bytes, xff),
+            ip("203.0.113.9"),
+            "bytes that are no text in the client's part cost it nothing"
         );
         assert_eq!(
             client("10.0.0.5", &["10.1.1.1, 10.2.2.2"]),

@@ -494,8 +494,16 @@ impl CampaignSettings {
     }
 
     /// Refuses settings that cannot work together: a sensitive field with
-    /// identities by email, or named like a field the proxy sets itself.
+    /// identities by email, or named like a field the proxy sets itself;
+    /// a ceiling of matches that would hold every opt-out by email, or
+    /// none.
     pub fn check(&self, kind: KeyKind) -> Result<(), String> {
+        if !(1..=MOST_EMAIL_MATCHES).contains(&self.max_email_matches) {
+            return Err(format!(
+                "campaign.max_email_matches ({}) must be between 1 and {MOST_EMAIL_MATCHES}",
+                self.max_email_matches
+            ));
+        }
         let Some(field) = &self.sensitive_field else {
             return Ok(());
         };
@@ -792,6 +800,10 @@ fn default_new_profiles_per_day() -> u32 {
 fn default_stuck_after_ms() -> u64 {
     3_600_000
 }
+/// The highest `campaign.max_email_matches`: some 4,000 pages of
+/// `byEmail`, each a call.
+const MOST_EMAIL_MATCHES: usize = 100_000;
+
 fn default_max_email_matches() -> usize {
     1_000
 }
@@ -888,6 +900,13 @@ mod tests {
             .try_deserialize()
             .unwrap();
         assert_eq!(settings.campaign.extended_resource, "profileAndServicesExt");
+        assert!(settings.campaign.check(KeyKind::CustomKey).is_ok());
+        for wrong in [0, 100_001, usize::MAX] {
+            let mut campaign = settings.campaign.clone();
+            campaign.max_email_matches = wrong;
+            let refused = campaign.check(KeyKind::CustomKey).unwrap_err();
+            assert!(refused.contains("campaign.max_email_matches"), "{refused}");
+        }
         assert_eq!(settings.identity.key_kind, KeyKind::CustomKey);
         assert!(!settings.demo.enabled);
         assert_eq!(settings.delivery.max_strikes, 20);

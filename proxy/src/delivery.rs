@@ -145,10 +145,15 @@ impl Delivery {
         Ok(())
     }
 
-    /// Records `request` as covered by earlier ones (audited `repeat`),
-    /// with nothing sent: as costly to answer as [`Delivery::record`].
-    pub async fn repeat(&self, request: NewRequest) -> Result<(), StoreError> {
-        self.store.repeat(request).await
+    /// Records `request`, past its key's limit: as covered by an opt-out
+    /// still waiting (audited `repeat`, nothing more sent), else as
+    /// [`Delivery::record`] does. `true`: a repeat.
+    pub async fn repeat(&self, request: NewRequest) -> Result<bool, StoreError> {
+        let repeated = self.store.repeat(request).await?;
+        if !repeated {
+            self.wake.notify_one();
+        }
+        Ok(repeated)
     }
 
     /// Records `request` and makes the first attempt at it while its sender

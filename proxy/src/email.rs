@@ -5,8 +5,10 @@
 //! profile with the address opted out, or one created flagged so when none
 //! has it, within the creation budget). The route can never opt anyone in.
 //! Every request that passes the per-client limit is recorded: past the
-//! address's own limit, as a repeat the earlier ones cover, so that the
-//! answer says nothing about the address either way.
+//! address's own limit, as a repeat when an opt-out for it still waits
+//! (that one covers it), else as usual, so that the answer says nothing
+//! about the address either way, and no opt-out is left unsent because
+//! someone used the address's limit up.
 
 use std::time::Duration;
 
@@ -61,7 +63,7 @@ pub async fn post_email(
     })?;
     // Prefixed, so that it can never be taken for a host's `sub`.
     let subject = Subject::verified(&format!("email:{}", key.as_str()));
-    let repeat = limits.by_address.allow(key.as_str()).is_err();
+    let over = limits.by_address.allow(key.as_str()).is_err();
     let request = NewRequest {
         subject,
         key,
@@ -75,12 +77,14 @@ pub async fn post_email(
     };
     let tag = app.log_tags.tag(&request.subject);
     // The address has had its requests this hour: recorded all the same,
-    // as a repeat they cover, and answered alike.
-    if repeat {
-        app.delivery.repeat(request).await?;
-    } else {
-        app.delivery.record(request).await?;
-    }
+    // and answered alike.
+    let repeat = match over {
+        true => app.delivery.repeat(request).await?,
+        false => {
+            app.delivery.record(request).await?;
+            false
+        }
+    };
     tracing::info!(subject = %tag, request = %how.request_id(), repeat, "opt-out by email recorded");
     Ok((StatusCode::ACCEPTED, Json(EmailReceived { received: true })))
 }

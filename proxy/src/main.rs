@@ -127,9 +127,9 @@ async fn dead_letters(command: DeadLetterCommand, storage: &StorageSettings) -> 
             let store = Store::connect(storage)
                 .await
                 .context("cannot open the database named by storage.url")?;
-            let count = store.retry_dead_letters().await?;
+            let (sent, kept) = store.retry_dead_letters().await?;
             store.close().await;
-            tracing::info!(count, "dead letters sent again as new requests");
+            tracing::info!(sent, kept, "dead letters sent again as new requests");
         }
     }
     Ok(())

@@ -499,7 +499,9 @@ pub async fn held(State(state): State<AppState>) -> Result<Json<serde_json::Valu
 /// creation through at once, past the budget (an operator's decision).
 pub async fn release_held(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    from_an_operator(&headers)?;
     let released = state.store.release_all_held().await?;
     tracing::info!(
         released,
@@ -507,6 +509,34 @@ pub async fn release_held(
     );
     state.delivery.wake();
     Ok(Json(json!({ "released": released })))
+}
+
+/// Whether a change asked of the admin listener comes from an operator's
+/// tool rather than a web page open on the operator's machine: it says
+/// `Content-Type: application/json` (a page of another origin cannot
+/// without a preflight, which the listener never answers), and its `Host`
+/// is an address or `localhost` (a page that points its own name at the
+/// listener's address sends that name).
+fn from_an_operator(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().starts_with("application/json"));
+    if !json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| url::Url::parse(&format!("http://{v}")).ok());
+    let by_address = host.as_ref().and_then(url::Url::host).is_some_and(|host| {
+        matches!(host, url::Host::Ipv4(_) | url::Host::Ipv6(_))
+            || host == url::Host::Domain("localhost")
+    });
+    if !by_address {
+        return Err(ApiError::NotFound);
+    }
+    Ok(())
 }
 
 fn listing(changes: Vec<crate::store::Waiting>) -> Json<serde_json::Value> {

@@ -36,3 +36,7 @@ CREATE TABLE creation_budget (
     day_used   BIGINT NOT NULL
 );
 INSERT INTO creation_budget (id, hour_start, hour_used, day_start, day_used) VALUES (1, 0, 0, 0, 0);
+
+-- An email as its latest request spelt it, kept with a change given up
+-- on, so that sending it again looks Campaign up by that spelling too.
+ALTER TABLE dead_letter ADD COLUMN given_key TEXT;

@@ -32,16 +32,21 @@ impl Store {
     pub async fn reserve_creation(&self, claim: &Claim, budget: Budget) -> Result<bool> {
         let d = self.db.dialect;
         let mut tx = self.db.pool.begin().await?;
+        // The clock read once: PostgreSQL's changes within a statement.
         let taken = sqlx::query(sql!(
             d,
-            "UPDATE creation_budget SET \
-             hour_start = CASE WHEN hour_start <= {now} - 3600000 THEN {now} ELSE hour_start END, \
-             hour_used = CASE WHEN hour_start <= {now} - 3600000 THEN 1 ELSE hour_used + 1 END, \
-             day_start = CASE WHEN day_start <= {now} - 86400000 THEN {now} ELSE day_start END, \
-             day_used = CASE WHEN day_start <= {now} - 86400000 THEN 1 ELSE day_used + 1 END \
+            "WITH clock AS (SELECT {now} AS now) UPDATE creation_budget SET \
+             hour_start = CASE WHEN hour_start <= (SELECT now FROM clock) - 3600000 \
+               THEN (SELECT now FROM clock) ELSE hour_start END, \
+             hour_used = CASE WHEN hour_start <= (SELECT now FROM clock) - 3600000 \
+               THEN 1 ELSE hour_used + 1 END, \
+             day_start = CASE WHEN day_start <= (SELECT now FROM clock) - 86400000 \
+               THEN (SELECT now FROM clock) ELSE day_start END, \
+             day_used = CASE WHEN day_start <= (SELECT now FROM clock) - 86400000 \
+               THEN 1 ELSE day_used + 1 END \
              WHERE id = 1 \
-             AND (hour_start <= {now} - 3600000 OR hour_used < $1) \
-             AND (day_start <= {now} - 86400000 OR day_used < $2) \
+             AND (hour_start <= (SELECT now FROM clock) - 3600000 OR hour_used < $1) \
+             AND (day_start <= (SELECT now FROM clock) - 86400000 OR day_used < $2) \
              AND $1 > 0 AND $2 > 0"
         ))
         .bind(i64::from(budget.per_hour))
@@ -96,9 +101,9 @@ impl Store {
     pub async fn release_held(&self, room: u32) -> Result<u64> {
         Ok(sqlx::query(sql!(
             self.db.dialect,
-            "UPDATE pending_change SET hold = NULL, next_attempt_at = {now} \
+            "UPDATE pending_change SET hold = NULL, turn = 0, next_attempt_at = {now} \
              WHERE (profile_key, choice) IN (SELECT profile_key, choice FROM pending_change \
-               WHERE hold = 'budget' ORDER BY pending_since LIMIT $1)"
+               WHERE hold = 'budget' ORDER BY pending_since LIMIT $1 {skip_locked})"
         ))
         .bind(i64::from(room))
         .execute(&self.db.pool)
@@ -111,7 +116,7 @@ impl Store {
     pub async fn release_all_held(&self) -> Result<u64> {
         Ok(sqlx::query(sql!(
             self.db.dialect,
-            "UPDATE pending_change SET hold = 'released', next_attempt_at = {now} \
+            "UPDATE pending_change SET hold = 'released', turn = 0, next_attempt_at = {now} \
              WHERE hold = 'budget'"
         ))
         .execute(&self.db.pool)

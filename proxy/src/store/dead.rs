@@ -23,6 +23,8 @@ pub struct DeadLetter {
     pub subject: String,
     /// The profile's key (a custom key or an email).
     pub key: String,
+    /// An email as its request spelt it, where that differs from the key.
+    pub given_key: Option<String>,
     /// `custom-key` or `email`.
     pub key_kind: String,
     /// `sale` or `sensitive`.
@@ -45,8 +47,8 @@ impl Store {
     /// Every dead letter, oldest first.
     pub fn dead_letters(&self) -> impl Stream<Item = Result<DeadLetter>> + '_ {
         sqlx::query(
-            "SELECT d.audit_id, a.subject, a.source, d.profile_key, d.key_kind, d.choice, d.value, \
-             d.action, d.attempts, d.last_error, d.dead_at \
+            "SELECT d.audit_id, a.subject, a.source, d.profile_key, d.given_key, d.key_kind, \
+             d.choice, d.value, d.action, d.attempts, d.last_error, d.dead_at \
              FROM dead_letter d JOIN audit a ON a.id = d.audit_id ORDER BY d.audit_id",
         )
         .fetch(&self.db.pool)
@@ -56,6 +58,7 @@ impl Store {
                 audit_id: row.try_get("audit_id")?,
                 subject: row.try_get("subject")?,
                 key: row.try_get("profile_key")?,
+                given_key: row.try_get("given_key")?,
                 key_kind: row.try_get("key_kind")?,
                 choice: row.try_get("choice")?,
                 value: row.try_get::<i64, _>("value")? != 0,
@@ -70,26 +73,21 @@ impl Store {
 
     /// Sends every dead letter again: each becomes a new request (source
     /// `operator`, audited like any other), due at once, and leaves the
-    /// dead letters. Returns how many. Run twice by accident, a change is
-    /// only sent twice: setting a value is idempotent.
-    pub async fn retry_dead_letters(&self) -> Result<usize> {
+    /// dead letters. Run twice by accident, a change is only sent twice:
+    /// setting a value is idempotent. A letter whose key this version does
+    /// not take (stored by an earlier one) stays, and is counted: the
+    /// others go all the same. Returns how many were sent, and kept.
+    pub async fn retry_dead_letters(&self) -> Result<(usize, usize)> {
         let letters: Vec<DeadLetter> = self.dead_letters().try_collect().await?;
+        let mut kept = 0;
         for letter in &letters {
-            let kind = KeyKind::parse(&letter.key_kind).ok_or(StoreError::Corrupt("key kind"))?;
-            let key =
-                ProfileKey::parse(&letter.key, kind).map_err(|_| StoreError::Corrupt("key"))?;
-            let action = Action::parse(&letter.action).ok_or(StoreError::Corrupt("action"))?;
-            let choice = Choice::parse(&letter.choice).ok_or(StoreError::Corrupt("choice"))?;
-            let request = NewRequest {
-                subject: Subject::verified(&letter.subject),
-                key,
-                choice,
-                value: letter.value,
-                action,
-                source: Source::Operator,
-                gpc: false,
-                request_id: format!("retry-of-{}", letter.audit_id),
-                client: None,
+            let Some(request) = again(letter) else {
+                tracing::warn!(
+                    audit = letter.audit_id,
+                    "a dead letter's key is not one this version takes; it stays"
+                );
+                kept += 1;
+                continue;
             };
             // A lease that has ended already: the worker takes it at once.
             self.accept(request, Duration::ZERO).await?;
@@ -98,6 +96,24 @@ impl Store {
                 .execute(&self.db.pool)
                 .await?;
         }
-        Ok(letters.len())
+        Ok((letters.len() - kept, kept))
     }
+}
+
+/// `letter` as a new request of the operator's, if this version can read
+/// it: looked up by the spelling its request gave, where it kept one.
+fn again(letter: &DeadLetter) -> Option<NewRequest> {
+    let kind = KeyKind::parse(&letter.key_kind)?;
+    let key = ProfileKey::parse(letter.given_key.as_ref().unwrap_or(&letter.key), kind).ok()?;
+    Some(NewRequest {
+        subject: Subject::verified(&letter.subject),
+        key,
+        choice: Choice::parse(&letter.choice)?,
+        value: letter.value,
+        action: Action::parse(&letter.action)?,
+        source: Source::Operator,
+        gpc: false,
+        request_id: format!("retry-of-{}", letter.audit_id),
+        client: None,
+    })
 }

@@ -45,6 +45,7 @@ use engine::Dialect;
 pub use engine::Engine;
 pub use error::{Result, StoreError};
 use index::{PendingIndex, Undo};
+use pending::Due;
 pub use pending::{Claim, Finished, Hold, Lane, Outcome};
 pub use trail::{Action, AuditRow, Choice, NewRequest, Source};
 use writer::{Queued, Write, Written};
@@ -140,12 +141,14 @@ impl Store {
         }
     }
 
-    /// Records `request` as a repeat of requests for the same address
-    /// this hour, which cover it: audited `repeat` at once, nothing sent.
-    /// As costly as [`Store::accept`], so that the answer does not tell.
-    pub async fn repeat(&self, request: NewRequest) -> Result<()> {
+    /// Records `request`, past its key's limit, as a repeat when an
+    /// opt-out for the key still waits (audited `repeat` at once, nothing
+    /// more to send), else as any request, due at once; `true`: a repeat.
+    /// As costly as [`Store::accept`] either way, so that the answer does
+    /// not tell.
+    pub async fn repeat(&self, request: NewRequest) -> Result<bool> {
         match self.write(Write::Repeat(request)).await? {
-            Written::Repeated => Ok(()),
+            Written::Repeated(repeated) => Ok(repeated),
             _ => unreachable!("a repeat is answered as one"),
         }
     }
@@ -159,9 +162,24 @@ impl Store {
         }
     }
 
-    /// Leases the change of `lane` that is due soonest, if any is due.
+    /// Leases the change of `lane` that is due soonest, if any is due. A
+    /// row this version cannot read is shelved on the way (see
+    /// `pending::Db::shelve_in`), and the next taken.
     pub async fn claim_due(&self, lease: Duration, lane: Lane) -> Result<Option<Claim>> {
-        self.db.claim_due(lease, lane).await
+        loop {
+            match self.db.claim_due(lease, lane).await? {
+                Due::Claim(claim) => return Ok(Some(claim)),
+                Due::Nothing => return Ok(None),
+                Due::Unreadable(row) => {
+                    tracing::error!(
+                        audit = row.audit_id(),
+                        "a pending change's stored key is not one this version takes; it goes \
+                         to the dead letters"
+                    );
+                    self.write(Write::Shelve(row)).await?;
+                }
+            }
+        }
     }
 
     /// SQLite: through the writer's queue. PostgreSQL: in a transaction of
@@ -499,6 +517,47 @@ mod tests {
         );
         let audit: Vec<AuditRow> = store.audit(0, i64::MAX).try_collect().await.unwrap();
         assert_eq!(audit[0].choice, "sale");
+        store.close().await;
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A row an earlier version stored with a key this one refuses (here
+    /// an address whose domain is no host name) is given up on, audited
+    /// `failed` with why and kept among the dead letters, not leased
+    /// again and again; the change behind it is claimed. (Its claim
+    /// failed at every lease, for ever, and nothing listed it.)
+    #[tokio::test]
+    async fn a_row_with_a_key_this_version_refuses_goes_to_the_dead_letters() {
+        let dir = scratch_dir();
+        let store = Store::connect(&settings(&dir)).await.unwrap();
+        sqlx::raw_sql(
+            "INSERT INTO audit (request_id, received_at, subject, requested, source, gpc) \
+             VALUES ('r-old', 1, 'email:grace@example.com;', 1, 'email', 0); \
+             INSERT INTO pending_change (profile_key, choice, key_kind, audit_id, value, \
+             action, next_attempt_at, pending_since, lane) VALUES ('grace@example.com;', \
+             'sale', 'email', 1, 1, 'opt-out-every-match', 0, 1, 'email');",
+        )
+        .execute(&store.db.pool)
+        .await
+        .unwrap();
+        store.accept(request("B"), Duration::ZERO).await.unwrap();
+        let lease = Duration::from_secs(60);
+        assert!(store.claim_due(lease, Lane::Email).await.unwrap().is_none());
+        let audit: Vec<AuditRow> = store.audit(0, i64::MAX).try_collect().await.unwrap();
+        assert_eq!(audit[0].outcome.as_deref(), Some("failed"));
+        assert!(
+            audit[0]
+                .basis
+                .as_deref()
+                .is_some_and(|b| b.contains("not one this version takes")),
+            "{:?}",
+            audit[0].basis
+        );
+        let letters: Vec<DeadLetter> = store.dead_letters().try_collect().await.unwrap();
+        assert_eq!(letters[0].key, "grace@example.com;");
+        assert_eq!(store.retry_dead_letters().await.unwrap(), (0, 1), "kept");
+        let claim = store.claim_due(lease, Lane::Customer).await.unwrap();
+        assert!(claim.is_some(), "the next change is claimed");
         store.close().await;
         std::fs::remove_dir_all(dir).unwrap();
     }

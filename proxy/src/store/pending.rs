@@ -322,6 +322,8 @@ impl Db {
                 (hold, _) => (lane, hold),
             };
             let held = hold == Some(Hold::Budget);
+            // Only the email lane has turns: the others are claimed at 0.
+            let turn = if lane == Lane::Email { turn } else { 0 };
             // A new request starts afresh: its own attempts and strikes.
             sqlx::query(sql!(
                 d,
@@ -370,6 +372,39 @@ impl Db {
             leased,
             self.index_set(key, request.choice, Some(request.value)),
         ))
+    }
+
+    /// Records `request`, an opt-out of sale past its key's limit, as a
+    /// repeat if an opt-out for the key still waits to be applied (that
+    /// one covers it: audited `repeat` at once, nothing more to send);
+    /// else as any request, due at once. `true`: a repeat.
+    pub(super) async fn repeat_in(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        request: &NewRequest,
+    ) -> Result<(bool, Option<Undo>)> {
+        let waiting = sqlx::query(sql!(
+            self.dialect,
+            "SELECT value FROM pending_change WHERE profile_key = $1 AND choice = $2 {lock}"
+        ))
+        .bind(request.key.as_str())
+        .bind(request.choice.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+        let covered = match waiting {
+            Some(row) => row.try_get::<i64, _>("value")? == i64::from(request.value),
+            None => false,
+        };
+        if !covered {
+            let (_, undo) = self.accept_in(tx, request, Duration::ZERO).await?;
+            return Ok((false, undo));
+        }
+        let (audit_id, _) = trail::insert_request(self.dialect, tx, request).await?;
+        let basis = "an opt-out for this address, recorded earlier and still waiting to be \
+                     applied, covers this one";
+        let repeat = Decided::because(Decision::Repeat, basis);
+        trail::record(self.dialect, tx, audit_id, repeat).await?;
+        Ok((true, None))
     }
 
     /// Records how `claim` ended and gives its row back: deleted when
@@ -483,23 +518,71 @@ impl Db {
 
     /// Keeps `claim`'s change among the dead letters, with `error`.
     async fn bury(&self, tx: &mut Transaction<'_, Any>, claim: &Claim, error: &str) -> Result<()> {
+        let buried = Buried {
+            audit_id: claim.audit_id,
+            row_key: &claim.row_key,
+            given: claim.key.given(),
+            kind: claim.key.kind().as_str(),
+            choice: claim.choice,
+            value: claim.value,
+            action: claim.action.as_str(),
+            attempts: i64::from(claim.attempts + 1),
+            error,
+        };
+        self.bury_row(tx, &buried).await
+    }
+
+    async fn bury_row(&self, tx: &mut Transaction<'_, Any>, buried: &Buried<'_>) -> Result<()> {
         sqlx::query(sql!(
             self.dialect,
             "INSERT INTO dead_letter (audit_id, profile_key, choice, key_kind, value, \
-             attempts, last_error, dead_at, action) \
-             VALUES ($1, $2, $8, $3, $4, $5, $6, {now}, $7)"
+             attempts, last_error, dead_at, action, given_key) \
+             VALUES ($1, $2, $8, $3, $4, $5, $6, {now}, $7, $9)"
         ))
-        .bind(claim.audit_id)
-        .bind(claim.row_key.as_str())
-        .bind(claim.key.kind().as_str())
-        .bind(i64::from(claim.value))
-        .bind(i64::from(claim.attempts + 1))
-        .bind(error)
-        .bind(claim.action.as_str())
-        .bind(claim.choice.as_str())
+        .bind(buried.audit_id)
+        .bind(buried.row_key)
+        .bind(buried.kind)
+        .bind(i64::from(buried.value))
+        .bind(buried.attempts)
+        .bind(buried.error)
+        .bind(buried.action)
+        .bind(buried.choice.as_str())
+        .bind(buried.given)
         .execute(&mut **tx)
         .await?;
         Ok(())
+    }
+
+    /// Gives up a row this version cannot read (its key, stored by an
+    /// earlier version, is one this one refuses): audited `failed` with
+    /// why, kept among the dead letters for an operator, and taken off the
+    /// pending changes, so that it neither strands nor blocks a claim.
+    pub(super) async fn shelve_in(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        row: &Unreadable,
+    ) -> Result<Option<Undo>> {
+        let error = format!(
+            "the key stored for this request is not one this version takes ({}); an operator \
+             decides what becomes of it",
+            row.why
+        );
+        let failed = Decided::because(Decision::Failed, &error);
+        trail::record(self.dialect, tx, row.audit_id, failed).await?;
+        let buried = Buried {
+            audit_id: row.audit_id,
+            row_key: &row.row_key,
+            given: row.given.as_deref(),
+            kind: &row.kind,
+            choice: row.choice,
+            value: row.value,
+            action: &row.action,
+            attempts: row.attempts,
+            error: &error,
+        };
+        self.bury_row(tx, &buried).await?;
+        let (_, undo) = self.remove(tx, (&row.row_key, row.choice)).await?;
+        Ok(undo)
     }
 
     /// Ends the lease of a creation the budget has no room for: the row
@@ -590,7 +673,7 @@ impl Db {
 
     /// Leases the change of `lane` that is due soonest, if any is due: in
     /// the email lane, the one with the earliest turn among its client's.
-    pub(super) async fn claim_due(&self, lease: Duration, lane: Lane) -> Result<Option<Claim>> {
+    pub(super) async fn claim_due(&self, lease: Duration, lane: Lane) -> Result<Due> {
         let token = LeaseToken::new();
         // One statement each, so that each is served by its index: the
         // other lanes hold `turn` at 0, and the rows held for the budget
@@ -634,7 +717,10 @@ impl Db {
             .bind(lane.as_str())
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|row| claim_of(&row, token)).transpose()
+        match row {
+            Some(row) => claim_of(&row, token),
+            None => Ok(Due::Nothing),
+        }
     }
 
     /// A new request's place among its client's opt-outs by email waiting
@@ -667,29 +753,43 @@ impl Db {
     }
 }
 
-fn claim_of(row: &AnyRow, lease: LeaseToken) -> Result<Claim> {
+fn claim_of(row: &AnyRow, lease: LeaseToken) -> Result<Due> {
     let kind: String = row.try_get("key_kind")?;
     let row_key: String = row.try_get("profile_key")?;
     // The spelling the latest request gave, where it differs from the key.
-    let raw = row
-        .try_get::<Option<String>, _>("given_key")?
-        .unwrap_or_else(|| row_key.clone());
-    let key = KeyKind::parse(&kind)
-        .and_then(|kind| ProfileKey::parse(&raw, kind).ok())
-        .ok_or(StoreError::Corrupt("profile key"))?;
+    let given: Option<String> = row.try_get("given_key")?;
+    let raw = given.clone().unwrap_or_else(|| row_key.clone());
+    let choice =
+        Choice::parse(&row.try_get::<String, _>("choice")?).ok_or(StoreError::Corrupt("choice"))?;
+    let key = match KeyKind::parse(&kind).map(|kind| ProfileKey::parse(&raw, kind)) {
+        Some(Ok(key)) => key,
+        Some(Err(why)) => {
+            return Ok(Due::Unreadable(Unreadable {
+                row_key,
+                given,
+                kind,
+                choice,
+                audit_id: row.try_get("audit_id")?,
+                value: row.try_get::<i64, _>("value")? != 0,
+                action: row.try_get("action")?,
+                attempts: row.try_get("attempts")?,
+                why,
+            }));
+        }
+        None => return Err(StoreError::Corrupt("key kind")),
+    };
     let hold = row
         .try_get::<Option<String>, _>("hold")?
         .map(|hold| Hold::parse(&hold).ok_or(StoreError::Corrupt("hold")))
         .transpose()?;
-    Ok(Claim {
+    Ok(Due::Claim(Claim {
         key,
         row_key,
         lane: Lane::parse(&row.try_get::<String, _>("lane")?).ok_or(StoreError::Corrupt("lane"))?,
         hold,
         pending_since: row.try_get("pending_since")?,
         received_at: row.try_get("received_at")?,
-        choice: Choice::parse(&row.try_get::<String, _>("choice")?)
-            .ok_or(StoreError::Corrupt("choice"))?,
+        choice,
         audit_id: row.try_get("audit_id")?,
         request_id: row.try_get("request_id")?,
         value: row.try_get::<i64, _>("value")? != 0,
@@ -699,7 +799,50 @@ fn claim_of(row: &AnyRow, lease: LeaseToken) -> Result<Claim> {
         strikes: count(row, "strikes")?,
         in_doubt: row.try_get::<i64, _>("in_doubt")? == 1,
         lease,
-    })
+    }))
+}
+
+/// What a claim found due.
+pub(super) enum Due {
+    /// A change, leased.
+    Claim(Claim),
+    /// A row this version cannot read: to be shelved.
+    Unreadable(Unreadable),
+    /// Nothing.
+    Nothing,
+}
+
+/// A leased row whose key this version refuses.
+pub(super) struct Unreadable {
+    row_key: String,
+    given: Option<String>,
+    kind: String,
+    choice: Choice,
+    audit_id: i64,
+    value: bool,
+    action: String,
+    attempts: i64,
+    why: &'static str,
+}
+
+impl Unreadable {
+    /// Its request's audit record.
+    pub(super) fn audit_id(&self) -> i64 {
+        self.audit_id
+    }
+}
+
+/// A change kept among the dead letters.
+struct Buried<'a> {
+    audit_id: i64,
+    row_key: &'a str,
+    given: Option<&'a str>,
+    kind: &'a str,
+    choice: Choice,
+    value: bool,
+    action: &'a str,
+    attempts: i64,
+    error: &'a str,
 }
 
 /// How a lease ends without the change being done.

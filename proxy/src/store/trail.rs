@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::engine::{Dialect, sql};
-use super::{Db, Result, Store};
+use super::{Result, Store};
 use crate::identity::{ProfileKey, Subject};
 
 /// How a request reached the proxy: the "manner" of § 7101.
@@ -265,28 +265,6 @@ pub(super) async fn record(
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-impl Db {
-    /// Records `request` as answered by the requests for the same address
-    /// before it: audited `repeat` at once, in the transaction that
-    /// records it.
-    pub(super) async fn repeat_in(
-        &self,
-        tx: &mut Transaction<'_, Any>,
-        request: &NewRequest,
-    ) -> Result<()> {
-        let (audit_id, _) = insert_request(self.dialect, tx, request).await?;
-        let basis = "the address's earlier requests this hour, recorded and applied as usual, \
-                     cover this one";
-        record(
-            self.dialect,
-            tx,
-            audit_id,
-            Decided::because(Decision::Repeat, basis),
-        )
-        .await
-    }
 }
 
 impl Store {

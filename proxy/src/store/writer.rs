@@ -18,7 +18,7 @@ use sqlx::{Any, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::index::Undo;
-use super::pending::{Claim, Finished, Outcome};
+use super::pending::{Claim, Finished, Outcome, Unreadable};
 use super::trail::NewRequest;
 use super::{Db, Result};
 
@@ -27,13 +27,15 @@ pub(super) enum Write {
     Accept(NewRequest, Duration),
     Finish(Claim, Outcome),
     Repeat(NewRequest),
+    Shelve(Unreadable),
 }
 
 /// What a [`Write`] gave.
 pub(super) enum Written {
     Accepted(Option<Claim>),
     Finished(Finished),
-    Repeated,
+    Repeated(bool),
+    Shelved,
 }
 
 /// A write and where its result goes.
@@ -127,9 +129,10 @@ impl Db {
                 (Written::Finished(finished), undo)
             }
             Write::Repeat(request) => {
-                self.repeat_in(tx, request).await?;
-                (Written::Repeated, None)
+                let (repeated, undo) = self.repeat_in(tx, request).await?;
+                (Written::Repeated(repeated), undo)
             }
+            Write::Shelve(row) => (Written::Shelved, self.shelve_in(tx, row).await?),
         })
     }
 }

@@ -192,6 +192,9 @@ async fn the_email_route_takes_an_address_and_nothing_else() {
 #[tokio::test]
 async fn opting_out_by_email_is_limited_per_address_and_per_client() {
     let app = spawn_app().await;
+    // Campaign down: the first opt-outs wait, and cover the fourth.
+    app.emulator
+        .inject(Fault::campaign(FaultKind::Status { status: 503 }, u32::MAX));
     for _ in 0..3 {
         assert_eq!(
             app.by_email(json!({"email": "ada@example.com"}))
@@ -201,7 +204,7 @@ async fn opting_out_by_email_is_limited_per_address_and_per_client() {
         );
     }
     // A fourth for the address: answered alike, recorded as a repeat the
-    // first three cover, and not sent again.
+    // waiting opt-out covers, and not sent again.
     let fourth = app.by_email(json!({"email": "Ada@Example.com "})).await;
     assert_eq!(fourth.status(), 202);
     assert_eq!(fourth.text().await.unwrap(), r#"{"received":true}"#);
@@ -215,6 +218,7 @@ async fn opting_out_by_email_is_limited_per_address_and_per_client() {
     assert_eq!(refused.headers()["retry-after"], "6");
     let (status, _) = error_of(refused).await;
     assert_eq!(status, 429, "ten a minute from one client");
+    app.emulator.clear_faults();
     app.drained().await;
     let audit = app.audit().await;
     assert_eq!(audit.len(), 10, "every request has its record");
@@ -231,6 +235,45 @@ async fn opting_out_by_email_is_limited_per_address_and_per_client() {
             .basis
             .as_deref()
             .is_some_and(|b| b.contains("cover"))
+    );
+}
+
+/// An address whose opt-outs this hour have been applied, and since
+/// undone (its owner allowed sale), is opted out again by the next request
+/// past its limit: a used-up limit never leaves an opt-out unsent. (It was
+/// recorded as a repeat, and Campaign kept allowing sale.)
+#[tokio::test]
+async fn past_its_limit_an_address_is_still_opted_out_when_nothing_waits() {
+    let app = spawn_app_with(|s| {
+        s.identity.key_claim = "email".into();
+        s.identity.key_kind = ccpa_proxy::config::KeyKind::Email;
+    })
+    .await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.by_email(json!({"email": "ada@example.com"}))
+                .await
+                .status(),
+            202
+        );
+        app.drained().await;
+    }
+    assert!(app.opt_out_of("CUST-1001"));
+    let owner = token_with_email("host-user-1", "ada@example.com");
+    state_of(app.patch_opt_out(&owner, false).await).await;
+    assert!(!app.opt_out_of("CUST-1001"));
+    assert_eq!(
+        app.by_email(json!({"email": "ada@example.com"}))
+            .await
+            .status(),
+        202
+    );
+    app.drained().await;
+    assert!(app.opt_out_of("CUST-1001"), "opted out again");
+    let last = app.audit().await.pop().unwrap();
+    assert_eq!(
+        (last.source.as_str(), last.outcome.as_deref()),
+        ("email", Some("applied"))
     );
 }
 

@@ -6,6 +6,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use campaign_emulator::faults::{Fault, FaultKind};
 use campaign_emulator::store::CallKind;
 use reqwest::Method;
 use serde_json::json;
@@ -92,6 +93,27 @@ async fn creations_past_the_budget_are_held_until_an_operator_releases_them() {
             == 2
     );
 
+    let release = format!("{}/changes/held/release", app.admin);
+    let page = app.http.post(&release).send().await.unwrap();
+    assert_eq!(
+        page.status(),
+        415,
+        "not without the JSON a page cannot send"
+    );
+    let rebound = app
+        .http
+        .post(&release)
+        .header("Content-Type", "application/json")
+        .header("Host", "evil.example:9090")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        rebound.status(),
+        404,
+        "not for a name rebound to the listener"
+    );
+    assert_eq!(app.counted().await["heldCreations"], 2, "nothing released");
     let released = app.admin(Method::POST, "/changes/held/release").await;
     assert_eq!(released, json!({"released": 2}));
     app.drained().await;
@@ -196,4 +218,55 @@ async fn a_flood_of_unknown_addresses_holds_up_no_one_else() {
     .await;
     assert_eq!(app.created(), 5, "the budget, and no more");
     assert_eq!(app.counted().await["heldCreations"], 195);
+}
+
+/// A held creation asked for again, by a client with opt-outs by email
+/// still waiting, stays held and goes on once released. (The request gave
+/// the held row that client's turn, which no claim of its lane reads: the
+/// row was stranded, and its place in the budget lost.)
+#[tokio::test]
+async fn a_held_creation_asked_for_again_is_released_all_the_same() {
+    let app = spawn_app_with(|s| s.email_opt_out.new_profiles_per_hour = 1).await;
+    for email in ["first@example.com", "held@example.com"] {
+        assert_eq!(app.by_email(json!({ "email": email })).await.status(), 202);
+    }
+    eventually("one created", Duration::from_secs(10), || {
+        app.created() == 1
+    })
+    .await;
+    assert_eq!(app.counted().await["heldCreations"], 1);
+    app.emulator
+        .inject(Fault::campaign(FaultKind::Status { status: 503 }, u32::MAX));
+    assert_eq!(
+        app.by_email(json!({"email": "waiting@example.com"}))
+            .await
+            .status(),
+        202
+    );
+    assert_eq!(
+        app.by_email(json!({"email": "held@example.com"}))
+            .await
+            .status(),
+        202,
+        "asked for again, with another of the client's waiting"
+    );
+    app.emulator.clear_faults();
+    let released = app.admin(Method::POST, "/changes/held/release").await;
+    assert_eq!(released, json!({"released": 1}));
+    eventually("the released one created", Duration::from_secs(10), || {
+        app.created() == 2
+    })
+    .await;
+    // The client's other address is new, and the budget is spent: held.
+    eventually("the other held", Duration::from_secs(10), || {
+        app.emulator
+            .calls()
+            .iter()
+            .filter(|c| c.kind == CallKind::ByEmail && c.status == 200)
+            .count()
+            >= 4
+    })
+    .await;
+    assert_eq!(app.counted().await["heldCreations"], 1);
+    assert_eq!(app.created(), 2);
 }

@@ -143,6 +143,7 @@ impl TestApp {
     pub async fn admin(&self, method: reqwest::Method, path: &str) -> Value {
         self.http
             .request(method, format!("{}{path}", self.admin))
+            .header("Content-Type", "application/json")
             .send()
             .await
             .unwrap()
