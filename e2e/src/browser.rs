@@ -295,6 +295,18 @@ impl Browser {
         .await;
     }
 
+    /// Chromium's network emulation from now on: a mobile link of 50 ms
+    /// round trips, 12 Mbit/s down and 3 up (Lighthouse's "Fast 4G").
+    pub async fn emulate_fast_4g(&self) {
+        self.cdp("Network.enable", json!({})).await;
+        self.cdp(
+            "Network.emulateNetworkConditions",
+            json!({ "offline": false, "latency": 50.0,
+                    "downloadThroughput": 12e6 / 8.0, "uploadThroughput": 3e6 / 8.0 }),
+        )
+        .await;
+    }
+
     /// Turns Global Privacy Control on, as a browser that exposes
     /// `navigator.globalPrivacyControl` to scripts, for pages loaded from now on.
     pub async fn enable_gpc(&self) {
@@ -314,22 +326,30 @@ impl Browser {
     }
 
     /// The WCAG 2.2 A/AA violations axe-core finds in every widget on the
-    /// page, each as `rule: target…`. (WebDriver's scripts are not subject to
-    /// the page's Content-Security-Policy, so axe can be injected.)
+    /// page, each as `rule: target…`.
     pub async fn accessibility_violations(&self) -> Vec<String> {
+        self.accessibility_violations_in("[data-testid=ccpa-optout]")
+            .await
+    }
+
+    /// The WCAG 2.2 A/AA violations axe-core finds in what `selector`
+    /// matches (`html`: the whole page). (WebDriver's scripts are not
+    /// subject to the page's Content-Security-Policy, so axe can be
+    /// injected.)
+    pub async fn accessibility_violations_in(&self, selector: &str) -> Vec<String> {
         let axe = std::fs::read_to_string(crate::repo_root().join(AXE))
             .unwrap_or_else(|e| panic!("{AXE}: {e}; run `cargo xtask test`, which installs it"));
         self.script(&format!("{axe}\nreturn true;")).await;
         let found = self
             .client
             .execute_async(
-                "const done = arguments[arguments.length - 1];
-                 axe.run({ include: [['[data-testid=ccpa-optout]']] },
+                "const [selector, done] = arguments;
+                 axe.run({ include: [[selector]] },
                          { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] })
                    .then((r) => done(r.violations.map((v) =>
                      v.id + ': ' + v.nodes.map((n) => n.target.join(' ') + ' (' + n.failureSummary + ')').join('; '))))
                    .catch((e) => done(['axe failed: ' + e]));",
-                vec![],
+                vec![json!(selector)],
             )
             .await
             .expect("axe-core runs");

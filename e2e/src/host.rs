@@ -51,9 +51,24 @@ pub const OTHER_BUILD: &str = "/other";
 /// stylesheet only, so that the widget cannot start.
 const BROKEN_BUILD: &str = "/broken";
 
+/// Where the build is served with its wasm and its GPP API held back
+/// [`HELD_BACK`]: the page, and any frame in it, load long before the
+/// widget or the API can start, as on a slow network.
+const SLOW_BUILD: &str = "/slow";
+
+/// How long [`SLOW_BUILD`] holds its files back.
+const HELD_BACK: std::time::Duration = std::time::Duration::from_millis(2_500);
+
+/// The address the ad network's origin listens on: another loopback
+/// address, so another origin than the shop's.
+const AD_ADDRESS: &str = "127.0.0.2";
+
 #[derive(Clone)]
 struct Host {
     proxy_url: String,
+    /// The ad network's origin: the same server on another address, for
+    /// the frame an ad tag runs in.
+    ad_url: String,
     /// How many tokens the shop has minted.
     tokens_minted: Arc<AtomicUsize>,
 }
@@ -96,9 +111,13 @@ impl Stack {
             .await
             .expect("bind loopback");
         let host_url = format!("http://{}", host_listener.local_addr().unwrap());
+        let ad_listener = TcpListener::bind((AD_ADDRESS, 0))
+            .await
+            .expect("bind a second loopback address");
         let tokens_minted = Arc::new(AtomicUsize::new(0));
         let host = Host {
             proxy_url: format!("http://{proxy_addr}"),
+            ad_url: format!("http://{}", ad_listener.local_addr().unwrap()),
             tokens_minted: tokens_minted.clone(),
         };
         let app = Router::new()
@@ -125,6 +144,23 @@ impl Stack {
                 get(|| async { ([(header::CONTENT_TYPE, "text/css")], HOSTILE_CSS) }),
             )
             .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
+            .route("/ad-frame", get(ad_frame))
+            .route("/ad-frame.js", get(|| script(crate::readers::AD_FRAME_JS)))
+            .route("/prebid.js", get(prebid))
+            .route(
+                &format!("{SLOW_BUILD}/ccpa-widget_bg.wasm"),
+                get(|| held_back("ccpa-widget_bg.wasm", "application/wasm")),
+            )
+            .route(
+                &format!("{SLOW_BUILD}/ccpa-gpp.js"),
+                get(|| held_back("ccpa-gpp.js", "text/javascript")),
+            )
+            .nest_service(
+                SLOW_BUILD,
+                ServeDir::new(crate::dist_dir())
+                    .precompressed_br()
+                    .precompressed_gzip(),
+            )
             .route_service(
                 &format!("{BROKEN_BUILD}/ccpa-optout.js"),
                 ServeFile::new(crate::dist_dir().join("ccpa-optout.js")),
@@ -146,7 +182,9 @@ impl Stack {
             ),
             None => app,
         };
+        let ads = app.clone();
         tokio::spawn(async move { axum::serve(host_listener, app).await });
+        tokio::spawn(async move { axum::serve(ad_listener, ads).await });
         Self {
             emulator,
             host_url,
@@ -273,6 +311,17 @@ pub struct PageOptions {
     pub late_stylesheet: bool,
     /// Whether the page loads a build whose wasm is missing.
     pub broken_build: bool,
+    /// Whether the page loads a build whose wasm, and GPP API, arrive
+    /// seconds late.
+    pub slow_wasm: bool,
+    /// The loader's `data-gpp-sections`.
+    pub gpp_sections: Option<String>,
+    /// Whether the loader is told to leave `__uspapi` out
+    /// (`data-uspapi="off"`).
+    pub uspapi_off: bool,
+    /// Whether the page has an ad slot: a frame of another origin running
+    /// Prebid.js, which reads GPP and USP through the locator frames.
+    pub ad_frame: bool,
 }
 
 impl PageOptions {
@@ -295,6 +344,10 @@ impl PageOptions {
                 self.late_stylesheet.then(|| "true".to_owned()),
             ),
             ("broken_build", self.broken_build.then(|| "true".to_owned())),
+            ("slow_wasm", self.slow_wasm.then(|| "true".to_owned())),
+            ("gpp_sections", self.gpp_sections.clone()),
+            ("uspapi_off", self.uspapi_off.then(|| "true".to_owned())),
+            ("ad_frame", self.ad_frame.then(|| "true".to_owned())),
         ];
         let query: Vec<String> = pairs
             .into_iter()
@@ -347,11 +400,24 @@ async fn privacy_page(
             ""
         },
     );
-    let build = match (options.other_build, options.broken_build) {
-        (_, true) => BROKEN_BUILD,
-        (true, false) => OTHER_BUILD,
-        (false, false) => "",
+    let build = match (options.other_build, options.broken_build, options.slow_wasm) {
+        (_, true, _) => BROKEN_BUILD,
+        (true, false, _) => OTHER_BUILD,
+        (false, false, true) => SLOW_BUILD,
+        (false, false, false) => "",
     };
+    let sections = options
+        .gpp_sections
+        .as_ref()
+        .filter(|s| s.chars().all(|c| c.is_ascii_lowercase() || c == ','))
+        .map(|s| format!(r#" data-gpp-sections="{s}""#))
+        .unwrap_or_default();
+    let uspapi = if options.uspapi_off {
+        r#" data-uspapi="off""#
+    } else {
+        ""
+    };
+    let loader = format!("{sections}{uspapi}");
     let page = format!(
         r#"<!doctype html>
 <html lang="en"{dir}>
@@ -359,12 +425,12 @@ async fn privacy_page(
 <meta charset="utf-8">
 <title>Privacy choices</title>{theme}
 <script src="/tag-manager.js"></script>
-<script type="module" src="{build}/ccpa-optout.js"></script>{stylesheet}
+<script type="module" src="{build}/ccpa-optout.js"{loader}></script>{stylesheet}
 </head>
 <body>{header}
 <main>
 <h1>Privacy choices</h1>
-{widgets}
+{widgets}{ad}
 </main>
 <footer><p>Shop footer: what a layout shift would move.</p></footer>
 </body>
@@ -384,6 +450,14 @@ async fn privacy_page(
             format!("\n<link rel=\"stylesheet\" href=\"{build}/ccpa-optout.css\">")
         },
         build = build,
+        ad = if options.ad_frame {
+            format!(
+                "\n<iframe src=\"{}/ad-frame\" title=\"Advertisement\" width=\"300\" height=\"250\"></iframe>",
+                host.ad_url
+            )
+        } else {
+            String::new()
+        },
         header = if options.link {
             format!(
                 "\n<header><a data-ccpa-optout-link data-api=\"{}\" data-token-url=\"/session/{customer}/token\" href=\"/privacy/anonymous\"></a></header>",
@@ -399,8 +473,8 @@ async fn privacy_page(
 /// `page`, served under the strict policy the widget promises to work with.
 fn under_policy(page: String, host: &Host) -> Response {
     let csp = format!(
-        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; connect-src 'self' {}",
-        host.proxy_url
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; connect-src 'self' {}; frame-src 'self' {}",
+        host.proxy_url, host.ad_url
     );
     let mut response = Html(page).into_response();
     response.headers_mut().insert(
@@ -501,4 +575,36 @@ async fn token(State(host): State<Host>, Path(customer): Path<String>) -> Respon
         None => testkit::token_for(&customer),
     };
     axum::Json(json!({ "token": token })).into_response()
+}
+
+/// A JavaScript file's answer.
+async fn script(source: &'static str) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/javascript")], source)
+}
+
+/// The ad slot's page, on the ad network's origin: Prebid.js, and the ad
+/// tag that configures it to read GPP and USP from the page.
+async fn ad_frame() -> Html<&'static str> {
+    Html(
+        "<!doctype html><html lang=\"en\"><head><title>Advertisement</title>\
+         <script src=\"/prebid.js\"></script><script src=\"/ad-frame.js\"></script>\
+         </head><body></body></html>",
+    )
+}
+
+/// Prebid.js as the ad frame loads it ([`crate::readers::prebid`]).
+async fn prebid() -> Response {
+    match std::fs::read(crate::readers::prebid()) {
+        Ok(bundle) => ([(header::CONTENT_TYPE, "text/javascript")], bundle).into_response(),
+        Err(_) => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// The build's `file`, [`HELD_BACK`] late.
+async fn held_back(file: &str, content_type: &'static str) -> Response {
+    tokio::time::sleep(HELD_BACK).await;
+    match std::fs::read(crate::dist_dir().join(file)) {
+        Ok(body) => ([(header::CONTENT_TYPE, content_type)], body).into_response(),
+        Err(_) => StatusCode::NOT_FOUND.into_response(),
+    }
 }

@@ -5,6 +5,7 @@
 
 mod browser;
 mod host;
+pub mod readers;
 
 pub use browser::{Browser, PATIENCE, WATCH_LAYOUT_SHIFTS};
 pub use host::{PageOptions, Stack};

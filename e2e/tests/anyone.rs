@@ -91,7 +91,7 @@ async fn a_page_without_the_widget_tells_tags_the_browsers_choice() {
              const ask = () => __gpp('ping', (ping) => {
                if (ping.signalStatus !== 'ready') return setTimeout(ask, 50);
                __gpp('getField', (field) => __uspapi('getUSPData', 1, (usp) =>
-                 done([field, usp.uspString])), 'usca.SaleOptOut');
+                 done([field, usp.uspString])), 'usnat.SaleOptOut');
              });
              ask();",
             vec![],

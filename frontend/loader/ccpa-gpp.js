@@ -1,17 +1,19 @@
 // ccpa-optout's IAB Global Privacy Platform (GPP) support: the GPP string
 // encoder, and the CMP API 1.1 (`__gpp`) behind the stub the loader defines.
-// Sections: US California (id 8, "usca") and US National (id 7, "usnat"),
-// each with its Global Privacy Control sub-section. The loader imports this
-// file beside the wasm; tests import it to check the encoder against the
-// IAB's test vectors.
+// Sections: US National (id 7, "usnat", version 2) and US California (id 8,
+// "usca", version 1), each with its Global Privacy Control sub-section; the
+// page names which apply. The loader imports this file beside the wasm;
+// tests import it to check the encoder against the IAB's decoders.
 
 const BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 // Field names and widths, in the order the IAB's section specifications
-// give them ([name, bits] or [name, bits, count] for an N-bitfield).
+// give them ([name, bits] or [name, bits, count] for an N-bitfield), and
+// the version of each specification they follow.
 export const SECTIONS = {
   usca: {
     id: 8,
+    version: 1,
     core: [
       ["Version", 6], ["SaleOptOutNotice", 2], ["SharingOptOutNotice", 2],
       ["SensitiveDataLimitUseNotice", 2], ["SaleOptOut", 2], ["SharingOptOut", 2],
@@ -20,14 +22,17 @@ export const SECTIONS = {
       ["MspaOptOutOptionMode", 2], ["MspaServiceProviderMode", 2],
     ],
   },
+  // The MSPA US National specification, version 2 (August 2024): 16
+  // sensitive categories, 3 ages of children (13 to 16, under 13, 16 to 17).
   usnat: {
     id: 7,
+    version: 2,
     core: [
       ["Version", 6], ["SharingNotice", 2], ["SaleOptOutNotice", 2], ["SharingOptOutNotice", 2],
       ["TargetedAdvertisingOptOutNotice", 2], ["SensitiveDataProcessingOptOutNotice", 2],
       ["SensitiveDataLimitUseNotice", 2], ["SaleOptOut", 2], ["SharingOptOut", 2],
-      ["TargetedAdvertisingOptOut", 2], ["SensitiveDataProcessing", 2, 12],
-      ["KnownChildSensitiveDataConsents", 2, 2], ["PersonalDataConsents", 2],
+      ["TargetedAdvertisingOptOut", 2], ["SensitiveDataProcessing", 2, 16],
+      ["KnownChildSensitiveDataConsents", 2, 3], ["PersonalDataConsents", 2],
       ["MspaCoveredTransaction", 2], ["MspaOptOutOptionMode", 2], ["MspaServiceProviderMode", 2],
     ],
   },
@@ -111,7 +116,7 @@ export function encode(sections) {
 // means consent, which nobody gave. Without the limit, 0 throughout.
 function fieldsFor(name, { optedOut, limited }) {
   const choice = optedOut ? 1 : 2;
-  const common = { Version: 1, SaleOptOutNotice: 1, SharingOptOutNotice: 1, SaleOptOut: choice, SharingOptOut: choice, MspaCoveredTransaction: 2 };
+  const common = { Version: SECTIONS[name].version, SaleOptOutNotice: 1, SharingOptOutNotice: 1, SaleOptOut: choice, SharingOptOut: choice, MspaCoveredTransaction: 2 };
   if (typeof limited === "boolean") {
     const categories = SECTIONS[name].core.find(([field]) => field === "SensitiveDataProcessing")[2];
     const unlimited = name === "usca" ? 2 : 0;
@@ -121,33 +126,36 @@ function fieldsFor(name, { optedOut, limited }) {
 }
 
 /**
- * Replaces the loader's stub with the CMP API: answers the calls it queued,
- * in order, then every call. `state()` gives {optedOut, limited, gpc,
- * ready}: the confirmed choices (or the browser's signals before one is
- * known; `limited` undefined where the page does not offer that choice).
+ * Replaces the loader's stub with the CMP API 1.1 for the sections `names`
+ * (those that apply on this page): answers the calls it queued, in order,
+ * then every call. `state()` gives {optedOut, limited, gpc, ready}: the
+ * confirmed choices (or the browser's signals before one is known;
+ * `limited` undefined where the page does not offer that choice), and
+ * whether they are settled (false while a change is on its way).
+ * Listeners hear `listenerRegistered`, then `cmpStatus` once loaded, and,
+ * as the choice moves (`changed()`), `signalStatus` "not ready", one
+ * `sectionChange` per section whose string changed, and `signalStatus`
+ * "ready"; nothing when nothing a reader sees changed.
  */
 export function install(stub, names, state) {
   const listeners = new Map();
   let nextListener = 1;
-  const parsed = () => {
-    const now = state();
-    return Object.fromEntries(names.map((name) => [name, { ...fieldsFor(name, now), Gpc: now.gpc }]));
-  };
+  const ids = names.map((name) => SECTIONS[name].id).sort((a, b) => a - b);
+  const sections = (now) => Object.fromEntries(names.map((name) => [name, { fields: fieldsFor(name, now), gpc: now.gpc }]));
+  const parsed = (now) => Object.fromEntries(names.map((name) => [name, { ...fieldsFor(name, now), Gpc: now.gpc }]));
   const ping = () => {
     const now = state();
-    const { gpc, ready } = now;
-    const sections = Object.fromEntries(names.map((name) => [name, { fields: fieldsFor(name, now), gpc }]));
     return {
       gppVersion: "1.1",
       cmpStatus: "loaded",
       cmpDisplayStatus: null,
-      signalStatus: ready ? "ready" : "not ready",
+      signalStatus: now.ready ? "ready" : "not ready",
       supportedAPIs: names.map((name) => `${SECTIONS[name].id}:${name}`),
       cmpId: 1,
-      sectionList: names.map((name) => SECTIONS[name].id),
-      applicableSections: names.map((name) => SECTIONS[name].id),
-      gppString: encode(sections),
-      parsedSections: parsed(),
+      sectionList: ids,
+      applicableSections: ids,
+      gppString: encode(sections(now)),
+      parsedSections: parsed(now),
     };
   };
   // A page's callback that throws must not silence the others.
@@ -172,10 +180,10 @@ export function install(stub, names, state) {
     },
     removeEventListener: (callback, listenerId) => callback(listeners.delete(listenerId), true),
     hasSection: (callback, name) => callback(names.includes(name), true),
-    getSection: (callback, name) => callback(names.includes(name) ? parsed()[name] : null, true),
+    getSection: (callback, name) => callback(names.includes(name) ? parsed(state())[name] : null, true),
     getField: (callback, path) => {
       const [name, field] = String(path).split(".");
-      const value = names.includes(name) ? parsed()[name][field] : undefined;
+      const value = names.includes(name) ? parsed(state())[name][field] : undefined;
       callback(value ?? null, value !== undefined);
     },
   };
@@ -187,11 +195,25 @@ export function install(stub, names, state) {
   for (const call of stub.queue) gpp(...call);
   stub.queue.length = 0;
   window.__gpp = gpp;
-  return {
-    // The choice or its readiness changed: listeners hear it.
-    changed: () => {
-      for (const name of names) emit("sectionChange", name);
-      if (state().ready) emit("signalStatus", "ready");
-    },
+  emit("cmpStatus", "loaded");
+  // What readers were last told was ready: at first, the stub's "not
+  // ready" and no sections. Sections are compared only once the choice
+  // is settled, so a reader hears each change once, not its drafts.
+  let told = { ready: false, strings: {} };
+  const changed = () => {
+    const now = state();
+    const strings = Object.fromEntries(Object.entries(sections(now)).map(([name, section]) => [name, encode({ [name]: section })]));
+    const moved = names.filter((name) => strings[name] !== told.strings[name]);
+    if (told.ready && (!now.ready || moved.length)) emit("signalStatus", "not ready");
+    if (!now.ready) {
+      told.ready = false;
+      return;
+    }
+    if (told.ready && !moved.length) return;
+    for (const name of moved) emit("sectionChange", name);
+    emit("signalStatus", "ready");
+    told = { ready: true, strings };
   };
+  changed();
+  return { changed };
 }

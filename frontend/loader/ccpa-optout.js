@@ -8,6 +8,106 @@
 // another origin than the page.
 const here = (file) => new URL(file, import.meta.url);
 
+// The loader's settings, on its own script element (also read from its
+// URL's query, as `?gpp=usca`, which earlier versions took):
+// `data-gpp-sections` names the GPP sections that apply on this site
+// ("usnat", the default; "usca"; or both), and `data-uspapi="off"` drops
+// the IAB's deprecated US Privacy API.
+const ownScript = [...document.querySelectorAll("script[src]")].find((script) => script.src === import.meta.url);
+const setting = (attribute, query) =>
+  ownScript?.getAttribute(attribute) ?? new URL(import.meta.url).searchParams.get(query);
+
+// REMEMBERED in src/client.rs ("1": this browser opted out, not yet
+// applied to an account; "applied": applied since); storage may be refused.
+const stored = () => {
+  try {
+    return localStorage.getItem("ccpa-optout:browser");
+  } catch {
+    return null;
+  }
+};
+
+// What the page's tags are told, before the widget shows a confirmed choice
+// and after: opted out under Global Privacy Control or when this browser
+// opted out, until the widget knows better. Not ready while the widget
+// reads the choice or saves a change.
+const gpc = navigator.globalPrivacyControl === true;
+let browserOptedOut = stored() !== null;
+let browserRead = false;
+let changed = () => {};
+function choice() {
+  const { ccpaOptOut: shown, ccpaLimitSensitive: limit, state: phase } = document.querySelector("[data-ccpa-opt-out]")?.dataset ?? {};
+  return {
+    optedOut: shown ? shown === "true" : gpc || browserOptedOut,
+    limited: limit ? limit === "true" : undefined,
+    gpc,
+    ready: shown !== undefined ? phase !== "saving" : browserRead && !document.querySelector(widget),
+  };
+}
+
+// `__uspapi("getUSPData", 1, cb)` answers "1" + notice given (Y: this widget
+// is the notice) + opted out of sale (Y or N: never "-", "not applicable",
+// for a visitor the site covers) + LSPA (N). The IAB deprecated it for GPP;
+// some ad SDKs still read it. A consent platform's own API is left alone.
+const ownsUspapi = !window.__uspapi && setting("data-uspapi", "uspapi") !== "off";
+if (ownsUspapi) {
+  window.__uspapi = (command, version, callback) => {
+    if (command !== "getUSPData" || version !== 1) return callback?.(null, false);
+    callback({ version: 1, uspString: `1Y${choice().optedOut ? "Y" : "N"}N` }, true);
+  };
+}
+
+// `__gpp`, the IAB's GPP CMP API 1.1, for the sections that apply on this
+// site (`data-gpp-sections`; US National by default). Defined at once as
+// the IAB's stub, which queues calls; ccpa-gpp.js answers them when it is
+// in, and every call after.
+const ownsGpp = !window.__gpp;
+if (ownsGpp) {
+  const named = (setting("data-gpp-sections", "gpp") ?? "")
+    .split(",")
+    .map((name) => name.trim())
+    .filter((name, at, all) => ["usnat", "usca"].includes(name) && all.indexOf(name) === at)
+    .sort((a, b) => (a === "usnat" ? -1 : b === "usnat" ? 1 : 0));
+  const names = named.length ? named : ["usnat"];
+  // As the IAB's stub: `ping` answered at once, the rest queued.
+  const stub = (...call) => {
+    if (call[0] !== "ping") return stub.queue.push(call);
+    call[1]?.({ gppVersion: "1.1", cmpStatus: "stub", cmpDisplayStatus: null, signalStatus: "not ready", supportedAPIs: [], cmpId: 1, sectionList: [], applicableSections: [-1], gppString: "", parsedSections: {} }, true);
+  };
+  stub.queue = [];
+  window.__gpp = stub;
+  const broken = () => {
+    // The API could not load: every call is answered as failed.
+    window.__gpp = (command, callback) => callback?.(null, false);
+    for (const [command, callback] of stub.queue) window.__gpp(command, callback);
+  };
+  import("./ccpa-gpp.js").catch(broken).then((gppModule) => {
+    if (!gppModule) return;
+    const { install } = gppModule;
+    const gpp = install(stub, names, choice);
+    changed = gpp.changed;
+    new MutationObserver(gpp.changed).observe(document, {
+      subtree: true,
+      attributeFilter: ["data-ccpa-opt-out", "data-ccpa-limit-sensitive", "data-state"],
+    });
+  });
+}
+if (ownsUspapi || ownsGpp) answerFrames();
+
+// The frames ad tags look for (made below, in this same first run): a tag
+// in a frame looks for them as it loads, and concludes there is no API
+// when they are not there.
+function addLocators() {
+  const names = [ownsUspapi && "__uspapiLocator", ownsGpp && "__gppLocator"].filter(Boolean);
+  for (const name of names) {
+    if (window.frames[name]) continue;
+    const locator = document.createElement("iframe");
+    locator.name = name;
+    locator.hidden = true;
+    document.body.append(locator);
+  }
+}
+
 // The stylesheet, the wasm, its JavaScript glue and the sign-in tokens are
 // all requested before anything else is done, not one after another: a
 // static import would hold the rest back until the glue had arrived and been
@@ -64,15 +164,6 @@ if (document.querySelector(widget)) startWidgets();
 // by itself for anything later, and when an answer is null: not got.
 // The read is the widget's own GET (OPT_OUT_PATH and GPC_HEADER in
 // api/src/lib.rs; `Sec-GPC` cannot be set by scripts, `X-GPC` says it).
-// REMEMBERED in src/client.rs ("1": this browser opted out, not yet
-// applied to an account; "applied": applied since); storage may be refused.
-const stored = () => {
-  try {
-    return localStorage.getItem("ccpa-optout:browser");
-  } catch {
-    return null;
-  }
-};
 const remembered = () => stored() === "1";
 const answer = (response) =>
   response.json().catch(() => null).then((body) => ({ status: response.status, body }));
@@ -107,6 +198,14 @@ for (const element of document.querySelectorAll(widget)) {
   element.ccpaOptOutRead = bearer.then(read).then(answer).catch(() => null);
 }
 
+// The locator frames, now that the widget's requests are on their way:
+// making a frame takes the main thread 10-20 ms, which before them would
+// hold every request back as long. No script, frame or answer runs
+// between the loader's start and here. A module script runs once the page
+// is parsed, unless it is `async`.
+if (document.body) addLocators();
+else document.addEventListener("DOMContentLoaded", addLocators, { once: true });
+
 // "Your Privacy Choices" links (§ 7015): a page's `<a data-ccpa-optout-link
 // href="…">` in its header or footer gets the CPPA's opt-out icon (an image
 // file: no inline markup or style under a strict policy) and, when it has no
@@ -123,23 +222,6 @@ for (const link of document.querySelectorAll("a[data-ccpa-optout-link]")) {
   icon.src = here("privacy-choices.svg").href;
   icon.alt = "California Consumer Privacy Act (CCPA) Opt-Out Icon";
   link.append(" ", icon);
-}
-
-// What the page's tags are told, before the widget shows a confirmed choice
-// and after: opted out under Global Privacy Control or when this browser
-// opted out, until the widget knows better.
-const gpc = navigator.globalPrivacyControl === true;
-let browserOptedOut = stored() !== null;
-let browserRead = false;
-let changed = () => {};
-function choice() {
-  const { ccpaOptOut: shown, ccpaLimitSensitive: limit } = document.querySelector("[data-ccpa-opt-out]")?.dataset ?? {};
-  return {
-    optedOut: shown ? shown === "true" : gpc || browserOptedOut,
-    limited: limit ? limit === "true" : undefined,
-    gpc,
-    ready: shown !== undefined || (browserRead && !document.querySelector(widget)),
-  };
 }
 
 // A page without the widget (the loader on every page, for the link and
@@ -213,51 +295,18 @@ function signalOnce(base, tokenUrl) {
     .catch(() => {});
 }
 
-// `__uspapi("getUSPData", 1, cb)` answers "1" + notice given (Y: this widget
-// is the notice) + opted out of sale (Y or N: never "-", "not applicable",
-// for a visitor the site covers) + LSPA (N). The IAB deprecated it for GPP;
-// some ad SDKs still read it. A consent platform's own API is left alone.
-const ownsUspapi = !window.__uspapi;
-if (ownsUspapi) {
-  window.__uspapi = (command, version, callback) => {
-    if (command !== "getUSPData" || version !== 1) return callback?.(null, false);
-    callback({ version: 1, uspString: `1Y${choice().optedOut ? "Y" : "N"}N` }, true);
-  };
-}
-
-// `__gpp`, the IAB's GPP CMP API 1.1, for the sections the loader's URL
-// names (`ccpa-optout.js?gpp=usca`; default both US California and US
-// National). Defined at once as a stub that queues calls; ccpa-gpp.js
-// answers them when it is in, and every call after.
-const ownsGpp = !window.__gpp;
-if (ownsGpp) {
-  const names = (new URL(import.meta.url).searchParams.get("gpp") ?? "usca,usnat")
-    .split(",")
-    .filter((name) => name === "usca" || name === "usnat");
-  // As the IAB's stub: `ping` answered at once, the rest queued.
-  const stub = (...call) => {
-    if (call[0] !== "ping") return stub.queue.push(call);
-    call[1]?.({ gppVersion: "1.1", cmpStatus: "stub", cmpDisplayStatus: null, signalStatus: "not ready", supportedAPIs: [], cmpId: 1, sectionList: [], applicableSections: [-1], gppString: "", parsedSections: {} }, true);
-  };
-  stub.queue = [];
-  window.__gpp = stub;
-  const broken = () => {
-    // The API could not load: every call is answered as failed.
-    window.__gpp = (command, callback) => callback?.(null, false);
-    for (const [command, callback] of stub.queue) window.__gpp(command, callback);
-  };
-  import("./ccpa-gpp.js").catch(broken).then((gppModule) => {
-    if (!gppModule) return;
-    const { install } = gppModule;
-    const gpp = install(stub, names, choice);
-    changed = gpp.changed;
-    new MutationObserver(gpp.changed).observe(document, {
-      subtree: true,
-      attributeFilter: ["data-ccpa-opt-out", "data-ccpa-limit-sensitive"],
-    });
-  });
-}
-if (ownsUspapi || ownsGpp) answerFrames();
+// Single-page apps and tag managers add widget elements later, and take
+// them away: each change of that kind mounts the new and unmounts the gone.
+const touchesWidgets = ({ addedNodes, removedNodes }) =>
+  [...addedNodes, ...removedNodes].some(
+    (node) => node.nodeType === Node.ELEMENT_NODE && (node.matches(widget) || node.querySelector(widget)),
+  );
+new MutationObserver(
+  (changes) => changes.some(touchesWidgets) && startWidgets().then((mountAll) => mountAll()),
+).observe(document, {
+  childList: true,
+  subtree: true,
+});
 
 // Ad tags in frames reach the APIs as the IAB specifies: they look up their
 // window chain for a frame named __uspapiLocator (__gppLocator) and post it
@@ -290,46 +339,3 @@ function answerFrames() {
     if (gppCall) window.__gpp(gppCall.command, reply("__gppReturn", gppCall.callId), gppCall.parameter, gppCall.version);
   });
 }
-
-// The frames ad tags look for. Making them costs the page 10 to 20 ms of
-// its main thread: it waits until every widget shows its state (three
-// seconds at most), then until the browser is idle (two seconds at most),
-// so the widgets come first.
-function addLocators() {
-  const loading = () => document.querySelector(`${widget} [data-state=loading]`);
-  const observer = new MutationObserver(() => loading() || add());
-  const timer = setTimeout(add, 3000);
-  function add() {
-    observer.disconnect();
-    clearTimeout(timer);
-    const idle = window.requestIdleCallback ?? ((then) => setTimeout(then, 1000));
-    const names = [ownsUspapi && "__uspapiLocator", ownsGpp && "__gppLocator"].filter(Boolean);
-    idle(() => {
-      for (const name of names) {
-        if (window.frames[name]) continue;
-        const locator = document.createElement("iframe");
-        locator.name = name;
-        locator.hidden = true;
-        document.body.append(locator);
-      }
-    }, { timeout: 2000 });
-  }
-  if (loading()) observer.observe(document.body, { subtree: true, attributeFilter: ["data-state"] });
-  else add();
-}
-
-// The frames come after the widgets, if the page has any.
-if (ownsUspapi || ownsGpp) (widgets ?? Promise.resolve()).finally(addLocators);
-
-// Single-page apps and tag managers add widget elements later, and take
-// them away: each change of that kind mounts the new and unmounts the gone.
-const touchesWidgets = ({ addedNodes, removedNodes }) =>
-  [...addedNodes, ...removedNodes].some(
-    (node) => node.nodeType === Node.ELEMENT_NODE && (node.matches(widget) || node.querySelector(widget)),
-  );
-new MutationObserver(
-  (changes) => changes.some(touchesWidgets) && startWidgets().then((mountAll) => mountAll()),
-).observe(document, {
-  childList: true,
-  subtree: true,
-});

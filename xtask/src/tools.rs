@@ -13,6 +13,9 @@ const TRUNK: &str = "0.21.14";
 const BINARYEN: &str = "132.0.0";
 const TERSER: &str = "5.44.0";
 const AXE_CORE: &str = "4.14.1";
+const PREBID: &str = "11.36.0";
+const IAB_GPP: &str = "3.2.0";
+const ESBUILD: &str = "0.28.2";
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 /// Makes sure the wasm target, trunk, wasm-bindgen, wasm-opt and terser are
@@ -64,11 +67,17 @@ fn ensure_cargo_tool(binary: &str, krate: &str, version: &str, flags: &[&str]) -
 }
 
 /// What comes from npm, into `.tools/`: wasm-opt (binaryen) and terser for
-/// the build, axe-core for the accessibility checks of the browser tests.
-const NPM_PACKAGES: [(&str, &str); 3] = [
+/// the build; for the browser tests, axe-core (accessibility), and what ad
+/// tech reads our signals with: the IAB's GPP library and Prebid.js, which
+/// esbuild bundles. One list, installed together: npm prunes what a later
+/// install does not name.
+const NPM_PACKAGES: [(&str, &str); 6] = [
     ("binaryen", BINARYEN),
     ("terser", TERSER),
     ("axe-core", AXE_CORE),
+    ("prebid.js", PREBID),
+    ("@iabgpp/cmpapi", IAB_GPP),
+    ("esbuild", ESBUILD),
 ];
 
 /// The npm packages at their pinned versions; returns their `.bin`.

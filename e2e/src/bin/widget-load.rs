@@ -6,8 +6,8 @@
 //!   compiled-wasm cache) cleared and disabled before every load: a visitor
 //!   meeting the widget for the first time;
 //! - **cold cache, emulated 4G**: the same, with every request held back by
-//!   Chromium's network emulation ([`MOBILE`]): where round trips count,
-//!   which loopback hides;
+//!   Chromium's network emulation ([`Browser::emulate_fast_4g`]): where
+//!   round trips count, which loopback hides;
 //! - **new browser**: a fresh browser and profile for every load, so the
 //!   figure also holds Chromium starting its page and network processes,
 //!   which no page can speed up.
@@ -34,9 +34,6 @@ use e2e::{Browser, PageOptions, Stack, WATCH_LAYOUT_SHIFTS};
 use serde_json::{Value, json};
 
 const LOADS: usize = 20;
-
-/// The emulated mobile link: 50 ms round trips, 12 Mbit/s down, 3 up.
-const MOBILE: (f64, f64, f64) = (50.0, 12e6 / 8.0, 3e6 / 8.0);
 
 /// Notes when the widget first reports `ready`, in the page's own clock
 /// (milliseconds since navigation start). The layout shifts are summed by
@@ -96,7 +93,7 @@ async fn report() {
 
     let browser = cold_browser().await;
     let cold_cache = cold_loads(&browser, &[&page], MILESTONES).await.remove(0);
-    emulate_mobile(&browser).await;
+    browser.emulate_fast_4g().await;
     let mobile = cold_loads(&browser, &[&page], MILESTONES).await.remove(0);
     drop(browser);
 
@@ -132,7 +129,7 @@ async fn against_the_floor(stack: &Stack, page: &str) {
     let pages = [page, late.as_str(), floor.as_str()];
     let browser = cold_browser().await;
     let loopback = cold_loads(&browser, &pages, READY).await;
-    emulate_mobile(&browser).await;
+    browser.emulate_fast_4g().await;
     let mobile = cold_loads(&browser, &pages, READY).await;
     // The pages have a footer below the switch: what a shift would move.
     println!(
@@ -173,7 +170,7 @@ async fn compare(other: PathBuf) {
     let pages = [this.as_str(), that.as_str()];
     let browser = cold_browser().await;
     let loopback = cold_loads(&browser, &pages, MILESTONES).await;
-    emulate_mobile(&browser).await;
+    browser.emulate_fast_4g().await;
     let mobile = cold_loads(&browser, &pages, MILESTONES).await;
     println!(
         "\nwidget load time, this build against {}: {LOADS} cold loads of each, in turn \
@@ -199,18 +196,6 @@ async fn cold_browser() -> Browser {
     browser.on_every_page(WATCH_LAYOUT_SHIFTS).await;
     browser.on_every_page(WATCH_READY).await;
     browser
-}
-
-/// Chromium's network emulation from now on, as [`MOBILE`] says.
-async fn emulate_mobile(browser: &Browser) {
-    let (latency, down, up) = MOBILE;
-    browser
-        .cdp(
-            "Network.emulateNetworkConditions",
-            json!({ "offline": false, "latency": latency,
-                    "downloadThroughput": down, "uploadThroughput": up }),
-        )
-        .await;
 }
 
 /// [`LOADS`] loads of each of `pages`, in turn, the browser's caches cleared
