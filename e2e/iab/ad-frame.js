@@ -1,14 +1,20 @@
 // The ad tag in the test shop's ad slot, a frame of another origin: Prebid.js
 // configured to read GPP and US Privacy from the page, through the locator
-// frames, as a publisher's ad stack does, and a bidder that bids nothing
-// and only keeps the consent every bidder is given.
+// frames, as a publisher's ad stack does, with first-party data about the
+// user (which the activity controls withhold from bidders when the
+// visitor opted out), and a bidder that bids nothing and only keeps the
+// consent and the user data every bidder is given.
 window.given = [];
 pbjs.que.push(() => {
   pbjs.registerBidAdapter(null, "probe", {
     code: "probe",
     isBidRequestValid: () => true,
     buildRequests(_, bidderRequest) {
-      given.push({ gpp: bidderRequest.gppConsent ?? null, usp: bidderRequest.uspConsent ?? null });
+      given.push({
+        gpp: bidderRequest.gppConsent ?? null,
+        usp: bidderRequest.uspConsent ?? null,
+        userData: bidderRequest.ortb2?.user?.keywords ?? null,
+      });
       return [];
     },
     interpretResponse: () => [],
@@ -18,6 +24,7 @@ pbjs.que.push(() => {
       gpp: { cmpApi: "iab", timeout: 20000 },
       usp: { cmpApi: "iab", timeout: 20000 },
     },
+    ortb2: { user: { keywords: "first-party" } },
   });
   pbjs.addAdUnits([{ code: "slot", mediaTypes: { banner: { sizes: [[300, 250]] } }, bids: [{ bidder: "probe", params: {} }] }]);
 });

@@ -28,6 +28,50 @@ new PerformanceObserver((shifts) => {
   for (const shift of shifts.getEntries()) if (!shift.hadRecentInput) window.__ccpaShift += shift.value;
 }).observe({ type: 'layout-shift', buffered: true });";
 
+/// A network link and a CPU, as Chromium emulates them for a page.
+#[derive(Clone, Copy, Debug)]
+pub struct Profile {
+    /// How the benchmarks name it.
+    pub name: &'static str,
+    /// Added to every request's round trip.
+    pub latency_ms: f64,
+    /// Down and up; `None`: as fast as loopback goes.
+    pub bits_per_second: Option<(f64, f64)>,
+    /// How many times slower the page's CPU runs (1: not slowed).
+    pub cpu_slowdown: f64,
+}
+
+impl Profile {
+    /// Loopback, this machine's CPU.
+    pub const LOOPBACK: Self = Self {
+        name: "loopback",
+        latency_ms: 0.0,
+        bits_per_second: None,
+        cpu_slowdown: 1.0,
+    };
+    /// Loopback with the CPU slowed four times: a mid-tier phone's.
+    pub const LOOPBACK_SLOW_CPU: Self = Self {
+        name: "loopback, CPU 4× slower",
+        cpu_slowdown: 4.0,
+        ..Self::LOOPBACK
+    };
+    /// A good 4G link: 50 ms round trips, 12 Mbit/s down, 3 up.
+    pub const GOOD_4G: Self = Self {
+        name: "emulated 4G",
+        latency_ms: 50.0,
+        bits_per_second: Some((12e6, 3e6)),
+        cpu_slowdown: 1.0,
+    };
+    /// Lighthouse's mid-tier phone: the CPU four times slower, 150 ms round
+    /// trips, 1.6 Mbit/s down, 750 kbit/s up.
+    pub const PHONE: Self = Self {
+        name: "phone (CPU 4×, 150 ms, 1.6 Mbit/s)",
+        latency_ms: 150.0,
+        bits_per_second: Some((1.6e6, 750e3)),
+        cpu_slowdown: 4.0,
+    };
+}
+
 /// A WebDriver session in a fresh headless Chromium.
 pub struct Browser {
     /// The WebDriver client.
@@ -295,14 +339,21 @@ impl Browser {
         .await;
     }
 
-    /// Chromium's network emulation from now on: a mobile link of 50 ms
-    /// round trips, 12 Mbit/s down and 3 up (Lighthouse's "Fast 4G").
-    pub async fn emulate_fast_4g(&self) {
+    /// Chromium's network and CPU emulation from now on, as `profile` says.
+    pub async fn emulate(&self, profile: Profile) {
+        let (down, up) = profile
+            .bits_per_second
+            .map_or((-1.0, -1.0), |(down, up)| (down / 8.0, up / 8.0));
         self.cdp("Network.enable", json!({})).await;
         self.cdp(
             "Network.emulateNetworkConditions",
-            json!({ "offline": false, "latency": 50.0,
-                    "downloadThroughput": 12e6 / 8.0, "uploadThroughput": 3e6 / 8.0 }),
+            json!({ "offline": false, "latency": profile.latency_ms,
+                    "downloadThroughput": down, "uploadThroughput": up }),
+        )
+        .await;
+        self.cdp(
+            "Emulation.setCPUThrottlingRate",
+            json!({ "rate": profile.cpu_slowdown }),
         )
         .await;
     }

@@ -320,7 +320,8 @@ pub struct PageOptions {
     /// (`data-uspapi="off"`).
     pub uspapi_off: bool,
     /// Whether the page has an ad slot: a frame of another origin running
-    /// Prebid.js, which reads GPP and USP through the locator frames.
+    /// Prebid.js, which reads GPP and USP through the locator frames, put
+    /// in by the page's tag manager once the page is parsed.
     pub ad_frame: bool,
 }
 
@@ -351,7 +352,12 @@ impl PageOptions {
         ];
         let query: Vec<String> = pairs
             .into_iter()
-            .filter_map(|(name, value)| value.map(|v| format!("{name}={v}")))
+            .filter_map(|(name, value)| {
+                value.map(|v| {
+                    let v: String = url::form_urlencoded::byte_serialize(v.as_bytes()).collect();
+                    format!("{name}={v}")
+                })
+            })
             .collect();
         if query.is_empty() {
             String::new()
@@ -363,7 +369,8 @@ impl PageOptions {
 
 /// The shop's privacy page, under the strict policy the widget promises to
 /// work with: no inline script or style anywhere. A tag manager's script
-/// records the widget's events in `window.dataLayer`.
+/// records the widget's events in `window.dataLayer` and, as ad stacks do,
+/// puts the ad slots' frames in once the page is parsed.
 async fn privacy_page(
     State(host): State<Host>,
     Path(customer): Path<String>,
@@ -409,7 +416,10 @@ async fn privacy_page(
     let sections = options
         .gpp_sections
         .as_ref()
-        .filter(|s| s.chars().all(|c| c.is_ascii_lowercase() || c == ','))
+        .filter(|s| {
+            s.chars()
+                .all(|c| c.is_ascii_alphabetic() || c == ',' || c == ' ')
+        })
         .map(|s| format!(r#" data-gpp-sections="{s}""#))
         .unwrap_or_default();
     let uspapi = if options.uspapi_off {
@@ -451,10 +461,7 @@ async fn privacy_page(
         },
         build = build,
         ad = if options.ad_frame {
-            format!(
-                "\n<iframe src=\"{}/ad-frame\" title=\"Advertisement\" width=\"300\" height=\"250\"></iframe>",
-                host.ad_url
-            )
+            format!("\n<div data-ad-slot=\"{}/ad-frame\"></div>", host.ad_url)
         } else {
             String::new()
         },
@@ -529,6 +536,7 @@ host.dataset.state = "ready";
 /// inherited text styles, and element rules (some with a class or a
 /// pseudo-class in front) for everything a widget is made of.
 const HOSTILE_CSS: &str = "html { font-size: 62.5%; }
+iframe { display: block !important; width: 300px; height: 150px; border: 2px solid; }
 body { font-size: 1.6rem; line-height: 2.4; letter-spacing: .1em; word-spacing: 4px;
   text-transform: uppercase; font-style: italic; text-shadow: 1px 1px 0 #f0f; text-indent: 2em; }
 * { box-sizing: content-box; }
@@ -557,7 +565,14 @@ async fn tag_manager() -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/javascript")],
         "window.dataLayer = window.dataLayer || [];\n\
          document.addEventListener('ccpa-optout:change', (e) =>\n\
-           window.dataLayer.push({ event: 'ccpa-optout:change', ...e.detail }));\n",
+           window.dataLayer.push({ event: 'ccpa-optout:change', ...e.detail }));\n\
+         document.addEventListener('DOMContentLoaded', () => {\n\
+           for (const slot of document.querySelectorAll('[data-ad-slot]')) {\n\
+             const frame = document.createElement('iframe');\n\
+             Object.assign(frame, { src: slot.dataset.adSlot, title: 'Advertisement', width: 300, height: 250 });\n\
+             slot.append(frame);\n\
+           }\n\
+         });\n",
     )
 }
 

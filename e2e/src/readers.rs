@@ -44,23 +44,28 @@ pub fn iab(command: &str, input: &Value) -> Value {
     serde_json::from_slice(&output.stdout).expect("JSON from the IAB's library")
 }
 
-/// Prebid.js with its GPP and US Privacy consent modules, bundled once per
-/// test binary with the pinned esbuild (`e2e/iab/prebid-entry.js`).
+/// Prebid.js with its consent and activity-control modules
+/// (`e2e/iab/prebid-entry.js`), bundled with the pinned esbuild once per
+/// test binary into `target/iab/prebid.js` (written beside, then renamed
+/// over it: another test binary may be reading the last one).
 pub fn prebid() -> PathBuf {
     static BUNDLE: OnceLock<PathBuf> = OnceLock::new();
     BUNDLE
         .get_or_init(|| {
             let modules = node_modules();
-            let bundle =
-                std::env::temp_dir().join(format!("ccpa-e2e-prebid-{}.js", std::process::id()));
+            let dir = crate::repo_root().join("target/iab");
+            std::fs::create_dir_all(&dir).expect("target/iab");
+            let bundle = dir.join("prebid.js");
+            let fresh = dir.join(format!("prebid.{}.js", std::process::id()));
             let built = Command::new(modules.join(".bin/esbuild"))
                 .arg(crate::repo_root().join("e2e/iab/prebid-entry.js"))
                 .args(["--bundle", "--format=iife", "--log-level=warning"])
-                .arg(format!("--outfile={}", bundle.display()))
+                .arg(format!("--outfile={}", fresh.display()))
                 .env("NODE_PATH", &modules)
                 .status()
                 .expect("esbuild runs");
             assert!(built.success(), "esbuild could not bundle Prebid.js");
+            std::fs::rename(&fresh, &bundle).expect("the bundle in place");
             bundle
         })
         .clone()

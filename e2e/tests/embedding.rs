@@ -523,6 +523,17 @@ async fn a_hostile_host_theme_changes_nothing_inside_the_widget() {
         .script("return getComputedStyle(document.querySelector('h1')).textTransform;")
         .await;
     assert_eq!(heading, json!("uppercase"));
+    // `iframe { display: block !important }` shows no locator frame.
+    let locators = browser
+        .script(
+            "return [...document.querySelectorAll('iframe[name$=Locator]')]
+               .map((frame) => [frame.name, frame.getClientRects().length]);",
+        )
+        .await;
+    assert_eq!(
+        locators,
+        json!([["__uspapiLocator", 0], ["__gppLocator", 0]])
+    );
     assert_accessible(&browser, "hostile theme").await;
 }
 

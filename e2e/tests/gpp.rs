@@ -24,6 +24,14 @@ async fn run(browser: &Browser, body: &str) -> Value {
     browser.client.execute_async(&script, vec![]).await.unwrap()
 }
 
+/// A page whose wasm and `ccpa-gpp.js` are held back 2.5 s.
+fn slow_page() -> PageOptions {
+    PageOptions {
+        slow_wasm: true,
+        ..PageOptions::default()
+    }
+}
+
 /// The page's `__gpp('ping')`.
 async fn ping(browser: &Browser) -> Value {
     run(
@@ -46,22 +54,18 @@ fn decoded(gpp: &str) -> Value {
 
 /// Checks a page's `ping` against both decoders and the IAB's encoder:
 /// the string decodes with `iab_gpp`; the IAB's library decodes it to the
-/// `parsedSections` the page gives, field for field; and the IAB's
+/// very `parsedSections` the page gives, every field (readers such as
+/// Prebid's activity controls read fields we leave at 0); and the IAB's
 /// encoder, given those fields, writes the very same string. Returns the
 /// `iab_gpp` decoding, for the caller's own checks.
 fn read_by_both_decoders(ping: &Value) -> String {
     let gpp = ping["gppString"].as_str().expect("a GPP string");
     let parsed = &ping["parsedSections"];
     let theirs = &iab("decode", &json!([gpp]))[0];
-    for (name, fields) in parsed.as_object().expect("parsed sections") {
-        for (field, value) in fields.as_object().unwrap() {
-            assert_eq!(
-                &theirs[name][field], value,
-                "{name}.{field} of {gpp}: the IAB's library read {}",
-                theirs[name]
-            );
-        }
-    }
+    assert_eq!(
+        theirs, parsed,
+        "{gpp}: the IAB's library reads the page's sections"
+    );
     assert_eq!(
         iab("encode", parsed),
         json!(gpp),
@@ -329,9 +333,10 @@ async fn the_limit_on_sensitive_information_reaches_campaign_and_gpp() {
 
 /// Events as the CMP API 1.1 describes them, counted: a listener is told
 /// it is registered; a flip is "not ready", one `sectionChange` per
-/// section, "ready"; an attribute change that changes no signal, nothing;
-/// a listener added before the API has loaded hears `cmpStatus` "loaded"
-/// and the first "ready" once; a removed listener is gone.
+/// section, "ready"; a save that fails, "not ready" and "ready" alone;
+/// changes of the attributes the loader watches that change no signal,
+/// nothing; a listener added before the API has loaded hears `cmpStatus`
+/// "loaded" and the first "ready" once; a removed listener is gone.
 #[tokio::test]
 async fn events_follow_the_cmp_api() {
     let stack = Stack::start().await;
@@ -378,20 +383,44 @@ async fn events_follow_the_cmp_api() {
     );
 
     browser
-        .script("document.querySelector('[data-ccpa-optout]').setAttribute('data-theme', 'dark');")
+        .script(
+            "const widget = document.querySelector('.ccpa-optout');
+             for (const name of ['data-state', 'data-ccpa-opt-out', 'data-ccpa-limit-sensitive'])
+               widget.setAttribute(name, widget.getAttribute(name));
+             document.body.setAttribute('aria-busy', 'false');
+             document.documentElement.dataset.theme = 'dark';",
+        )
         .await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(heard(&browser).await, json!([]), "no signal changed");
+
+    stack.stop_proxy().await;
+    browser.wait_for(SWITCH).await.click().await.unwrap();
+    browser.wait_for_state("error").await;
+    eventually_heard(&browser, "signalStatus").await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        heard(&browser).await,
+        json!([["signalStatus", "not ready"], ["signalStatus", "ready"]]),
+        "a failed save: nothing moved"
+    );
+    stack.start_proxy().await;
 
     let removed = run(
         &browser,
         "const id = await new Promise((ok) => __gpp('addEventListener', (e) => ok(e.listenerId)));
          const removed = await new Promise((ok) => __gpp('removeEventListener', ok, id));
          const again = await new Promise((ok) => __gpp('removeEventListener', ok, id));
-         return [removed, again];",
+         return [removed, again].map((e) => [e.eventName, e.listenerId === id, e.data]);",
     )
     .await;
-    assert_eq!(removed, json!([true, false]));
+    assert_eq!(
+        removed,
+        json!([
+            ["listenerRemoved", true, true],
+            ["listenerRemoved", true, false]
+        ])
+    );
 
     browser.client.refresh().await.unwrap();
     browser.wait_for_state("ready").await;
@@ -468,10 +497,7 @@ async fn the_stub_and_its_frames_come_before_the_widget() {
              });",
         )
         .await;
-    let slow = PageOptions {
-        slow_wasm: true,
-        ..PageOptions::default()
-    };
+    let slow = slow_page();
     browser.goto(&stack.page_with("CUST-1001", &slow)).await;
     let at_parse = browser.script("return window.atParse").await;
     assert_eq!(
@@ -516,57 +542,283 @@ async fn the_stub_and_its_frames_come_before_the_widget() {
         )
         .await;
     assert_eq!(apis, json!(["undefined", false, "function", true]));
+
+    // Names as people write them: any case, spaces or commas; an unknown
+    // one is ignored.
+    let loosely = PageOptions {
+        gpp_sections: Some(" USCA  usnat, bogus".into()),
+        ..PageOptions::default()
+    };
+    browser.goto(&stack.page_with("CUST-1001", &loosely)).await;
+    browser.wait_for_state("ready").await;
+    assert_eq!(ping(&browser).await["applicableSections"], json!([7, 8]));
 }
 
 /// Prebid.js, in an ad frame of another origin that loads while the wasm is
-/// still seconds away, reads the page's GPP and US Privacy through the
-/// locator frames and gives its bidders the switch's choice: before and
-/// after a flip, signed in and signed out, on an emulated Fast 4G link.
+/// still seconds away, on an emulated phone (its CPU four times slower,
+/// 150 ms round trips, 1.6 Mbit/s), reads the page's GPP and US Privacy
+/// through the locator frames and gives its bidders the switch's choice,
+/// and its activity controls (`gppControl_usnat`, `gppControl_usstates`)
+/// withhold the user's first-party data from them once they opted out:
+/// before and after a flip, signed in and signed out, under US National
+/// and under California's section, and for a customer who opted out
+/// elsewhere, whose first auction, before the wasm, already says so.
 #[tokio::test]
 async fn prebid_in_a_cross_origin_frame_reads_the_switchs_choice() {
     let stack = Stack::start().await;
-    for customer in ["CUST-1001", "anonymous"] {
+    let cases = [
+        ("CUST-1001", "usnat", 7, false),
+        ("anonymous", "usnat", 7, false),
+        // The first case opted this customer out.
+        ("CUST-1001", "usca", 8, true),
+        ("CUST-1002", "usnat", 7, true),
+    ];
+    for (customer, section, id, opted_out) in cases {
         let options = PageOptions {
             slow_wasm: true,
             ad_frame: true,
+            gpp_sections: Some(section.into()),
             ..PageOptions::default()
         };
         let browser = Browser::start().await;
-        browser.emulate_fast_4g().await;
+        browser.emulate(e2e::Profile::PHONE).await;
         browser.goto(&stack.page_with(customer, &options)).await;
+        let case = format!("{customer}, {section}");
         let first = in_ad_frame(&browser, "return await firstPing;").await;
         assert_eq!(
-            first["signalStatus"], "not ready",
-            "{customer}: the frame came before the widget"
+            first["cmpStatus"], "stub",
+            "{case}: the frame came first: {first}"
         );
+        let given = |given: &Value, opted_out: bool| {
+            assert_eq!(given["gpp"]["applicableSections"], json!([id]), "{case}");
+            let sale = if opted_out { 1 } else { 2 };
+            assert_eq!(
+                given["gpp"]["parsedSections"][section]["SaleOptOut"], sale,
+                "{case}"
+            );
+            assert_eq!(
+                given["usp"],
+                if opted_out { "1YYN" } else { "1YNN" },
+                "{case}"
+            );
+            // Where California's section says the customer did not limit
+            // the use of sensitive information (its 2: "did not opt
+            // out"), Prebid reads those categories as in scope and
+            // withholds the user's data too.
+            let withheld = opted_out || section == "usca";
+            let user_data = if withheld {
+                Value::Null
+            } else {
+                json!("first-party")
+            };
+            assert_eq!(given["userData"], user_data, "{case}: {given}");
+        };
         let before = in_ad_frame(&browser, "return await auction();").await;
+        given(&before, opted_out);
         browser.wait_for_state("ready").await;
-        let page = ping(&browser).await;
-        assert_eq!(before["gpp"]["gppString"], page["gppString"], "{customer}");
-        assert_eq!(before["gpp"]["applicableSections"], json!([7]));
-        assert_eq!(before["gpp"]["parsedSections"]["usnat"]["SaleOptOut"], 2);
-        assert_eq!(before["usp"], "1YNN");
+        assert_eq!(
+            before["gpp"]["gppString"],
+            ping(&browser).await["gppString"],
+            "{case}"
+        );
 
         browser.wait_for(SWITCH).await.click().await.unwrap();
-        browser.wait_until_confirmed(true).await;
+        browser.wait_until_confirmed(!opted_out).await;
         // The page's events reach the frame by message: an auction soon after.
+        let sale = if opted_out { 2 } else { 1 };
         let after = in_ad_frame(
             &browser,
-            "for (let i = 0; i < 100; i++) {
-               const given = await auction();
-               if (given?.gpp?.parsedSections?.usnat?.SaleOptOut === 1) return given;
-               await new Promise((ok) => setTimeout(ok, 50));
-             }
-             return await auction();",
+            &format!(
+                "for (let i = 0; i < 100; i++) {{
+                   const given = await auction();
+                   if (given?.gpp?.parsedSections?.{section}?.SaleOptOut === {sale}) return given;
+                   await new Promise((ok) => setTimeout(ok, 50));
+                 }}
+                 return await auction();"
+            ),
         )
         .await;
-        assert_eq!(
-            after["gpp"]["parsedSections"]["usnat"]["SaleOptOut"], 1,
-            "{customer}"
-        );
+        given(&after, !opted_out);
         assert_eq!(after["gpp"]["gppString"], ping(&browser).await["gppString"]);
-        assert_eq!(after["usp"], "1YYN", "{customer}");
     }
+}
+
+/// Nothing is said that the loader does not know: a customer who opted out
+/// elsewhere (stored nowhere in this browser) is told opted out by
+/// `__uspapi` from before the wasm has arrived (its answer waits for the
+/// loader's own read, never "N" first), and `__gpp` is "ready" with it as
+/// soon as that read is in.
+#[tokio::test]
+async fn the_apis_say_nothing_they_do_not_know() {
+    let stack = Stack::start().await;
+    let browser = Browser::start().await;
+    browser
+        .on_every_page(
+            "document.addEventListener('DOMContentLoaded', () => {
+               window.early = [];
+               __uspapi('getUSPData', 1, (usp) => window.early.push(['usp', usp.uspString,
+                 document.querySelector('.ccpa-optout[data-ccpa-opt-out]') !== null]));
+               __gpp('addEventListener', (event) => event.eventName === 'signalStatus' &&
+                 window.early.push(['gpp', event.data, event.pingData.parsedSections.usnat.SaleOptOut,
+                   document.querySelector('.ccpa-optout[data-ccpa-opt-out]') !== null]));
+             });",
+        )
+        .await;
+    let slow = slow_page();
+    browser.goto(&stack.page_with("CUST-1002", &slow)).await;
+    browser.wait_for_state("ready").await;
+    let early = browser.script("return window.early").await;
+    assert_eq!(
+        early,
+        json!([["usp", "1YYN", false], ["gpp", "ready", 1, false]]),
+        "told once the loader's read was in, before the widget showed it"
+    );
+}
+
+/// Signals settle without a widget that shows a choice: when the page's
+/// widget is taken away before it showed one, the proxy is asked for this
+/// browser's choice; when the widget cannot read the choice, a browser
+/// under Global Privacy Control is told opted out, "ready", and one
+/// without stays "not ready" (nothing known).
+#[tokio::test]
+async fn signals_settle_without_a_widget_that_shows_a_choice() {
+    let stack = Stack::start().await;
+    let removed = Browser::start().await;
+    removed
+        .on_every_page(
+            "document.addEventListener('DOMContentLoaded', () =>
+               document.querySelector('[data-ccpa-optout]').remove());",
+        )
+        .await;
+    let slow = slow_page();
+    removed.goto(&stack.page_with("anonymous", &slow)).await;
+    assert_eq!(
+        settled(&removed).await,
+        json!(["ready", 2]),
+        "widget taken away"
+    );
+
+    let down = Stack::without_proxy().await;
+    for (gpc, expected) in [
+        (true, json!(["ready", 1])),
+        (false, json!(["not ready", 2])),
+    ] {
+        let browser = Browser::start().await;
+        if gpc {
+            browser.enable_gpc().await;
+        }
+        browser.goto(&down.page_for("CUST-1001")).await;
+        browser.wait_for_state("error").await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(settled(&browser).await, expected, "proxy down, GPC {gpc}");
+    }
+}
+
+/// `signalStatus` and `usnat.SaleOptOut` once `ccpa-gpp.js` is in.
+async fn settled(browser: &Browser) -> Value {
+    run(
+        browser,
+        "for (let i = 0; i < 200; i++) {
+           const ping = await new Promise((ok) => __gpp('ping', ok));
+           if (ping.cmpStatus === 'loaded' && ping.signalStatus === 'ready') break;
+           await new Promise((ok) => setTimeout(ok, 50));
+         }
+         const ping = await new Promise((ok) => __gpp('ping', ok));
+         return [ping.signalStatus, ping.parsedSections.usnat.SaleOptOut];",
+    )
+    .await
+}
+
+/// What a frame may do: its own listeners only (it cannot remove the
+/// page's, whose ids it could guess), no more than 32 of them; `getField`
+/// reads fields, not what every object has (`constructor`); and a consent
+/// platform that puts its own `__gpp` in place of the stub keeps it, and
+/// is given the calls the stub had queued.
+#[tokio::test]
+async fn frames_get_their_own_and_a_consent_platform_keeps_its_api() {
+    let stack = Stack::start().await;
+    let options = PageOptions {
+        ad_frame: true,
+        ..PageOptions::default()
+    };
+    let browser = open_page(&stack, "CUST-1001", &options).await;
+    browser.wait_for_state("ready").await;
+    let page_listener = run(
+        &browser,
+        "const id = await new Promise((ok) => __gpp('addEventListener', (e) => ok(e.listenerId)));
+         window.pageListener = id;
+         const field = await new Promise((ok) => __gpp('getField', (...a) => ok(a), 'usnat.constructor'));
+         return [id, field];",
+    )
+    .await;
+    assert_eq!(
+        page_listener[1],
+        json!([null, false]),
+        "getField of a non-field"
+    );
+    let id = &page_listener[0];
+    let from_frame = in_ad_frame(
+        &browser,
+        &format!(
+            "let api = window;
+             while (!api.frames.__gppLocator && api !== top) api = api.parent;
+             let calls = 0;
+             const call = (command, parameter) => new Promise((ok) => {{
+               const callId = 'probe-' + ++calls;
+               addEventListener('message', function heard({{ data }}) {{
+                 if (data?.__gppReturn?.callId !== callId) return;
+                 removeEventListener('message', heard);
+                 ok(data.__gppReturn);
+               }});
+               api.postMessage({{ __gppCall: {{ command, parameter, version: '1.1', callId }} }}, '*');
+             }});
+             const theirs = await call('removeEventListener', {id});
+             const added = [];
+             for (let i = 0; i < 33; i++) added.push(await call('addEventListener'));
+             const own = await call('removeEventListener', added[0].returnValue.listenerId);
+             return [theirs.returnValue.data, added.filter((a) => a.success).length, added[32].success, own.returnValue.data];"
+        ),
+    )
+    .await;
+    // Prebid.js in the frame holds one listener already.
+    assert_eq!(from_frame, json!([false, 31, false, true]));
+    let still = run(
+        &browser,
+        "return (await new Promise((ok) => __gpp('removeEventListener', ok, window.pageListener))).data;",
+    )
+    .await;
+    assert_eq!(still, true, "the page's listener was still there");
+
+    // A consent platform that defines `__gpp` once the page is parsed,
+    // while ccpa-gpp.js is still on its way.
+    let platform = Browser::start().await;
+    platform
+        .on_every_page(
+            "document.addEventListener('DOMContentLoaded', () => {
+               __gpp('addEventListener', () => {});
+               window.platformCalls = [];
+               window.__gpp = (command, callback) => {
+                 window.platformCalls.push(command);
+                 callback('the platform', true);
+               };
+             });",
+        )
+        .await;
+    let slow = slow_page();
+    platform.goto(&stack.page_with("CUST-1001", &slow)).await;
+    platform.wait_for_state("ready").await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let answer = run(
+        &platform,
+        "const answer = await new Promise((ok) => __gpp('ping', ok));
+         return [answer, window.platformCalls];",
+    )
+    .await;
+    assert_eq!(
+        answer,
+        json!(["the platform", ["addEventListener", "ping"]]),
+        "the call queued by the stub went to the platform"
+    );
 }
 
 /// Runs `body` in the page's ad frame and comes back to the page.

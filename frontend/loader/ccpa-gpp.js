@@ -10,7 +10,7 @@ const BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678
 // Field names and widths, in the order the IAB's section specifications
 // give them ([name, bits] or [name, bits, count] for an N-bitfield), and
 // the version of each specification they follow.
-export const SECTIONS = {
+const SECTIONS = {
   usca: {
     id: 8,
     version: 1,
@@ -126,32 +126,42 @@ function fieldsFor(name, { optedOut, limited }) {
 }
 
 /**
- * Replaces the loader's stub with the CMP API 1.1 for the sections `names`
- * (those that apply on this page): answers the calls it queued, in order,
- * then every call. `state()` gives {optedOut, limited, gpc, ready}: the
- * confirmed choices (or the browser's signals before one is known;
- * `limited` undefined where the page does not offer that choice), and
- * whether they are settled (false while a change is on its way).
- * Listeners hear `listenerRegistered`, then `cmpStatus` once loaded, and,
- * as the choice moves (`changed()`), `signalStatus` "not ready", one
- * `sectionChange` per section whose string changed, and `signalStatus`
+ * The CMP API 1.1 for the sections `names` (those that apply on this
+ * page): `api`, the `__gpp` function, which the loader puts in its stub's
+ * place; `loaded()`, to call once it is (listeners hear `cmpStatus`
+ * "loaded", then the signals); `changed()`, to call whenever the choice
+ * may have moved. `state()` gives {optedOut, limited, gpc, ready}: the
+ * choice (`limited` undefined where the page does not offer that choice),
+ * and whether it is settled (false while it is not known or a change is
+ * on its way). Listeners hear `listenerRegistered`; as the choice moves,
+ * `signalStatus` "not ready", then, once it is settled, one
+ * `sectionChange` per section whose string changed and `signalStatus`
  * "ready"; nothing when nothing a reader sees changed.
  */
-export function install(stub, names, state) {
+export function install(names, state) {
   const listeners = new Map();
   let nextListener = 1;
   const ids = names.map((name) => SECTIONS[name].id).sort((a, b) => a - b);
   const sections = (now) => Object.fromEntries(names.map((name) => [name, { fields: fieldsFor(name, now), gpc: now.gpc }]));
-  const parsed = (now) => Object.fromEntries(names.map((name) => [name, { ...fieldsFor(name, now), Gpc: now.gpc }]));
+  // Every field of the section, as the IAB's own library gives it: readers
+  // (Prebid's activity controls) read fields we leave at 0.
+  const parsed = (now) =>
+    Object.fromEntries(
+      names.map((name) => {
+        const fields = fieldsFor(name, now);
+        const all = SECTIONS[name].core.map(([field, , count]) => [field, fields[field] ?? (count ? Array(count).fill(0) : 0)]);
+        return [name, { ...Object.fromEntries(all), GpcSegmentType: 1, Gpc: now.gpc }];
+      }),
+    );
   const ping = () => {
     const now = state();
     return {
       gppVersion: "1.1",
       cmpStatus: "loaded",
-      cmpDisplayStatus: null,
+      cmpDisplayStatus: "hidden",
       signalStatus: now.ready ? "ready" : "not ready",
       supportedAPIs: names.map((name) => `${SECTIONS[name].id}:${name}`),
-      cmpId: 1,
+      cmpId: 0,
       sectionList: ids,
       applicableSections: ids,
       gppString: encode(sections(now)),
@@ -171,6 +181,10 @@ export function install(stub, names, state) {
   const emit = (eventName, data) => {
     for (const [listenerId, callback] of listeners) safely(callback, { eventName, listenerId, data, pingData: ping() }, true);
   };
+  const field = (name, key) => {
+    const section = names.includes(name) ? parsed(state())[name] : undefined;
+    return section && Object.hasOwn(section, key) ? section[key] : undefined;
+  };
   const commands = {
     ping: (callback) => callback(ping(), true),
     addEventListener: (callback) => {
@@ -178,29 +192,32 @@ export function install(stub, names, state) {
       listeners.set(listenerId, callback);
       callback({ eventName: "listenerRegistered", listenerId, data: true, pingData: ping() }, true);
     },
-    removeEventListener: (callback, listenerId) => callback(listeners.delete(listenerId), true),
+    // As the IAB's library answers: an event whose data says whether the
+    // listener was there.
+    removeEventListener: (callback, listenerId) => {
+      const removed = listeners.delete(listenerId);
+      callback({ eventName: "listenerRemoved", listenerId, data: removed, pingData: ping() }, true);
+    },
     hasSection: (callback, name) => callback(names.includes(name), true),
     getSection: (callback, name) => callback(names.includes(name) ? parsed(state())[name] : null, true),
     getField: (callback, path) => {
-      const [name, field] = String(path).split(".");
-      const value = names.includes(name) ? parsed(state())[name][field] : undefined;
+      const [name, key, ...rest] = String(path).split(".");
+      const value = rest.length ? undefined : field(name, key);
       callback(value ?? null, value !== undefined);
     },
   };
-  const gpp = (command, callback, parameter) => {
+  const api = (command, callback, parameter) => {
     const answer = (...reply) => callback && safely(callback, ...reply);
     if (!Object.hasOwn(commands, command)) return answer(null, false);
     commands[command](answer, parameter);
   };
-  for (const call of stub.queue) gpp(...call);
-  stub.queue.length = 0;
-  window.__gpp = gpp;
-  emit("cmpStatus", "loaded");
   // What readers were last told was ready: at first, the stub's "not
   // ready" and no sections. Sections are compared only once the choice
   // is settled, so a reader hears each change once, not its drafts.
   let told = { ready: false, strings: {} };
+  let live = false;
   const changed = () => {
+    if (!live) return;
     const now = state();
     const strings = Object.fromEntries(Object.entries(sections(now)).map(([name, section]) => [name, encode({ [name]: section })]));
     const moved = names.filter((name) => strings[name] !== told.strings[name]);
@@ -214,6 +231,10 @@ export function install(stub, names, state) {
     emit("signalStatus", "ready");
     told = { ready: true, strings };
   };
-  changed();
-  return { changed };
+  const loaded = () => {
+    live = true;
+    emit("cmpStatus", "loaded");
+    changed();
+  };
+  return { api, loaded, changed };
 }

@@ -8,14 +8,18 @@
 // another origin than the page.
 const here = (file) => new URL(file, import.meta.url);
 
-// The loader's settings, on its own script element (also read from its
-// URL's query, as `?gpp=usca`, which earlier versions took):
-// `data-gpp-sections` names the GPP sections that apply on this site
-// ("usnat", the default; "usca"; or both), and `data-uspapi="off"` drops
-// the IAB's deprecated US Privacy API.
-const ownScript = [...document.querySelectorAll("script[src]")].find((script) => script.src === import.meta.url);
+// The loader's settings, on its own script element (found by its URL, else
+// as the one script that carries them; also read from the loader's query,
+// as `?gpp=usca`, which earlier versions took): `data-gpp-sections` names
+// the GPP sections that apply on this site ("usnat", the default; "usca";
+// or both), and `data-uspapi="off"` drops the IAB's deprecated US Privacy
+// API. A value it does not know is said in the console and ignored.
+const ownScript =
+  [...document.querySelectorAll("script[src]")].find((script) => script.src === import.meta.url) ??
+  document.querySelector("script[data-gpp-sections], script[data-uspapi]");
 const setting = (attribute, query) =>
-  ownScript?.getAttribute(attribute) ?? new URL(import.meta.url).searchParams.get(query);
+  (ownScript?.getAttribute(attribute) ?? new URL(import.meta.url).searchParams.get(query) ?? "").trim().toLowerCase();
+const ignored = (attribute, value) => console.warn(`ccpa-optout: ${attribute}="${value}" is not a value it knows; ignored`);
 
 // REMEMBERED in src/client.rs ("1": this browser opted out, not yet
 // applied to an account; "applied": applied since); storage may be refused.
@@ -27,83 +31,125 @@ const stored = () => {
   }
 };
 
-// What the page's tags are told, before the widget shows a confirmed choice
-// and after: opted out under Global Privacy Control or when this browser
-// opted out, until the widget knows better. Not ready while the widget
-// reads the choice or saves a change.
+// What the page's tags are told: the choice the widget shows, or the last
+// it showed, or, before it shows one, what the loader's own read of a
+// signed-in customer's choice found (`confirmed`); else, on a page without
+// a widget, what the proxy said of this browser. Until one of these is
+// known, the browser's own signals: opted out under Global Privacy
+// Control or when this browser opted out, which nothing learnt later can
+// turn into "not opted out" (so `known` too). Not `ready` until known,
+// nor while a change is on its way.
 const gpc = navigator.globalPrivacyControl === true;
+const widget = "[data-ccpa-optout]";
 let browserOptedOut = stored() !== null;
 let browserRead = false;
-let changed = () => {};
+let confirmed;
 function choice() {
-  const { ccpaOptOut: shown, ccpaLimitSensitive: limit, state: phase } = document.querySelector("[data-ccpa-opt-out]")?.dataset ?? {};
-  return {
-    optedOut: shown ? shown === "true" : gpc || browserOptedOut,
-    limited: limit ? limit === "true" : undefined,
-    gpc,
-    ready: shown !== undefined ? phase !== "saving" : browserRead && !document.querySelector(widget),
-  };
+  const shown = document.querySelector(".ccpa-optout[data-ccpa-opt-out]");
+  if (shown) {
+    const { ccpaOptOut, ccpaLimitSensitive } = shown.dataset;
+    const limited = ccpaLimitSensitive ? ccpaLimitSensitive === "true" : undefined;
+    confirmed = { optedOut: ccpaOptOut === "true", limited };
+    const busy = !!shown.querySelector("[role=switch][aria-busy=true]");
+    return { ...confirmed, gpc, known: true, ready: !busy };
+  }
+  if (confirmed) return { ...confirmed, gpc, known: true, ready: true };
+  const known = browserRead && !document.querySelector(widget);
+  const optedOut = gpc || browserOptedOut;
+  return { optedOut, limited: undefined, gpc, known: known || optedOut, ready: known || (optedOut && failed()) };
+}
+// A widget that could not read the choice: where the browser's signals
+// say "opted out", that is what tags are told, ready; else they wait.
+const failed = () => !!document.querySelector('.ccpa-optout[data-state="error"]');
+
+// Everything that may move the signals calls this: the widget's
+// attributes, the loader's reads, widgets coming and going.
+const waitingForChoice = [];
+let gppMoved = () => {};
+function signalsMoved() {
+  if (choice().known) for (const answer of waitingForChoice.splice(0)) answer();
+  gppMoved();
 }
 
 // `__uspapi("getUSPData", 1, cb)` answers "1" + notice given (Y: this widget
 // is the notice) + opted out of sale (Y or N: never "-", "not applicable",
-// for a visitor the site covers) + LSPA (N). The IAB deprecated it for GPP;
-// some ad SDKs still read it. A consent platform's own API is left alone.
-const ownsUspapi = !window.__uspapi && setting("data-uspapi", "uspapi") !== "off";
-if (ownsUspapi) {
-  window.__uspapi = (command, version, callback) => {
-    if (command !== "getUSPData" || version !== 1) return callback?.(null, false);
-    callback({ version: 1, uspString: `1Y${choice().optedOut ? "Y" : "N"}N` }, true);
-  };
-}
+// for a visitor the site covers) + LSPA (N), once the choice is known: it
+// has no way to say "not known yet", and "N" for someone who opted out
+// would invert their choice. The IAB deprecated it for GPP; some ad SDKs
+// still read it. A consent platform's own API is left alone.
+const uspapiSetting = setting("data-uspapi", "uspapi");
+if (!["", "on", "true", "off", "false"].includes(uspapiSetting)) ignored("data-uspapi", uspapiSetting);
+const ownUspapi =
+  !window.__uspapi && !["off", "false"].includes(uspapiSetting)
+    ? (command, version, callback) => {
+        if (command !== "getUSPData" || version !== 1) return callback?.(null, false);
+        const answer = () => callback?.({ version: 1, uspString: `1Y${choice().optedOut ? "Y" : "N"}N` }, true);
+        if (choice().known) answer();
+        else waitingForChoice.push(answer);
+      }
+    : null;
+if (ownUspapi) window.__uspapi = ownUspapi;
 
 // `__gpp`, the IAB's GPP CMP API 1.1, for the sections that apply on this
 // site (`data-gpp-sections`; US National by default). Defined at once as
 // the IAB's stub, which queues calls; ccpa-gpp.js answers them when it is
-// in, and every call after.
-const ownsGpp = !window.__gpp;
-if (ownsGpp) {
-  const named = (setting("data-gpp-sections", "gpp") ?? "")
-    .split(",")
-    .map((name) => name.trim())
-    .filter((name, at, all) => ["usnat", "usca"].includes(name) && all.indexOf(name) === at)
-    .sort((a, b) => (a === "usnat" ? -1 : b === "usnat" ? 1 : 0));
-  const names = named.length ? named : ["usnat"];
+// in, and every call after. A consent platform that defines its own
+// `__gpp` (before the loader, or after it, replacing the stub) keeps it.
+const SECTIONS = ["usnat", "usca"];
+const sectionsSetting = setting("data-gpp-sections", "gpp").split(/[\s,]+/).filter(Boolean);
+for (const name of sectionsSetting.filter((name) => !SECTIONS.includes(name))) ignored("data-gpp-sections", name);
+const sections = SECTIONS.filter((name) => sectionsSetting.includes(name));
+let ownGpp = null;
+if (!window.__gpp) {
   // As the IAB's stub: `ping` answered at once, the rest queued.
   const stub = (...call) => {
     if (call[0] !== "ping") return stub.queue.push(call);
-    call[1]?.({ gppVersion: "1.1", cmpStatus: "stub", cmpDisplayStatus: null, signalStatus: "not ready", supportedAPIs: [], cmpId: 1, sectionList: [], applicableSections: [-1], gppString: "", parsedSections: {} }, true);
+    call[1]?.({ gppVersion: "1.1", cmpStatus: "stub", cmpDisplayStatus: "hidden", signalStatus: "not ready", supportedAPIs: [], cmpId: 0, sectionList: [], applicableSections: [-1], gppString: "", parsedSections: {} }, true);
   };
   stub.queue = [];
-  window.__gpp = stub;
-  const broken = () => {
-    // The API could not load: every call is answered as failed.
-    window.__gpp = (command, callback) => callback?.(null, false);
-    for (const [command, callback] of stub.queue) window.__gpp(command, callback);
+  window.__gpp = ownGpp = stub;
+  const replaced = () => window.__gpp !== stub;
+  const take = (api) => {
+    // Queued calls go to whichever API now answers.
+    if (!replaced()) window.__gpp = ownGpp = api;
+    else ownGpp = null;
+    for (const call of stub.queue.splice(0)) window.__gpp(...call);
   };
-  import("./ccpa-gpp.js").catch(broken).then((gppModule) => {
-    if (!gppModule) return;
-    const { install } = gppModule;
-    const gpp = install(stub, names, choice);
-    changed = gpp.changed;
-    new MutationObserver(gpp.changed).observe(document, {
-      subtree: true,
-      attributeFilter: ["data-ccpa-opt-out", "data-ccpa-limit-sensitive", "data-state"],
-    });
+  import("./ccpa-gpp.js").then(
+    ({ install }) => {
+      if (replaced()) return take();
+      const gpp = install(sections.length ? sections : ["usnat"], choice);
+      gppMoved = gpp.changed;
+      take(gpp.api);
+      gpp.loaded();
+    },
+    // The API could not load: every call is answered as failed.
+    () => take((command, callback) => callback?.(null, false)),
+  );
+}
+if (ownUspapi || ownGpp) {
+  answerFrames();
+  new MutationObserver(signalsMoved).observe(document, {
+    subtree: true,
+    attributeFilter: ["data-ccpa-opt-out", "data-ccpa-limit-sensitive", "data-state", "aria-busy"],
   });
 }
-if (ownsUspapi || ownsGpp) answerFrames();
 
 // The frames ad tags look for (made below, in this same first run): a tag
 // in a frame looks for them as it loads, and concludes there is no API
-// when they are not there.
+// when they are not there. Hidden by more than the attribute, which a
+// page's `iframe { display: block !important }` would undo.
 function addLocators() {
-  const names = [ownsUspapi && "__uspapiLocator", ownsGpp && "__gppLocator"].filter(Boolean);
+  const names = [ownUspapi && "__uspapiLocator", ownGpp && "__gppLocator"].filter(Boolean);
   for (const name of names) {
     if (window.frames[name]) continue;
     const locator = document.createElement("iframe");
     locator.name = name;
+    locator.title = name;
     locator.hidden = true;
+    locator.style.setProperty("display", "none", "important");
+    locator.tabIndex = -1;
+    locator.setAttribute("aria-hidden", "true");
     document.body.append(locator);
   }
 }
@@ -154,7 +200,6 @@ const startWidgets = () => {
   });
   return widgets;
 };
-const widget = "[data-ccpa-optout]";
 if (document.querySelector(widget)) startWidgets();
 
 // Each widget's first sign-in token is asked for now, while the wasm is on
@@ -196,10 +241,16 @@ for (const element of document.querySelectorAll(widget)) {
     return fetch(url, { headers, credentials: "include", signal: signal() });
   };
   element.ccpaOptOutRead = bearer.then(read).then(answer).catch(() => null);
+  element.ccpaOptOutRead.then((got) => {
+    const { ccpaOptOut, sensitive } = (got?.status === 200 && got.body) || {};
+    if (typeof ccpaOptOut !== "boolean" || confirmed) return;
+    confirmed = { optedOut: ccpaOptOut, limited: typeof sensitive?.limited === "boolean" ? sensitive.limited : undefined };
+    signalsMoved();
+  });
 }
 
 // The locator frames, now that the widget's requests are on their way:
-// making a frame takes the main thread 10-20 ms, which before them would
+// making the frames takes the main thread 15-20 ms, which before them would
 // hold every request back as long. No script, frame or answer runs
 // between the loader's start and here. A module script runs once the page
 // is parsed, unless it is `async`.
@@ -227,13 +278,14 @@ for (const link of document.querySelectorAll("a[data-ccpa-optout-link]")) {
 // A page without the widget (the loader on every page, for the link and
 // the tags) asks the proxy for this browser's choice: its cookie outlives
 // script storage. The proxy is the one a link names (`data-api`), else the
-// one that serves the loader.
-if (!document.querySelector(widget)) {
-  const named = (attribute) => document.querySelector(`a[data-ccpa-optout-link][${attribute}]`)?.getAttribute(attribute)?.trim();
-  const api = named("data-api");
-  const base = api ? api.replace(/\/+$/, "") : new URL(import.meta.url).origin;
-  const tokenUrl = named("data-token-url");
-  if (gpc && tokenUrl) signalOnce(base, tokenUrl);
+// one that serves the loader. (Also once the last widget of a page is
+// taken away before it showed a choice.)
+const named = (attribute) => document.querySelector(`a[data-ccpa-optout-link][${attribute}]`)?.getAttribute(attribute)?.trim();
+const base = named("data-api")?.replace(/\/+$/, "") || new URL(import.meta.url).origin;
+let browserReading = false;
+function readBrowser() {
+  if (browserReading) return;
+  browserReading = true;
   fetch(`${base}/api/v1/opt-out/browser`, {
     credentials: "include",
     headers: gpc ? { "X-GPC": "1" } : {},
@@ -241,13 +293,20 @@ if (!document.querySelector(widget)) {
   })
     .then((response) => (response.ok ? response.json() : null))
     .then((state) => {
-      if (typeof state?.ccpaOptOut === "boolean") browserOptedOut = state.ccpaOptOut;
+      // The proxy's "no" does not undo this browser's own opt-out: its
+      // cookie may not have reached the proxy (a third-party context).
+      if (state?.ccpaOptOut === true) browserOptedOut = true;
     })
     .catch(() => {})
     .finally(() => {
       browserRead = true;
-      changed();
+      signalsMoved();
     });
+}
+if (!document.querySelector(widget)) {
+  const tokenUrl = named("data-token-url");
+  if (gpc && tokenUrl) signalOnce(base, tokenUrl);
+  readBrowser();
 }
 
 // Global Privacy Control is to be honoured wherever the business receives
@@ -301,9 +360,12 @@ const touchesWidgets = ({ addedNodes, removedNodes }) =>
   [...addedNodes, ...removedNodes].some(
     (node) => node.nodeType === Node.ELEMENT_NODE && (node.matches(widget) || node.querySelector(widget)),
   );
-new MutationObserver(
-  (changes) => changes.some(touchesWidgets) && startWidgets().then((mountAll) => mountAll()),
-).observe(document, {
+new MutationObserver((changes) => {
+  if (!changes.some(touchesWidgets)) return;
+  startWidgets().then((mountAll) => mountAll());
+  if (!document.querySelector(widget) && !confirmed) readBrowser();
+  signalsMoved();
+}).observe(document, {
   childList: true,
   subtree: true,
 });
@@ -333,9 +395,31 @@ function answerFrames() {
       const answer = { [name]: { returnValue, success, callId } };
       source.postMessage(typeof data === "string" ? JSON.stringify(answer) : answer, "*");
     };
-    const usp = ownsUspapi && message.__uspapiCall;
+    // Only while the APIs are still ours: a consent platform that took
+    // them over answers its frames itself.
+    const usp = ownUspapi && window.__uspapi === ownUspapi && message.__uspapiCall;
     if (usp) window.__uspapi(usp.command, usp.version, reply("__uspapiReturn", usp.callId));
-    const gppCall = ownsGpp && message.__gppCall;
-    if (gppCall) window.__gpp(gppCall.command, reply("__gppReturn", gppCall.callId), gppCall.parameter, gppCall.version);
+    const gppCall = ownGpp && window.__gpp === ownGpp && message.__gppCall;
+    if (gppCall) callGpp(source, gppCall, reply("__gppReturn", gppCall.callId));
   });
+}
+
+// A frame's GPP call. A frame may remove only the listeners it added (their
+// ids are counted 1, 2, 3…, so it could guess the page's), and add at most
+// 32 of them.
+const framesListeners = new WeakMap();
+function callGpp(frame, { command, parameter, version }, reply) {
+  const own = framesListeners.get(frame) ?? new Set();
+  framesListeners.set(frame, own);
+  if (command === "addEventListener") {
+    if (own.size >= 32) return reply(null, false);
+    return window.__gpp(command, (event, success) => {
+      if (event?.eventName === "listenerRegistered") own.add(event.listenerId);
+      reply(event, success);
+    }, parameter, version);
+  }
+  if (command === "removeEventListener" && !own.delete(parameter)) {
+    return window.__gpp("ping", (pingData) => reply({ eventName: "listenerRemoved", listenerId: parameter, data: false, pingData }, true));
+  }
+  window.__gpp(command, reply, parameter, version);
 }

@@ -18,8 +18,10 @@ const IAB_GPP: &str = "3.2.0";
 const ESBUILD: &str = "0.28.2";
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
-/// Makes sure the wasm target, trunk, wasm-bindgen, wasm-opt and terser are
-/// there; returns the directory to put first on `PATH` for trunk.
+/// Makes sure the wasm target, trunk, wasm-bindgen and the npm packages
+/// ([`NPM_PACKAGES`]: wasm-opt and terser for the build, and what the
+/// browser tests read the signals with) are there; returns the directory
+/// to put first on `PATH` for trunk.
 pub fn ensure_widget_tools(root: &Path) -> Result<PathBuf> {
     ensure_wasm_target()?;
     ensure_cargo_tool("trunk", "trunk", TRUNK, &["--locked"])?;

@@ -1,43 +1,51 @@
-//! `widget-load`: how long a customer waits for the widget. Twenty cold loads
-//! of the shop's privacy page, from navigation start to the switch showing
-//! the state the proxy read from Campaign, in two settings:
+//! `widget-load`: how long a customer waits for the widget. Cold loads of
+//! the shop's privacy page, from navigation start to the switch showing the
+//! state the proxy read from Campaign, on four profiles ([`PROFILES`]):
+//! loopback; loopback with the CPU slowed four times; a good 4G link; and
+//! Lighthouse's mid-tier phone (the CPU four times slower on a 150 ms,
+//! 1.6 Mbit/s link), where most visitors of a privacy page are.
 //!
-//! - **cold cache**: one running browser, its HTTP cache (and with it the
-//!   compiled-wasm cache) cleared and disabled before every load: a visitor
-//!   meeting the widget for the first time;
-//! - **cold cache, emulated 4G**: the same, with every request held back by
-//!   Chromium's network emulation ([`Browser::emulate_fast_4g`]): where
-//!   round trips count, which loopback hides;
-//! - **new browser**: a fresh browser and profile for every load, so the
-//!   figure also holds Chromium starting its page and network processes,
-//!   which no page can speed up.
+//! On each, one browser loads three pages in turn, its HTTP cache (and
+//! with it the compiled-wasm cache) cleared and disabled before every load:
+//! the widget's page with the widget's stylesheet linked in its head (as
+//! the embedding guide advises), the same page leaving the stylesheet to
+//! the loader, and the floor: a hand-written page of a few lines of plain
+//! JavaScript that fetches the same token and the same read and shows a
+//! `role="switch"` (the fastest anything could show the state). Loaded in
+//! turn, all three meet the same moments of a noisy machine.
 //!
-//! Then the widget against the floor: a hand-written page of a few lines of
-//! plain JavaScript that fetches the same token and the same read and shows
-//! a `role="switch"` (the fastest anything could show the state), loaded in
-//! turn with the widget's page in one browser, cold, on loopback and on
-//! emulated 4G (the widget's page twice: with the widget's stylesheet linked
-//! in its head, and without); and the Cumulative Layout Shift of each page
-//! by the time its switch shows.
-//!
-//! Prints the figures with the milestones between (where the time goes);
-//! asserts none (`cargo xtask size` and `cargo xtask test` run it).
+//! Prints, with the date and the machine: the milestones of the widget's
+//! loads on each profile (where the time goes), and a fresh browser per
+//! load on loopback (Chromium starting its processes, which no page can
+//! speed up); then each page's time, widget ÷ floor (medians) and the
+//! Cumulative Layout Shift by the time its switch shows and half a second
+//! after. Asserts none (`cargo xtask size` and `cargo xtask test` run it).
 //!
 //! `widget-load --against <dir>` compares this build with another one's
-//! `dist/` instead: one browser loads the two in turn, cold, on loopback and
-//! on emulated 4G, so that both meet the same moments of a noisy machine.
-//! Runs minutes apart differ by more than most changes do.
+//! `dist/` instead, loaded in turn on each profile: runs minutes apart
+//! differ by more than most changes do.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use e2e::{Browser, PageOptions, Stack, WATCH_LAYOUT_SHIFTS};
+use e2e::{Browser, PageOptions, Profile, Stack, WATCH_LAYOUT_SHIFTS};
 use serde_json::{Value, json};
 
+/// Loads of each page on each profile (one more first, not counted: a
+/// browser's first page is slower than the rest).
 const LOADS: usize = 20;
 
-/// Notes when the widget first reports `ready`, in the page's own clock
-/// (milliseconds since navigation start). The layout shifts are summed by
-/// [`WATCH_LAYOUT_SHIFTS`].
+/// Where the pages are loaded.
+const PROFILES: [Profile; 4] = [
+    Profile::LOOPBACK,
+    Profile::LOOPBACK_SLOW_CPU,
+    Profile::GOOD_4G,
+    Profile::PHONE,
+];
+
+/// Notes when the widget (or the floor) first reports `ready`, in the
+/// page's own clock (milliseconds since navigation start). The layout
+/// shifts are summed by [`WATCH_LAYOUT_SHIFTS`].
 const WATCH_READY: &str = "new MutationObserver((_, observer) => {
   if (document.querySelector('[data-testid=ccpa-optout][data-state=ready]')) {
     window.__ccpaReady = performance.now();
@@ -45,28 +53,30 @@ const WATCH_READY: &str = "new MutationObserver((_, observer) => {
   }
 }).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-state'] });";
 
-/// The milestones of one load, in order, from the page's Resource Timing.
-const MILESTONES: &str = "const entry = (end) => performance.getEntriesByType('resource').find((e) => e.name.endsWith(end));
+/// What one load gives: when the switch showed the state and the layout
+/// shift by [`SETTLE`] after, then the milestones between, from the page's
+/// Resource Timing (null where the page has no such request: the floor).
+const READ_LOAD: &str = "const entry = (end) => performance.getEntriesByType('resource').find((e) => e.name.endsWith(end));
 const [nav] = performance.getEntriesByType('navigation');
 return [
+  window.__ccpaReady,
+  window.__ccpaShift,
   nav.responseEnd,
-  entry('/ccpa-optout.js').startTime,
-  entry('/token').startTime,
-  entry('/api/v1/opt-out').startTime,
-  entry('/api/v1/opt-out').responseEnd,
-  entry('.wasm').responseEnd,
+  entry('/ccpa-optout.js')?.startTime,
+  entry('/token')?.startTime,
+  entry('/api/v1/opt-out')?.startTime,
+  entry('/api/v1/opt-out')?.responseEnd,
+  entry('.wasm')?.responseEnd,
   window.__ccpaReady,
 ];";
 
-/// When the switch showed the state, and the layout shift until then (and
-/// half a second after, [`SETTLE`]).
-const READY: &str = "return [window.__ccpaReady, window.__ccpaShift];";
-
-/// How long layout shifts are watched for after the switch shows.
-const SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
+/// Where in a load's figures each thing is.
+const READY: usize = 0;
+const SHIFT: usize = 1;
+const FIRST_MILESTONE: usize = 2;
 
 /// What each milestone is, for the table.
-const NAMES: [&str; 7] = [
+const MILESTONES: [&str; 7] = [
     "page received",
     "loader requested",
     "token requested (by the loader)",
@@ -75,6 +85,12 @@ const NAMES: [&str; 7] = [
     "wasm downloaded",
     "**switch shows the state from Campaign**",
 ];
+
+/// How long layout shifts are watched for after the switch shows.
+const SETTLE: Duration = Duration::from_millis(500);
+
+/// One load's figures, as [`READ_LOAD`] orders them (NaN: not reached).
+type Load = Vec<f64>;
 
 #[tokio::main]
 async fn main() {
@@ -86,79 +102,72 @@ async fn main() {
     }
 }
 
-/// The three settings for this build.
+/// This build on every profile, against the floor.
 async fn report() {
     let stack = Stack::start().await;
-    let page = stack.page_for("CUST-1001");
-
-    let browser = cold_browser().await;
-    let cold_cache = cold_loads(&browser, &[&page], MILESTONES).await.remove(0);
-    browser.emulate_fast_4g().await;
-    let mobile = cold_loads(&browser, &[&page], MILESTONES).await.remove(0);
-    drop(browser);
-
-    let mut new_browser = Vec::with_capacity(LOADS);
-    for _ in 0..LOADS {
-        let browser = Browser::start().await;
-        browser.on_every_page(WATCH_LAYOUT_SHIFTS).await;
-        browser.on_every_page(WATCH_READY).await;
-        new_browser.push(load(&browser, &page, MILESTONES).await);
-    }
-
-    println!(
-        "\nwidget load time, {LOADS} cold loads in headless Chromium on loopback \
-         (median ms from navigation start, p90 in brackets):"
-    );
-    print_table(
-        &["cold cache", "cold cache, emulated 4G", "new browser"],
-        &[cold_cache, mobile, new_browser],
-    );
-    against_the_floor(&stack, &page).await;
-}
-
-/// The widget's page and the floor's, in turn, cold, in one browser; the
-/// widget's page twice: linking the widget's stylesheet in its head, as the
-/// embedding guide advises, and leaving it to the loader.
-async fn against_the_floor(stack: &Stack, page: &str) {
+    let head = stack.page_for("CUST-1001");
     let late = PageOptions {
         late_stylesheet: true,
         ..PageOptions::default()
     };
     let late = stack.page_with("CUST-1001", &late);
     let floor = stack.floor_for("CUST-1001");
-    let pages = [page, late.as_str(), floor.as_str()];
+    let pages = [head.as_str(), late.as_str(), floor.as_str()];
+
     let browser = cold_browser().await;
-    let loopback = cold_loads(&browser, &pages, READY).await;
-    browser.emulate_fast_4g().await;
-    let mobile = cold_loads(&browser, &pages, READY).await;
-    // The pages have a footer below the switch: what a shift would move.
+    let mut runs = Vec::with_capacity(PROFILES.len());
+    for profile in PROFILES {
+        browser.emulate(profile).await;
+        let loads: [Vec<Load>; 3] = cold_loads(&browser, &pages)
+            .await
+            .try_into()
+            .expect("three pages");
+        runs.push((profile, loads));
+    }
+    drop(browser);
+    let mut new_browser = Vec::with_capacity(LOADS);
+    for _ in 0..LOADS {
+        let browser = watching(Browser::start().await).await;
+        new_browser.push(load(&browser, &head).await);
+    }
+
+    println!("\nwidget load time, {}", machine());
+    println!(
+        "\n{LOADS} cold loads of the widget's page per profile, one browser \
+         (median ms from navigation start, p90 in brackets):"
+    );
+    let mut columns: Vec<&str> = runs.iter().map(|(profile, _)| profile.name).collect();
+    columns.push("loopback, a new browser per load");
+    let mut widget: Vec<&[Load]> = runs.iter().map(|(_, [head, ..])| head.as_slice()).collect();
+    widget.push(&new_browser);
+    print_milestones(&columns, &widget);
+
     println!(
         "\nthe widget against the floor (plain JavaScript: the same token and read, a switch), \
          {LOADS} cold loads of each in turn; ms until the switch shows the state, median (p90), \
          and Cumulative Layout Shift (median, max):"
     );
-    println!("| link | page | ms | ÷ floor (medians) | CLS |");
+    println!("| profile | page | ms | ÷ floor (medians) | CLS |");
     println!("| --- | --- | ---: | ---: | ---: |");
-    for (link, [head, late, floor]) in [("loopback", loopback), ("emulated 4G", mobile)]
-        .map(|(link, loads)| (link, <[_; 3]>::try_from(loads).expect("three pages")))
-    {
+    for (profile, [head, late, floor]) in &runs {
         let rows = [
-            ("widget, stylesheet in the head", &head),
-            ("widget, stylesheet left to the loader", &late),
-            ("floor", &floor),
+            ("widget, stylesheet in the head", head),
+            ("widget, stylesheet left to the loader", late),
+            ("floor", floor),
         ];
         for (name, loads) in rows {
             println!(
-                "| {link} | {name} | {} | {:.2}× | {} |",
-                summary(loads, 0),
-                median(loads, 0) / median(&floor, 0),
+                "| {} | {name} | {} | {:.2}× | {} |",
+                profile.name,
+                summary(loads, READY),
+                median(loads, READY) / median(floor, READY),
                 shifts(loads),
             );
         }
     }
 }
 
-/// This build against the one in `other`, load by load.
+/// This build against the one in `other`, in turn, on every profile.
 async fn compare(other: PathBuf) {
     let stack = Stack::start_comparing(&other).await;
     let this = stack.page_for("CUST-1001");
@@ -167,41 +176,73 @@ async fn compare(other: PathBuf) {
         ..PageOptions::default()
     };
     let that = stack.page_with("CUST-1001", &other_build);
-    let pages = [this.as_str(), that.as_str()];
     let browser = cold_browser().await;
-    let loopback = cold_loads(&browser, &pages, MILESTONES).await;
-    browser.emulate_fast_4g().await;
-    let mobile = cold_loads(&browser, &pages, MILESTONES).await;
+    let mut columns = Vec::new();
+    let mut loads = Vec::new();
+    for profile in PROFILES {
+        browser.emulate(profile).await;
+        loads.extend(cold_loads(&browser, &[&this, &that]).await);
+        columns.extend([
+            format!("{}: this", profile.name),
+            format!("{}: other", profile.name),
+        ]);
+    }
     println!(
-        "\nwidget load time, this build against {}: {LOADS} cold loads of each, in turn \
+        "\nwidget load time, this build against {}, {}: {LOADS} cold loads of each, in turn \
          (median ms from navigation start, p90 in brackets):",
-        other.display()
+        other.display(),
+        machine()
     );
-    print_table(
-        &[
-            "loopback: this",
-            "loopback: other",
-            "emulated 4G: this",
-            "emulated 4G: other",
-        ],
-        &[loopback, mobile].concat(),
+    let loads: Vec<&[Load]> = loads.iter().map(Vec::as_slice).collect();
+    print_milestones(
+        &columns.iter().map(String::as_str).collect::<Vec<_>>(),
+        &loads,
     );
 }
 
-/// A browser whose loads will all be cold, and that notes when the widget
-/// is ready.
-async fn cold_browser() -> Browser {
-    let browser = Browser::start().await;
-    browser.cdp("Network.enable", json!({})).await;
+/// The date and the machine, for the figures' heading.
+fn machine() -> String {
+    let run = |program: &str, args: &[&str]| {
+        std::process::Command::new(program)
+            .args(args)
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+            .unwrap_or_default()
+    };
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|line| line.strip_prefix("model name"))
+                .map(|name| name.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_default();
+    format!(
+        "{}, {} cores ({cpu}), {}",
+        run("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        std::thread::available_parallelism().map_or(0, usize::from),
+        run("chromium", &["--version"]),
+    )
+}
+
+/// A browser that notes when the switch shows the state and sums the
+/// layout shifts, on every page.
+async fn watching(browser: Browser) -> Browser {
     browser.on_every_page(WATCH_LAYOUT_SHIFTS).await;
     browser.on_every_page(WATCH_READY).await;
     browser
 }
 
+/// A browser whose loads will all be cold.
+async fn cold_browser() -> Browser {
+    let browser = watching(Browser::start().await).await;
+    browser.cdp("Network.enable", json!({})).await;
+    browser
+}
+
 /// [`LOADS`] loads of each of `pages`, in turn, the browser's caches cleared
-/// and disabled before each; one round first, not counted: a browser's
-/// first page is slower than the rest.
-async fn cold_loads(browser: &Browser, pages: &[&str], script: &str) -> Vec<Vec<Vec<f64>>> {
+/// and disabled before each.
+async fn cold_loads(browser: &Browser, pages: &[&str]) -> Vec<Vec<Load>> {
     let mut loads = vec![Vec::with_capacity(LOADS); pages.len()];
     for round in 0..=LOADS {
         for (page, loads) in pages.iter().zip(&mut loads) {
@@ -210,64 +251,65 @@ async fn cold_loads(browser: &Browser, pages: &[&str], script: &str) -> Vec<Vec<
             browser
                 .cdp("Network.setCacheDisabled", json!({ "cacheDisabled": true }))
                 .await;
-            let milestones = load(browser, page, script).await;
+            let figures = load(browser, page).await;
             if round > 0 {
-                loads.push(milestones);
+                loads.push(figures);
             }
         }
     }
     loads
 }
 
+/// One load of `page`, and its figures once it has settled.
+async fn load(browser: &Browser, page: &str) -> Load {
+    browser.goto(page).await;
+    browser.wait_for_state("ready").await;
+    tokio::time::sleep(SETTLE).await;
+    let figures = browser.script(READ_LOAD).await;
+    let figures: Load = figures
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|t| Value::as_f64(t).unwrap_or(f64::NAN))
+        .collect();
+    assert!(!figures[READY].is_nan(), "the switch showed the state");
+    figures
+}
+
 /// One row per milestone, one column per set of loads.
-fn print_table(columns: &[&str], loads: &[Vec<Vec<f64>>]) {
+fn print_milestones(columns: &[&str], loads: &[&[Load]]) {
     println!("| milestone | {} |", columns.join(" | "));
     println!("| --- |{}", " ---: |".repeat(columns.len()));
-    for (i, name) in NAMES.iter().enumerate() {
-        let cells: Vec<String> = loads.iter().map(|column| summary(column, i)).collect();
+    for (i, name) in MILESTONES.iter().enumerate() {
+        let cells: Vec<String> = loads
+            .iter()
+            .map(|column| summary(column, FIRST_MILESTONE + i))
+            .collect();
         println!("| {name} | {} |", cells.join(" | "));
     }
 }
 
-/// One load of `page`: what `script` reads then (its milestones in ms
-/// since navigation start).
-async fn load(browser: &Browser, page: &str, script: &str) -> Vec<f64> {
-    browser.goto(page).await;
-    browser.wait_for_state("ready").await;
-    if script == READY {
-        tokio::time::sleep(SETTLE).await;
-    }
-    browser
-        .script(script)
-        .await
-        .as_array()
-        .expect("an array")
-        .iter()
-        .map(|t| Value::as_f64(t).expect("every milestone was reached"))
-        .collect()
+/// `median, max` of the layout shift.
+fn shifts(loads: &[Load]) -> String {
+    let most = loads.iter().map(|load| load[SHIFT]).fold(0.0, f64::max);
+    format!("{:.3}, {most:.3}", median(loads, SHIFT))
 }
 
-/// `median, max` of the layout shift (the second figure of [`READY`]).
-fn shifts(loads: &[Vec<f64>]) -> String {
-    let most = loads.iter().map(|load| load[1]).fold(0.0, f64::max);
-    format!("{:.3}, {most:.3}", median(loads, 1))
-}
-
-/// `median (p90)` of milestone `i` over all loads.
-fn summary(loads: &[Vec<f64>], i: usize) -> String {
+/// `median (p90)` of figure `i` over all loads.
+fn summary(loads: &[Load], i: usize) -> String {
     let times = sorted(loads, i);
     let p90 = times[((times.len() - 1) as f64 * 0.9).round() as usize];
     format!("{:.1} ({p90:.1})", median(loads, i))
 }
 
-/// The median of milestone `i` over all loads.
-fn median(loads: &[Vec<f64>], i: usize) -> f64 {
+/// The median of figure `i` over all loads.
+fn median(loads: &[Load], i: usize) -> f64 {
     let times = sorted(loads, i);
     let n = times.len();
     (times[(n - 1) / 2] + times[n / 2]) / 2.0
 }
 
-fn sorted(loads: &[Vec<f64>], i: usize) -> Vec<f64> {
+fn sorted(loads: &[Load], i: usize) -> Vec<f64> {
     let mut times: Vec<f64> = loads.iter().map(|load| load[i]).collect();
     times.sort_by(f64::total_cmp);
     times
