@@ -7,6 +7,7 @@
 
 use std::str::FromStr;
 
+use campaign_emulator::faults::{Fault, FaultKind};
 use e2e::readers::iab;
 use e2e::{Browser, PageOptions, Stack, open_page, open_ready_privacy_page};
 use iab_gpp::v1::GPPString;
@@ -380,6 +381,27 @@ async fn events_follow_the_cmp_api() {
             ["signalStatus", "ready"],
         ]),
         "a flip"
+    );
+
+    // The second switch, its save held up at Campaign: not ready meanwhile.
+    stack
+        .emulator
+        .inject(Fault::campaign(FaultKind::Delay { ms: 1500 }, 1));
+    browser.wait_for(LIMIT).await.click().await.unwrap();
+    browser.wait_for(&format!("{LIMIT}[aria-busy=true]")).await;
+    assert_eq!(ping(&browser).await["signalStatus"], "not ready");
+    browser
+        .wait_for(&format!("{LIMIT}[aria-checked=true][aria-busy=false]"))
+        .await;
+    assert_eq!(
+        heard(&browser).await,
+        json!([
+            ["signalStatus", "not ready"],
+            ["sectionChange", "usnat"],
+            ["sectionChange", "usca"],
+            ["signalStatus", "ready"],
+        ]),
+        "the limit"
     );
 
     browser
