@@ -35,7 +35,7 @@ fn main() -> ExitCode {
         "bench" => bench::run(&root, std::env::args().nth(2).as_deref()),
         "size" => widget::build(&root)
             .and_then(|()| widget::report_size(&root))
-            .and_then(|()| widget::report_load_time(&root)),
+            .and_then(|()| widget::report_load_time(&root, 20)),
         "setup" => tools::ensure_widget_tools(&root).and_then(|_| tools::ensure_browser()),
         _ => Err(USAGE.to_owned()),
     };
@@ -81,7 +81,9 @@ fn test(root: &std::path::Path) -> Result {
     )?;
     widget::build(root)?;
     widget::report_size(root)?;
-    widget::report_load_time(root)?;
+    // Fewer loads than `cargo xtask size`: figures to glance at, in a
+    // quarter of the time (the phone profile's loads take seconds).
+    widget::report_load_time(root, 5)?;
     let mut widget_tests = cargo(&[&["test", "-p", "ccpa-widget"], &WASM]);
     widget_tests.env("CHROMEDRIVER", "/usr/bin/chromedriver");
     shell::step(

@@ -50,8 +50,11 @@ fn ensure_wasm_target() -> Result {
     run(command).map_err(|e| format!("{e}\nthe {WASM_TARGET} target is needed to build the widget"))
 }
 
-/// `cargo install <krate> --version <version>` unless `<binary> --version`
-/// already prints that version.
+/// `cargo install <krate> --version <version> --debug` unless `<binary>
+/// --version` already prints that version. Unoptimised: trunk and
+/// wasm-bindgen-cli build in 4 min 22 s instead of 9 min 50 s on two
+/// cores, write the very same files, and take under a second longer per
+/// widget build (docs/performance.md, "The first run").
 fn ensure_cargo_tool(binary: &str, krate: &str, version: &str, flags: &[&str]) -> Result {
     let found = output(binary, &["--version"]).unwrap_or_default();
     if found.split_whitespace().nth(1) == Some(version) {
@@ -63,7 +66,7 @@ fn ensure_cargo_tool(binary: &str, krate: &str, version: &str, flags: &[&str]) -
     );
     let mut command = Command::new("cargo");
     command
-        .args(["install", krate, "--version", version])
+        .args(["install", krate, "--version", version, "--debug"])
         .args(flags);
     run(command).map_err(|e| format!("{e}\ncould not install {krate} {version} from crates.io"))
 }

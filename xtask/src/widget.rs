@@ -59,16 +59,28 @@ pub fn report_size(root: &Path) -> Result {
     Ok(())
 }
 
-/// Twenty cold loads of a privacy page in headless Chromium: the time until
-/// the switch shows the state from Campaign (the `widget-load` program).
-pub fn report_load_time(root: &Path) -> Result {
+/// `loads` cold loads of each page on each profile in headless Chromium:
+/// the time until the switch shows the state from Campaign, against the
+/// floor (the `widget-load` program).
+pub fn report_load_time(root: &Path, loads: usize) -> Result {
     tools::ensure_browser()?;
+    let loads = loads.to_string();
     let mut load = crate::shell::cargo(
         root,
-        &["run", "--quiet", "-p", "e2e", "--bin", "widget-load"],
+        &[
+            "run",
+            "--quiet",
+            "-p",
+            "e2e",
+            "--bin",
+            "widget-load",
+            "--",
+            "--loads",
+            &loads,
+        ],
     );
     load.env("RUST_LOG", "off");
-    step("widget load time (20 cold loads)", load)
+    step(&format!("widget load time ({loads} cold loads)"), load)
 }
 
 fn file_size(path: &Path) -> Result<u64> {

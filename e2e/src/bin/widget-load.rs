@@ -31,8 +31,9 @@ use std::time::Duration;
 use e2e::{Browser, PageOptions, Profile, Stack, WATCH_LAYOUT_SHIFTS};
 use serde_json::{Value, json};
 
-/// Loads of each page on each profile (one more first, not counted: a
-/// browser's first page is slower than the rest).
+/// Loads of each page on each profile unless `--loads` says otherwise (one
+/// more first, not counted: a browser's first page is slower than the
+/// rest).
 const LOADS: usize = 20;
 
 /// Where the pages are loaded.
@@ -92,18 +93,29 @@ const SETTLE: Duration = Duration::from_millis(500);
 /// One load's figures, as [`READ_LOAD`] orders them (NaN: not reached).
 type Load = Vec<f64>;
 
+const USAGE: &str =
+    "usage: widget-load [--loads <n>] [--against <dist directory of another build>]";
+
 #[tokio::main]
 async fn main() {
+    let mut loads = LOADS;
+    let mut against = None;
     let mut args = std::env::args().skip(1);
-    match (args.next().as_deref(), args.next()) {
-        (None, _) => report().await,
-        (Some("--against"), Some(other)) => compare(PathBuf::from(other)).await,
-        _ => panic!("usage: widget-load [--against <dist directory of another build>]"),
+    while let Some(arg) = args.next() {
+        match (arg.as_str(), args.next()) {
+            ("--loads", Some(n)) => loads = n.parse().ok().filter(|&n| n > 0).expect(USAGE),
+            ("--against", Some(other)) => against = Some(PathBuf::from(other)),
+            _ => panic!("{USAGE}"),
+        }
+    }
+    match against {
+        None => report(loads).await,
+        Some(other) => compare(other, loads).await,
     }
 }
 
 /// This build on every profile, against the floor.
-async fn report() {
+async fn report(loads: usize) {
     let stack = Stack::start().await;
     let head = stack.page_for("CUST-1001");
     let late = PageOptions {
@@ -118,22 +130,22 @@ async fn report() {
     let mut runs = Vec::with_capacity(PROFILES.len());
     for profile in PROFILES {
         browser.emulate(profile).await;
-        let loads: [Vec<Load>; 3] = cold_loads(&browser, &pages)
+        let loads: [Vec<Load>; 3] = cold_loads(&browser, &pages, loads)
             .await
             .try_into()
             .expect("three pages");
         runs.push((profile, loads));
     }
     drop(browser);
-    let mut new_browser = Vec::with_capacity(LOADS);
-    for _ in 0..LOADS {
+    let mut new_browser = Vec::with_capacity(loads);
+    for _ in 0..loads {
         let browser = watching(Browser::start().await).await;
         new_browser.push(load(&browser, &head).await);
     }
 
     println!("\nwidget load time, {}", machine());
     println!(
-        "\n{LOADS} cold loads of the widget's page per profile, one browser \
+        "\n{loads} cold loads of the widget's page per profile, one browser \
          (median ms from navigation start, p90 in brackets):"
     );
     let mut columns: Vec<&str> = runs.iter().map(|(profile, _)| profile.name).collect();
@@ -144,7 +156,7 @@ async fn report() {
 
     println!(
         "\nthe widget against the floor (plain JavaScript: the same token and read, a switch), \
-         {LOADS} cold loads of each in turn; ms until the switch shows the state, median (p90), \
+         {loads} cold loads of each in turn; ms until the switch shows the state, median (p90), \
          and Cumulative Layout Shift (median, max):"
     );
     println!("| profile | page | ms | ÷ floor (medians) | CLS |");
@@ -168,7 +180,7 @@ async fn report() {
 }
 
 /// This build against the one in `other`, in turn, on every profile.
-async fn compare(other: PathBuf) {
+async fn compare(other: PathBuf, count: usize) {
     let stack = Stack::start_comparing(&other).await;
     let this = stack.page_for("CUST-1001");
     let other_build = PageOptions {
@@ -181,14 +193,14 @@ async fn compare(other: PathBuf) {
     let mut loads = Vec::new();
     for profile in PROFILES {
         browser.emulate(profile).await;
-        loads.extend(cold_loads(&browser, &[&this, &that]).await);
+        loads.extend(cold_loads(&browser, &[&this, &that], count).await);
         columns.extend([
             format!("{}: this", profile.name),
             format!("{}: other", profile.name),
         ]);
     }
     println!(
-        "\nwidget load time, this build against {}, {}: {LOADS} cold loads of each, in turn \
+        "\nwidget load time, this build against {}, {}: {count} cold loads of each, in turn \
          (median ms from navigation start, p90 in brackets):",
         other.display(),
         machine()
@@ -240,11 +252,11 @@ async fn cold_browser() -> Browser {
     browser
 }
 
-/// [`LOADS`] loads of each of `pages`, in turn, the browser's caches cleared
+/// `count` loads of each of `pages`, in turn, the browser's caches cleared
 /// and disabled before each.
-async fn cold_loads(browser: &Browser, pages: &[&str]) -> Vec<Vec<Load>> {
-    let mut loads = vec![Vec::with_capacity(LOADS); pages.len()];
-    for round in 0..=LOADS {
+async fn cold_loads(browser: &Browser, pages: &[&str], count: usize) -> Vec<Vec<Load>> {
+    let mut loads = vec![Vec::with_capacity(count); pages.len()];
+    for round in 0..=count {
         for (page, loads) in pages.iter().zip(&mut loads) {
             browser.goto("about:blank").await;
             browser.cdp("Network.clearBrowserCache", json!({})).await;
