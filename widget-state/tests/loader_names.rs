@@ -132,13 +132,16 @@ fn the_loader_reads_and_watches_the_attributes_the_widget_sets() {
             "the widget sets {attribute}"
         );
     }
-    assert!(js.contains(&format!("querySelector(\"[{OPT_OUT_STATE_ATTRIBUTE}]\")")));
     assert!(js.contains(&format!(
-        "attributeFilter: [\"{OPT_OUT_STATE_ATTRIBUTE}\", \"{LIMIT_STATE_ATTRIBUTE}\"]"
+        "querySelector(\".ccpa-optout[{OPT_OUT_STATE_ATTRIBUTE}]\")"
     )));
-    let loading = Phase::Loading.as_str();
-    assert!(js.contains(&format!("[{PHASE_ATTRIBUTE}={loading}]")));
-    assert!(js.contains(&format!("attributeFilter: [\"{PHASE_ATTRIBUTE}\"]")));
+    let keys = [OPT_OUT_STATE_ATTRIBUTE, LIMIT_STATE_ATTRIBUTE].map(dataset_key);
+    assert!(js.contains(&format!("const {{ {} }} = shown.dataset;", keys.join(", "))));
+    assert!(js.contains(&format!(
+        "attributeFilter: [\"{OPT_OUT_STATE_ATTRIBUTE}\", \"{LIMIT_STATE_ATTRIBUTE}\", \"{PHASE_ATTRIBUTE}\""
+    )));
+    let failed = Phase::Error.as_str();
+    assert!(js.contains(&format!("[{PHASE_ATTRIBUTE}=\"{failed}\"]")));
     assert!(
         view.contains("loader::CHANGE_EVENT"),
         "the widget sends {CHANGE_EVENT}"
