@@ -20,6 +20,10 @@ const AXE: &str = ".tools/node_modules/axe-core/axe.min.js";
 /// How long any expected state may take to appear.
 pub const PATIENCE: Duration = Duration::from_secs(15);
 
+/// The widget's own section (the loader's first paint of it is
+/// `ccpa-optout-early`).
+pub const WIDGET: &str = "[data-testid=ccpa-optout]";
+
 /// Sums the page's layout shifts without recent input (its Cumulative
 /// Layout Shift) into `window.__ccpaShift`, from before any page script
 /// runs: for [`Browser::on_every_page`].
@@ -149,9 +153,10 @@ impl Browser {
         panic!("could not start a browser session: {last_error:?}");
     }
 
-    /// Waits until the widget reports `state` in its `data-state`.
+    /// Waits until the widget itself (not the loader's first paint, which
+    /// it replaces) reports `state` in its `data-state`.
     pub async fn wait_for_state(&self, state: &str) {
-        let selector = format!("[data-testid=ccpa-optout][data-state={state}]");
+        let selector = format!("{WIDGET}[data-state={state}]");
         let found = self
             .client
             .wait()
@@ -205,7 +210,7 @@ impl Browser {
 
     /// The widget's `data-state` now.
     pub async fn state(&self) -> Option<String> {
-        let widget = self.wait_for("[data-testid=ccpa-optout]").await;
+        let widget = self.wait_for(WIDGET).await;
         widget.attr("data-state").await.ok().flatten()
     }
 

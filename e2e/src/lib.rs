@@ -7,7 +7,7 @@ mod browser;
 mod host;
 pub mod readers;
 
-pub use browser::{Browser, PATIENCE, Profile, WATCH_LAYOUT_SHIFTS};
+pub use browser::{Browser, PATIENCE, Profile, WATCH_LAYOUT_SHIFTS, WIDGET};
 pub use host::{PageOptions, Stack};
 
 use std::path::PathBuf;

@@ -679,10 +679,10 @@ async fn the_apis_say_nothing_they_do_not_know() {
             "document.addEventListener('DOMContentLoaded', () => {
                window.early = [];
                __uspapi('getUSPData', 1, (usp) => window.early.push(['usp', usp.uspString,
-                 document.querySelector('.ccpa-optout[data-ccpa-opt-out]') !== null]));
+                 document.querySelector('.ccpa-optout:not([data-ccpa-early])[data-ccpa-opt-out]') !== null]));
                __gpp('addEventListener', (event) => event.eventName === 'signalStatus' &&
                  window.early.push(['gpp', event.data, event.pingData.parsedSections.usnat.SaleOptOut,
-                   document.querySelector('.ccpa-optout[data-ccpa-opt-out]') !== null]));
+                   document.querySelector('.ccpa-optout:not([data-ccpa-early])[data-ccpa-opt-out]') !== null]));
              });",
         )
         .await;

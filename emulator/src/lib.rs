@@ -142,15 +142,16 @@ impl Emulator {
     /// Adds a profile with custom key `key` and `email`, spelt as given,
     /// that allows sale.
     pub fn add_customer_with_email(&self, key: &str, email: &str) {
-        self.store().create(Profile {
-            pkey: String::new(),
-            cus_customer_id: Some(key.to_owned()),
-            first_name: "Test".into(),
-            last_name: key.to_owned(),
-            email: email.to_owned(),
-            ccpa_opt_out: false,
-            cus_limit_sensitive: false,
-        });
+        self.store().create(test_profile(key, email, false, false));
+    }
+
+    /// Adds a profile with custom key `key` that already holds these
+    /// choices, as one made elsewhere (Campaign's own screens, another
+    /// channel) would.
+    pub fn add_customer_choosing(&self, key: &str, ccpa_opt_out: bool, limit_sensitive: bool) {
+        let email = format!("{}@example.com", key.to_ascii_lowercase());
+        self.store()
+            .create(test_profile(key, &email, ccpa_opt_out, limit_sensitive));
     }
 
     /// Counters of what it has answered.
@@ -255,4 +256,17 @@ fn profile_routes(name: &str, resource: Resource, state: AppState) -> Router {
             get(campaign::get).patch(campaign::patch),
         )
         .with_state((state, resource))
+}
+
+/// A profile the tests add, named after its key.
+fn test_profile(key: &str, email: &str, ccpa_opt_out: bool, cus_limit_sensitive: bool) -> Profile {
+    Profile {
+        pkey: String::new(),
+        cus_customer_id: Some(key.to_owned()),
+        first_name: "Test".into(),
+        last_name: key.to_owned(),
+        email: email.to_owned(),
+        ccpa_opt_out,
+        cus_limit_sensitive,
+    }
 }

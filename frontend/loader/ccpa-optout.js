@@ -202,6 +202,34 @@ const startWidgets = () => {
 };
 if (document.querySelector(widget)) startWidgets();
 
+// The first paint (ccpa-first-paint.js): the switch drawn from the read
+// below while the wasm is still on its way. Fetched with the token (on a
+// phone, later would be after the read), run once the read is sent
+// (running it at once held up the token's answer, and the read behind
+// it, on a slow CPU). Not under Global Privacy Control, whose notice the
+// widget works out.
+const paintUrl = here("ccpa-first-paint.js").href;
+let preloaded = gpc;
+function preloadPaint() {
+  if (preloaded) return;
+  preloaded = true;
+  const link = document.createElement("link");
+  link.rel = "modulepreload";
+  link.href = paintUrl;
+  if (ownScript?.nonce) link.nonce = ownScript.nonce;
+  document.head.append(link);
+}
+let firstPaint;
+const paintModule = () =>
+  (firstPaint ??= gpc ? Promise.resolve(null) : import(paintUrl).then(({ paint }) => paint, () => null));
+const settled = (body) =>
+  typeof body?.ccpaOptOut === "boolean" && {
+    ccpaOptOut: body.ccpaOptOut,
+    pending: body.pending === true,
+    sensitive: typeof body.sensitive?.limited === "boolean" ? { limited: body.sensitive.limited, pending: body.sensitive.pending === true } : undefined,
+  };
+const notMounted = (element) => element.isConnected && !element.hasAttribute("data-ccpa-mounted");
+
 // Each widget's first sign-in token is asked for now, while the wasm is on
 // its way, and as soon as the token is in, the customer's choice too. Both
 // answers are read here, into `{status, body}` (JSON body, or null), and
@@ -231,6 +259,7 @@ for (const element of document.querySelectorAll(widget)) {
   } else {
     continue;
   }
+  preloadPaint();
   const url = `${api?.trim() ? api.replace(/\/+$/, "") : ""}/api/v1/opt-out`;
   const read = (jwt) => {
     const headers = { Authorization: `Bearer ${jwt}` };
@@ -238,13 +267,19 @@ for (const element of document.querySelectorAll(widget)) {
     // This browser's opt-out from before its owner signed in (the widget
     // keeps it in storage too, for when the cookie could not be kept).
     if (remembered()) headers["X-CCPA-Browser-Opt-Out"] = "1";
-    return fetch(url, { headers, credentials: "include", signal: signal() });
+    const sent = fetch(url, { headers, credentials: "include", signal: signal() });
+    paintModule();
+    return sent;
   };
   element.ccpaOptOutRead = bearer.then(read).then(answer).catch(() => null);
   element.ccpaOptOutRead.then((got) => {
-    const { ccpaOptOut, sensitive } = (got?.status === 200 && got.body) || {};
-    if (typeof ccpaOptOut !== "boolean" || confirmed) return;
-    confirmed = { optedOut: ccpaOptOut, limited: typeof sensitive?.limited === "boolean" ? sensitive.limited : undefined };
+    const state = got?.status === 200 && settled(got.body);
+    if (!state) return;
+    if (notMounted(element)) {
+      Promise.all([paintModule(), styled]).then(([paint]) => paint && notMounted(element) && paint(element, state));
+    }
+    if (confirmed) return;
+    confirmed = { optedOut: state.ccpaOptOut, limited: state.sensitive?.limited };
     signalsMoved();
   });
 }

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local_scoped_with_cancellation;
 
 use crate::client::ApiClient;
-use crate::i18n::Strings;
+use ccpa_widget_state::i18n::Strings;
 
 /// The form; `id` makes its field's id unique on the page.
 #[component]

@@ -3,7 +3,6 @@
 
 mod client;
 mod email;
-mod i18n;
 mod json;
 mod recheck;
 mod sensitive;

@@ -10,9 +10,9 @@ use leptos::task::spawn_local_scoped_with_cancellation;
 use ccpa_api::SensitiveState;
 
 use crate::client::{ApiClient, Failure};
-use crate::i18n::Strings;
 use crate::recheck;
 use crate::switch::{Switch, Texts};
+use ccpa_widget_state::i18n::Strings;
 
 /// The switch for `state`; `saved` takes a change once the proxy confirms
 /// it (into `state`, and to the host page). `announce` speaks through the

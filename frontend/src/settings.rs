@@ -23,7 +23,7 @@ use ccpa_widget_state::loader::{
 };
 use web_sys::HtmlElement;
 
-use crate::i18n::Lang;
+use ccpa_widget_state::i18n::Lang;
 
 /// Where the sign-in token comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]

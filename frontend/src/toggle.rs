@@ -11,12 +11,12 @@ use ccpa_widget_state::machine::{self, Attempt, Event, GpcNotice, Phase, Spoken,
 
 use crate::client::{ApiClient, Early, Scope};
 use crate::email::EmailForm;
-use crate::i18n::Strings;
 use crate::next_id;
 use crate::recheck;
 use crate::sensitive::SensitiveSwitch;
 use crate::settings::Settings;
 use crate::switch::{Switch, Texts, bool_attr};
+use ccpa_widget_state::i18n::Strings;
 
 use ccpa_api::OptOutState;
 

@@ -389,11 +389,12 @@ pub fn router(state: AppState) -> Router {
 /// else is the client's to fill (with a token, a customer's key or an
 /// address, if it likes) and shows as `(other)`.
 fn loggable(request: &Request<Body>) -> (&str, &str) {
-    const WIDGET_FILES: [&str; 10] = [
+    const WIDGET_FILES: [&str; 11] = [
         "/",
         "/index.html",
         "/ccpa-optout.js",
         "/ccpa-gpp.js",
+        "/ccpa-first-paint.js",
         "/ccpa-widget.js",
         "/ccpa-widget_bg.wasm",
         "/ccpa-optout.css",

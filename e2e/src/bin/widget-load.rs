@@ -44,14 +44,15 @@ const PROFILES: [Profile; 4] = [
     Profile::PHONE,
 ];
 
-/// Notes when the widget (or the floor) first reports `ready`, in the
-/// page's own clock (milliseconds since navigation start). The layout
-/// shifts are summed by [`WATCH_LAYOUT_SHIFTS`].
+/// Notes when the switch first shows the choice (`ready`: the loader's
+/// first paint, the widget, or the floor), and when the widget itself
+/// does, in the page's own clock (milliseconds since navigation start).
+/// The layout shifts are summed by [`WATCH_LAYOUT_SHIFTS`].
 const WATCH_READY: &str = "new MutationObserver((_, observer) => {
-  if (document.querySelector('[data-testid=ccpa-optout][data-state=ready]')) {
-    window.__ccpaReady = performance.now();
-    observer.disconnect();
-  }
+  const ready = (selector) => document.querySelector(selector + '[data-state=ready]');
+  if (ready('[data-testid=ccpa-optout]') || ready('[data-ccpa-early]')) window.__ccpaReady ??= performance.now();
+  if (ready('.ccpa-optout:not([data-ccpa-early])')) window.__ccpaWidgetReady ??= performance.now();
+  if (window.__ccpaReady && window.__ccpaWidgetReady) observer.disconnect();
 }).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-state'] });";
 
 /// What one load gives: when the switch showed the state and the layout
@@ -69,7 +70,11 @@ return [
   entry('/api/v1/opt-out')?.responseEnd,
   entry('.wasm')?.responseEnd,
   window.__ccpaReady,
+  window.__ccpaWidgetReady,
 ];";
+
+/// The widget itself showing the choice, or the floor's switch.
+const WIDGET_OR_FLOOR: &str = ".ccpa-optout:not([data-ccpa-early])[data-state=ready], div[data-testid=ccpa-optout][data-state=ready]";
 
 /// Where in a load's figures each thing is.
 const READY: usize = 0;
@@ -77,7 +82,7 @@ const SHIFT: usize = 1;
 const FIRST_MILESTONE: usize = 2;
 
 /// What each milestone is, for the table.
-const MILESTONES: [&str; 7] = [
+const MILESTONES: [&str; 8] = [
     "page received",
     "loader requested",
     "token requested (by the loader)",
@@ -85,6 +90,7 @@ const MILESTONES: [&str; 7] = [
     "state from Campaign received",
     "wasm downloaded",
     "**switch shows the state from Campaign**",
+    "the widget (wasm) shows it",
 ];
 
 /// How long layout shifts are watched for after the switch shows.
@@ -272,10 +278,13 @@ async fn cold_loads(browser: &Browser, pages: &[&str], count: usize) -> Vec<Vec<
     loads
 }
 
-/// One load of `page`, and its figures once it has settled.
+/// One load of `page`, and its figures once it has settled: the widget
+/// (where the page has one) has shown the choice too, and the layout had
+/// [`SETTLE`] more to shift.
 async fn load(browser: &Browser, page: &str) -> Load {
     browser.goto(page).await;
     browser.wait_for_state("ready").await;
+    browser.wait_for(WIDGET_OR_FLOOR).await;
     tokio::time::sleep(SETTLE).await;
     let figures = browser.script(READ_LOAD).await;
     let figures: Load = figures

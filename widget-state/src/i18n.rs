@@ -3,29 +3,46 @@
 //! `languages!` list below.
 //!
 //! All languages ship in the wasm: together they weigh under 2 KB gzipped,
-//! less than the code that would fetch one at run time.
+//! less than the code that would fetch one at run time. The loader's first
+//! paint shows some of them too, from `frontend/loader/ccpa-first-paint.js`,
+//! where `tests/loader_texts.rs` writes them from these and keeps them equal.
 
 /// The texts of one language.
 #[derive(Debug)]
 pub struct Strings {
     /// The BCP 47 tag, set as the widget's `lang` for screen readers.
     pub tag: &'static str,
+    /// The heading.
     pub title: &'static str,
+    /// What the switch does, above it.
     pub intro: &'static str,
+    /// The switch's accessible name.
     pub switch_label: &'static str,
+    /// The status when sale is stopped.
     pub opted_out: &'static str,
+    /// The status when sale is allowed.
     pub opted_in: &'static str,
+    /// While the choice is read.
     pub loading: &'static str,
+    /// While a change is on its way.
     pub saving: &'static str,
+    /// The change is in the customer's profile.
     pub saved: &'static str,
+    /// This browser's (or an email's) choice is recorded.
     pub recorded: &'static str,
+    /// Recorded, on its way to the customer's profile.
     pub pending: &'static str,
+    /// The button that tries again.
     pub retry: &'static str,
+    /// The choice could not be read.
     pub load_failed: &'static str,
+    /// The change was refused or failed.
     pub save_failed: &'static str,
     /// A save sent, whose answer never came: it may or may not have landed.
     pub save_unconfirmed: &'static str,
+    /// The page said nobody is signed in where a customer was expected.
     pub signed_out: &'static str,
+    /// The signed-in customer's profile could not be found.
     pub no_profile: &'static str,
     /// The display § 7025(c)(6) requires when a GPC signal was processed.
     pub gpc_honored: &'static str,
@@ -42,15 +59,21 @@ pub struct Strings {
     pub browser_note: &'static str,
     /// Leads to the form that opts an email address out.
     pub email_intro: &'static str,
+    /// The email field's label.
     pub email_label: &'static str,
+    /// The email form's button.
     pub email_submit: &'static str,
     /// The same whoever has the address.
     pub email_sent: &'static str,
+    /// The address typed is not one.
     pub email_invalid: &'static str,
+    /// The email form could not send.
     pub email_failed: &'static str,
     /// The second switch (§ 7015): limit the use of sensitive information.
     pub sensitive_label: &'static str,
+    /// The status when the limit is on.
     pub sensitive_on: &'static str,
+    /// The status when the limit is off.
     pub sensitive_off: &'static str,
     /// The proxy's limit was reached: a read is tried again by itself.
     pub busy_load: &'static str,
@@ -72,6 +95,17 @@ macro_rules! languages {
         }
 
         impl Lang {
+            /// Every language, in the order of the list.
+            pub const ALL: &'static [Lang] = &[$(Lang::$variant),+];
+
+            /// The primary subtag that selects this language (`zh` for
+            /// Chinese, whose texts are tagged `zh-Hans`).
+            pub fn subtag(self) -> &'static str {
+                match self {
+                    $(Lang::$variant => stringify!($module),)+
+                }
+            }
+
             /// This language's texts.
             pub fn strings(self) -> &'static Strings {
                 match self {
@@ -124,11 +158,9 @@ impl Lang {
 
 #[cfg(test)]
 mod tests {
-    use wasm_bindgen_test::wasm_bindgen_test;
-
     use super::Lang;
 
-    #[wasm_bindgen_test]
+    #[test]
     fn tags_map_to_languages_by_their_primary_subtag() {
         assert_eq!(Lang::from_tag("es-MX"), Some(Lang::Es));
         assert_eq!(Lang::from_tag("DE"), Some(Lang::De));
@@ -139,14 +171,14 @@ mod tests {
         assert_eq!(Lang::from_tag(""), None);
     }
 
-    #[wasm_bindgen_test]
+    #[test]
     fn the_first_spoken_preference_wins_else_english() {
         assert_eq!(Lang::pick(["fr-FR", "de-AT", "es"]), Lang::De);
         assert_eq!(Lang::pick(["fr", "it"]), Lang::En);
         assert_eq!(Lang::pick([]), Lang::En);
     }
 
-    #[wasm_bindgen_test]
+    #[test]
     fn every_language_has_every_text() {
         for lang in [Lang::En, Lang::Es, Lang::De, Lang::Zh] {
             let s = lang.strings();
