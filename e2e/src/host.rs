@@ -169,6 +169,10 @@ impl Stack {
                 &format!("{BROKEN_BUILD}/ccpa-optout.css"),
                 ServeFile::new(crate::dist_dir().join("ccpa-optout.css")),
             )
+            .route_service(
+                &format!("{BROKEN_BUILD}/ccpa-first-paint.js"),
+                ServeFile::new(crate::dist_dir().join("ccpa-first-paint.js")),
+            )
             .with_state(host)
             .fallback_service(
                 ServeDir::new(crate::dist_dir())

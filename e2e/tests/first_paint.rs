@@ -1,5 +1,5 @@
 //! The loader's first paint: the switch drawn from the loader's own read
-//! while the wasm is still on its way. It is the widget's settled view,
+//! while the wasm is still on its way. It is the widget's view,
 //! element for element, in every state it draws and every language; axe
 //! finds nothing in either; the widget takes its place without a layout
 //! shift; a click on it before the widget is there is honoured, and focus
@@ -48,7 +48,7 @@ async fn shape(browser: &Browser, selector: &str) -> Value {
         .await
 }
 
-/// Every state the paint draws (a signed-in customer's settled choice:
+/// Every settled state the paint draws (a signed-in customer's choice:
 /// allowing or opted out, the use of sensitive information limited or
 /// not), in every language (and a Traditional Chinese reader, who gets
 /// English from both), at a heading level of the page's: the paint and

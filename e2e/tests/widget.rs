@@ -775,7 +775,8 @@ async fn the_page_does_not_move_as_the_widget_loads() {
 }
 
 /// A widget that cannot start (here its wasm is missing) gives back the
-/// space the stylesheet kept for it: no empty box stays on the page.
+/// space the stylesheet kept for it: no empty box stays on the page, and
+/// the loader's read, in after the failure, paints nothing there.
 #[tokio::test]
 async fn a_widget_that_cannot_start_leaves_no_empty_space() {
     let stack = Stack::start().await;
@@ -788,6 +789,25 @@ async fn a_widget_that_cannot_start_leaves_no_empty_space() {
     browser
         .wait_for("[data-ccpa-optout][data-ccpa-failed]")
         .await;
+    // The loader's read comes in after the failure: no first paint in the
+    // space given back (one would stand there for good, a switch that
+    // does nothing).
+    let read_in = "performance.getEntriesByType('resource').some((e) => e.name.endsWith('/api/v1/opt-out') && e.responseEnd > 0)";
+    for _ in 0..100 {
+        if browser.script(&format!("return {read_in};")).await == true {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(browser.script(&format!("return {read_in};")).await, true);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        browser
+            .script("return document.querySelector('[data-ccpa-early]') === null;")
+            .await,
+        true,
+        "no first paint in a widget that could not start"
+    );
     let height = browser
         .script(
             "return document.querySelector('[data-ccpa-optout]').getBoundingClientRect().height;",

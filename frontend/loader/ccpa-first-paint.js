@@ -7,8 +7,8 @@
 // the widget has read the choice itself, it takes the paint's place in
 // the same frame; a click made before is then made on the widget's switch,
 // and focus follows. Drawn only for what it can show exactly: a signed-in
-// customer's settled choice without Global Privacy Control (whose notice
-// the widget works out).
+// customer's choice (settled or pending) without Global Privacy Control
+// (whose notice the widget works out).
 
 // Texts: written by widget-state/tests/loader_texts.rs from widget-state/src/i18n (edit those, not these).
 const TEXTS = {
@@ -21,6 +21,7 @@ const TEXTS = {
     optedIn: "Off: your personal information may be sold or shared.",
     pending: "Your choice is recorded and will apply to your account within a few minutes.",
     saving: "Saving your choice…",
+    saveFailed: "We could not save your choice, so nothing has changed. Please try again.",
     accountNote: "Your choice is saved to your account and applies wherever you sign in.",
     sensitiveLabel: "Limit the use of my sensitive personal information",
     sensitiveOn: "On: we use your sensitive personal information only to provide the services you ask for.",
@@ -35,6 +36,7 @@ const TEXTS = {
     optedIn: "Desactivado: su información personal puede venderse o compartirse.",
     pending: "Su elección está registrada y se aplicará a su cuenta en unos minutos.",
     saving: "Guardando su elección…",
+    saveFailed: "No pudimos guardar su elección, así que nada ha cambiado. Inténtelo de nuevo.",
     accountNote: "Su elección se guarda en su cuenta y se aplica dondequiera que inicie sesión.",
     sensitiveLabel: "Limitar el uso de mi información personal confidencial",
     sensitiveOn: "Activado: usamos su información personal confidencial solo para prestar los servicios que solicita.",
@@ -49,6 +51,7 @@ const TEXTS = {
     optedIn: "Aus: Ihre personenbezogenen Daten dürfen verkauft oder weitergegeben werden.",
     pending: "Ihre Wahl ist erfasst und gilt in wenigen Minuten für Ihr Konto.",
     saving: "Ihre Wahl wird gespeichert…",
+    saveFailed: "Ihre Wahl konnte nicht gespeichert werden; es hat sich nichts geändert. Bitte versuchen Sie es erneut.",
     accountNote: "Ihre Wahl wird in Ihrem Konto gespeichert und gilt überall, wo Sie sich anmelden.",
     sensitiveLabel: "Die Verwendung meiner sensiblen personenbezogenen Daten einschränken",
     sensitiveOn: "Ein: Wir verwenden Ihre sensiblen personenbezogenen Daten nur für die Leistungen, die Sie anfordern.",
@@ -63,6 +66,7 @@ const TEXTS = {
     optedIn: "关闭：您的个人信息可能会被出售或共享。",
     pending: "您的选择已记录，将在几分钟内应用到您的账户。",
     saving: "正在保存您的选择…",
+    saveFailed: "无法保存您的选择，因此没有任何更改。请重试。",
     accountNote: "您的选择将保存到您的账户，并在您登录的任何地方生效。",
     sensitiveLabel: "限制使用我的敏感个人信息",
     sensitiveOn: "开：我们仅为提供您所要求的服务而使用您的敏感个人信息。",
@@ -111,15 +115,26 @@ function choice({ label, on, off, pending, testId, checked, waiting, stateId, de
 
 let painted = 0;
 
+// The level as the widget reads it (Settings::from_element: digits, an
+// optional "+", 1 to 6), else 2.
+function headingLevel(given) {
+  const level = /^\+?\d+$/.test(String(given ?? "").trim()) ? Number(given.trim()) : 0;
+  return level >= 1 && level <= 6 ? level : 2;
+}
+
+// Where focus goes in the widget when the paint's focused element has no
+// counterpart there (the widget shows an error: no switch).
+const FOCUS_FALLBACK = ".ccpa-optout__switch, .ccpa-optout__retry, .ccpa-optout__title";
+
 /**
  * Paints `host` (a [data-ccpa-optout] element) from `state`, the proxy's
  * answer to the customer's read ({ccpaOptOut, pending, sensitive?}), and
  * hands over to the widget when it has shown the choice itself.
  */
 export function paint(host, state) {
+  if (host.hasAttribute("data-ccpa-failed")) return;
   const text = language([host.dataset.lang, ...(navigator.languages ?? []), document.documentElement.lang]);
-  const level = Number.parseInt(host.dataset.headingLevel, 10);
-  const heading = `h${level >= 1 && level <= 6 ? level : 2}`;
+  const heading = `h${headingLevel(host.dataset.headingLevel)}`;
   const id = `ccpa-optout-early${painted++}`;
   const sensitive = state.sensitive;
   const section = element(
@@ -166,18 +181,26 @@ export function paint(host, state) {
   });
   host.prepend(section);
   const handOver = new MutationObserver(() => {
-    if (host.hasAttribute("data-ccpa-failed")) return done();
+    if (host.hasAttribute("data-ccpa-failed")) return failed();
     const widget = host.querySelector(".ccpa-optout:not([data-ccpa-early])");
     if (!widget || widget.dataset.state === "loading") return;
-    const focused = section.contains(document.activeElement) && document.activeElement.dataset.testid;
-    done();
-    const counterpart = (testId) => widget.querySelector(`[data-testid="${testId}"]`);
-    if (focused) counterpart(focused)?.focus();
-    for (const testId of clicked) counterpart(testId)?.click();
-  });
-  const done = () => {
+    const focused = section.contains(document.activeElement) && document.activeElement;
     handOver.disconnect();
     section.remove();
+    const counterpart = (testId) => testId && widget.querySelector(`[data-testid="${testId}"]`);
+    if (focused) (counterpart(focused.dataset.testid) || widget.querySelector(FOCUS_FALLBACK))?.focus();
+    for (const testId of clicked) counterpart(testId)?.click();
+  });
+  // The widget could not start: the paint goes, and its space with it (as
+  // the widget's would); but a change asked for is not left as "Saving…":
+  // the customer is told it was not made.
+  const failed = () => {
+    handOver.disconnect();
+    if (!clicked.size) return section.remove();
+    const alert = element("p", { class: "ccpa-optout__error", role: "alert", "data-testid": "ccpa-optout-early-error" }, text.saveFailed);
+    const hadFocus = section.contains(document.activeElement);
+    section.replaceChildren(section.firstChild, alert);
+    if (hadFocus) section.firstChild.focus();
   };
   handOver.observe(host, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-state", "data-ccpa-failed"] });
 }

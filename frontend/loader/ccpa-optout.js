@@ -162,15 +162,16 @@ function addLocators() {
 // unstyled, a widget would show for a moment and then jump, moving the
 // page around it.
 const css = here("ccpa-optout.css").href;
-let styled = Promise.resolve();
+// `styled` says whether it is there (the first paint is drawn only then).
+let styled = Promise.resolve(true);
 if (![...document.styleSheets].some((sheet) => sheet.href === css)) {
   const link = document.createElement("link");
   link.rel = "stylesheet";
   link.href = css;
   styled = new Promise((settle) => {
-    link.addEventListener("load", settle);
-    link.addEventListener("error", settle);
-    setTimeout(settle, 3000);
+    link.addEventListener("load", () => settle(true));
+    link.addEventListener("error", () => settle(false));
+    setTimeout(() => settle(false), 3000);
   });
   document.head.append(link);
 }
@@ -222,13 +223,26 @@ function preloadPaint() {
 let firstPaint;
 const paintModule = () =>
   (firstPaint ??= gpc ? Promise.resolve(null) : import(paintUrl).then(({ paint }) => paint, () => null));
-const settled = (body) =>
-  typeof body?.ccpaOptOut === "boolean" && {
+// The read's answer, only as the widget would take it (OptOutState in
+// api/src/lib.rs: the booleans it requires, those it may have), from the
+// body's own fields: an answer the widget would refuse is not painted, nor
+// believed for the signals.
+const own = (object, field) => (Object.hasOwn(object, field) ? object[field] : undefined);
+const flags = (object, required, optional) =>
+  required.every((field) => typeof own(object, field) === "boolean") &&
+  optional.every((field) => !Object.hasOwn(object, field) || typeof object[field] === "boolean");
+const settled = (body) => {
+  if (!body || typeof body !== "object" || !flags(body, ["ccpaOptOut", "pending"], ["gpcHonored", "signalApplied", "gpcConflict"])) return false;
+  const sensitive = own(body, "sensitive");
+  if (sensitive != null && !(typeof sensitive === "object" && flags(sensitive, ["limited", "pending"], []))) return false;
+  return {
     ccpaOptOut: body.ccpaOptOut,
-    pending: body.pending === true,
-    sensitive: typeof body.sensitive?.limited === "boolean" ? { limited: body.sensitive.limited, pending: body.sensitive.pending === true } : undefined,
+    pending: body.pending,
+    sensitive: sensitive ? { limited: sensitive.limited, pending: sensitive.pending } : undefined,
   };
-const notMounted = (element) => element.isConnected && !element.hasAttribute("data-ccpa-mounted");
+};
+const notMounted = (element) =>
+  element.isConnected && !element.hasAttribute("data-ccpa-mounted") && !element.hasAttribute("data-ccpa-failed");
 
 // Each widget's first sign-in token is asked for now, while the wasm is on
 // its way, and as soon as the token is in, the customer's choice too. Both
@@ -276,7 +290,7 @@ for (const element of document.querySelectorAll(widget)) {
     const state = got?.status === 200 && settled(got.body);
     if (!state) return;
     if (notMounted(element)) {
-      Promise.all([paintModule(), styled]).then(([paint]) => paint && notMounted(element) && paint(element, state));
+      Promise.all([paintModule(), styled]).then(([paint, css]) => paint && css && notMounted(element) && paint(element, state));
     }
     if (confirmed) return;
     confirmed = { optedOut: state.ccpaOptOut, limited: state.sensitive?.limited };

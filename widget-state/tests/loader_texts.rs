@@ -15,8 +15,9 @@ const PAINT_JS: &str = "frontend/loader/ccpa-first-paint.js";
 const BEGIN: &str = "// Texts: written by widget-state/tests/loader_texts.rs from widget-state/src/i18n (edit those, not these).\n";
 const END: &str = "// End of the texts.\n";
 
-/// The texts the first paint shows (a signed-in customer's settled choice).
-fn shown(s: &Strings) -> [(&'static str, &'static str); 12] {
+/// The texts the first paint shows (a signed-in customer's choice, and a
+/// change that could not be made).
+fn shown(s: &Strings) -> [(&'static str, &'static str); 13] {
     [
         ("tag", s.tag),
         ("title", s.title),
@@ -26,6 +27,7 @@ fn shown(s: &Strings) -> [(&'static str, &'static str); 12] {
         ("optedIn", s.opted_in),
         ("pending", s.pending),
         ("saving", s.saving),
+        ("saveFailed", s.save_failed),
         ("accountNote", s.account_note),
         ("sensitiveLabel", s.sensitive_label),
         ("sensitiveOn", s.sensitive_on),
