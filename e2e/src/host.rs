@@ -56,8 +56,13 @@ const BROKEN_BUILD: &str = "/broken";
 /// widget or the API can start, as on a slow network.
 const SLOW_BUILD: &str = "/slow";
 
-/// How long [`SLOW_BUILD`] holds its files back.
+/// How long [`SLOW_BUILD`] holds its wasm back.
 const HELD_BACK: std::time::Duration = std::time::Duration::from_millis(2_500);
+
+/// How long it holds its GPP API back: less than the wasm, as on a slow
+/// network (a tenth of the wasm's bytes), so that what the API says before
+/// the widget shows anything is seen every time, not when a race allows.
+const GPP_HELD_BACK: std::time::Duration = std::time::Duration::from_millis(1_500);
 
 /// The address the ad network's origin listens on: another loopback
 /// address, so another origin than the shop's.
@@ -149,11 +154,11 @@ impl Stack {
             .route("/prebid.js", get(prebid))
             .route(
                 &format!("{SLOW_BUILD}/ccpa-widget_bg.wasm"),
-                get(|| held_back("ccpa-widget_bg.wasm", "application/wasm")),
+                get(|| held_back("ccpa-widget_bg.wasm", "application/wasm", HELD_BACK)),
             )
             .route(
                 &format!("{SLOW_BUILD}/ccpa-gpp.js"),
-                get(|| held_back("ccpa-gpp.js", "text/javascript")),
+                get(|| held_back("ccpa-gpp.js", "text/javascript", GPP_HELD_BACK)),
             )
             .nest_service(
                 SLOW_BUILD,
@@ -619,9 +624,9 @@ async fn prebid() -> Response {
     }
 }
 
-/// The build's `file`, [`HELD_BACK`] late.
-async fn held_back(file: &str, content_type: &'static str) -> Response {
-    tokio::time::sleep(HELD_BACK).await;
+/// The build's `file`, `delay` late.
+async fn held_back(file: &str, content_type: &'static str, delay: std::time::Duration) -> Response {
+    tokio::time::sleep(delay).await;
     match std::fs::read(crate::dist_dir().join(file)) {
         Ok(body) => ([(header::CONTENT_TYPE, content_type)], body).into_response(),
         Err(_) => StatusCode::NOT_FOUND.into_response(),

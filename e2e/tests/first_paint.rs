@@ -95,9 +95,11 @@ async fn the_first_paint_is_the_widgets_view_in_every_state_and_language() {
     }
 }
 
-/// A click on the painted switch, before the wasm has arrived: the switch
-/// says it is busy, the widget makes the change once it is there (Campaign
-/// has it), focus is on the widget's switch, and nothing moved on the page.
+/// The painted switch pressed from the keyboard, then clicked, before the
+/// wasm has arrived: the switch says it is busy and the status that the
+/// change is on its way; the widget makes the one change once it is there
+/// (Campaign has it), focus is on the widget's switch, and nothing moved
+/// on the page.
 #[tokio::test]
 async fn a_click_on_the_first_paint_is_honoured_by_the_widget() {
     let stack = Stack::start().await;
@@ -112,10 +114,15 @@ async fn a_click_on_the_first_paint_is_honoured_by_the_widget() {
     let switch = browser
         .wait_for(&format!("{EARLY} [data-testid=ccpa-optout-switch]"))
         .await;
+    switch.send_keys(" ").await.unwrap();
     switch.click().await.unwrap();
     assert_eq!(
         switch.attr("aria-busy").await.unwrap().as_deref(),
         Some("true")
+    );
+    assert_eq!(
+        browser.text("[data-testid=ccpa-optout-early-status]").await,
+        "Saving your choice…"
     );
     browser
         .wait_for(&format!(

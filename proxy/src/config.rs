@@ -838,21 +838,164 @@ fn default_max_token_lifetime() -> u64 {
     3_600
 }
 
-/// Loads settings from `file` (which must exist, if named) and the environment.
-pub fn load(file: Option<&std::path::Path>) -> Result<Settings, config::ConfigError> {
-    sources(file)?.try_deserialize()
+/// Settings that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// Missing, malformed or out of range.
+    #[error(transparent)]
+    Invalid(#[from] config::ConfigError),
+    /// A key no setting has: a misspelt one would otherwise be silence,
+    /// and the default it meant to change would quietly apply.
+    #[error(
+        "unknown setting `{key}` (in the file, or as {env} in the environment); \
+         did you mean `{nearest}`?"
+    )]
+    Unknown {
+        /// The key as given, dotted (`campaign.sensitive_feild`).
+        key: String,
+        /// Its environment variable's name.
+        env: String,
+        /// The known key nearest to it.
+        nearest: &'static str,
+    },
+}
+
+/// Loads settings from `file` (which must exist, if named) and the
+/// environment (`CCPA__SECTION__KEY`), refusing keys no setting has.
+pub fn load(file: Option<&std::path::Path>) -> Result<Settings, SettingsError> {
+    known_keys_only(sources(file)?)
 }
 
 /// Loads only the storage settings: what the audit export needs, so that
 /// the privacy team can run it without Campaign or signing secrets.
-pub fn load_storage(
-    file: Option<&std::path::Path>,
-) -> Result<StorageSettings, config::ConfigError> {
-    match sources(file)?.get::<StorageSettings>("storage") {
+pub fn load_storage(file: Option<&std::path::Path>) -> Result<StorageSettings, SettingsError> {
+    storage_from(sources(file)?)
+}
+
+/// The storage section alone: the export's settings file may hold the
+/// proxy's other sections, which are not its to judge.
+fn storage_from(sources: config::Config) -> Result<StorageSettings, SettingsError> {
+    match sources.get::<config::Value>("storage") {
         Err(config::ConfigError::NotFound(_)) => Ok(StorageSettings::default()),
-        loaded => loaded,
+        Err(other) => Err(other.into()),
+        Ok(storage) => known_keys_only(storage).map_err(|error| match error {
+            SettingsError::Unknown { key, .. } => unknown(&format!("storage.{key}")),
+            invalid => invalid,
+        }),
     }
 }
+
+/// Deserializes `from`, or names the first key it has that no setting
+/// takes.
+fn known_keys_only<'de, T, D>(from: D) -> Result<T, SettingsError>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de, Error = config::ConfigError>,
+{
+    let mut ignored = None;
+    let settings = serde_ignored::deserialize(from, |path| {
+        ignored.get_or_insert_with(|| path.to_string());
+    });
+    match ignored {
+        Some(key) => Err(unknown(&key)),
+        None => Ok(settings?),
+    }
+}
+
+/// `key` may be a whole section (`campain`), which is then named, and
+/// compared with the sections there are.
+fn unknown(key: &str) -> SettingsError {
+    let whole_section = !key.contains('.');
+    let nearest = KEYS
+        .iter()
+        .map(|&known| match known.split_once('.') {
+            Some((section, _)) if whole_section => section,
+            _ => known,
+        })
+        .min_by_key(|known| strsim::levenshtein(known, key))
+        .expect("there are settings");
+    let variable = format!("CCPA__{}", key.replace('.', "__").to_uppercase());
+    SettingsError::Unknown {
+        key: key.to_owned(),
+        env: if whole_section {
+            format!("{variable}__…")
+        } else {
+            variable
+        },
+        nearest,
+    }
+}
+
+/// Every setting's key, for naming the nearest to an unknown one. The
+/// tests check that each is a key the settings take, and that
+/// docs/operations.md lists each.
+const KEYS: [&str; 65] = [
+    "server.listen",
+    "server.allowed_origins",
+    "server.widget_dir",
+    "server.secure_cookies",
+    "server.log_tag_key",
+    "server.header_read_timeout_ms",
+    "server.body_timeout_ms",
+    "server.write_timeout_ms",
+    "server.request_timeout_ms",
+    "server.max_connections",
+    "server.max_connections_per_client",
+    "server.shutdown_timeout_ms",
+    "server.admin_listen",
+    "server.trusted_proxies",
+    "server.forwarded_header",
+    "campaign.base_url",
+    "campaign.organization",
+    "campaign.standard_resource",
+    "campaign.extended_resource",
+    "campaign.ims_token_url",
+    "campaign.client_id",
+    "campaign.client_secret",
+    "campaign.scope",
+    "campaign.timeout_ms",
+    "campaign.max_concurrency",
+    "campaign.max_calls_per_second",
+    "campaign.create_missing_profiles",
+    "campaign.max_email_matches",
+    "campaign.custom_key_field",
+    "campaign.sensitive_field",
+    "campaign.verify_returned_key",
+    "campaign.health_check_ms",
+    "identity.hs256_secret",
+    "identity.public_key_pem",
+    "identity.jwks_url",
+    "identity.jwks_min_refresh_secs",
+    "identity.jwks_max_age_secs",
+    "identity.issuer",
+    "identity.audience",
+    "identity.key_claim",
+    "identity.key_kind",
+    "identity.max_token_lifetime_secs",
+    "identity.custom_key_symbols",
+    "storage.url",
+    "storage.max_connections",
+    "storage.sqlite_synchronous",
+    "storage.migrate",
+    "delivery.poll_interval_ms",
+    "delivery.backoff_base_ms",
+    "delivery.backoff_max_ms",
+    "delivery.attempt_timeout_ms",
+    "delivery.lease_ms",
+    "delivery.max_strikes",
+    "delivery.worker_share_percent",
+    "delivery.report_interval_ms",
+    "delivery.stuck_after_ms",
+    "demo.enabled",
+    "email_opt_out.enabled",
+    "email_opt_out.per_client_per_minute",
+    "email_opt_out.per_address_per_hour",
+    "email_opt_out.new_profiles_per_hour",
+    "email_opt_out.new_profiles_per_day",
+    "limits.reads_per_minute",
+    "limits.changes_per_minute",
+    "limits.per_client_per_minute",
+];
 
 fn sources(file: Option<&std::path::Path>) -> Result<config::Config, config::ConfigError> {
     let mut builder = config::Config::builder();
@@ -919,6 +1062,79 @@ mod tests {
         for secret in ["client-s3cr3t", "signing-s3cr3t"] {
             assert!(!printed.contains(secret), "{secret} printed: {printed}");
         }
+    }
+
+    fn from_toml(toml: &str) -> config::Config {
+        config::Config::builder()
+            .add_source(config::File::from_str(toml, config::FileFormat::Toml))
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn every_listed_key_is_a_setting_and_documented() {
+        let documented = include_str!("../../docs/operations.md");
+        for key in KEYS {
+            let (section, name) = key.split_once('.').unwrap();
+            let taken =
+                known_keys_only::<Settings, _>(from_toml(&format!("[{section}]\n{name} = 1")));
+            assert!(
+                !matches!(taken, Err(SettingsError::Unknown { .. })),
+                "{key}: {taken:?}"
+            );
+            assert!(
+                documented.contains(&format!("`{key}`")),
+                "{key} is not in docs/operations.md"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_the_nearest_known_one() {
+        for (toml, key, nearest) in [
+            (
+                "[campaign]\nsensitive_feild = \"x\"",
+                "campaign.sensitive_feild",
+                "campaign.sensitive_field",
+            ),
+            ("[campain]\nbase_url = \"x\"", "campain", "campaign"),
+            (
+                "[server]\nlisten = \"127.0.0.1:0\"\ntrusted_proxy = \"10.0.0.0/8\"",
+                "server.trusted_proxy",
+                "server.trusted_proxies",
+            ),
+        ] {
+            let refused = known_keys_only::<Settings, _>(from_toml(toml)).unwrap_err();
+            let SettingsError::Unknown {
+                key: named,
+                nearest: suggested,
+                env,
+            } = &refused
+            else {
+                panic!("{toml}: {refused:?}");
+            };
+            assert_eq!((named.as_str(), *suggested), (key, nearest));
+            let variable = format!("CCPA__{}", key.replace('.', "__").to_uppercase());
+            assert!(env.starts_with(&variable), "{env}");
+            assert!(
+                refused
+                    .to_string()
+                    .contains(&format!("did you mean `{nearest}`"))
+            );
+        }
+    }
+
+    #[test]
+    fn the_audit_export_refuses_an_unknown_storage_key_and_leaves_the_rest() {
+        let refused = storage_from(from_toml("[storage]\nurls = \"sqlite://x.db\""));
+        assert!(
+            matches!(&refused, Err(SettingsError::Unknown { key, nearest: "storage.url", .. }) if key == "storage.urls"),
+            "{refused:?}"
+        );
+        let elsewhere = storage_from(from_toml(
+            "[storage]\nurl = \"sqlite://x.db\"\n[campaign]\nsensitive_feild = \"x\"",
+        ));
+        assert!(elsewhere.is_ok(), "{elsewhere:?}");
     }
 
     #[test]

@@ -500,3 +500,41 @@ async fn an_operator_lists_dead_letters_and_sends_them_again() {
     assert_eq!(trail[0], ("widget", Some("failed")));
     assert_eq!(trail[1].0, "operator");
 }
+
+/// A misspelt setting stops the proxy before it serves, with a sentence
+/// naming the key, its environment variable and the key it was likely
+/// meant to be (before, the default it meant to change applied in silence).
+#[tokio::test]
+async fn a_misspelt_setting_stops_the_proxy_with_the_nearest_key() {
+    let emulator = testkit::spawn_emulator().await;
+    let database = testkit::database().await;
+    let (mut command, _file) = proxy_command(&emulator, database.url());
+    let mut child = command
+        .env("CCPA__CAMPAIGN__SENSITIVE_FEILD", "limitSensitive")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the proxy binary starts");
+    let mut status = None;
+    for _ in 0..400 {
+        status = child.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("the proxy kept running with a misspelt setting");
+    };
+    assert!(!status.success(), "it stopped with a failure");
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut said).unwrap();
+    for words in [
+        "unknown setting `campaign.sensitive_feild`",
+        "CCPA__CAMPAIGN__SENSITIVE_FEILD",
+        "did you mean `campaign.sensitive_field`?",
+    ] {
+        assert!(said.contains(words), "{words:?} not in {said}");
+    }
+}
