@@ -844,20 +844,44 @@ pub enum SettingsError {
     /// Missing, malformed or out of range.
     #[error(transparent)]
     Invalid(#[from] config::ConfigError),
-    /// A key no setting has: a misspelt one would otherwise be silence,
-    /// and the default it meant to change would quietly apply.
-    #[error(
-        "unknown setting `{key}` (in the file, or as {env} in the environment); \
-         did you mean `{nearest}`?"
-    )]
-    Unknown {
-        /// The key as given, dotted (`campaign.sensitive_feild`).
-        key: String,
-        /// Its environment variable's name.
-        env: String,
-        /// The known key nearest to it.
-        nearest: &'static str,
-    },
+    /// Keys no setting has: a misspelt one would otherwise be silence, and
+    /// the default it meant to change would quietly apply. Every one read
+    /// is named, in order (reading stops at an invalid value).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Unknown(Vec<UnknownKey>),
+}
+
+/// A key no setting has, as the operator wrote it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct UnknownKey {
+    /// Dotted (`campaign.sensitive_feild`), or a whole section (`campain`).
+    pub key: String,
+    /// The known key (or section) it was likely meant to be, if one is
+    /// close: a far one would send the operator to the wrong setting.
+    pub nearest: Option<&'static str>,
+}
+
+impl std::fmt::Display for UnknownKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let variable = format!("CCPA__{}", self.key.replace('.', "__").to_uppercase());
+        let variable = if self.key.contains('.') {
+            variable
+        } else {
+            format!("{variable}__…")
+        };
+        write!(
+            f,
+            "unknown setting `{}` (in the file, or as {variable} in the environment); ",
+            self.key
+        )?;
+        match self.nearest {
+            Some(nearest) => write!(f, "did you mean `{nearest}`?"),
+            None => write!(
+                f,
+                "no setting is near it (the settings: docs/operations.md, Configuration)"
+            ),
+        }
+    }
 }
 
 /// Loads settings from `file` (which must exist, if named) and the
@@ -872,58 +896,87 @@ pub fn load_storage(file: Option<&std::path::Path>) -> Result<StorageSettings, S
     storage_from(sources(file)?)
 }
 
-/// The storage section alone: the export's settings file may hold the
-/// proxy's other sections, which are not its to judge.
-fn storage_from(sources: config::Config) -> Result<StorageSettings, SettingsError> {
-    match sources.get::<config::Value>("storage") {
-        Err(config::ConfigError::NotFound(_)) => Ok(StorageSettings::default()),
-        Err(other) => Err(other.into()),
-        Ok(storage) => known_keys_only(storage).map_err(|error| match error {
-            SettingsError::Unknown { key, .. } => unknown(&format!("storage.{key}")),
-            invalid => invalid,
-        }),
-    }
+/// What the storage-only commands read: `[storage]`, judged key by key;
+/// the other sections as they are (not theirs to judge, and they may hold
+/// secrets these commands need not check), but no section the proxy does
+/// not have (a misspelt `[storge]` would leave them on the default
+/// database, migrating or exporting the wrong one).
+#[derive(Deserialize)]
+struct StorageOnly {
+    #[serde(default)]
+    storage: StorageSettings,
+    #[serde(rename = "server")]
+    _server: Option<config::Value>,
+    #[serde(rename = "campaign")]
+    _campaign: Option<config::Value>,
+    #[serde(rename = "identity")]
+    _identity: Option<config::Value>,
+    #[serde(rename = "delivery")]
+    _delivery: Option<config::Value>,
+    #[serde(rename = "demo")]
+    _demo: Option<config::Value>,
+    #[serde(rename = "email_opt_out")]
+    _email_opt_out: Option<config::Value>,
+    #[serde(rename = "limits")]
+    _limits: Option<config::Value>,
 }
 
-/// Deserializes `from`, or names the first key it has that no setting
-/// takes.
+fn storage_from(sources: config::Config) -> Result<StorageSettings, SettingsError> {
+    known_keys_only::<StorageOnly, _>(sources).map(|only| only.storage)
+}
+
+/// Deserializes `from`, or names every key it has that no setting takes.
 fn known_keys_only<'de, T, D>(from: D) -> Result<T, SettingsError>
 where
     T: Deserialize<'de>,
     D: serde::Deserializer<'de, Error = config::ConfigError>,
 {
-    let mut ignored = None;
-    let settings = serde_ignored::deserialize(from, |path| {
-        ignored.get_or_insert_with(|| path.to_string());
-    });
-    match ignored {
-        Some(key) => Err(unknown(&key)),
-        None => Ok(settings?),
+    let mut ignored = Vec::new();
+    let settings = serde_ignored::deserialize(from, |path| ignored.push(path.to_string()));
+    if ignored.is_empty() {
+        return Ok(settings?);
     }
+    ignored.sort();
+    Err(SettingsError::Unknown(
+        ignored
+            .into_iter()
+            .map(|key| UnknownKey {
+                nearest: nearest(&key),
+                key,
+            })
+            .collect(),
+    ))
 }
 
-/// `key` may be a whole section (`campain`), which is then named, and
-/// compared with the sections there are.
-fn unknown(key: &str) -> SettingsError {
-    let whole_section = !key.contains('.');
-    let nearest = KEYS
-        .iter()
-        .map(|&known| match known.split_once('.') {
-            Some((section, _)) if whole_section => section,
+/// The known key (or, for a whole section, the section) `key` was likely
+/// meant to be: a key written with `_` for `.` (`CCPA__STORAGE_URL` is
+/// `storage_url`), one in the same section whose name holds the given one
+/// (`campaign.secret`: `campaign.client_secret`), else the closest by
+/// edit distance if it is within a third of the key's length.
+fn nearest(key: &str) -> Option<&'static str> {
+    if let Some(&flat) = KEYS.iter().find(|k| k.replace('.', "_") == key) {
+        return Some(flat);
+    }
+    let known = || {
+        KEYS.iter().map(|&known| match known.split_once('.') {
+            Some((section, _)) if !key.contains('.') => section,
             _ => known,
         })
-        .min_by_key(|known| strsim::levenshtein(known, key))
-        .expect("there are settings");
-    let variable = format!("CCPA__{}", key.replace('.', "__").to_uppercase());
-    SettingsError::Unknown {
-        key: key.to_owned(),
-        env: if whole_section {
-            format!("{variable}__…")
-        } else {
-            variable
-        },
-        nearest,
+    };
+    if let Some((section, name)) = key.split_once('.') {
+        let holding = known().find(|k| {
+            k.split_once('.')
+                .is_some_and(|(s, n)| s == section && n.contains(name))
+        });
+        if holding.is_some() {
+            return holding;
+        }
     }
+    known()
+        .map(|k| (strsim::levenshtein(k, key), k))
+        .min()
+        .filter(|(distance, _)| *distance <= (key.len() / 3).max(2))
+        .map(|(_, k)| k)
 }
 
 /// Every setting's key, for naming the nearest to an unknown one. The
@@ -1021,27 +1074,7 @@ mod tests {
 
     #[test]
     fn defaults_fill_what_the_environment_leaves_out() {
-        let toml = r#"
-            [server]
-            listen = "127.0.0.1:0"
-            [campaign]
-            base_url = "http://127.0.0.1:1"
-            organization = "org"
-            ims_token_url = "http://127.0.0.1:1/ims/token/v3"
-            client_id = "id"
-            client_secret = "client-s3cr3t"
-            scope = "campaign"
-            [identity]
-            hs256_secret = "signing-s3cr3t"
-            issuer = "i"
-            audience = "a"
-        "#;
-        let settings: Settings = config::Config::builder()
-            .add_source(config::File::from_str(toml, config::FileFormat::Toml))
-            .build()
-            .unwrap()
-            .try_deserialize()
-            .unwrap();
+        let settings: Settings = from_toml(REQUIRED).try_deserialize().unwrap();
         assert_eq!(settings.campaign.extended_resource, "profileAndServicesExt");
         assert!(settings.campaign.check(KeyKind::CustomKey).is_ok());
         for wrong in [0, 100_001, usize::MAX] {
@@ -1064,6 +1097,23 @@ mod tests {
         }
     }
 
+    /// The settings that have no default.
+    const REQUIRED: &str = r#"
+        [server]
+        listen = "127.0.0.1:0"
+        [campaign]
+        base_url = "http://127.0.0.1:1"
+        organization = "org"
+        ims_token_url = "http://127.0.0.1:1/ims/token/v3"
+        client_id = "id"
+        client_secret = "client-s3cr3t"
+        scope = "campaign"
+        [identity]
+        hs256_secret = "signing-s3cr3t"
+        issuer = "i"
+        audience = "a"
+    "#;
+
     fn from_toml(toml: &str) -> config::Config {
         config::Config::builder()
             .add_source(config::File::from_str(toml, config::FileFormat::Toml))
@@ -1079,7 +1129,7 @@ mod tests {
             let taken =
                 known_keys_only::<Settings, _>(from_toml(&format!("[{section}]\n{name} = 1")));
             assert!(
-                !matches!(taken, Err(SettingsError::Unknown { .. })),
+                !matches!(taken, Err(SettingsError::Unknown(_))),
                 "{key}: {taken:?}"
             );
             assert!(
@@ -1089,48 +1139,78 @@ mod tests {
         }
     }
 
-    #[test]
-    fn an_unknown_key_is_named_with_the_nearest_known_one() {
-        for (toml, key, nearest) in [
-            (
-                "[campaign]\nsensitive_feild = \"x\"",
-                "campaign.sensitive_feild",
-                "campaign.sensitive_field",
-            ),
-            ("[campain]\nbase_url = \"x\"", "campain", "campaign"),
-            (
-                "[server]\nlisten = \"127.0.0.1:0\"\ntrusted_proxy = \"10.0.0.0/8\"",
-                "server.trusted_proxy",
-                "server.trusted_proxies",
-            ),
-        ] {
-            let refused = known_keys_only::<Settings, _>(from_toml(toml)).unwrap_err();
-            let SettingsError::Unknown {
-                key: named,
-                nearest: suggested,
-                env,
-            } = &refused
-            else {
-                panic!("{toml}: {refused:?}");
-            };
-            assert_eq!((named.as_str(), *suggested), (key, nearest));
-            let variable = format!("CCPA__{}", key.replace('.', "__").to_uppercase());
-            assert!(env.starts_with(&variable), "{env}");
-            assert!(
-                refused
-                    .to_string()
-                    .contains(&format!("did you mean `{nearest}`"))
-            );
+    fn unknown_keys(refused: Result<impl std::fmt::Debug, SettingsError>) -> Vec<UnknownKey> {
+        match refused {
+            Err(SettingsError::Unknown(keys)) => keys,
+            other => panic!("not refused for an unknown key: {other:?}"),
         }
     }
 
     #[test]
-    fn the_audit_export_refuses_an_unknown_storage_key_and_leaves_the_rest() {
-        let refused = storage_from(from_toml("[storage]\nurls = \"sqlite://x.db\""));
-        assert!(
-            matches!(&refused, Err(SettingsError::Unknown { key, nearest: "storage.url", .. }) if key == "storage.urls"),
-            "{refused:?}"
+    fn every_unknown_key_is_named_with_a_near_one_if_there_is_one() {
+        // Settings otherwise complete: keys past an invalid value would go
+        // unseen (the first error stops the reading).
+        let mut sources = config::Config::builder()
+            .add_source(config::File::from_str(REQUIRED, config::FileFormat::Toml));
+        for (key, value) in [
+            ("campaign.sensitive_feild", "x"),
+            ("campaign.secret", "x"),
+            ("campaign.retry_budget", "3"),
+            ("campain.base_url", "x"),
+            ("server.trusted_proxy", "10.0.0.0/8"),
+        ] {
+            sources = sources.set_override(key, value).unwrap();
+        }
+        let keys = unknown_keys(known_keys_only::<Settings, _>(sources.build().unwrap()));
+        let named: Vec<_> = keys.iter().map(|k| (k.key.as_str(), k.nearest)).collect();
+        assert_eq!(
+            named,
+            [
+                ("campaign.retry_budget", None),
+                ("campaign.secret", Some("campaign.client_secret")),
+                ("campaign.sensitive_feild", Some("campaign.sensitive_field")),
+                ("campain", Some("campaign")),
+                ("server.trusted_proxy", Some("server.trusted_proxies")),
+            ]
         );
+        let said = SettingsError::Unknown(keys).to_string();
+        for words in [
+            "unknown setting `campaign.sensitive_feild` (in the file, or as \
+             CCPA__CAMPAIGN__SENSITIVE_FEILD in the environment); did you mean \
+             `campaign.sensitive_field`?",
+            "`campain` (in the file, or as CCPA__CAMPAIN__… in the environment); did you mean `campaign`?",
+            "`campaign.retry_budget` (in the file, or as CCPA__CAMPAIGN__RETRY_BUDGET in the \
+             environment); no setting is near it",
+        ] {
+            assert!(said.contains(words), "{words:?} not in {said}");
+        }
+    }
+
+    #[test]
+    fn the_storage_commands_refuse_an_unknown_storage_key_or_section_and_leave_the_rest() {
+        for (toml, key, nearest) in [
+            (
+                "[storage]\nurls = \"sqlite://x.db\"",
+                "storage.urls",
+                "storage.url",
+            ),
+            ("[storge]\nurl = \"postgres://h/db\"", "storge", "storage"),
+            (
+                "storage_url = \"postgres://h/db\"",
+                "storage_url",
+                "storage.url",
+            ),
+        ] {
+            let keys = unknown_keys(storage_from(from_toml(toml)));
+            assert_eq!(
+                keys,
+                [UnknownKey {
+                    key: key.into(),
+                    nearest: Some(nearest)
+                }],
+                "{toml}"
+            );
+        }
         let elsewhere = storage_from(from_toml(
             "[storage]\nurl = \"sqlite://x.db\"\n[campaign]\nsensitive_feild = \"x\"",
         ));
@@ -1140,16 +1220,17 @@ mod tests {
     #[test]
     fn the_example_file_is_complete_once_secrets_are_given() {
         let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../ccpa-proxy.example.toml");
-        let settings: Settings = config::Config::builder()
-            .add_source(config::File::with_name(example))
-            .set_override("campaign.client_secret", "s")
-            .unwrap()
-            .set_override("identity.hs256_secret", "k")
-            .unwrap()
-            .build()
-            .unwrap()
-            .try_deserialize()
-            .unwrap();
+        let settings: Settings = known_keys_only(
+            config::Config::builder()
+                .add_source(config::File::with_name(example))
+                .set_override("campaign.client_secret", "s")
+                .unwrap()
+                .set_override("identity.hs256_secret", "k")
+                .unwrap()
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(settings.campaign.base_url.as_str(), "https://mc.adobe.io/");
         assert_eq!(settings.identity.key_kind, KeyKind::CustomKey);
     }

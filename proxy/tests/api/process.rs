@@ -537,4 +537,8 @@ async fn a_misspelt_setting_stops_the_proxy_with_the_nearest_key() {
     ] {
         assert!(said.contains(words), "{words:?} not in {said}");
     }
+    assert!(
+        !said.contains("limitSensitive"),
+        "the value is not said: {said}"
+    );
 }
