@@ -244,11 +244,7 @@ async fn opting_out_by_email_is_limited_per_address_and_per_client() {
 /// recorded as a repeat, and Campaign kept allowing sale.)
 #[tokio::test]
 async fn past_its_limit_an_address_is_still_opted_out_when_nothing_waits() {
-    let app = spawn_app_with(|s| {
-        s.identity.key_claim = "email".into();
-        s.identity.key_kind = ccpa_proxy::config::KeyKind::Email;
-    })
-    .await;
+    let app = spawn_app_keyed_by_email().await;
     for _ in 0..3 {
         assert_eq!(
             app.by_email(json!({"email": "ada@example.com"}))
@@ -502,11 +498,7 @@ async fn spellings_of_one_unknown_address_create_one_profile() {
 /// which both sessions read.
 #[tokio::test]
 async fn a_customer_signed_in_under_two_spellings_has_one_profile() {
-    let app = spawn_app_with(|s| {
-        s.identity.key_claim = "email".into();
-        s.identity.key_kind = ccpa_proxy::config::KeyKind::Email;
-    })
-    .await;
+    let app = spawn_app_keyed_by_email().await;
     let shouted = token_with_email("host-user-3", "New.Kid@Example.com");
     let quiet = token_with_email("host-user-3", "new.kid@example.com");
     let opted_out = |response| async { state_of(response).await["ccpaOptOut"].clone() };

@@ -26,6 +26,16 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// A proxy whose sign-in tokens name the customer by email (the `email`
+/// claim), not by custom key.
+pub async fn spawn_app_keyed_by_email() -> TestApp {
+    spawn_app_with(|s| {
+        s.identity.key_claim = "email".into();
+        s.identity.key_kind = ccpa_proxy::config::KeyKind::Email;
+    })
+    .await
+}
+
 /// Spawns an emulator, then a proxy configured against it; `customize`
 /// adjusts the proxy's settings before it starts.
 pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {

@@ -15,11 +15,7 @@ async fn keys_campaign_would_read_as_routes_are_refused_at_the_token() {
         let (status, code) = error_of(app.patch_opt_out(&token_for(key), true).await).await;
         assert_eq!((status, code.as_str()), (401, "invalid_token"), "{key}");
     }
-    let by_email = spawn_app_with(|s| {
-        s.identity.key_claim = "email".into();
-        s.identity.key_kind = ccpa_proxy::config::KeyKind::Email;
-    })
-    .await;
+    let by_email = spawn_app_keyed_by_email().await;
     for email in [
         "grace@example.com;",
         "grace@example.com%00",

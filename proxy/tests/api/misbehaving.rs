@@ -171,11 +171,7 @@ async fn a_patch_answered_document_not_found_is_retried_not_denied() {
 /// though the pending change is keyed lowercased.
 #[tokio::test]
 async fn an_address_is_looked_up_as_the_token_spells_it_first() {
-    let app = spawn_app_with(|s| {
-        s.identity.key_claim = "email".into();
-        s.identity.key_kind = ccpa_proxy::config::KeyKind::Email;
-    })
-    .await;
+    let app = spawn_app_keyed_by_email().await;
     app.emulator
         .add_customer_with_email("CUST-7007", "Grace.H@Example.com");
     let token = token_with_email("host-user-7", "Grace.H@Example.com");
@@ -353,11 +349,7 @@ async fn answers_that_never_make_sense_end_among_the_dead_letters() {
 /// lease, the later choice applied once.
 #[tokio::test]
 async fn two_spellings_of_one_email_share_one_pending_change() {
-    let app = spawn_app_with(|s| {
-        s.identity.key_claim = "email".into();
-        s.identity.key_kind = ccpa_proxy::config::KeyKind::Email;
-    })
-    .await;
+    let app = spawn_app_keyed_by_email().await;
     let with_email = |email: &str| token_with_email("host-user-1", email);
     app.emulator
         .inject(Fault::campaign(FaultKind::Status { status: 503 }, u32::MAX));

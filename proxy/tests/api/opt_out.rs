@@ -45,11 +45,7 @@ async fn answers_only_the_choice_never_the_rest_of_the_profile() {
 
 #[tokio::test]
 async fn finds_profiles_by_email_when_configured_so() {
-    let app = spawn_app_with(|s| {
-        s.identity.key_claim = "email".into();
-        s.identity.key_kind = ccpa_proxy::config::KeyKind::Email;
-    })
-    .await;
+    let app = spawn_app_keyed_by_email().await;
     let with_email = |email: &str| token_with_email("host-user-7", email);
 
     let state = state_of(
@@ -78,11 +74,7 @@ async fn finds_profiles_by_email_when_configured_so() {
 
 #[tokio::test]
 async fn an_address_several_profiles_share_opts_them_all_out_and_allows_sale_on_none() {
-    let app = spawn_app_with(|s| {
-        s.identity.key_claim = "email".into();
-        s.identity.key_kind = ccpa_proxy::config::KeyKind::Email;
-    })
-    .await;
+    let app = spawn_app_keyed_by_email().await;
     let token = token_with_email("host-user-9", "twin@example.com");
     let twins = || {
         app.emulator
@@ -122,11 +114,7 @@ async fn an_address_several_profiles_share_opts_them_all_out_and_allows_sale_on_
 /// them out, and is audited: it used to leave no record at all.
 #[tokio::test]
 async fn a_signal_for_an_address_several_profiles_share_is_applied_to_all() {
-    let app = spawn_app_with(|s| {
-        s.identity.key_claim = "email".into();
-        s.identity.key_kind = ccpa_proxy::config::KeyKind::Email;
-    })
-    .await;
+    let app = spawn_app_keyed_by_email().await;
     let token = token_with_email("host-user-9", "twin@example.com");
     let state = state_of(app.get_with_gpc(&token).await).await;
     assert_eq!(
