@@ -1,6 +1,7 @@
 //! The Campaign Standard profile API: `profileAndServices/profile` and the
 //! extended `profileAndServicesExt/profile` resource, behind the API
-//! gateway's credential checks.
+//! gateway's credential checks; as Campaign Standard answers it, or as a
+//! tenant migrated to Campaign v8 does (`EmulatorConfig::api`).
 
 use axum::Json;
 use axum::body::Bytes;
@@ -11,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::AppState;
 use crate::store::{Profile, SENSITIVE_FIELD};
+use crate::{Api, AppState, EmulatorConfig};
 
 /// Which resource a route serves. The plural spelling from Adobe's CCPA page
 /// is answered too, but links always use the documented singular.
@@ -41,12 +42,16 @@ pub fn campaign_error(status: StatusCode, message: &str) -> impl IntoResponse + 
     )
 }
 
-fn not_found() -> Response {
-    campaign_error(
-        StatusCode::NOT_FOUND,
-        "RST-360011 An error has occurred - please contact your administrator. Unable to find document",
-    )
-    .into_response()
+/// A key no profile has. A migrated tenant tries a key that is not a
+/// custom key as a PKey, and says it cannot decrypt it.
+fn not_found(api: Api) -> Response {
+    let message = match api {
+        Api::Standard => {
+            "RST-360011 An error has occurred - please contact your administrator. Unable to find document"
+        }
+        Api::V8Migrated => "Unable to decrypt PKey",
+    };
+    campaign_error(StatusCode::NOT_FOUND, message).into_response()
 }
 
 /// What the API gateway answers for a path it routes nowhere: an unknown
@@ -108,16 +113,28 @@ fn gateway_error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
+/// Whether `resource` shows the field `name`: a custom (`cus…`) field
+/// only the extended one.
+fn shows(resource: Resource, name: &str) -> bool {
+    resource == Resource::Extended || !name.starts_with("cus")
+}
+
 /// Renders a profile the way `resource` shows it, with its `href`.
-fn render(profile: &Profile, resource: Resource, base: &str) -> Value {
+fn render(profile: &Profile, resource: Resource, base: &str, config: &EmulatorConfig) -> Value {
     let mut body = json!({
         "PKey": profile.pkey,
         "href": format!("{base}/{}/profile/{}", resource.path(), profile.pkey),
         "firstName": profile.first_name,
         "lastName": profile.last_name,
         "email": profile.email,
-        "ccpaOptOut": profile.ccpa_opt_out,
     });
+    let field = config.opt_out_field.as_str();
+    if shows(resource, field) {
+        body[field] = match (config.api, profile.opt_out_blank) {
+            (Api::V8Migrated, true) => Value::Null,
+            _ => json!(profile.ccpa_opt_out),
+        };
+    }
     if resource == Resource::Extended {
         body["cusCustomerId"] = json!(profile.cus_customer_id);
         body[SENSITIVE_FIELD] = json!(profile.cus_limit_sensitive);
@@ -223,7 +240,7 @@ pub async fn list(
     let items = store
         .profiles
         .iter()
-        .map(|p| render(p, resource, &base))
+        .map(|p| render(p, resource, &base, &app.config))
         .collect();
     Json(collection(items, &paging, &uri, (&base, resource), large)).into_response()
 }
@@ -249,7 +266,7 @@ pub async fn by_email(
     let items = store
         .by_email(email)
         .iter()
-        .map(|p| render(p, resource, &base))
+        .map(|p| render(p, resource, &base, &app.config))
         .collect();
     Json(collection(items, &paging, &uri, (&base, resource), large)).into_response()
 }
@@ -266,8 +283,8 @@ pub async fn get(
     let base = base_url(&app, &headers);
     let mut store = app.store.lock().expect("emulator store poisoned");
     match find(&mut store, resource, &path) {
-        Some(profile) => Json(render(profile, resource, &base)).into_response(),
-        None => not_found(),
+        Some(profile) => Json(render(profile, resource, &base, &app.config)).into_response(),
+        None => not_found(app.config.api),
     }
 }
 
@@ -283,7 +300,9 @@ fn find<'s>(
 }
 
 /// `PATCH …/profile/<key>`: changes only the attributes in the body and
-/// answers the documented `{"PKey", "href"}`; an empty body answers 204.
+/// answers the documented `{"PKey", "href"}`. An empty body changes
+/// nothing; a migrated tenant answers it 204, and a PATCH of the postal
+/// address (`location`) 500.
 pub async fn patch(
     State((app, resource)): State<(AppState, Resource)>,
     Path(path): Path<ProfilePath>,
@@ -297,14 +316,19 @@ pub async fn patch(
         Ok(changes) => changes,
         Err(response) => return *response,
     };
-    let base = base_url(&app, &headers);
+    let (config, base) = (&app.config, base_url(&app, &headers));
+    let migrated = config.api == Api::V8Migrated;
+    if migrated && changes.contains_key("location") {
+        let failed = campaign_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error");
+        return failed.into_response();
+    }
     let mut store = app.store.lock().expect("emulator store poisoned");
     let Some(profile) = find(&mut store, resource, &path) else {
-        return not_found();
+        return not_found(config.api);
     };
     let mut updated = profile.clone();
-    if let Err(message) = apply(&mut updated, &changes, resource) {
-        return bad_request(&message);
+    if let Err(refusal) = apply(&mut updated, &changes, resource, config) {
+        return bad_request(&refusal.text(config.api));
     }
     let pkey = updated.pkey.clone();
     *profile = updated;
@@ -313,11 +337,15 @@ pub async fn patch(
         "href": format!("{base}/{}/profile/{}", resource.path(), profile.pkey),
     });
     if changes.is_empty() {
-        return StatusCode::NO_CONTENT.into_response();
+        return if migrated {
+            StatusCode::NO_CONTENT.into_response()
+        } else {
+            Json(answer).into_response()
+        };
     }
     store.stats.patches += 1;
     if let Some(value) = changes
-        .get("ccpaOptOut")
+        .get(&config.opt_out_field)
         .and_then(serde_json::Value::as_bool)
     {
         store.history.entry(pkey).or_default().push(value);
@@ -347,10 +375,11 @@ pub async fn create(
         email: String::new(),
         ccpa_opt_out: false,
         cus_limit_sensitive: false,
+        opt_out_blank: false,
     };
     if let Some(key) = fields.get("cusCustomerId") {
         let Some(key) = key.as_str() else {
-            return bad_request("Property 'cusCustomerId' must be a string");
+            return bad_request(&Refusal::WrongType("cusCustomerId".into()).text(app.config.api));
         };
         profile.cus_customer_id = Some(key.to_owned());
     }
@@ -358,8 +387,8 @@ pub async fn create(
         .into_iter()
         .filter(|(k, _)| k != "cusCustomerId")
         .collect();
-    if let Err(message) = apply(&mut profile, &rest, resource) {
-        return bad_request(&message);
+    if let Err(refusal) = apply(&mut profile, &rest, resource, &app.config) {
+        return bad_request(&refusal.text(app.config.api));
     }
     let base = base_url(&app, &headers);
     let mut store = app.store.lock().expect("emulator store poisoned");
@@ -367,10 +396,77 @@ pub async fn create(
         && store.by_custom_key(key).is_some()
     {
         // Campaign answers a duplicate key with a 500, not a 409.
-        return campaign_error(StatusCode::INTERNAL_SERVER_ERROR, "Duplicate key").into_response();
+        let message = match app.config.api {
+            Api::Standard => "Duplicate key",
+            Api::V8Migrated => "Unique index violation",
+        };
+        return campaign_error(StatusCode::INTERNAL_SERVER_ERROR, message).into_response();
     }
     let profile = store.create(profile);
-    (StatusCode::CREATED, Json(render(&profile, resource, &base))).into_response()
+    let shown = render(&profile, resource, &base, &app.config);
+    (StatusCode::CREATED, Json(shown)).into_response()
+}
+
+/// `GET …/resourceType/profile`: the resource's metadata (Adobe's
+/// "metadata mechanism"): its fields by REST API name with their types,
+/// and where its filters are described.
+pub async fn resource_type(
+    State((app, resource)): State<(AppState, Resource)>,
+    Path(org): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if org != app.config.organization {
+        return no_such_resource().await;
+    }
+    let base = base_url(&app, &headers);
+    let field =
+        |name: &str, kind: &str| (name.to_owned(), json!({ "apiName": name, "type": kind }));
+    let mut fields = vec![
+        field("PKey", "string"),
+        field("firstName", "string"),
+        field("lastName", "string"),
+        field("email", "string"),
+    ];
+    if shows(resource, &app.config.opt_out_field) {
+        fields.push(field(&app.config.opt_out_field, "boolean"));
+    }
+    if resource == Resource::Extended {
+        fields.extend([
+            field("cusCustomerId", "string"),
+            field(SENSITIVE_FIELD, "boolean"),
+        ]);
+    }
+    let path = resource.path();
+    Json(json!({
+        "content": fields.into_iter().collect::<Map<String, Value>>(),
+        "data": format!("/{path}/profile/"),
+        "filters": { "href": format!("{base}/{path}/resourceType/{FILTERS_PKEY}/filters") },
+        "help": "Identified profiles",
+        "href": format!("{base}/{path}/resourceType/profile"),
+    }))
+    .into_response()
+}
+
+/// The made-up PKey of the profile resource's filter list.
+const FILTERS_PKEY: &str = "@emulatorProfileFilters";
+
+/// `GET …/resourceType/<PKEY>/filters`: the filters of the profile
+/// resource, by the name they are called with.
+pub async fn filters(
+    State((app, resource)): State<(AppState, Resource)>,
+    Path((org, _pkey)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if org != app.config.organization {
+        return no_such_resource().await;
+    }
+    let base = base_url(&app, &headers);
+    let by_email = app.config.api.email_filter();
+    let data = format!("{base}/{}/profile/{by_email}?email=$value", resource.path());
+    Json(json!({
+        by_email: { "data": data, "label": "Email", "category": "0150_profile" },
+    }))
+    .into_response()
 }
 
 /// The body as a JSON object, or the answer Campaign gives instead.
@@ -399,31 +495,64 @@ fn json_object(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, B
     }
 }
 
+/// Why a change was refused: Campaign says so in its own words, a
+/// migrated tenant in others (Adobe documents that they differ, not how:
+/// the emulator's are made up, see docs/emulator.md).
+#[derive(Debug, PartialEq, Eq)]
+enum Refusal {
+    Unknown(String),
+    WrongType(String),
+    ReadOnly(String),
+}
+
+impl Refusal {
+    fn text(&self, api: Api) -> String {
+        match (api, self) {
+            (Api::Standard, Self::Unknown(name)) => format!("Unknown property '{name}'"),
+            (Api::Standard, Self::WrongType(name)) => {
+                format!("Property '{name}' has the wrong type")
+            }
+            (Api::Standard, Self::ReadOnly(name)) => {
+                format!("Property '{name}' cannot be modified")
+            }
+            (Api::V8Migrated, Self::Unknown(name)) => {
+                format!("The field '{name}' does not exist in the schema 'nms:recipient'")
+            }
+            (Api::V8Migrated, Self::WrongType(name)) => {
+                format!("Invalid value for the field '{name}'")
+            }
+            (Api::V8Migrated, Self::ReadOnly(name)) => format!("The field '{name}' is read-only"),
+        }
+    }
+}
+
 /// Custom fields exist in the extended resource only: the standard one
 /// answers them as unknown, as Campaign does.
 fn apply(
     profile: &mut Profile,
     changes: &Map<String, Value>,
     resource: Resource,
-) -> Result<(), String> {
+    config: &EmulatorConfig,
+) -> Result<(), Refusal> {
     let extended = resource == Resource::Extended;
     for (name, value) in changes {
+        let opt_out = *name == config.opt_out_field && shows(resource, name);
         match (name.as_str(), value) {
-            ("ccpaOptOut", Value::Bool(b)) => profile.ccpa_opt_out = *b,
-            (SENSITIVE_FIELD, Value::Bool(b)) if extended => profile.cus_limit_sensitive = *b,
-            (SENSITIVE_FIELD, _) if extended => {
-                return Err(format!("Property '{name}' has the wrong type"));
+            (_, Value::Bool(b)) if opt_out => {
+                profile.ccpa_opt_out = *b;
+                profile.opt_out_blank = false;
             }
+            (SENSITIVE_FIELD, Value::Bool(b)) if extended => profile.cus_limit_sensitive = *b,
             ("firstName", Value::String(s)) => profile.first_name.clone_from(s),
             ("lastName", Value::String(s)) => profile.last_name.clone_from(s),
             ("email", Value::String(s)) => profile.email.clone_from(s),
-            ("PKey" | "href" | "cusCustomerId", _) => {
-                return Err(format!("Property '{name}' cannot be modified"));
+            ("PKey" | "href" | "cusCustomerId", _) => return Err(Refusal::ReadOnly(name.clone())),
+            (SENSITIVE_FIELD, _) if extended => return Err(Refusal::WrongType(name.clone())),
+            ("firstName" | "lastName" | "email", _) => {
+                return Err(Refusal::WrongType(name.clone()));
             }
-            ("ccpaOptOut" | "firstName" | "lastName" | "email", _) => {
-                return Err(format!("Property '{name}' has the wrong type"));
-            }
-            _ => return Err(format!("Unknown property '{name}'")),
+            _ if opt_out => return Err(Refusal::WrongType(name.clone())),
+            _ => return Err(Refusal::Unknown(name.clone())),
         }
     }
     Ok(())
@@ -436,12 +565,14 @@ mod tests {
 
     #[test]
     fn patch_changes_only_known_attributes_of_the_right_type() {
+        let standard = EmulatorConfig::default();
         let mut profile = demo_profiles().remove(0);
         let changes = |v: Value| v.as_object().unwrap().clone();
         apply(
             &mut profile,
             &changes(json!({"ccpaOptOut": true})),
             Resource::Extended,
+            &standard,
         )
         .unwrap();
         assert!(profile.ccpa_opt_out);
@@ -449,7 +580,8 @@ mod tests {
             apply(
                 &mut profile,
                 &changes(json!({"ccpaOptOut": "false"})),
-                Resource::Extended
+                Resource::Extended,
+                &standard,
             )
             .is_err()
         );
@@ -457,7 +589,8 @@ mod tests {
             apply(
                 &mut profile,
                 &changes(json!({"cusCustomerId": "X"})),
-                Resource::Extended
+                Resource::Extended,
+                &standard,
             )
             .is_err()
         );
@@ -465,7 +598,8 @@ mod tests {
             apply(
                 &mut profile,
                 &changes(json!({"nope": 1})),
-                Resource::Extended
+                Resource::Extended,
+                &standard,
             )
             .is_err()
         );
@@ -476,22 +610,26 @@ mod tests {
     /// know it, as Campaign's does not.
     #[test]
     fn the_sensitive_field_lives_in_the_extended_resource_only() {
+        let standard = EmulatorConfig::default();
         let mut profile = demo_profiles().remove(0);
         let limit = json!({ SENSITIVE_FIELD: true })
             .as_object()
             .unwrap()
             .clone();
-        let error = apply(&mut profile, &limit, Resource::Standard).unwrap_err();
-        assert_eq!(error, "Unknown property 'cusLimitSensitive'");
+        let error = apply(&mut profile, &limit, Resource::Standard, &standard).unwrap_err();
+        assert_eq!(
+            error.text(Api::Standard),
+            "Unknown property 'cusLimitSensitive'"
+        );
         assert!(!profile.cus_limit_sensitive);
-        apply(&mut profile, &limit, Resource::Extended).unwrap();
+        apply(&mut profile, &limit, Resource::Extended, &standard).unwrap();
         assert!(profile.cus_limit_sensitive);
         let wrong = json!({ SENSITIVE_FIELD: "yes" })
             .as_object()
             .unwrap()
             .clone();
-        assert!(apply(&mut profile, &wrong, Resource::Extended).is_err());
-        let shown = |resource| render(&profile, resource, "http://h/org/campaign");
+        assert!(apply(&mut profile, &wrong, Resource::Extended, &standard).is_err());
+        let shown = |resource| render(&profile, resource, "http://h/org/campaign", &standard);
         assert_eq!(shown(Resource::Extended)[SENSITIVE_FIELD], true);
         assert!(shown(Resource::Standard).get(SENSITIVE_FIELD).is_none());
     }
@@ -546,7 +684,13 @@ mod tests {
     #[test]
     fn extended_resource_shows_the_custom_key() {
         let profile = demo_profiles().remove(0);
-        let body = render(&profile, Resource::Extended, "http://h/org/campaign");
+        let standard = EmulatorConfig::default();
+        let body = render(
+            &profile,
+            Resource::Extended,
+            "http://h/org/campaign",
+            &standard,
+        );
         assert_eq!(body["cusCustomerId"], "CUST-1001");
         assert_eq!(
             body["href"],
@@ -556,9 +700,54 @@ mod tests {
             )
         );
         assert!(
-            render(&profile, Resource::Standard, "b")
+            render(&profile, Resource::Standard, "b", &standard)
                 .get("cusCustomerId")
                 .is_none()
         );
+    }
+
+    /// A migrated tenant's opt-out is the field it names; a custom one
+    /// lives in the extended resource only, and may come back blank from
+    /// the migration until it is set.
+    #[test]
+    fn a_migrated_tenant_keeps_the_opt_out_in_its_own_field() {
+        let migrated = EmulatorConfig {
+            api: Api::V8Migrated,
+            opt_out_field: "cusDoNotSell".into(),
+            ..EmulatorConfig::default()
+        };
+        let mut profile = demo_profiles().remove(0);
+        profile.opt_out_blank = true;
+        let shown = |profile: &Profile, resource| render(profile, resource, "h", &migrated);
+        assert_eq!(
+            shown(&profile, Resource::Extended)["cusDoNotSell"],
+            Value::Null
+        );
+        assert!(
+            shown(&profile, Resource::Standard)
+                .get("cusDoNotSell")
+                .is_none()
+        );
+        assert!(
+            shown(&profile, Resource::Extended)
+                .get("ccpaOptOut")
+                .is_none()
+        );
+        let change = |v: Value| v.as_object().unwrap().clone();
+        let refused = apply(
+            &mut profile,
+            &change(json!({"ccpaOptOut": true})),
+            Resource::Extended,
+            &migrated,
+        )
+        .unwrap_err();
+        assert_eq!(
+            refused.text(Api::V8Migrated),
+            "The field 'ccpaOptOut' does not exist in the schema 'nms:recipient'"
+        );
+        let opt_out = change(json!({"cusDoNotSell": true}));
+        assert!(apply(&mut profile, &opt_out, Resource::Standard, &migrated).is_err());
+        apply(&mut profile, &opt_out, Resource::Extended, &migrated).unwrap();
+        assert_eq!(shown(&profile, Resource::Extended)["cusDoNotSell"], true);
     }
 }

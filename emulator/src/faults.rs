@@ -56,6 +56,10 @@ pub enum FaultKind {
         /// Milliseconds before the request is taken.
         ms: u64,
     },
+    /// Take the request, then answer `204 No Content` with no body: what a
+    /// migrated tenant answers an empty PATCH with, here after a change it
+    /// made. A client that takes a 204 for proof is right this time only.
+    NoContent,
     /// Drop the connection after the status line, before any body: the
     /// client sees a reset mid-answer, as when a load balancer dies.
     Drop,
@@ -183,6 +187,10 @@ async fn answer(
             });
             late.await
                 .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        }
+        Some(FaultKind::NoContent) => {
+            next.run(request).await;
+            StatusCode::NO_CONTENT.into_response()
         }
         Some(FaultKind::Status { status }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -41,6 +41,55 @@ pub struct EmulatorConfig {
     /// collection's `next` link comes only with `_forcePagination=true`
     /// (Campaign's default: 100,000).
     pub big_table_threshold: usize,
+    /// Which API it plays.
+    pub api: Api,
+    /// The profile's boolean field for the opt-out of sale: Campaign
+    /// Standard's `ccpaOptOut`, or a migrated tenant's own (a name starting
+    /// with `cus` is a custom field: only the extended resource shows it).
+    pub opt_out_field: String,
+}
+
+/// The API the emulator plays.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Api {
+    /// Campaign Standard's REST API.
+    #[default]
+    Standard,
+    /// The same API on a tenant Adobe migrated to Campaign v8: filters
+    /// without `by`, 204 to an empty PATCH, 404 "Unable to decrypt PKey",
+    /// its own error messages, fields left blank by the migration.
+    V8Migrated,
+}
+
+impl Api {
+    /// Its name on the command line and in `CCPA_CAMPAIGN_API`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Standard => "standard",
+            Self::V8Migrated => "v8-migrated",
+        }
+    }
+
+    /// The filter that finds profiles by email.
+    pub fn email_filter(self) -> &'static str {
+        match self {
+            Self::Standard => "byEmail",
+            Self::V8Migrated => "email",
+        }
+    }
+}
+
+impl std::str::FromStr for Api {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "standard" => Ok(Self::Standard),
+            "v8-migrated" => Ok(Self::V8Migrated),
+            other => Err(format!("{other:?} is not an API: standard or v8-migrated")),
+        }
+    }
 }
 
 impl Default for EmulatorConfig {
@@ -52,6 +101,8 @@ impl Default for EmulatorConfig {
             token_lifetime: Duration::from_secs(86_399),
             latency: Duration::ZERO,
             big_table_threshold: 100_000,
+            api: Api::Standard,
+            opt_out_field: "ccpaOptOut".into(),
         }
     }
 }
@@ -143,6 +194,15 @@ impl Emulator {
     /// that allows sale.
     pub fn add_customer_with_email(&self, key: &str, email: &str) {
         self.store().create(test_profile(key, email, false, false));
+    }
+
+    /// Adds a profile with custom key `key` as a migration to Campaign v8
+    /// may leave one: its opt-out field blank (`null`) until set.
+    pub fn add_customer_left_blank(&self, key: &str) {
+        let email = format!("{}@example.com", key.to_ascii_lowercase());
+        let mut profile = test_profile(key, &email, false, false);
+        profile.opt_out_blank = true;
+        self.store().create(profile);
     }
 
     /// Adds a profile with custom key `key` that already holds these
@@ -250,10 +310,21 @@ fn profile_routes(name: &str, resource: Resource, state: AppState) -> Router {
             &format!("{base}/"),
             get(campaign::list).post(campaign::create),
         )
-        .route(&format!("{base}/byEmail"), get(campaign::by_email))
+        .route(
+            &format!("{base}/{}", state.config.api.email_filter()),
+            get(campaign::by_email),
+        )
         .route(
             &format!("{base}/{{key}}"),
             get(campaign::get).patch(campaign::patch),
+        )
+        .route(
+            &format!("/{{org}}/campaign/{name}/resourceType/profile"),
+            get(campaign::resource_type),
+        )
+        .route(
+            &format!("/{{org}}/campaign/{name}/resourceType/{{pkey}}/filters"),
+            get(campaign::filters),
         )
         .with_state((state, resource))
 }
@@ -268,5 +339,6 @@ fn test_profile(key: &str, email: &str, ccpa_opt_out: bool, cus_limit_sensitive:
         email: email.to_owned(),
         ccpa_opt_out,
         cus_limit_sensitive,
+        opt_out_blank: false,
     }
 }

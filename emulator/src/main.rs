@@ -36,6 +36,14 @@ struct Args {
     /// `_forcePagination=true` (Campaign's `XtkBigTableThreshold`).
     #[arg(long, default_value_t = 100_000)]
     big_table_threshold: usize,
+    /// The API to play: `standard` (Campaign Standard) or `v8-migrated` (a
+    /// Campaign Standard tenant migrated to Campaign v8).
+    #[arg(long, env = "EMULATOR_API", default_value = "standard")]
+    api: campaign_emulator::Api,
+    /// The profile's boolean field for the opt-out of sale (a `cus…` name
+    /// is a custom field, shown in the extended resource only).
+    #[arg(long, env = "EMULATOR_OPT_OUT_FIELD", default_value = "ccpaOptOut")]
+    opt_out_field: String,
     /// Extra customers `LOAD-0000`, `LOAD-0001`, … (allowing sale), for
     /// benchmarks that need many users.
     #[arg(long, default_value_t = 0)]
@@ -62,6 +70,8 @@ async fn main() -> anyhow::Result<()> {
             token_lifetime: Duration::from_secs(args.token_lifetime_secs),
             latency: Duration::from_millis(args.latency_ms),
             big_table_threshold: args.big_table_threshold,
+            api: args.api,
+            opt_out_field: args.opt_out_field,
         },
     )?;
     for i in 0..args.customers {

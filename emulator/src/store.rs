@@ -32,6 +32,10 @@ pub struct Profile {
     /// `true` limits the use of sensitive personal information.
     #[serde(default)]
     pub cus_limit_sensitive: bool,
+    /// Whether the opt-out field came back blank from a migration to
+    /// Campaign v8: a migrated tenant shows it `null` until it is set.
+    #[serde(default)]
+    pub opt_out_blank: bool,
 }
 
 /// The name of the emulator's custom field for the limit on the use of
@@ -49,6 +53,7 @@ pub fn demo_profiles() -> Vec<Profile> {
         email: email.to_owned(),
         ccpa_opt_out: opt,
         cus_limit_sensitive: false,
+        opt_out_blank: false,
     };
     vec![
         p(
@@ -118,7 +123,8 @@ pub enum CallKind {
     Token,
     /// `GET …/profile/<key>`.
     Lookup,
-    /// `GET …/profile/byEmail?email=`.
+    /// `GET …/profile/byEmail?email=` (`…/profile/email?email=` on a
+    /// migrated tenant).
     ByEmail,
     /// `GET …/profile` (a page of the collection).
     List,
@@ -136,7 +142,7 @@ impl CallKind {
             "POST" if path.ends_with("/ims/token/v3") => Self::Token,
             "POST" => Self::Create,
             "PATCH" => Self::Patch,
-            _ if path.ends_with("/byEmail") => Self::ByEmail,
+            _ if path.ends_with("/byEmail") || path.ends_with("/profile/email") => Self::ByEmail,
             _ if path.ends_with("/profile") => Self::List,
             _ => Self::Lookup,
         }

@@ -422,6 +422,21 @@ impl ServerSettings {
 /// Adobe Campaign Standard and the IMS token endpoint.
 #[derive(Debug, Clone, Deserialize)]
 pub struct CampaignSettings {
+    /// Which of Adobe's APIs the tenant speaks: Campaign Standard's, or
+    /// that of a Campaign Standard tenant Adobe moved to Campaign v8.
+    #[serde(default)]
+    pub api: CampaignApi,
+    /// The profile's boolean field that holds the opt-out of sale (`true`:
+    /// do not sell). Campaign Standard's is `ccpaOptOut`; on a migrated
+    /// tenant it is the field the company added to the recipient schema,
+    /// as the REST API names it.
+    #[serde(default = "default_opt_out_field")]
+    pub opt_out_field: ApiName,
+    /// The profile filter that finds profiles by email (called with
+    /// `?email=`). Unset: the API's own, `byEmail` on Campaign Standard and
+    /// `email` on a migrated tenant, whose filters go without `by`.
+    #[serde(default)]
+    pub email_filter: Option<ApiName>,
     /// `https://mc.adobe.io` in production; the emulator's URL otherwise.
     pub base_url: Url,
     /// The tenant's `<ORGANIZATION>` path segment.
@@ -498,6 +513,19 @@ impl CampaignSettings {
     /// a ceiling of matches that would hold every opt-out by email, or
     /// none.
     pub fn check(&self, kind: KeyKind) -> Result<(), String> {
+        let opt_out = self.opt_out_field.as_str();
+        let taken = [self.custom_key_field.as_str(), "email", "PKey", "href"];
+        if taken.iter().any(|name| name.eq_ignore_ascii_case(opt_out))
+            || self
+                .sensitive_field
+                .as_ref()
+                .is_some_and(|field| field.as_str().eq_ignore_ascii_case(opt_out))
+        {
+            return Err(format!(
+                "campaign.opt_out_field ({opt_out}) names a field the proxy reads or sets \
+                 for something else: it must be the boolean field of the opt-out of sale"
+            ));
+        }
         if !(1..=MOST_EMAIL_MATCHES).contains(&self.max_email_matches) {
             return Err(format!(
                 "campaign.max_email_matches ({}) must be between 1 and {MOST_EMAIL_MATCHES}",
@@ -557,6 +585,73 @@ impl TryFrom<String> for FieldName {
 }
 
 impl std::fmt::Display for FieldName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Which of Adobe's profile APIs the tenant speaks. Everything that
+/// differs between them is data in `campaign::api`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CampaignApi {
+    /// Campaign Standard's REST API.
+    #[default]
+    Standard,
+    /// The same API on a Campaign Standard tenant migrated to Campaign v8
+    /// (Adobe: "Campaign Standard APIs for migrated users").
+    V8Migrated,
+}
+
+impl CampaignApi {
+    /// The name used in settings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Standard => "standard",
+            Self::V8Migrated => "v8-migrated",
+        }
+    }
+}
+
+/// A field's or filter's name as Campaign's REST API spells it: a letter,
+/// then letters, digits or `_` (at most 64). Nothing else can reach a URL
+/// path or a JSON key the proxy builds from it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct ApiName(String);
+
+impl ApiName {
+    /// The name, as sent to Campaign.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ApiName {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        let shaped = name.len() <= 64
+            && name.starts_with(|c: char| c.is_ascii_alphabetic())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !shaped {
+            return Err(format!(
+                "{name:?} is not a name Campaign's REST API uses (a letter, then letters, \
+                 digits or _)"
+            ));
+        }
+        Ok(Self(name))
+    }
+}
+
+impl From<&str> for ApiName {
+    /// For names written in code, known to be shaped.
+    fn from(name: &str) -> Self {
+        Self::try_from(name.to_owned()).expect("a REST API name")
+    }
+}
+
+impl std::fmt::Display for ApiName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
@@ -810,6 +905,9 @@ fn default_max_email_matches() -> usize {
 fn default_true() -> bool {
     true
 }
+fn default_opt_out_field() -> ApiName {
+    ApiName::from("ccpaOptOut")
+}
 fn default_custom_key_field() -> String {
     "cusCustomerId".into()
 }
@@ -982,7 +1080,7 @@ fn nearest(key: &str) -> Option<&'static str> {
 /// Every setting's key, for naming the nearest to an unknown one. The
 /// tests check that each is a key the settings take, and that
 /// docs/operations.md lists each.
-const KEYS: [&str; 65] = [
+const KEYS: [&str; 68] = [
     "server.listen",
     "server.allowed_origins",
     "server.widget_dir",
@@ -998,6 +1096,9 @@ const KEYS: [&str; 65] = [
     "server.admin_listen",
     "server.trusted_proxies",
     "server.forwarded_header",
+    "campaign.api",
+    "campaign.opt_out_field",
+    "campaign.email_filter",
     "campaign.base_url",
     "campaign.organization",
     "campaign.standard_resource",
@@ -1094,6 +1195,46 @@ mod tests {
         );
         for secret in ["client-s3cr3t", "signing-s3cr3t"] {
             assert!(!printed.contains(secret), "{secret} printed: {printed}");
+        }
+    }
+
+    /// The tenant's API, its opt-out field and its email filter: read from
+    /// the file, shaped, and never a field the proxy uses for another end.
+    #[test]
+    fn the_tenants_api_is_a_setting_with_names_it_can_use() {
+        let settings: Settings = from_toml(REQUIRED).try_deserialize().unwrap();
+        let campaign = &settings.campaign;
+        assert_eq!(campaign.api, CampaignApi::Standard);
+        assert_eq!(campaign.opt_out_field.as_str(), "ccpaOptOut");
+        assert_eq!(campaign.email_filter, None, "the API's own");
+        let migrated = REQUIRED.replace(
+            "[campaign]",
+            "[campaign]\napi = \"v8-migrated\"\nopt_out_field = \"cusDoNotSell\"",
+        );
+        let settings: Settings = from_toml(&migrated).try_deserialize().unwrap();
+        assert_eq!(settings.campaign.api, CampaignApi::V8Migrated);
+        assert_eq!(settings.campaign.opt_out_field.as_str(), "cusDoNotSell");
+        for wrong in [
+            "",
+            "1field",
+            "ccpa/OptOut",
+            "opt out",
+            "x".repeat(65).as_str(),
+        ] {
+            assert!(ApiName::try_from(wrong.to_owned()).is_err(), "{wrong:?}");
+        }
+        for taken in [
+            "cusCustomerId",
+            "email",
+            "pkey",
+            "href",
+            "cusLimitSensitive",
+        ] {
+            let mut campaign = settings.campaign.clone();
+            campaign.sensitive_field = Some(FieldName("cusLimitSensitive".into()));
+            campaign.opt_out_field = ApiName::from(taken);
+            let refused = campaign.check(KeyKind::CustomKey).unwrap_err();
+            assert!(refused.contains("campaign.opt_out_field"), "{refused}");
         }
     }
 

@@ -241,13 +241,19 @@ impl Application {
     }
 }
 
-/// Stops the start when Campaign says the resource profiles are looked up
-/// in does not exist (a wrong organization, or the misspelled
-/// `profilesAndServices` of Adobe's CCPA page); when Campaign cannot be
-/// asked, the proxy starts all the same: it records requests durably and
-/// applies them once Campaign answers.
+/// Stops the start when Campaign says the tenant is not the one the
+/// settings describe: another API than `campaign.api`, no boolean
+/// `campaign.opt_out_field`, no `campaign.email_filter`, or no resource
+/// profiles are looked up in (a wrong organization, or the misspelled
+/// `profilesAndServices` of Adobe's CCPA page). When Campaign cannot be
+/// asked, the proxy starts all the same: it records requests durably,
+/// applies them once Campaign answers, and checks the tenant then.
 async fn check_campaign(campaign: &CampaignClient, kind: KeyKind) -> anyhow::Result<()> {
-    match campaign.check_resource(kind).await {
+    let checked = match campaign.check_tenant().await {
+        Ok(()) => campaign.check_resource(kind).await,
+        failed => failed,
+    };
+    match checked {
         Ok(()) => Ok(()),
         Err(CampaignError::Misconfigured(why)) => Err(anyhow::anyhow!(why)),
         Err(error) => {

@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use campaign_emulator::{Emulator, EmulatorConfig};
+use campaign_emulator::{Api, Emulator, EmulatorConfig};
 use ccpa_proxy::config::{
-    CampaignSettings, DeliverySettings, DemoSettings, EmailOptOutSettings, IdentitySettings,
-    KeyKind, LimitSettings, ServerSettings, Settings, StorageSettings,
+    CampaignApi, CampaignSettings, DeliverySettings, DemoSettings, EmailOptOutSettings,
+    IdentitySettings, KeyKind, LimitSettings, ServerSettings, Settings, StorageSettings,
 };
 use ccpa_proxy::startup::Application;
 use jsonwebtoken::{EncodingKey, Header, encode};
@@ -71,12 +71,45 @@ impl Default for ReservedPort {
     }
 }
 
-/// An emulator with the demo profiles on a free loopback port.
+/// Names the API the tests' emulator plays, and their proxies are set
+/// for: `standard` (unset) or `v8-migrated` (`cargo xtask test` runs the
+/// Campaign-facing suites again so).
+pub const CAMPAIGN_API_ENV: &str = "CCPA_TEST_CAMPAIGN_API";
+
+/// The opt-out field of the migrated tenant the tests play: a custom field
+/// of the company's own, as on a real migrated tenant, so that nothing can
+/// pass by writing Campaign Standard's `ccpaOptOut`.
+pub const MIGRATED_OPT_OUT_FIELD: &str = "cusCcpaOptOut";
+
+/// The emulator's settings for the API [`CAMPAIGN_API_ENV`] names.
+pub fn emulator_config() -> EmulatorConfig {
+    let api = std::env::var(CAMPAIGN_API_ENV).map_or(Api::Standard, |name| {
+        name.parse()
+            .unwrap_or_else(|e| panic!("{CAMPAIGN_API_ENV}: {e}"))
+    });
+    match api {
+        Api::Standard => EmulatorConfig::default(),
+        Api::V8Migrated => EmulatorConfig {
+            api,
+            opt_out_field: MIGRATED_OPT_OUT_FIELD.into(),
+            ..EmulatorConfig::default()
+        },
+    }
+}
+
+/// An emulator with the demo profiles on a free loopback port, playing
+/// the API [`CAMPAIGN_API_ENV`] names.
 pub async fn spawn_emulator() -> Emulator {
+    spawn_emulator_with(emulator_config()).await
+}
+
+/// An emulator with the demo profiles on a free loopback port, as `config`
+/// has it.
+pub async fn spawn_emulator_with(config: EmulatorConfig) -> Emulator {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
-    Emulator::spawn(listener, EmulatorConfig::default()).expect("emulator starts")
+    Emulator::spawn(listener, config).expect("emulator starts")
 }
 
 /// A proxy serving `settings` in the background; returns where it listens.
@@ -181,6 +214,12 @@ pub fn proxy_settings(emulator: &Emulator, database: &str) -> Settings {
             ..ServerSettings::on("127.0.0.1:0".parse().expect("a socket address"))
         },
         campaign: CampaignSettings {
+            api: match config.api {
+                Api::Standard => CampaignApi::Standard,
+                Api::V8Migrated => CampaignApi::V8Migrated,
+            },
+            opt_out_field: config.opt_out_field.as_str().into(),
+            email_filter: None,
             base_url: emulator.url().parse().expect("the emulator's URL"),
             organization: config.organization.clone(),
             standard_resource: "profileAndServices".into(),

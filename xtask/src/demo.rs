@@ -26,7 +26,12 @@ impl Drop for Running {
     }
 }
 
+/// The opt-out field of the migrated tenant the demo plays: a field of the
+/// company's own, as on a real one.
+const MIGRATED_OPT_OUT_FIELD: &str = "cusCcpaOptOut";
+
 pub fn run(root: &Path) -> Result {
+    let api = api_from_env()?;
     let port = port_from_env("CCPA_DEMO_PORT", 8080)?;
     let emulator_port = port_from_env("CCPA_EMULATOR_PORT", 8181)?;
     disk::ensure_room(root, disk::DEMO_BUILD_GB)?;
@@ -44,6 +49,7 @@ pub fn run(root: &Path) -> Result {
 
     let mut emulator = tied(bin.join("campaign-emulator"));
     emulator.args(["--listen", &format!("127.0.0.1:{emulator_port}")]);
+    emulator.args(["--api", api.name, "--opt-out-field", api.opt_out_field]);
     let emulator = Running(
         emulator
             .spawn()
@@ -63,6 +69,8 @@ pub fn run(root: &Path) -> Result {
             format!("{emulator_url}/ims/token/v3"),
         )
         .env("CCPA__CAMPAIGN__ORGANIZATION", ORGANIZATION)
+        .env("CCPA__CAMPAIGN__API", api.name)
+        .env("CCPA__CAMPAIGN__OPT_OUT_FIELD", api.opt_out_field)
         .env("CCPA__CAMPAIGN__CLIENT_ID", CLIENT_ID)
         .env("CCPA__CAMPAIGN__CLIENT_SECRET", CLIENT_SECRET)
         .env("CCPA__CAMPAIGN__SCOPE", "openid,AdobeID,campaign")
@@ -86,6 +94,7 @@ pub fn run(root: &Path) -> Result {
     wait_until_ok(port, "/health/ready")?;
 
     println!("\n  ccpa-optout demo: http://127.0.0.1:{port}/");
+    println!("  Campaign's API: {} (CCPA_CAMPAIGN_API)", api.name);
     println!("  Campaign emulator: {emulator_url}/_emulator/profiles");
     println!(
         "  Pick a demo customer, sign in, flip the switch, reload. Ctrl-C stops everything.\n"
@@ -103,6 +112,29 @@ fn fresh_database(root: &Path) -> Result<std::path::PathBuf> {
         let _ = std::fs::remove_file(dir.join(file));
     }
     Ok(dir.join("ccpa-proxy.db"))
+}
+
+/// The API the demo's tenant speaks, and its opt-out field.
+struct Api {
+    name: &'static str,
+    opt_out_field: &'static str,
+}
+
+/// `CCPA_CAMPAIGN_API`: `standard` (unset) or `v8-migrated`.
+fn api_from_env() -> Result<Api> {
+    match std::env::var("CCPA_CAMPAIGN_API").as_deref() {
+        Err(_) | Ok("standard") => Ok(Api {
+            name: "standard",
+            opt_out_field: "ccpaOptOut",
+        }),
+        Ok("v8-migrated") => Ok(Api {
+            name: "v8-migrated",
+            opt_out_field: MIGRATED_OPT_OUT_FIELD,
+        }),
+        Ok(other) => Err(format!(
+            "CCPA_CAMPAIGN_API={other} is not an API: standard or v8-migrated"
+        )),
+    }
 }
 
 fn port_from_env(name: &str, default: u16) -> Result<u16> {

@@ -128,7 +128,7 @@ async fn a_refused_connection_is_retried_until_campaign_starts() {
     assert_eq!(app.pending().await, 1);
 
     let campaign =
-        campaign_emulator::Emulator::spawn(reserved.listen(), Default::default()).unwrap();
+        campaign_emulator::Emulator::spawn(reserved.listen(), testkit::emulator_config()).unwrap();
     eventually(
         "the change reaches the new Campaign",
         Duration::from_secs(15),

@@ -39,7 +39,26 @@ pub async fn spawn_app_keyed_by_email() -> TestApp {
 /// Spawns an emulator, then a proxy configured against it; `customize`
 /// adjusts the proxy's settings before it starts.
 pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
-    let emulator = testkit::spawn_emulator().await;
+    spawn_app_on(testkit::emulator_config(), customize).await
+}
+
+/// A proxy in front of a tenant migrated to Campaign v8, whatever API the
+/// run plays otherwise.
+pub async fn spawn_app_migrated() -> TestApp {
+    let migrated = campaign_emulator::EmulatorConfig {
+        api: campaign_emulator::Api::V8Migrated,
+        opt_out_field: testkit::MIGRATED_OPT_OUT_FIELD.into(),
+        ..Default::default()
+    };
+    spawn_app_on(migrated, |_| {}).await
+}
+
+/// The same, in front of an emulator set as `config` has it.
+pub async fn spawn_app_on(
+    config: campaign_emulator::EmulatorConfig,
+    customize: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let emulator = testkit::spawn_emulator_with(config).await;
     let database = testkit::database().await;
     let mut settings = testkit::proxy_settings(&emulator, database.url());
     settings.server.allowed_origins = vec![ALLOWED_ORIGIN.into()];

@@ -20,6 +20,7 @@ mod openapi;
 mod opt_out;
 mod process;
 mod sensitive;
+mod tenant;
 mod tokens;
 mod upstream;
 mod validation;

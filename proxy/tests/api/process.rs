@@ -138,6 +138,8 @@ fn proxy_command(emulator: &Emulator, database: &str) -> (Command, Scratch) {
 [server]
 listen = "127.0.0.1:0"
 [campaign]
+api = "{api}"
+opt_out_field = "{opt_out_field}"
 base_url = "{url}"
 organization = "{org}"
 ims_token_url = "{url}/ims/token/v3"
@@ -158,6 +160,8 @@ backoff_max_ms = 500
 "#,
         url = emulator.url(),
         org = config.organization,
+        api = config.api.as_str(),
+        opt_out_field = config.opt_out_field,
         client_id = config.client_id,
         client_secret = config.client_secret,
     );
