@@ -5,7 +5,9 @@
 //!
 //! Anyone can be anyone here: it exists only when `demo.enabled` is set.
 
-use axum::extract::State;
+use std::sync::Arc;
+
+use axum::extract::{FromRef, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -16,10 +18,9 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::config::{IdentitySettings, KeyKind};
+use crate::config::{IdentitySettings, KeyKind, Settings};
 use crate::error::ApiError;
 use crate::identity::ProfileKey;
-use crate::startup::AppState;
 
 const COOKIE: &str = "ccpa_demo_customer";
 
@@ -27,7 +28,11 @@ const COOKIE: &str = "ccpa_demo_customer";
 const TOKEN_LIFETIME_SECS: u64 = 300;
 
 /// `/demo/sign-in`, `/demo/sign-out`, `/demo/session`, `/demo/token`.
-pub fn routes() -> Router<AppState> {
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Arc<Settings>: FromRef<S>,
+{
     Router::new()
         .route("/demo/sign-in", post(sign_in))
         .route("/demo/sign-out", post(sign_out))
@@ -77,11 +82,11 @@ fn with_cookie(cookie: String) -> Response {
 }
 
 async fn token(
-    State(state): State<AppState>,
+    State(settings): State<Arc<Settings>>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     let customer = signed_in_customer(&headers).ok_or(ApiError::MissingToken)?;
-    let token = mint(&state.settings.identity, &customer);
+    let token = mint(&settings.identity, &customer);
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
         Json(SignInToken { token }),

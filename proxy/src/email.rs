@@ -10,6 +10,7 @@
 //! about the address either way, and no opt-out is left unsent because
 //! someone used the address's limit up.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -22,10 +23,19 @@ use crate::config::{EmailOptOutSettings, KeyKind};
 use crate::error::ApiError;
 use crate::identity::{ProfileKey, Subject};
 use crate::limits::{Limit, client_of};
-use crate::metrics::Limited;
-use crate::routes::{Body, Provenance};
-use crate::startup::AppState;
+use crate::metrics::{Limited, Metrics};
+use crate::routes::{Body, Choices, Provenance};
 use crate::store::{Action, Choice, NewRequest, Source};
+
+/// What the route's door uses besides the choices: its limits, and the
+/// counter of requests they turned away.
+#[derive(Clone)]
+pub struct EmailGuard {
+    /// Per client address, and per email address.
+    pub limits: Arc<EmailLimits>,
+    /// Where a request turned away is counted.
+    pub metrics: Arc<Metrics>,
+}
 
 /// The limits of the route: per client address, and per email address.
 pub struct EmailLimits {
@@ -46,7 +56,8 @@ impl EmailLimits {
 /// `POST /api/v1/opt-out/email` with `{"email": "<address>"}`: `202
 /// {"received": true}`, whoever has the address.
 pub async fn post_email(
-    State(app): State<AppState>,
+    State(guard): State<EmailGuard>,
+    State(app): State<Choices>,
     ClientAddr(client): ClientAddr,
     how: Provenance,
     Body(EmailOptOut { email }): Body<EmailOptOut>,
@@ -55,10 +66,10 @@ pub async fn post_email(
         shape: r#"{"email": "<address>"}"#,
         why: why.into(),
     })?;
-    let limits = &app.email_limits;
+    let limits = &guard.limits;
     let client = client_of(client);
     limits.by_client.allow(&client).map_err(|wait| {
-        app.metrics.limited(Limited::Email);
+        guard.metrics.limited(Limited::Email);
         ApiError::TooManyRequests(wait)
     })?;
     // Prefixed, so that it can never be taken for a host's `sub`.

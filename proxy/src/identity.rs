@@ -6,8 +6,9 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{Method, header};
 use hmac::{Hmac, Mac};
@@ -18,7 +19,7 @@ use sha2::Sha256;
 
 use crate::config::{IdentitySettings, KeyKind, KeySymbols};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::limits::Limits;
 
 mod address;
 mod keys;
@@ -354,10 +355,24 @@ fn claim_str<'c>(claims: &'c HashMap<String, Value>, name: &str) -> Result<&'c s
         .ok_or(ApiError::InvalidToken("a required claim is missing"))
 }
 
-impl FromRequestParts<AppState> for AuthUser {
+/// What the [`AuthUser`] extractor uses: the verifier of sign-in tokens,
+/// and the per-customer limits it counts a request against.
+#[derive(Clone)]
+pub struct SignIn {
+    /// Verifies sign-in tokens.
+    pub verifier: Arc<TokenVerifier>,
+    /// What one customer may ask for.
+    pub limits: Arc<Limits>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AuthUser
+where
+    SignIn: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let state = SignIn::from_ref(state);
         let mut headers = parts.headers.get_all(header::AUTHORIZATION).iter();
         let header = headers.next().ok_or(ApiError::MissingToken)?;
         // Which of two would win depends on who reads them: neither does.

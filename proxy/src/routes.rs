@@ -3,6 +3,7 @@
 //! from the verified token only.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -17,15 +18,49 @@ use ccpa_api::{
 use serde_json::json;
 
 use crate::browser::{BrowserChoice, Cookies};
-use crate::campaign::{CampaignError, Health, Profile};
-use crate::delivery::Attempt;
+use crate::campaign::{CampaignClient, CampaignError, Health, Profile};
+use crate::delivery::{Attempt, Delivery};
 use crate::error::ApiError;
-use crate::identity::{AuthUser, ProfileKey};
-use crate::startup::AppState;
-use crate::store::{Action, Choice, NewRequest, Source};
+use crate::identity::{AuthUser, LogTags, ProfileKey};
+use crate::metrics::Metrics;
+use crate::store::{Action, Choice, NewRequest, Source, Store};
 
 /// Far above the 20-odd bytes of a real body, far below anything harmful.
 pub const MAX_BODY_BYTES: usize = 1024;
+
+/// What the routes that read and change choices use.
+#[derive(Clone)]
+pub struct Choices {
+    /// Where the choices are.
+    pub campaign: Arc<CampaignClient>,
+    /// Pending choices, and what was recorded of the signals.
+    pub store: Arc<Store>,
+    /// Records a change and applies it.
+    pub delivery: Arc<Delivery>,
+    /// Keyed tags for subjects in log lines.
+    pub log_tags: Arc<LogTags>,
+    /// Whether the site offers the limit on sensitive information
+    /// (`campaign.sensitive_field` is set).
+    pub sensitive_offered: bool,
+}
+
+/// What readiness, metrics and the admin listings read.
+#[derive(Clone)]
+pub struct Oversight {
+    /// What the latest call said about Campaign.
+    pub campaign: Arc<CampaignClient>,
+    /// The backlog.
+    pub store: Arc<Store>,
+    /// When a change counts as stuck; woken after a release.
+    pub delivery: Arc<Delivery>,
+    /// The counters.
+    pub metrics: Arc<Metrics>,
+}
+
+/// How long a body may take once its head is in
+/// (`server.body_timeout_ms`).
+#[derive(Clone, Copy)]
+pub struct BodyPatience(pub Duration);
 
 /// `GET /api/v1/opt-out`: the pending choice if one waits for Campaign,
 /// else Campaign's (no opt-out when Campaign has no profile yet). A signal
@@ -35,7 +70,7 @@ pub const MAX_BODY_BYTES: usize = 1024;
 /// opts anyone back in. Where the site offers it, the limit on the use of
 /// sensitive information comes with it, from the same look-up.
 pub async fn get_opt_out(
-    State(state): State<AppState>,
+    State(state): State<Choices>,
     user: AuthUser,
     how: Provenance,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -44,11 +79,11 @@ pub async fn get_opt_out(
 }
 
 async fn read_opt_out(
-    state: &AppState,
+    state: &Choices,
     user: &AuthUser,
     how: &Provenance,
 ) -> Result<Json<OptOutState>, ApiError> {
-    let offered = state.settings.campaign.sensitive_field.is_some();
+    let offered = state.sensitive_offered;
     let sale = state.store.pending_value(&user.key, Choice::Sale).await?;
     let sensitive = match offered {
         true => {
@@ -100,7 +135,7 @@ async fn read_opt_out(
 /// The opt-out of sale: pending, else Campaign's (`profile`, when `pending`
 /// is `None`), after applying a signal that the consumer opted out.
 async fn read_sale(
-    state: &AppState,
+    state: &Choices,
     user: &AuthUser,
     how: &Provenance,
     pending: Option<bool>,
@@ -146,7 +181,7 @@ async fn read_sale(
 /// Whether every profile with the signed-in email is opted out: the state
 /// of an email that several profiles share. An opt-out reaches them all;
 /// allowing sale on one of them is refused (`409`).
-async fn every_match_opted_out(state: &AppState, user: &AuthUser) -> Result<bool, CampaignError> {
+async fn every_match_opted_out(state: &Choices, user: &AuthUser) -> Result<bool, CampaignError> {
     let ProfileKey::Email(address) = &user.key else {
         return Err(CampaignError::AmbiguousProfile);
     };
@@ -159,7 +194,7 @@ async fn every_match_opted_out(state: &AppState, user: &AuthUser) -> Result<bool
 /// browser made before is from then on the account's business: their own
 /// choice stands, the browser's does not undo it at the next read.
 pub async fn patch_opt_out(
-    State(state): State<AppState>,
+    State(state): State<Choices>,
     user: AuthUser,
     how: Provenance,
     Body(update): OptOutBody,
@@ -177,7 +212,7 @@ pub async fn patch_opt_out(
 /// `PATCH /api/v1/opt-out/sensitive` with `{"limitSensitive": bool}`, where
 /// the site offers the choice: answered as the opt-out's PATCH is.
 pub async fn patch_sensitive(
-    State(state): State<AppState>,
+    State(state): State<Choices>,
     user: AuthUser,
     how: Provenance,
     Body(update): Body<SensitiveUpdate>,
@@ -200,7 +235,7 @@ fn status(pending: bool) -> StatusCode {
 /// Records the request (`choice` set to `value`) durably, then tries to
 /// apply it at once. Returns whether it is still pending.
 async fn record_and_apply(
-    state: &AppState,
+    state: &Choices,
     user: &AuthUser,
     how: &Provenance,
     (choice, value): (Choice, bool),
@@ -346,10 +381,13 @@ pub struct Body<T>(pub T);
 /// The PATCH and PUT body, `{"ccpaOptOut": <bool>}`.
 pub type OptOutBody = Body<OptOutUpdate>;
 
-impl<T: Contract> FromRequest<AppState> for Body<T> {
+impl<S: Send + Sync, T: Contract> FromRequest<S> for Body<T>
+where
+    BodyPatience: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
         let is_json = request
             .headers()
             .get(header::CONTENT_TYPE)
@@ -360,7 +398,7 @@ impl<T: Contract> FromRequest<AppState> for Body<T> {
             return Err(ApiError::UnsupportedMediaType);
         }
         // A body sent a byte at a time must not hold the request open.
-        let patience = Duration::from_millis(state.settings.server.body_timeout_ms);
+        let BodyPatience(patience) = BodyPatience::from_ref(state);
         let read = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES);
         let bytes = tokio::time::timeout(patience, read)
             .await
@@ -417,27 +455,27 @@ pub async fn live() -> Json<serde_json::Value> {
 /// requests into errors. Campaign's state is what the latest call (or the
 /// periodic check) found: a probe asks Campaign and IMS nothing. What is
 /// wrong, and the backlog, are for the admin listener only.
-pub async fn ready(State(state): State<AppState>) -> Response {
+pub async fn ready(State(state): State<Oversight>) -> Response {
     readiness(&state, false).await
 }
 
 /// `GET /health/ready` on the admin listener: the same, with what is wrong
 /// and the backlog.
-pub async fn ready_in_full(State(state): State<AppState>) -> Response {
+pub async fn ready_in_full(State(state): State<Oversight>) -> Response {
     readiness(&state, true).await
 }
 
 /// `GET /metrics` on the admin listener, in Prometheus' text format.
 /// Storage failing costs only the backlog's gauges: the counters are what
 /// an operator needs most then.
-pub async fn metrics(State(state): State<AppState>) -> Response {
+pub async fn metrics(State(state): State<Oversight>) -> Response {
     let backlog = state.store.backlog(state.delivery.stuck_after()).await.ok();
     let text = state.metrics.render(backlog.as_ref());
     let kind = "text/plain; version=0.0.4; charset=utf-8";
     ([(header::CONTENT_TYPE, kind)], text).into_response()
 }
 
-async fn readiness(state: &AppState, full: bool) -> Response {
+async fn readiness(state: &Oversight, full: bool) -> Response {
     let health = state.campaign.health();
     let (upstream, problem) = (health.as_str(), health.problem());
     // The backlog's query is the check: it reads the tables a request is
@@ -481,7 +519,7 @@ const LISTED: u32 = 1_000;
 /// `GET /changes/stuck` on the admin listener: the changes still failing
 /// after `delivery.stuck_after_ms`, longest first, each with its response
 /// deadline (§ 7026(f)). Audit numbers and request ids, never a key.
-pub async fn stuck(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn stuck(State(state): State<Oversight>) -> Result<Json<serde_json::Value>, ApiError> {
     let changes = state
         .store
         .stuck(state.delivery.stuck_after(), LISTED)
@@ -491,14 +529,14 @@ pub async fn stuck(State(state): State<AppState>) -> Result<Json<serde_json::Val
 
 /// `GET /changes/held` on the admin listener: the profiles to create for
 /// addresses nobody has that wait for the creation budget, longest first.
-pub async fn held(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn held(State(state): State<Oversight>) -> Result<Json<serde_json::Value>, ApiError> {
     Ok(listing(state.store.held(LISTED).await?))
 }
 
 /// `POST /changes/held/release` on the admin listener: lets every held
 /// creation through at once, past the budget (an operator's decision).
 pub async fn release_held(
-    State(state): State<AppState>,
+    State(state): State<Oversight>,
     headers: axum::http::HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     from_an_operator(&headers)?;

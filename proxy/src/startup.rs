@@ -31,39 +31,95 @@ use crate::campaign::{CampaignClient, CampaignError};
 use crate::clients::{self, ClientAddr};
 use crate::config::{KeyKind, ServerSettings, Settings};
 use crate::delivery::Delivery;
-use crate::email::EmailLimits;
-use crate::identity::{Keys, LogTags, TokenVerifier};
+use crate::email::{EmailGuard, EmailLimits};
+use crate::identity::{Keys, LogTags, SignIn, TokenVerifier};
 use crate::limits::Limits;
 use crate::metrics::Metrics;
+use crate::routes::{BodyPatience, Choices, Oversight};
 use crate::store::Store;
 use crate::{browser, demo, email, front, routes};
 
-/// What every handler can reach. Built once; cloning copies five pointers.
+/// The whole application, assembled once here and private to this module:
+/// handlers and extractors take the pieces they use (the sub-states
+/// below), so that nothing below `startup` can depend on the whole.
 #[derive(Clone)]
-pub struct AppState {
+struct AppState {
     /// The settings the proxy started with.
-    pub settings: Arc<Settings>,
+    settings: Arc<Settings>,
     /// The Campaign client, with its connection pool and token cache.
-    pub campaign: Arc<CampaignClient>,
+    campaign: Arc<CampaignClient>,
     /// The sign-in token verifier.
-    pub verifier: Arc<TokenVerifier>,
+    verifier: Arc<TokenVerifier>,
     /// Requests and the audit trail.
-    pub store: Arc<Store>,
+    store: Arc<Store>,
     /// Applies recorded changes to Campaign.
-    pub delivery: Arc<Delivery>,
+    delivery: Arc<Delivery>,
     /// What the opt-out by email lets one client, or one address, ask.
-    pub email_limits: Arc<EmailLimits>,
+    email_limits: Arc<EmailLimits>,
     /// Keyed tags for subjects in log lines.
-    pub log_tags: Arc<LogTags>,
+    log_tags: Arc<LogTags>,
     /// What one customer, or one client address, may ask for.
-    pub limits: Arc<Limits>,
+    limits: Arc<Limits>,
     /// What operators watch.
-    pub metrics: Arc<Metrics>,
+    metrics: Arc<Metrics>,
 }
 
 impl FromRef<AppState> for Cookies {
     fn from_ref(app: &AppState) -> Self {
         Cookies::new(app.settings.server.secure_cookies)
+    }
+}
+
+impl FromRef<AppState> for Choices {
+    fn from_ref(app: &AppState) -> Self {
+        Choices {
+            campaign: app.campaign.clone(),
+            store: app.store.clone(),
+            delivery: app.delivery.clone(),
+            log_tags: app.log_tags.clone(),
+            sensitive_offered: app.settings.campaign.sensitive_field.is_some(),
+        }
+    }
+}
+
+impl FromRef<AppState> for Oversight {
+    fn from_ref(app: &AppState) -> Self {
+        Oversight {
+            campaign: app.campaign.clone(),
+            store: app.store.clone(),
+            delivery: app.delivery.clone(),
+            metrics: app.metrics.clone(),
+        }
+    }
+}
+
+impl FromRef<AppState> for SignIn {
+    fn from_ref(app: &AppState) -> Self {
+        SignIn {
+            verifier: app.verifier.clone(),
+            limits: app.limits.clone(),
+        }
+    }
+}
+
+impl FromRef<AppState> for EmailGuard {
+    fn from_ref(app: &AppState) -> Self {
+        EmailGuard {
+            limits: app.email_limits.clone(),
+            metrics: app.metrics.clone(),
+        }
+    }
+}
+
+impl FromRef<AppState> for BodyPatience {
+    fn from_ref(app: &AppState) -> Self {
+        BodyPatience(Duration::from_millis(app.settings.server.body_timeout_ms))
+    }
+}
+
+impl FromRef<AppState> for Arc<Settings> {
+    fn from_ref(app: &AppState) -> Self {
+        app.settings.clone()
     }
 }
 
@@ -277,7 +333,7 @@ fn admin_router(state: AppState) -> Router {
 }
 
 /// Every route and layer of the proxy.
-pub fn router(state: AppState) -> Router {
+fn router(state: AppState) -> Router {
     let api = Router::new()
         .route(
             OPT_OUT_PATH,
