@@ -113,6 +113,10 @@ fn gateway_error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
+/// A custom field of another type than a boolean, the same on every
+/// profile: what a setting that names the wrong field finds.
+const SEGMENT_FIELD: &str = "cusSegment";
+
 /// Whether `resource` shows the field `name`: a custom (`cus…`) field
 /// only the extended one.
 fn shows(resource: Resource, name: &str) -> bool {
@@ -137,7 +141,11 @@ fn render(profile: &Profile, resource: Resource, base: &str, config: &EmulatorCo
     }
     if resource == Resource::Extended {
         body["cusCustomerId"] = json!(profile.cus_customer_id);
-        body[SENSITIVE_FIELD] = json!(profile.cus_limit_sensitive);
+        body[SEGMENT_FIELD] = json!("retail");
+        body[SENSITIVE_FIELD] = match (config.api, profile.sensitive_blank) {
+            (Api::V8Migrated, true) => Value::Null,
+            _ => json!(profile.cus_limit_sensitive),
+        };
     }
     body
 }
@@ -282,7 +290,7 @@ pub async fn get(
     }
     let base = base_url(&app, &headers);
     let mut store = app.store.lock().expect("emulator store poisoned");
-    match find(&mut store, resource, &path) {
+    match find(&mut store, (resource, app.config.custom_keys), &path) {
         Some(profile) => Json(render(profile, resource, &base, &app.config)).into_response(),
         None => not_found(app.config.api),
     }
@@ -290,19 +298,18 @@ pub async fn get(
 
 fn find<'s>(
     store: &'s mut crate::store::Store,
-    resource: Resource,
+    (resource, custom_keys): (Resource, bool),
     path: &ProfilePath,
 ) -> Option<&'s mut Profile> {
     match resource {
-        Resource::Standard => store.by_pkey_mut(&path.key),
-        Resource::Extended => store.by_ext_key_mut(&path.key),
+        Resource::Extended if custom_keys => store.by_ext_key_mut(&path.key),
+        _ => store.by_pkey_mut(&path.key),
     }
 }
 
 /// `PATCH …/profile/<key>`: changes only the attributes in the body and
 /// answers the documented `{"PKey", "href"}`. An empty body changes
-/// nothing; a migrated tenant answers it 204, and a PATCH of the postal
-/// address (`location`) 500.
+/// nothing; a migrated tenant answers it 204.
 pub async fn patch(
     State((app, resource)): State<(AppState, Resource)>,
     Path(path): Path<ProfilePath>,
@@ -318,12 +325,8 @@ pub async fn patch(
     };
     let (config, base) = (&app.config, base_url(&app, &headers));
     let migrated = config.api == Api::V8Migrated;
-    if migrated && changes.contains_key("location") {
-        let failed = campaign_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error");
-        return failed.into_response();
-    }
     let mut store = app.store.lock().expect("emulator store poisoned");
-    let Some(profile) = find(&mut store, resource, &path) else {
+    let Some(profile) = find(&mut store, (resource, app.config.custom_keys), &path) else {
         return not_found(config.api);
     };
     let mut updated = profile.clone();
@@ -376,6 +379,7 @@ pub async fn create(
         ccpa_opt_out: false,
         cus_limit_sensitive: false,
         opt_out_blank: false,
+        sensitive_blank: false,
     };
     if let Some(key) = fields.get("cusCustomerId") {
         let Some(key) = key.as_str() else {
@@ -434,6 +438,7 @@ pub async fn resource_type(
         fields.extend([
             field("cusCustomerId", "string"),
             field(SENSITIVE_FIELD, "boolean"),
+            field(SEGMENT_FIELD, "string"),
         ]);
     }
     let path = resource.path();
@@ -542,11 +547,16 @@ fn apply(
                 profile.ccpa_opt_out = *b;
                 profile.opt_out_blank = false;
             }
-            (SENSITIVE_FIELD, Value::Bool(b)) if extended => profile.cus_limit_sensitive = *b,
+            (SENSITIVE_FIELD, Value::Bool(b)) if extended => {
+                profile.cus_limit_sensitive = *b;
+                profile.sensitive_blank = false;
+            }
             ("firstName", Value::String(s)) => profile.first_name.clone_from(s),
             ("lastName", Value::String(s)) => profile.last_name.clone_from(s),
             ("email", Value::String(s)) => profile.email.clone_from(s),
-            ("PKey" | "href" | "cusCustomerId", _) => return Err(Refusal::ReadOnly(name.clone())),
+            ("PKey" | "href" | "cusCustomerId" | SEGMENT_FIELD, _) => {
+                return Err(Refusal::ReadOnly(name.clone()));
+            }
             (SENSITIVE_FIELD, _) if extended => return Err(Refusal::WrongType(name.clone())),
             ("firstName" | "lastName" | "email", _) => {
                 return Err(Refusal::WrongType(name.clone()));

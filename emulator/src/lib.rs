@@ -47,6 +47,10 @@ pub struct EmulatorConfig {
     /// Standard's `ccpaOptOut`, or a migrated tenant's own (a name starting
     /// with `cus` is a custom field: only the extended resource shows it).
     pub opt_out_field: String,
+    /// Whether the extended resource finds a profile by its custom key, as
+    /// Adobe documents for Campaign Standard (for a migrated tenant it does
+    /// not say): otherwise only by PKey.
+    pub custom_keys: bool,
 }
 
 /// The API the emulator plays.
@@ -103,6 +107,7 @@ impl Default for EmulatorConfig {
             big_table_threshold: 100_000,
             api: Api::Standard,
             opt_out_field: "ccpaOptOut".into(),
+            custom_keys: true,
         }
     }
 }
@@ -196,13 +201,14 @@ impl Emulator {
         self.store().create(test_profile(key, email, false, false));
     }
 
-    /// Adds a profile with custom key `key` as a migration to Campaign v8
-    /// may leave one: its opt-out field blank (`null`) until set.
-    pub fn add_customer_left_blank(&self, key: &str) {
-        let email = format!("{}@example.com", key.to_ascii_lowercase());
-        let mut profile = test_profile(key, &email, false, false);
+    /// Leaves the custom fields of the profile with custom key `key` as a
+    /// migration to Campaign v8 may: its opt-out and sensitive fields blank
+    /// (`null`) until set, whatever they held.
+    pub fn leave_blank(&self, key: &str) {
+        let mut store = self.store();
+        let profile = store.by_ext_key_mut(key).expect("a profile with that key");
         profile.opt_out_blank = true;
-        self.store().create(profile);
+        profile.sensitive_blank = true;
     }
 
     /// Adds a profile with custom key `key` that already holds these
@@ -340,5 +346,6 @@ fn test_profile(key: &str, email: &str, ccpa_opt_out: bool, cus_limit_sensitive:
         ccpa_opt_out,
         cus_limit_sensitive,
         opt_out_blank: false,
+        sensitive_blank: false,
     }
 }

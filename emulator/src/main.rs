@@ -72,6 +72,7 @@ async fn main() -> anyhow::Result<()> {
             big_table_threshold: args.big_table_threshold,
             api: args.api,
             opt_out_field: args.opt_out_field,
+            custom_keys: true,
         },
     )?;
     for i in 0..args.customers {

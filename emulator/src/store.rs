@@ -36,6 +36,9 @@ pub struct Profile {
     /// Campaign v8: a migrated tenant shows it `null` until it is set.
     #[serde(default)]
     pub opt_out_blank: bool,
+    /// The same for [`SENSITIVE_FIELD`].
+    #[serde(default)]
+    pub sensitive_blank: bool,
 }
 
 /// The name of the emulator's custom field for the limit on the use of
@@ -54,6 +57,7 @@ pub fn demo_profiles() -> Vec<Profile> {
         ccpa_opt_out: opt,
         cus_limit_sensitive: false,
         opt_out_blank: false,
+        sensitive_blank: false,
     };
     vec![
         p(

@@ -441,7 +441,7 @@ pub struct CampaignSettings {
     pub base_url: Url,
     /// The tenant's `<ORGANIZATION>` path segment.
     pub organization: String,
-    /// The profile resource for look-ups by email.
+    /// Campaign Standard's profile resource (look-ups by email there).
     #[serde(default = "default_standard_resource")]
     pub standard_resource: String,
     /// The extended profile resource, addressed by custom key.
@@ -470,7 +470,7 @@ pub struct CampaignSettings {
     #[serde(default = "default_max_calls_per_second")]
     pub max_calls_per_second: u32,
     /// An opt-out for a key Campaign has no profile for creates one,
-    /// flagged `ccpaOptOut: true` (the seed's POST): a suppression record,
+    /// flagged in `opt_out_field` (the seed's POST): a suppression record,
     /// so that the person is known not to be sold if they appear later.
     #[serde(default = "default_true")]
     pub create_missing_profiles: bool,
@@ -488,7 +488,8 @@ pub struct CampaignSettings {
     /// the limit on the use of sensitive personal information (`true`:
     /// limited), e.g. `cusLimitSensitive`. Unset, the proxy offers no such
     /// choice. It needs identities by custom key: custom fields live in the
-    /// extended resource, which `byEmail` look-ups do not read.
+    /// extended resource, which Campaign Standard's look-ups by email do
+    /// not read.
     #[serde(default)]
     pub sensitive_field: Option<FieldName>,
     /// Whether the profile Campaign answers a custom-key look-up with must
@@ -526,6 +527,18 @@ impl CampaignSettings {
                  for something else: it must be the boolean field of the opt-out of sale"
             ));
         }
+        // Campaign's own fields and routes (`blackListEmail`, `email`, a
+        // `by…` filter) are never the opt-out: writing the opt-out of sale
+        // into the email block list would re-subscribe whoever allows sale.
+        let own = opt_out != "ccpaOptOut"
+            && !opt_out.starts_with("cus")
+            && crate::identity::names_a_campaign_route(opt_out);
+        if own {
+            return Err(format!(
+                "campaign.opt_out_field ({opt_out}) is one of Campaign's own fields: it must be \
+                 the field of the opt-out of sale (ccpaOptOut, or a field of your own)"
+            ));
+        }
         if !(1..=MOST_EMAIL_MATCHES).contains(&self.max_email_matches) {
             return Err(format!(
                 "campaign.max_email_matches ({}) must be between 1 and {MOST_EMAIL_MATCHES}",
@@ -538,8 +551,7 @@ impl CampaignSettings {
         if kind == KeyKind::Email {
             return Err(format!(
                 "campaign.sensitive_field ({field}) needs identity.key_kind = \"custom-key\": \
-                 custom fields live in the extended profile resource, and profiles found \
-                 by email come from the standard one"
+                 custom fields are read, and the limit found, by custom key only"
             ));
         }
         if field.as_str().eq_ignore_ascii_case(&self.custom_key_field) {
@@ -1229,6 +1241,8 @@ mod tests {
             "pkey",
             "href",
             "cusLimitSensitive",
+            "blackListEmail",
+            "byEmail",
         ] {
             let mut campaign = settings.campaign.clone();
             campaign.sensitive_field = Some(FieldName("cusLimitSensitive".into()));

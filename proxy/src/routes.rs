@@ -103,10 +103,27 @@ async fn read_opt_out(
         },
         false => Ok(None),
     };
+    // A limit a migration lost, that the trail shows applied: sent again.
+    let lost = match (&profile, offered && sensitive.is_none()) {
+        (Ok(Some(found)), true) => lost(state, user, found, Choice::Sensitive).await?,
+        _ => false,
+    };
+    let restored = match lost {
+        true => {
+            let chosen = (Choice::Sensitive, true);
+            let pending = record_and_apply(state, user, how, chosen, Source::Restored).await?;
+            Some(SensitiveState {
+                limited: true,
+                pending,
+            })
+        }
+        false => None,
+    };
     // The limit when it is known: pending, or read. Campaign failing, or
     // its answer lacking the field, costs only this part of the answer:
     // the opt-out (and a signal to record) never waits for it.
     let sensitive = match (offered, sensitive, &profile) {
+        _ if restored.is_some() => restored,
         (false, ..) => None,
         (true, Some(limited), _) => Some(SensitiveState {
             limited,
@@ -148,6 +165,14 @@ async fn read_sale(
         Some(Source::Gpc) if state.store.gpc_waived(&user.subject).await? => None,
         signal => signal,
     };
+    // An opt-out a migration lost, that the trail shows applied: sent
+    // again, never shown as sale allowed.
+    let signal = match (signal, &profile) {
+        (None, Ok(Some(found))) if lost(state, user, found, Choice::Sale).await? => {
+            Some(Source::Restored)
+        }
+        (signal, _) => signal,
+    };
     let current = match profile {
         Ok(found) => Ok(found.is_some_and(|p| p.ccpa_opt_out)),
         Err(CampaignError::AmbiguousProfile) => every_match_opted_out(state, user).await,
@@ -173,9 +198,25 @@ async fn read_sale(
             });
     let pending = record_and_apply(state, user, how, (Choice::Sale, true), source).await?;
     let Json(mut read) = answer(true, pending, how);
-    read.signal_applied = true;
+    // The consumer's own earlier choice is no signal.
+    read.signal_applied = source != Source::Restored;
     read.gpc_conflict = conflict;
     Ok(Json(read))
+}
+
+/// Whether Campaign answered `choice` blank where the audit trail shows
+/// the consumer's opt-out (or limit) applied: a migration to Campaign v8
+/// lost it.
+async fn lost(
+    state: &Choices,
+    user: &AuthUser,
+    found: &Profile,
+    choice: Choice,
+) -> Result<bool, ApiError> {
+    if !found.left_blank(choice) {
+        return Ok(false);
+    }
+    Ok(state.store.last_applied(&user.subject, choice).await? == Some(true))
 }
 
 /// Whether every profile with the signed-in email is opted out: the state

@@ -27,7 +27,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::browser::Cookies;
-use crate::campaign::{CampaignClient, CampaignError};
+use crate::campaign::{CampaignClient, CampaignError, Needs};
 use crate::clients::{self, ClientAddr};
 use crate::config::{KeyKind, ServerSettings, Settings};
 use crate::delivery::Delivery;
@@ -140,9 +140,8 @@ pub struct Application {
     store: Arc<Store>,
     delivery: Arc<Delivery>,
     campaign: Arc<CampaignClient>,
-    /// What profiles are looked up by, and how often Campaign is checked
-    /// when nothing else asks it.
-    watch: (KeyKind, Duration),
+    /// How often Campaign is checked when nothing else asks it.
+    watch: Duration,
     /// The front door's bounds.
     server: ServerSettings,
 }
@@ -179,11 +178,17 @@ impl Application {
         let keys = Keys::load(&settings.identity).await?;
         let metrics = Arc::new(Metrics::default());
         let store = Arc::new(Store::connect(&settings.storage).await?);
+        let needs = Needs {
+            key_kind: settings.identity.key_kind,
+            by_email: settings.identity.key_kind == KeyKind::Email
+                || settings.email_opt_out.enabled,
+        };
         let campaign = Arc::new(CampaignClient::new(
             settings.campaign.clone(),
+            needs,
             metrics.clone(),
         )?);
-        check_campaign(&campaign, settings.identity.key_kind).await?;
+        check_campaign(&campaign).await?;
         let delivery = Arc::new(Delivery::new(
             store.clone(),
             campaign.clone(),
@@ -191,10 +196,7 @@ impl Application {
             (settings.delivery.clone(), settings.email_opt_out.budget()),
             metrics.clone(),
         ));
-        let watch = (
-            settings.identity.key_kind,
-            Duration::from_millis(settings.campaign.health_check_ms),
-        );
+        let watch = Duration::from_millis(settings.campaign.health_check_ms);
         let state = AppState {
             campaign: campaign.clone(),
             verifier: Arc::new(TokenVerifier::new(&settings.identity, keys)),
@@ -258,10 +260,10 @@ impl Application {
     ) -> std::io::Result<()> {
         let stop = CancellationToken::new();
         let worker = tokio::spawn(self.delivery.run(stop.clone()));
-        let (kind, every) = self.watch;
+        let every = self.watch;
         let campaign = self.campaign.clone();
         let watcher = stop.clone();
-        tokio::spawn(async move { campaign.watch(kind, every, watcher).await });
+        tokio::spawn(async move { campaign.watch(every, watcher).await });
         let admin = self.admin.map(|(listener, router)| {
             let (server, metrics, stop) = (self.server.clone(), self.metrics.clone(), stop.clone());
             tokio::spawn(async move {
@@ -304,16 +306,16 @@ impl Application {
 /// `profilesAndServices` of Adobe's CCPA page). When Campaign cannot be
 /// asked, the proxy starts all the same: it records requests durably,
 /// applies them once Campaign answers, and checks the tenant then.
-async fn check_campaign(campaign: &CampaignClient, kind: KeyKind) -> anyhow::Result<()> {
+async fn check_campaign(campaign: &CampaignClient) -> anyhow::Result<()> {
     let checked = match campaign.check_tenant().await {
-        Ok(()) => campaign.check_resource(kind).await,
+        Ok(()) => campaign.check_resource().await,
         failed => failed,
     };
     match checked {
         Ok(()) => Ok(()),
         Err(CampaignError::Misconfigured(why)) => Err(anyhow::anyhow!(why)),
         Err(error) => {
-            tracing::warn!(%error, "could not check Campaign's profile resource at start");
+            tracing::warn!(%error, "could not check the Campaign tenant at start");
             Ok(())
         }
     }

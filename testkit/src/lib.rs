@@ -73,7 +73,7 @@ impl Default for ReservedPort {
 
 /// Names the API the tests' emulator plays, and their proxies are set
 /// for: `standard` (unset) or `v8-migrated` (`cargo xtask test` runs the
-/// Campaign-facing suites again so).
+/// proxy's integration tests again so).
 pub const CAMPAIGN_API_ENV: &str = "CCPA_TEST_CAMPAIGN_API";
 
 /// The opt-out field of the migrated tenant the tests play: a custom field

@@ -8,12 +8,9 @@ use serde::Deserialize;
 use super::CampaignError;
 use super::api::Api;
 
-/// Campaign's error body, as far as the proxy reads it. (The API
-/// gateway's own errors carry `error_code` instead of `code`.)
+/// Campaign's error body, as far as the proxy reads it.
 #[derive(Debug, Deserialize)]
 struct ErrorAnswer {
-    #[serde(default)]
-    code: Option<u16>,
     message: String,
 }
 
@@ -73,15 +70,6 @@ impl Answer {
         self.status == StatusCode::NOT_FOUND
             && serde_json::from_slice::<ErrorAnswer>(&self.body)
                 .is_ok_and(|e| e.message.contains(words))
-    }
-
-    /// Whether this is a 404 or a 500 in Campaign's own words (its error
-    /// body, with a `code`), not the gateway's or a load balancer's.
-    pub(super) fn is_campaigns_own_failure(&self) -> bool {
-        matches!(
-            self.status,
-            StatusCode::NOT_FOUND | StatusCode::INTERNAL_SERVER_ERROR
-        ) && serde_json::from_slice::<ErrorAnswer>(&self.body).is_ok_and(|e| e.code.is_some())
     }
 
     /// The error for an answer that is not the success asked for.

@@ -23,6 +23,8 @@ pub enum Resource {
 pub struct Api {
     /// Its name in sentences for operators.
     pub name: &'static str,
+    /// Its value of `campaign.api`.
+    pub setting: &'static str,
     /// The filter that finds profiles by email, unless
     /// `campaign.email_filter` names another.
     pub email_filter: &'static str,
@@ -41,6 +43,9 @@ pub struct Api {
 
 /// What a migrated tenant answers for a PKey it cannot decrypt.
 pub const UNDECRYPTABLE: &str = "Unable to decrypt PKey";
+
+/// Every API, for telling which one a tenant speaks.
+pub static ALL: [&Api; 2] = [&standard::STANDARD, &v8_migrated::V8_MIGRATED];
 
 /// The ways of the API `campaign.api` names.
 pub fn of(api: CampaignApi) -> &'static Api {

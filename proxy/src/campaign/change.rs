@@ -35,6 +35,7 @@ impl CampaignClient {
         value: bool,
         sent: &AtomicBool,
     ) -> Result<(), CampaignError> {
+        self.tenant_allows_changes().await?;
         let field = self.field(choice)?;
         let (resource, body) = match key {
             ProfileKey::CustomKey(custom) => (
@@ -80,6 +81,7 @@ impl CampaignClient {
         value: bool,
         sent: &AtomicBool,
     ) -> Result<(), CampaignError> {
+        self.tenant_allows_changes().await?;
         let body = json!({ self.field(choice)?: value });
         let answer = {
             let _permit = self.permit().await?;
@@ -96,6 +98,11 @@ impl CampaignClient {
             StatusCode::OK => self.confirmed(&answer),
             StatusCode::NO_CONTENT => {
                 let read = self.read_back(profile.href.clone(), None).await?;
+                if read.href != profile.href {
+                    return Err(CampaignError::Unexpected(
+                        "a read-back answered with another profile".into(),
+                    ));
+                }
                 self.holds(read, profile.resource, (choice, value))
             }
             _ => Err(answer.failure(self.resource_name(profile.resource))),
@@ -124,6 +131,7 @@ impl CampaignClient {
         value: bool,
         sent: &AtomicBool,
     ) -> Result<bool, CampaignError> {
+        self.tenant_allows_changes().await?;
         let body = json!({ self.field(choice)?: value });
         let url = self.key_url(key)?;
         let answer = {

@@ -8,7 +8,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CampaignError {
     /// No profile has the user's key: Campaign said "document not found"
-    /// to a look-up by custom key, or `byEmail` matched none.
+    /// to a look-up by custom key, or the email filter matched none.
     #[error("no Campaign profile for this key")]
     ProfileNotFound,
     /// Several profiles share the user's email.
@@ -74,7 +74,7 @@ impl CampaignError {
 impl From<reqwest::Error> for CampaignError {
     fn from(error: reqwest::Error) -> Self {
         let (timeout, connect) = (error.is_timeout(), error.is_connect());
-        // `without_url`: a byEmail URL carries the user's email.
+        // `without_url`: an email filter's URL carries the user's email.
         let text = error.without_url().to_string();
         if timeout {
             Self::Timeout

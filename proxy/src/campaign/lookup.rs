@@ -8,6 +8,7 @@ use reqwest::StatusCode;
 use super::api::Resource;
 use super::{CampaignClient, CampaignError, Collection, Health, PAGE, Profile, ProfileBody};
 use crate::identity::{EmailAddress, ProfileKey};
+use url::Url;
 
 impl CampaignClient {
     /// Finds the profile for `key`: exactly one, or an error. A profile
@@ -65,40 +66,40 @@ impl CampaignClient {
         read_in: Resource,
     ) -> Result<Profile, CampaignError> {
         self.in_tenant(&body.href)?;
-        let ccpa_opt_out = self.opt_out_in(&body)?;
+        let opt_out = self.settings.opt_out_field.as_str();
+        let sale = self.boolean_in(&body, opt_out, "campaign.opt_out_field")?;
         let limit_sensitive = match &self.settings.sensitive_field {
             Some(field) if read_in == Resource::Extended => {
-                Some(match body.rest.get(field.as_str()) {
-                    Some(serde_json::Value::Bool(limited)) => Ok(*limited),
-                    _ => Err(CampaignError::Misconfigured(format!(
-                        "Campaign's profiles have no boolean {field}: check campaign.sensitive_field"
-                    ))),
-                })
+                Some(self.boolean_in(&body, field.as_str(), "campaign.sensitive_field"))
             }
             _ => None,
         };
         Ok(Profile {
-            ccpa_opt_out,
+            ccpa_opt_out: sale.unwrap_or(false),
+            sale_left_blank: sale.is_none(),
             limit_sensitive,
             href: body.href,
             resource: read_in,
         })
     }
 
-    /// The opt-out `body` holds. A migrated tenant may answer a field it
-    /// lost in the migration blank: nobody chose, so sale is not refused
-    /// (what the profile held before the migration is the tenant's to
-    /// restore; docs/operations.md says how to check).
-    fn opt_out_in(&self, body: &ProfileBody) -> Result<bool, CampaignError> {
-        let field = &self.settings.opt_out_field;
-        match body.rest.get(field.as_str()) {
-            Some(serde_json::Value::Bool(opted_out)) => Ok(*opted_out),
-            Some(serde_json::Value::Null) if self.api.blank_fields => Ok(false),
+    /// The boolean `field` of `body` (named by `setting`); `None` where the
+    /// API may leave fields blank and did: a migration lost the value, and
+    /// the audit trail may know it (`routes` asks it).
+    fn boolean_in(
+        &self,
+        body: &ProfileBody,
+        field: &str,
+        setting: &str,
+    ) -> Result<Option<bool>, CampaignError> {
+        match body.rest.get(field) {
+            Some(serde_json::Value::Bool(value)) => Ok(Some(*value)),
+            Some(serde_json::Value::Null) if self.api.blank_fields => Ok(None),
             None => Err(CampaignError::Misconfigured(format!(
-                "Campaign's profiles have no field {field}: check campaign.opt_out_field"
+                "Campaign's profiles have no field {field}: check {setting}"
             ))),
-            Some(_) => Err(CampaignError::Unexpected(format!(
-                "a profile whose {field} is not a boolean"
+            Some(_) => Err(CampaignError::Misconfigured(format!(
+                "Campaign's profiles hold {field} as another type than a boolean: check {setting}"
             ))),
         }
     }
@@ -136,6 +137,8 @@ impl CampaignClient {
     }
 
     async fn every_match(&self, address: &EmailAddress) -> Result<Vec<Profile>, CampaignError> {
+        // What it finds is changed next.
+        self.tenant_allows_changes().await?;
         let most = self.settings.max_email_matches;
         self.every_spelling(address, most)
             .await?
@@ -158,6 +161,43 @@ impl CampaignClient {
         Ok(found)
     }
 
+    /// `…/profile/<email filter>?email=<address>`, `page` profiles a page,
+    /// with the `next` link (which Campaign leaves out on a large table
+    /// unless asked).
+    pub(super) fn filter_url(&self, address: &str, page: usize) -> Url {
+        let mut url = self.resource_url(self.resource_name(self.api.email_resource));
+        url.path_segments_mut()
+            .expect("http URLs have paths")
+            .push(&self.email_filter);
+        url.query_pairs_mut()
+            .append_pair("email", address)
+            .append_pair("_lineCount", &page.to_string())
+            .append_pair("_forcePagination", "true");
+        url
+    }
+
+    /// Whether a profile the email filter found holds the address: a
+    /// filter of the company's own (a migrated tenant's) might match
+    /// otherwise (a part of it, or anything), and a stranger's profile
+    /// must never be read or changed for this address.
+    fn has_address(&self, body: &ProfileBody, spelling: &str) -> Result<(), CampaignError> {
+        let held = body.rest.get("email").and_then(serde_json::Value::as_str);
+        let same = |held: &str| {
+            EmailAddress::parse(held)
+                .ok()
+                .zip(EmailAddress::parse(spelling).ok())
+                .is_some_and(|(held, asked)| held.key() == asked.key())
+        };
+        match held {
+            Some(held) if same(held) => Ok(()),
+            _ => Err(CampaignError::Unexpected(format!(
+                "the filter {} answered a profile with another address: check \
+                 campaign.email_filter",
+                self.email_filter
+            ))),
+        }
+    }
+
     /// Adds to `found` the profiles the email filter finds for `spelling` that it
     /// lacks, page after page to the last (following Campaign's `next`
     /// links, which must stay in the tenant), or stops at more than `most`.
@@ -170,17 +210,8 @@ impl CampaignClient {
         found: &mut Vec<ProfileBody>,
     ) -> Result<(), CampaignError> {
         let resource = self.resource_name(self.api.email_resource);
-        let mut url = self.resource_url(resource);
-        url.path_segments_mut()
-            .expect("http URLs have paths")
-            .push(&self.email_filter);
-        // A page big enough to tell "more than `most`"; and the `next`
-        // link, which Campaign leaves out on a large table unless asked.
-        let page = PAGE.min(most.saturating_add(1)).to_string();
-        url.query_pairs_mut()
-            .append_pair("email", spelling)
-            .append_pair("_lineCount", &page)
-            .append_pair("_forcePagination", "true");
+        // A page big enough to tell "more than `most`".
+        let mut url = self.filter_url(spelling, PAGE.min(most.saturating_add(1)));
         loop {
             let answer = self.get(url).await?;
             if answer.status != StatusCode::OK {
@@ -189,6 +220,7 @@ impl CampaignClient {
             let page = answer.json::<Collection<ProfileBody>>()?;
             let before = found.len();
             for body in page.content {
+                self.has_address(&body, spelling)?;
                 if found.iter().all(|seen| seen.href != body.href) {
                     found.push(body);
                 }

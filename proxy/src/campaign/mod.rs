@@ -38,6 +38,7 @@ pub use error::{CampaignError, Health};
 use ims::TokenCache;
 pub use pace::as_worker;
 use pace::{Pace, is_worker};
+pub use tenant::Needs;
 
 /// A profile as far as the proxy needs it, for the length of one request.
 #[derive(Debug)]
@@ -45,11 +46,14 @@ pub struct Profile {
     /// The opt-out of sale: the field `campaign.opt_out_field` names
     /// (Campaign Standard's `ccpaOptOut`).
     pub ccpa_opt_out: bool,
+    /// Whether the opt-out came back blank (a migrated tenant's), read as
+    /// `false`.
+    sale_left_blank: bool,
     /// The field `campaign.sensitive_field` names, when one does and the
-    /// profile was read in the extended resource (the standard one, where
-    /// `byEmail` looks, has no custom fields); an error when the answer
-    /// lacks it. It never stands in the way of the opt-out.
-    limit_sensitive: Option<Result<bool, CampaignError>>,
+    /// profile was read in the extended resource (the standard one has no
+    /// custom fields); `None` when blank; an error when the answer lacks
+    /// it. It never stands in the way of the opt-out.
+    limit_sensitive: Option<Result<Option<bool>, CampaignError>>,
     /// The `href` Campaign gave for it: where changes go.
     href: Url,
     /// The resource it was read in.
@@ -62,10 +66,20 @@ impl Profile {
     pub fn value(&self, choice: Choice) -> Result<bool, CampaignError> {
         match (choice, &self.limit_sensitive) {
             (Choice::Sale, _) => Ok(self.ccpa_opt_out),
-            (Choice::Sensitive, Some(limited)) => limited.clone(),
+            (Choice::Sensitive, Some(limited)) => limited.clone().map(|v| v.unwrap_or(false)),
             (Choice::Sensitive, None) => Err(CampaignError::Misconfigured(
                 "the sensitive-information field is read by custom key only".into(),
             )),
+        }
+    }
+
+    /// Whether Campaign answered `choice` blank: a migration lost it, and
+    /// it reads as `false` (no opt-out, no limit) unless the audit trail
+    /// shows the consumer's choice applied before.
+    pub fn left_blank(&self, choice: Choice) -> bool {
+        match choice {
+            Choice::Sale => self.sale_left_blank,
+            Choice::Sensitive => matches!(self.limit_sensitive, Some(Ok(None))),
         }
     }
 
@@ -136,13 +150,24 @@ pub struct CampaignClient {
     /// or the API's own).
     email_filter: String,
     /// Whether the tenant was found to be the one the settings describe
-    /// (`check_tenant`); until then the watch checks it again.
+    /// (`check_tenant`); until then the watch checks it every period.
     tenant_checked: AtomicBool,
+    /// What the latest check of the tenant found wrong: readiness says it,
+    /// and changes wait, until a check finds it right.
+    tenant_problem: std::sync::Mutex<Option<String>>,
+    /// What the proxy asks of the tenant.
+    needs: Needs,
+    /// Held while a change checks the tenant: one check at a time.
+    checking: tokio::sync::Mutex<()>,
 }
 
 impl CampaignClient {
     /// A client for `settings`, with its timeouts applied to every call.
-    pub fn new(settings: CampaignSettings, metrics: Arc<Metrics>) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        settings: CampaignSettings,
+        needs: Needs,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(settings.timeout())
             .connect_timeout(settings.timeout())
@@ -164,6 +189,9 @@ impl CampaignClient {
             api,
             email_filter,
             tenant_checked: AtomicBool::new(false),
+            tenant_problem: std::sync::Mutex::new(None),
+            needs,
+            checking: tokio::sync::Mutex::new(()),
             http,
             permits: Semaphore::new(settings.max_concurrency.max(1)),
             settings,
@@ -178,18 +206,18 @@ impl CampaignClient {
         })
     }
 
-    /// Checks once that the resource `kind` keys are looked up in exists:
+    /// Checks once that the resource keys are looked up in exists:
     /// a wrong organization or resource name would otherwise only show as
     /// every request failing. `Misconfigured` when Campaign says it does
     /// not exist; other errors when Campaign could not say. Whatever it
     /// finds, a call that failed included, is what readiness reports next.
-    pub async fn check_resource(&self, kind: KeyKind) -> Result<(), CampaignError> {
-        let result = self.resource_answers(kind).await;
+    pub async fn check_resource(&self) -> Result<(), CampaignError> {
+        let result = self.resource_answers().await;
         self.observe(result)
     }
 
-    async fn resource_answers(&self, kind: KeyKind) -> Result<(), CampaignError> {
-        let resource = self.resource_name(match kind {
+    async fn resource_answers(&self) -> Result<(), CampaignError> {
+        let resource = self.resource_name(match self.needs.key_kind {
             KeyKind::CustomKey => Resource::Extended,
             KeyKind::Email => self.api.email_resource,
         });
@@ -202,9 +230,20 @@ impl CampaignClient {
         }
     }
 
-    /// What the latest call said about Campaign.
+    /// What the latest call said about Campaign, unless the tenant was
+    /// found not to be the one the settings describe: that stands until a
+    /// check finds it right.
     pub fn health(&self) -> Health {
-        self.observation().0.clone()
+        match self.tenant_problem().clone() {
+            Some(why) => Health::Misconfigured(why),
+            None => self.observation().0.clone(),
+        }
+    }
+
+    fn tenant_problem(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.tenant_problem
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn observation(&self) -> std::sync::MutexGuard<'_, (Health, Instant)> {
@@ -220,20 +259,27 @@ impl CampaignClient {
     }
 
     /// Keeps [`CampaignClient::health`] fresh while no request asks
-    /// Campaign anything: a check of the `kind` resource `every` after the
-    /// latest call, whatever made it, until `stop`. So readiness learns of
-    /// an outage at most `every` and one call timeout after it began, and
-    /// Campaign gets one call per period at most, however often readiness
-    /// is probed.
-    pub async fn watch(&self, kind: KeyKind, every: Duration, stop: CancellationToken) {
+    /// Campaign anything: a check of the resource keys are looked up in
+    /// `every` after the latest call, whatever made it, until `stop`. So
+    /// readiness learns of an outage at most `every` and one call timeout
+    /// after it began, and Campaign gets one call per period at most,
+    /// however often readiness is probed. A tenant not yet found right
+    /// (Campaign could not be asked at start, or said it differs) is
+    /// checked in full every period instead, whatever else asks Campaign.
+    pub async fn watch(&self, every: Duration, stop: CancellationToken) {
+        let mut tenant_checked_at = Instant::now();
         loop {
-            let due = every.saturating_sub(self.observation().1.elapsed());
+            let checked = self.tenant_was_checked();
+            let since = match checked {
+                true => self.observation().1.elapsed(),
+                false => tenant_checked_at.elapsed(),
+            };
+            let due = every.saturating_sub(since);
             if due.is_zero() {
-                // A tenant not yet checked (Campaign could not be asked at
-                // start) is checked in full, until it has been once.
-                let _ = if self.tenant_checked.load(Ordering::Relaxed) {
-                    self.check_resource(kind).await
+                let _ = if checked {
+                    self.check_resource().await
                 } else {
+                    tenant_checked_at = Instant::now();
                     self.check_tenant().await
                 };
                 continue;
@@ -252,7 +298,7 @@ impl CampaignClient {
             Ok(())
         } else {
             Err(CampaignError::Unexpected(
-                "a profile link outside the tenant".into(),
+                "a link outside the tenant".into(),
             ))
         }
     }

@@ -1,59 +1,117 @@
 //! The tenant checked against the settings before the proxy serves: that
 //! it speaks the API `campaign.api` names, that its profiles have the
-//! boolean `campaign.opt_out_field`, and that the email filter exists. A
-//! wrong setting stops the start with a sentence naming it, rather than
-//! showing later as every change failing, or worse, as a PATCH of a field
-//! the tenant ignores.
+//! boolean `campaign.opt_out_field` where the proxy reads them, that a
+//! custom key finds a profile, and that the email filter finds profiles by
+//! email. A wrong setting stops the start with a sentence naming it,
+//! rather than showing later as every change failing, or worse, as PATCHes
+//! of a field the tenant ignores. What Adobe does not document is only
+//! held against the API it is unsure of (docs/api.md).
 
 use std::sync::atomic::Ordering;
 
 use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use url::Url;
 
-use super::api::{Resource, UNDECRYPTABLE};
-use super::{CampaignClient, CampaignError, Link};
+use super::api::{self, Resource};
+use super::{CampaignClient, CampaignError, Collection};
+use crate::config::KeyKind;
+
+/// What the proxy asks of the tenant, so what the check looks for.
+#[derive(Debug, Clone, Copy)]
+pub struct Needs {
+    /// What a signed-in customer's key is.
+    pub key_kind: KeyKind,
+    /// Whether profiles are found by email (identities by email, or the
+    /// email route on).
+    pub by_email: bool,
+}
 
 /// A PKey no tenant can decrypt (real ones are long encrypted strings):
-/// looked up once at start, because the two APIs answer it differently.
+/// looked up once, because the two APIs answer it differently.
 const PROBE: &str = "@ccpaOptOutTenantProbe";
+
+/// An address no profile has (`.invalid` is reserved, RFC 2606): the
+/// email filter is called with it once, and must find nobody.
+const PROBE_ADDRESS: &str = "tenant-check@ccpa-optout.invalid";
 
 /// A resource's metadata (`…/resourceType/profile`), as far as read here.
 #[derive(Debug, Deserialize)]
 struct ResourceType {
-    /// The fields, by their REST API name.
+    /// The fields, by their REST API name (each also says its `apiName`).
     content: Map<String, Value>,
-    /// Where its filters are described.
-    filters: Link,
 }
 
 impl CampaignClient {
     /// Checks the tenant against the settings. `Misconfigured`, naming the
-    /// setting, when Campaign says it differs; other errors when Campaign
-    /// could not say (then it is checked again until it can).
+    /// setting, when Campaign says it differs (then no change is sent until
+    /// a later check finds it right); other errors when Campaign could not
+    /// say (then it is checked again, every `health_check_ms`, until it
+    /// can).
     pub async fn check_tenant(&self) -> Result<(), CampaignError> {
         let result = self.tenant_matches().await;
-        if result.is_ok() {
-            self.tenant_checked.store(true, Ordering::Relaxed);
+        match &result {
+            Ok(()) => {
+                *self.tenant_problem() = None;
+                self.tenant_checked.store(true, Ordering::Relaxed);
+            }
+            Err(CampaignError::Misconfigured(why)) => *self.tenant_problem() = Some(why.clone()),
+            Err(_) => {}
         }
         self.observe(result)
     }
 
+    /// Before a change: the tenant found right once. Until then it is
+    /// checked first (one check at a time), so that no change goes to a
+    /// tenant of another API; while the latest check found it wrong, the
+    /// change waits (`Misconfigured`: retried, never struck), and so it
+    /// does while it cannot be checked.
+    pub(super) async fn tenant_allows_changes(&self) -> Result<(), CampaignError> {
+        if let Some(why) = self.tenant_problem().clone() {
+            return Err(CampaignError::Misconfigured(why));
+        }
+        if self.tenant_was_checked() {
+            return Ok(());
+        }
+        let _turn = self.checking.lock().await;
+        if self.tenant_was_checked() {
+            return Ok(());
+        }
+        match self.check_tenant().await {
+            Err(error) if error.is_strike() => Err(CampaignError::Unavailable(format!(
+                "the tenant could not be checked yet: {error}"
+            ))),
+            checked => checked,
+        }
+    }
+
+    /// Whether the tenant was ever found to be the one the settings say.
+    pub(super) fn tenant_was_checked(&self) -> bool {
+        self.tenant_checked.load(Ordering::Relaxed)
+    }
+
     async fn tenant_matches(&self) -> Result<(), CampaignError> {
         self.speaks_the_api().await?;
-        let resource = self.resource_name(self.api.email_resource);
-        let described = self.resource_type(resource).await?;
-        self.has_opt_out_field(resource, &described.content)?;
-        self.has_email_filter(resource, described.filters.href)
-            .await
+        let by_key = self.needs.key_kind == KeyKind::CustomKey;
+        let email_resource = self.api.email_resource;
+        if by_key {
+            self.has_opt_out_field(Resource::Extended).await?;
+            self.finds_by_custom_key().await?;
+        }
+        if self.needs.by_email {
+            if !(by_key && email_resource == Resource::Extended) {
+                self.has_opt_out_field(email_resource).await?;
+            }
+            self.has_email_filter().await?;
+        }
+        Ok(())
     }
 
     /// A migrated tenant answers a PKey it cannot decrypt with 404 "Unable
-    /// to decrypt PKey"; Campaign Standard, in its own words, with its own
-    /// 404 or a 500. Anything else (the gateway's 404 for a wrong
-    /// organization, throttling, an outage) tells nothing of the API, and
-    /// is what it is.
+    /// to decrypt PKey", Campaign Standard with its own 404 (or a 500: its
+    /// answer is not documented, so only the migrated tenant's words count
+    /// against `standard`). Anything else (the gateway's 404 for a wrong
+    /// organization, throttling, an outage) tells nothing of the API.
     async fn speaks_the_api(&self) -> Result<(), CampaignError> {
         let resource = self.resource_name(Resource::Standard);
         let mut url = self.resource_url(resource);
@@ -61,84 +119,175 @@ impl CampaignClient {
             .expect("http URLs have paths")
             .push(PROBE);
         let answer = self.get(url).await?;
-        let migrated = answer.is_404_saying(UNDECRYPTABLE);
-        if migrated == self.api.refuses_undecryptable_pkeys {
-            return Ok(());
+        let speaks = api::ALL.iter().find(|api| {
+            api.not_found
+                .iter()
+                .any(|words| answer.is_404_saying(words))
+        });
+        match speaks {
+            Some(api) if std::ptr::eq(*api, self.api) => Ok(()),
+            Some(api) => Err(CampaignError::Misconfigured(format!(
+                "the tenant answers as {} does, not as {}: set campaign.api = \"{}\"",
+                api.name, self.api.name, api.setting
+            ))),
+            None if !self.api.refuses_undecryptable_pkeys => Ok(()),
+            None if answer.status == StatusCode::INTERNAL_SERVER_ERROR => {
+                Err(CampaignError::Unavailable(format!(
+                    "the tenant answered a PKey it cannot decrypt with 500, as Campaign \
+                     Standard may, not as {} does: check campaign.api",
+                    self.api.name
+                )))
+            }
+            None => Err(answer.failure(resource)),
         }
-        if !migrated && !answer.is_campaigns_own_failure() {
-            return Err(answer.failure(resource));
-        }
-        let (speaks, set) = if migrated {
-            ("one migrated to Campaign v8", "v8-migrated")
-        } else {
-            ("Campaign Standard", "standard")
-        };
-        Err(CampaignError::Misconfigured(format!(
-            "the tenant answers as {speaks} does, not as {}: set campaign.api = \"{set}\"",
-            self.api.name
-        )))
     }
 
-    /// The metadata of `resource`'s profiles.
-    async fn resource_type(&self, resource: &str) -> Result<ResourceType, CampaignError> {
-        let mut url = self.resource_url(resource);
+    /// The opt-out field in `resource`'s metadata, a boolean; where the
+    /// tenant serves no metadata, in one of its profiles.
+    async fn has_opt_out_field(&self, resource: Resource) -> Result<(), CampaignError> {
+        let name = self.resource_name(resource);
+        let mut url = self.resource_url(name);
         url.path_segments_mut()
             .expect("http URLs have paths")
             .pop()
             .extend(["resourceType", "profile"]);
         let answer = self.get(url).await?;
         match answer.status {
-            StatusCode::OK => answer.json(),
-            _ => Err(answer.failure(resource)),
+            StatusCode::OK => {
+                let described = answer.json::<ResourceType>()?;
+                self.described_field(name, &described.content)
+            }
+            StatusCode::NOT_FOUND => self.field_of_a_profile(name).await,
+            _ => Err(answer.failure(name)),
         }
     }
 
-    fn has_opt_out_field(
+    fn described_field(
         &self,
         resource: &str,
         fields: &Map<String, Value>,
     ) -> Result<(), CampaignError> {
-        let field = &self.settings.opt_out_field;
-        let kind = fields
-            .get(field.as_str())
-            .map(|described| described.get("type").and_then(Value::as_str));
-        match kind {
-            Some(Some("boolean")) => Ok(()),
-            None => Err(CampaignError::Misconfigured(format!(
-                "the {resource} profiles of the tenant have no field {field}: check \
-                 campaign.opt_out_field (on a migrated tenant, the boolean field added to the \
-                 recipient schema, as the REST API names it)"
-            ))),
-            Some(other) => Err(CampaignError::Misconfigured(format!(
-                "the field {field} of the tenant's {resource} profiles is {}, not a boolean: \
-                 check campaign.opt_out_field",
-                other.unwrap_or("of no type")
-            ))),
+        let field = self.settings.opt_out_field.as_str();
+        let named =
+            |described: &&Value| described.get("apiName").and_then(Value::as_str) == Some(field);
+        let Some(described) = fields.get(field).or_else(|| fields.values().find(named)) else {
+            return Err(self.no_field(resource));
+        };
+        // Adobe lists "type" values without a boolean among its examples:
+        // only a type that is said, and is another, is held against it.
+        let kinds: Vec<&str> = ["type", "resType"]
+            .iter()
+            .filter_map(|key| described.get(key).and_then(Value::as_str))
+            .collect();
+        let boolean = |kind: &&str| kind.eq_ignore_ascii_case("boolean") || *kind == "bool";
+        match kinds.first() {
+            Some(kind) if !kinds.iter().any(boolean) => Err(self.not_boolean(resource, kind)),
+            _ => Ok(()),
         }
     }
 
-    /// Whether the filter the proxy finds profiles by email with is among
-    /// `resource`'s filters, described at `href` (inside the tenant).
-    async fn has_email_filter(&self, resource: &str, href: Url) -> Result<(), CampaignError> {
-        self.in_tenant(&href)?;
-        let answer = self.get(href).await?;
+    /// The opt-out field in the first profile of `resource`, if it has any.
+    async fn field_of_a_profile(&self, resource: &str) -> Result<(), CampaignError> {
+        let Some(profile) = self.first_profile(resource).await? else {
+            tracing::info!(resource, "no profile to check the opt-out field in");
+            return Ok(());
+        };
+        match profile.get(self.settings.opt_out_field.as_str()) {
+            None => Err(self.no_field(resource)),
+            Some(Value::Bool(_)) => Ok(()),
+            Some(Value::Null) if self.api.blank_fields => Ok(()),
+            Some(_) => Err(self.not_boolean(resource, "another type")),
+        }
+    }
+
+    fn no_field(&self, resource: &str) -> CampaignError {
+        CampaignError::Misconfigured(format!(
+            "the {resource} profiles of the tenant have no field {}: check \
+             campaign.opt_out_field (on a migrated tenant, the boolean field added to the \
+             recipient schema, as the REST API names it)",
+            self.settings.opt_out_field
+        ))
+    }
+
+    fn not_boolean(&self, resource: &str, kind: &str) -> CampaignError {
+        CampaignError::Misconfigured(format!(
+            "the field {} of the tenant's {resource} profiles is {kind}, not a boolean: check \
+             campaign.opt_out_field",
+            self.settings.opt_out_field
+        ))
+    }
+
+    /// The first profile of `resource`, as Campaign shows it.
+    async fn first_profile(
+        &self,
+        resource: &str,
+    ) -> Result<Option<Map<String, Value>>, CampaignError> {
+        let mut url = self.resource_url(resource);
+        url.query_pairs_mut().append_pair("_lineCount", "1");
+        let answer = self.get(url).await?;
         if answer.status != StatusCode::OK {
             return Err(answer.failure(resource));
         }
-        let filters = answer.json::<Map<String, Value>>()?;
-        // Described at the top, or in `content` as the fields are.
-        let named = filters
-            .get("content")
-            .and_then(Value::as_object)
-            .unwrap_or(&filters);
-        if named.contains_key(&self.email_filter) {
+        let page = answer.json::<Collection<Map<String, Value>>>()?;
+        Ok(page.content.into_iter().next())
+    }
+
+    /// That a profile is found by its custom key, as Adobe documents for
+    /// Campaign Standard and does not say for a migrated tenant: one with
+    /// a key is read back by it. (A tenant whose profiles have no key yet
+    /// cannot tell.) Without it every "not found" would be wrong.
+    async fn finds_by_custom_key(&self) -> Result<(), CampaignError> {
+        let resource = self.resource_name(Resource::Extended);
+        let field = self.settings.custom_key_field.as_str();
+        let key = match self
+            .first_profile(resource)
+            .await?
+            .and_then(|p| p.get(field).cloned())
+        {
+            Some(Value::String(key)) => key,
+            Some(Value::Number(key)) => key.to_string(),
+            _ => return Ok(()),
+        };
+        let Ok(url) = self.key_url(&key) else {
+            return Ok(());
+        };
+        let answer = self.get(url).await?;
+        match answer.status {
+            StatusCode::OK => self.carries(&answer.json()?, &key),
+            StatusCode::NOT_FOUND => Err(CampaignError::Misconfigured(format!(
+                "the tenant does not find its {resource} profiles by their {field}: check \
+                 campaign.custom_key_field and campaign.extended_resource, or set \
+                 identity.key_kind = \"email\""
+            ))),
+            _ => Err(answer.failure(resource)),
+        }
+    }
+
+    /// That the email filter exists and finds nobody for an address nobody
+    /// has: a name that is no filter answers 404 (a key no profile has) or
+    /// a list that ignores the address (a field's values).
+    async fn has_email_filter(&self) -> Result<(), CampaignError> {
+        let resource = self.resource_name(self.api.email_resource);
+        let url = self.filter_url(PROBE_ADDRESS, 1);
+        let answer = self.get(url).await?;
+        let found = match answer.status {
+            StatusCode::OK => answer
+                .json::<Collection<serde::de::IgnoredAny>>()
+                .map(|page| page.content.len())?,
+            StatusCode::NOT_FOUND => usize::MAX,
+            _ => return Err(answer.failure(resource)),
+        };
+        if found == 0 {
             return Ok(());
         }
+        let filter = &self.email_filter;
+        let what = match found {
+            usize::MAX => format!("have no filter {filter}"),
+            _ => format!("have a {filter} that is no filter by email"),
+        };
         Err(CampaignError::Misconfigured(format!(
-            "the {resource} profiles of the tenant have no filter {}: check \
-             campaign.email_filter (on a migrated tenant, the filter's \"Filter name in REST \
-             API\", without \"by\")",
-            self.email_filter
+            "the {resource} profiles of the tenant {what}: check campaign.email_filter (on a \
+             migrated tenant, the filter's \"Filter name in REST API\", without \"by\")"
         )))
     }
 }

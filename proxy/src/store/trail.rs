@@ -24,6 +24,9 @@ pub enum Source {
     Email,
     /// This browser had opted out before its owner signed in.
     Browser,
+    /// Campaign answered the field blank (a migration to Campaign v8 lost
+    /// it) where the trail shows the consumer's choice applied: sent again.
+    Restored,
 }
 
 impl Source {
@@ -34,6 +37,7 @@ impl Source {
             Self::Operator => "operator",
             Self::Email => "email",
             Self::Browser => "browser",
+            Self::Restored => "restored",
         }
     }
 }
@@ -283,6 +287,24 @@ impl Store {
         .fetch(&self.db.pool)
         .map_err(Into::into)
         .and_then(|row| async move { audit_row(&row) })
+    }
+
+    /// What Campaign last held for the subject's `choice` as far as the
+    /// trail knows: the value of their latest request applied there (or
+    /// created with). A field a migration left blank is told by it.
+    pub async fn last_applied(&self, subject: &Subject, choice: Choice) -> Result<Option<bool>> {
+        let row = sqlx::query(
+            "SELECT a.requested FROM audit a JOIN audit_outcome o ON o.audit_id = a.id \
+             WHERE a.subject = $1 AND a.choice = $2 AND o.outcome IN ('applied', 'created') \
+             ORDER BY a.id DESC LIMIT 1",
+        )
+        .bind(subject.as_str())
+        .bind(choice.as_str())
+        .fetch_optional(&self.db.pool)
+        .await?;
+        Ok(row
+            .map(|row| row.try_get::<i64, _>("requested").map(|value| value == 1))
+            .transpose()?)
     }
 
     /// Whether the subject's latest request about sale allowed it while

@@ -43,14 +43,18 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
 }
 
 /// A proxy in front of a tenant migrated to Campaign v8, whatever API the
-/// run plays otherwise.
-pub async fn spawn_app_migrated() -> TestApp {
-    let migrated = campaign_emulator::EmulatorConfig {
+/// run plays otherwise; `customize` adjusts its settings.
+pub async fn spawn_app_migrated(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_on(migrated_tenant(), customize).await
+}
+
+/// The emulator's settings for a tenant migrated to Campaign v8.
+pub fn migrated_tenant() -> campaign_emulator::EmulatorConfig {
+    campaign_emulator::EmulatorConfig {
         api: campaign_emulator::Api::V8Migrated,
         opt_out_field: testkit::MIGRATED_OPT_OUT_FIELD.into(),
         ..Default::default()
-    };
-    spawn_app_on(migrated, |_| {}).await
+    }
 }
 
 /// The same, in front of an emulator set as `config` has it.

@@ -5,6 +5,7 @@ use super::{Api, Resource};
 /// `campaign.api = "standard"`.
 pub const STANDARD: Api = Api {
     name: "Campaign Standard",
+    setting: "standard",
     // The out-of-the-box filter of the profile resource.
     email_filter: "byEmail",
     email_resource: Resource::Standard,
