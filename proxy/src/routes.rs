@@ -103,21 +103,17 @@ async fn read_opt_out(
         },
         false => Ok(None),
     };
-    // A limit a migration lost, that the trail shows applied: sent again.
-    let lost = match (&profile, offered && sensitive.is_none()) {
-        (Ok(Some(found)), true) => lost(state, user, found, Choice::Sensitive).await?,
-        _ => false,
-    };
-    let restored = match lost {
-        true => {
-            let chosen = (Choice::Sensitive, true);
-            let pending = record_and_apply(state, user, how, chosen, Source::Restored).await?;
+    // A limit a migration lost, that the trail shows applied: recorded to
+    // be sent again (by the worker: the opt-out never waits for it).
+    let restored = match (&profile, offered && sensitive.is_none()) {
+        (Ok(Some(found)), true) if lost(state, user, found, Choice::Sensitive).await? => {
+            restore(state, user, how, Choice::Sensitive).await?;
             Some(SensitiveState {
                 limited: true,
-                pending,
+                pending: true,
             })
         }
-        false => None,
+        _ => None,
     };
     // The limit when it is known: pending, or read. Campaign failing, or
     // its answer lacking the field, costs only this part of the answer:
@@ -161,17 +157,17 @@ async fn read_sale(
     if let Some(value) = pending {
         return Ok(answer(value, true, how));
     }
+    // An opt-out a migration lost, that the trail shows applied: recorded
+    // to be sent again, never shown as sale allowed.
+    if let Ok(Some(found)) = &profile
+        && lost(state, user, found, Choice::Sale).await?
+    {
+        restore(state, user, how, Choice::Sale).await?;
+        return Ok(answer(true, true, how));
+    }
     let signal = match how.opt_out_signal() {
         Some(Source::Gpc) if state.store.gpc_waived(&user.subject).await? => None,
         signal => signal,
-    };
-    // An opt-out a migration lost, that the trail shows applied: sent
-    // again, never shown as sale allowed.
-    let signal = match (signal, &profile) {
-        (None, Ok(Some(found))) if lost(state, user, found, Choice::Sale).await? => {
-            Some(Source::Restored)
-        }
-        (signal, _) => signal,
     };
     let current = match profile {
         Ok(found) => Ok(found.is_some_and(|p| p.ccpa_opt_out)),
@@ -198,15 +194,15 @@ async fn read_sale(
             });
     let pending = record_and_apply(state, user, how, (Choice::Sale, true), source).await?;
     let Json(mut read) = answer(true, pending, how);
-    // The consumer's own earlier choice is no signal.
-    read.signal_applied = source != Source::Restored;
+    read.signal_applied = true;
     read.gpc_conflict = conflict;
     Ok(Json(read))
 }
 
 /// Whether Campaign answered `choice` blank where the audit trail shows
-/// the consumer's opt-out (or limit) applied: a migration to Campaign v8
-/// lost it.
+/// the consumer's opt-out (or limit) applied as their latest word: a
+/// migration to Campaign v8 lost it. Their opt-outs by email count when
+/// they sign in with that address.
 async fn lost(
     state: &Choices,
     user: &AuthUser,
@@ -216,7 +212,41 @@ async fn lost(
     if !found.left_blank(choice) {
         return Ok(false);
     }
-    Ok(state.store.last_applied(&user.subject, choice).await? == Some(true))
+    let by_email = match &user.key {
+        ProfileKey::Email(_) => format!("email:{}", user.key.as_str()),
+        ProfileKey::CustomKey(_) => user.subject.as_str().to_owned(),
+    };
+    let subjects = [user.subject.as_str(), by_email.as_str()];
+    Ok(state.store.opted_out_last(subjects, choice).await?)
+}
+
+/// Records `choice`, lost by a migration, to be sent again by the worker
+/// (audited `restored`): a read does not wait for Campaign's answer.
+async fn restore(
+    state: &Choices,
+    user: &AuthUser,
+    how: &Provenance,
+    choice: Choice,
+) -> Result<(), ApiError> {
+    let request = NewRequest {
+        subject: user.subject.clone(),
+        key: user.key.clone(),
+        choice,
+        value: true,
+        action: Action::Set,
+        source: Source::Restored,
+        gpc: how.gpc,
+        request_id: how.request_id.clone(),
+        client: None,
+    };
+    state.delivery.record(request).await?;
+    tracing::info!(
+        subject = %state.log_tags.tag(&user.subject),
+        request = %how.request_id,
+        ?choice,
+        "a choice a migration left blank is sent again"
+    );
+    Ok(())
 }
 
 /// Whether every profile with the signed-in email is opted out: the state

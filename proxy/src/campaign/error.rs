@@ -61,6 +61,19 @@ impl CampaignError {
         matches!(self, Self::Unexpected(_) | Self::Refused(_))
     }
 
+    /// Whether Campaign could not be asked: nothing it said, only that it
+    /// did not (yet) answer.
+    pub fn is_outage(&self) -> bool {
+        matches!(
+            self,
+            Self::Timeout
+                | Self::Unavailable(_)
+                | Self::Interrupted(_)
+                | Self::Throttled(_)
+                | Self::Paced(_)
+        )
+    }
+
     /// Whether a change sent with the call that failed so may have been
     /// made all the same: no answer came, or not one the proxy can read.
     pub fn may_have_applied(&self) -> bool {

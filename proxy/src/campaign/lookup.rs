@@ -190,7 +190,9 @@ impl CampaignClient {
         };
         match held {
             Some(held) if same(held) => Ok(()),
-            _ => Err(CampaignError::Unexpected(format!(
+            // Held for the settings (retried, never struck): nobody's profile
+            // is changed on the word of a filter that matches others.
+            _ => Err(CampaignError::Misconfigured(format!(
                 "the filter {} answered a profile with another address: check \
                  campaign.email_filter",
                 self.email_filter

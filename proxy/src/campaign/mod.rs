@@ -157,8 +157,12 @@ pub struct CampaignClient {
     tenant_problem: std::sync::Mutex<Option<String>>,
     /// What the proxy asks of the tenant.
     needs: Needs,
-    /// Held while a change checks the tenant: one check at a time.
+    /// Held while the tenant is checked: one check at a time, so that a
+    /// late answer cannot overwrite a newer one.
     checking: tokio::sync::Mutex<()>,
+    /// When Campaign last answered a check of the tenant in a way that
+    /// told nothing.
+    tenant_unsure_at: std::sync::Mutex<Option<Instant>>,
 }
 
 impl CampaignClient {
@@ -192,6 +196,7 @@ impl CampaignClient {
             tenant_problem: std::sync::Mutex::new(None),
             needs,
             checking: tokio::sync::Mutex::new(()),
+            tenant_unsure_at: std::sync::Mutex::new(None),
             http,
             permits: Semaphore::new(settings.max_concurrency.max(1)),
             settings,
@@ -246,6 +251,12 @@ impl CampaignClient {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    fn tenant_unsure_at(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.tenant_unsure_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn observation(&self) -> std::sync::MutexGuard<'_, (Health, Instant)> {
         self.observed
             .lock()
@@ -269,18 +280,19 @@ impl CampaignClient {
     pub async fn watch(&self, every: Duration, stop: CancellationToken) {
         let mut tenant_checked_at = Instant::now();
         loop {
-            let checked = self.tenant_was_checked();
-            let since = match checked {
+            let settled = self.tenant_settled();
+            let since = match settled {
                 true => self.observation().1.elapsed(),
                 false => tenant_checked_at.elapsed(),
             };
             let due = every.saturating_sub(since);
             if due.is_zero() {
-                let _ = if checked {
-                    self.check_resource().await
-                } else {
-                    tenant_checked_at = Instant::now();
-                    self.check_tenant().await
+                let _ = match settled {
+                    true => self.check_resource().await,
+                    false => {
+                        tenant_checked_at = Instant::now();
+                        self.check_tenant().await
+                    }
                 };
                 continue;
             }

@@ -8,6 +8,7 @@
 //! held against the API it is unsure of (docs/api.md).
 
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use reqwest::StatusCode;
 use serde::Deserialize;
@@ -35,6 +36,31 @@ const PROBE: &str = "@ccpaOptOutTenantProbe";
 /// email filter is called with it once, and must find nobody.
 const PROBE_ADDRESS: &str = "tenant-check@ccpa-optout.invalid";
 
+/// What a check of the tenant found, short of "as the settings say".
+enum Found {
+    /// It differs from the settings: a sentence naming the setting.
+    Differs(String),
+    /// Campaign could not say, or answered in a way that tells nothing:
+    /// what the call ended in.
+    Unsure(CampaignError),
+}
+
+impl From<CampaignError> for Found {
+    fn from(error: CampaignError) -> Self {
+        Self::Unsure(error)
+    }
+}
+
+/// A custom key read back at start is one of these characters only: a
+/// key of another shape (data imported from elsewhere, `ACME/123`) could
+/// meet a gateway's answer rather than Campaign's, and tells nothing.
+fn plain_key(key: &str) -> bool {
+    !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 /// A resource's metadata (`…/resourceType/profile`), as far as read here.
 #[derive(Debug, Deserialize)]
 struct ResourceType {
@@ -43,54 +69,70 @@ struct ResourceType {
 }
 
 impl CampaignClient {
-    /// Checks the tenant against the settings. `Misconfigured`, naming the
-    /// setting, when Campaign says it differs (then no change is sent until
-    /// a later check finds it right); other errors when Campaign could not
-    /// say (then it is checked again, every `health_check_ms`, until it
-    /// can).
+    /// Checks the tenant against the settings, one check at a time.
+    /// `Misconfigured`, naming the setting, when Campaign says it differs
+    /// (then no change is sent until a later check finds it right, every
+    /// `health_check_ms`); other errors when Campaign could not say.
     pub async fn check_tenant(&self) -> Result<(), CampaignError> {
-        let result = self.tenant_matches().await;
-        match &result {
+        let _turn = self.checking.lock().await;
+        self.check_in_turn().await
+    }
+
+    async fn check_in_turn(&self) -> Result<(), CampaignError> {
+        let result = match self.tenant_matches().await {
             Ok(()) => {
                 *self.tenant_problem() = None;
                 self.tenant_checked.store(true, Ordering::Relaxed);
+                Ok(())
             }
-            Err(CampaignError::Misconfigured(why)) => *self.tenant_problem() = Some(why.clone()),
-            Err(_) => {}
-        }
+            Err(Found::Differs(why)) => {
+                *self.tenant_problem() = Some(why.clone());
+                Err(CampaignError::Misconfigured(why))
+            }
+            Err(Found::Unsure(error)) => {
+                if !error.is_outage() {
+                    *self.tenant_unsure_at() = Some(Instant::now());
+                }
+                Err(error)
+            }
+        };
         self.observe(result)
     }
 
-    /// Before a change: the tenant found right once. Until then it is
-    /// checked first (one check at a time), so that no change goes to a
-    /// tenant of another API; while the latest check found it wrong, the
-    /// change waits (`Misconfigured`: retried, never struck), and so it
-    /// does while it cannot be checked.
+    /// Before a change: while the latest check found the tenant not the
+    /// one the settings describe, the change waits (`Misconfigured`:
+    /// retried, never struck). A tenant never found right (Campaign could
+    /// not be asked at start) is checked first, and while Campaign cannot
+    /// be asked the change waits for it (it would meet the outage too). A
+    /// check Campaign answered in a way that tells nothing holds nothing
+    /// back (an answer the check does not understand is no reason to hold
+    /// a consumer's request), and is made again at most once a period.
     pub(super) async fn tenant_allows_changes(&self) -> Result<(), CampaignError> {
-        if let Some(why) = self.tenant_problem().clone() {
-            return Err(CampaignError::Misconfigured(why));
+        if !self.tenant_settled() {
+            let _turn = self.checking.lock().await;
+            let period = u128::from(self.settings.health_check_ms);
+            let unsure = self
+                .tenant_unsure_at()
+                .is_some_and(|at| at.elapsed().as_millis() < period);
+            if !self.tenant_settled() && !unsure {
+                match self.check_in_turn().await {
+                    Err(error) if error.is_outage() => return Err(error),
+                    _ => {}
+                }
+            }
         }
-        if self.tenant_was_checked() {
-            return Ok(());
-        }
-        let _turn = self.checking.lock().await;
-        if self.tenant_was_checked() {
-            return Ok(());
-        }
-        match self.check_tenant().await {
-            Err(error) if error.is_strike() => Err(CampaignError::Unavailable(format!(
-                "the tenant could not be checked yet: {error}"
-            ))),
-            checked => checked,
+        match self.tenant_problem().clone() {
+            Some(why) => Err(CampaignError::Misconfigured(why)),
+            None => Ok(()),
         }
     }
 
-    /// Whether the tenant was ever found to be the one the settings say.
-    pub(super) fn tenant_was_checked(&self) -> bool {
-        self.tenant_checked.load(Ordering::Relaxed)
+    /// Whether the tenant was found right, and nothing found wrong since.
+    pub(super) fn tenant_settled(&self) -> bool {
+        self.tenant_checked.load(Ordering::Relaxed) && self.tenant_problem().is_none()
     }
 
-    async fn tenant_matches(&self) -> Result<(), CampaignError> {
+    async fn tenant_matches(&self) -> Result<(), Found> {
         self.speaks_the_api().await?;
         let by_key = self.needs.key_kind == KeyKind::CustomKey;
         let email_resource = self.api.email_resource;
@@ -112,7 +154,7 @@ impl CampaignClient {
     /// answer is not documented, so only the migrated tenant's words count
     /// against `standard`). Anything else (the gateway's 404 for a wrong
     /// organization, throttling, an outage) tells nothing of the API.
-    async fn speaks_the_api(&self) -> Result<(), CampaignError> {
+    async fn speaks_the_api(&self) -> Result<(), Found> {
         let resource = self.resource_name(Resource::Standard);
         let mut url = self.resource_url(resource);
         url.path_segments_mut()
@@ -126,25 +168,25 @@ impl CampaignClient {
         });
         match speaks {
             Some(api) if std::ptr::eq(*api, self.api) => Ok(()),
-            Some(api) => Err(CampaignError::Misconfigured(format!(
+            Some(api) => Err(Found::Differs(format!(
                 "the tenant answers as {} does, not as {}: set campaign.api = \"{}\"",
                 api.name, self.api.name, api.setting
             ))),
             None if !self.api.refuses_undecryptable_pkeys => Ok(()),
             None if answer.status == StatusCode::INTERNAL_SERVER_ERROR => {
-                Err(CampaignError::Unavailable(format!(
+                Err(Found::Unsure(CampaignError::Unavailable(format!(
                     "the tenant answered a PKey it cannot decrypt with 500, as Campaign \
                      Standard may, not as {} does: check campaign.api",
                     self.api.name
-                )))
+                ))))
             }
-            None => Err(answer.failure(resource)),
+            None => Err(answer.failure(resource).into()),
         }
     }
 
     /// The opt-out field in `resource`'s metadata, a boolean; where the
     /// tenant serves no metadata, in one of its profiles.
-    async fn has_opt_out_field(&self, resource: Resource) -> Result<(), CampaignError> {
+    async fn has_opt_out_field(&self, resource: Resource) -> Result<(), Found> {
         let name = self.resource_name(resource);
         let mut url = self.resource_url(name);
         url.path_segments_mut()
@@ -158,15 +200,11 @@ impl CampaignClient {
                 self.described_field(name, &described.content)
             }
             StatusCode::NOT_FOUND => self.field_of_a_profile(name).await,
-            _ => Err(answer.failure(name)),
+            _ => Err(answer.failure(name).into()),
         }
     }
 
-    fn described_field(
-        &self,
-        resource: &str,
-        fields: &Map<String, Value>,
-    ) -> Result<(), CampaignError> {
+    fn described_field(&self, resource: &str, fields: &Map<String, Value>) -> Result<(), Found> {
         let field = self.settings.opt_out_field.as_str();
         let named =
             |described: &&Value| described.get("apiName").and_then(Value::as_str) == Some(field);
@@ -187,7 +225,7 @@ impl CampaignClient {
     }
 
     /// The opt-out field in the first profile of `resource`, if it has any.
-    async fn field_of_a_profile(&self, resource: &str) -> Result<(), CampaignError> {
+    async fn field_of_a_profile(&self, resource: &str) -> Result<(), Found> {
         let Some(profile) = self.first_profile(resource).await? else {
             tracing::info!(resource, "no profile to check the opt-out field in");
             return Ok(());
@@ -200,8 +238,8 @@ impl CampaignClient {
         }
     }
 
-    fn no_field(&self, resource: &str) -> CampaignError {
-        CampaignError::Misconfigured(format!(
+    fn no_field(&self, resource: &str) -> Found {
+        Found::Differs(format!(
             "the {resource} profiles of the tenant have no field {}: check \
              campaign.opt_out_field (on a migrated tenant, the boolean field added to the \
              recipient schema, as the REST API names it)",
@@ -209,8 +247,8 @@ impl CampaignClient {
         ))
     }
 
-    fn not_boolean(&self, resource: &str, kind: &str) -> CampaignError {
-        CampaignError::Misconfigured(format!(
+    fn not_boolean(&self, resource: &str, kind: &str) -> Found {
+        Found::Differs(format!(
             "the field {} of the tenant's {resource} profiles is {kind}, not a boolean: check \
              campaign.opt_out_field",
             self.settings.opt_out_field
@@ -234,9 +272,10 @@ impl CampaignClient {
 
     /// That a profile is found by its custom key, as Adobe documents for
     /// Campaign Standard and does not say for a migrated tenant: one with
-    /// a key is read back by it. (A tenant whose profiles have no key yet
-    /// cannot tell.) Without it every "not found" would be wrong.
-    async fn finds_by_custom_key(&self) -> Result<(), CampaignError> {
+    /// a plain key is read back by it. Only the API's own "no such profile"
+    /// is held against it; a tenant whose profiles have no key yet, or
+    /// any other answer, tells nothing (a warning says so).
+    async fn finds_by_custom_key(&self) -> Result<(), Found> {
         let resource = self.resource_name(Resource::Extended);
         let field = self.settings.custom_key_field.as_str();
         let key = match self
@@ -248,44 +287,54 @@ impl CampaignClient {
             Some(Value::Number(key)) => key.to_string(),
             _ => return Ok(()),
         };
-        let Ok(url) = self.key_url(&key) else {
+        let Some(url) = plain_key(&key).then(|| self.key_url(&key).ok()).flatten() else {
             return Ok(());
         };
         let answer = self.get(url).await?;
-        match answer.status {
-            StatusCode::OK => self.carries(&answer.json()?, &key),
-            StatusCode::NOT_FOUND => Err(CampaignError::Misconfigured(format!(
+        if answer.status == StatusCode::OK && self.carries(&answer.json()?, &key).is_ok() {
+            return Ok(());
+        }
+        if answer.is_no_such_profile(self.api) {
+            return Err(Found::Differs(format!(
                 "the tenant does not find its {resource} profiles by their {field}: check \
                  campaign.custom_key_field and campaign.extended_resource, or set \
                  identity.key_kind = \"email\""
-            ))),
-            _ => Err(answer.failure(resource)),
+            )));
         }
+        tracing::warn!(
+            status = answer.status.as_u16(),
+            "a profile could not be read back by its custom key: not checked"
+        );
+        Ok(())
     }
 
     /// That the email filter exists and finds nobody for an address nobody
-    /// has: a name that is no filter answers 404 (a key no profile has) or
-    /// a list that ignores the address (a field's values).
-    async fn has_email_filter(&self) -> Result<(), CampaignError> {
+    /// has. A name that is no filter answers the API's own 404 (a key no
+    /// profile has), or a list that ignores the address (a field's
+    /// values); a filter that refuses the address (a 4xx) is there.
+    async fn has_email_filter(&self) -> Result<(), Found> {
         let resource = self.resource_name(self.api.email_resource);
-        let url = self.filter_url(PROBE_ADDRESS, 1);
-        let answer = self.get(url).await?;
-        let found = match answer.status {
-            StatusCode::OK => answer
-                .json::<Collection<serde::de::IgnoredAny>>()
-                .map(|page| page.content.len())?,
-            StatusCode::NOT_FOUND => usize::MAX,
-            _ => return Err(answer.failure(resource)),
-        };
-        if found == 0 {
-            return Ok(());
-        }
+        let answer = self.get(self.filter_url(PROBE_ADDRESS, 1)).await?;
         let filter = &self.email_filter;
-        let what = match found {
-            usize::MAX => format!("have no filter {filter}"),
-            _ => format!("have a {filter} that is no filter by email"),
+        let what = match answer.status {
+            StatusCode::OK => {
+                let page = answer.json::<Collection<serde::de::IgnoredAny>>()?;
+                if page.content.is_empty() {
+                    return Ok(());
+                }
+                format!("have a {filter} that is no filter by email")
+            }
+            _ if answer.is_no_such_profile(self.api) => format!("have no filter {filter}"),
+            status if status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS => {
+                tracing::warn!(
+                    status = status.as_u16(),
+                    "the email filter refused the address of its check"
+                );
+                return Ok(());
+            }
+            _ => return Err(answer.failure(resource).into()),
         };
-        Err(CampaignError::Misconfigured(format!(
+        Err(Found::Differs(format!(
             "the {resource} profiles of the tenant {what}: check campaign.email_filter (on a \
              migrated tenant, the filter's \"Filter name in REST API\", without \"by\")"
         )))

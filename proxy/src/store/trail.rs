@@ -289,22 +289,30 @@ impl Store {
         .and_then(|row| async move { audit_row(&row) })
     }
 
-    /// What Campaign last held for the subject's `choice` as far as the
-    /// trail knows: the value of their latest request applied there (or
-    /// created with). A field a migration left blank is told by it.
-    pub async fn last_applied(&self, subject: &Subject, choice: Choice) -> Result<Option<bool>> {
+    /// Whether the latest request about `choice` by either of `subjects`
+    /// (the signed-in customer, and their address's opt-outs by email),
+    /// among those not replaced by a later one (`superseded`) or covered
+    /// by an earlier one (`repeat`), opted out (or limited) and was applied
+    /// in Campaign: then Campaign should hold it, and a field a migration
+    /// left blank lost it. A later request that failed, was denied or still
+    /// waits is the consumer's latest word, and nothing is restored.
+    pub async fn opted_out_last(&self, subjects: [&str; 2], choice: Choice) -> Result<bool> {
         let row = sqlx::query(
-            "SELECT a.requested FROM audit a JOIN audit_outcome o ON o.audit_id = a.id \
-             WHERE a.subject = $1 AND a.choice = $2 AND o.outcome IN ('applied', 'created') \
+            "SELECT a.requested, o.outcome FROM audit a \
+             LEFT JOIN audit_outcome o ON o.audit_id = a.id \
+             WHERE a.subject IN ($1, $2) AND a.choice = $3 \
+             AND (o.outcome IS NULL OR o.outcome NOT IN ('superseded', 'repeat')) \
              ORDER BY a.id DESC LIMIT 1",
         )
-        .bind(subject.as_str())
+        .bind(subjects[0])
+        .bind(subjects[1])
         .bind(choice.as_str())
         .fetch_optional(&self.db.pool)
         .await?;
-        Ok(row
-            .map(|row| row.try_get::<i64, _>("requested").map(|value| value == 1))
-            .transpose()?)
+        let Some(row) = row else { return Ok(false) };
+        let outcome: Option<String> = row.try_get("outcome")?;
+        Ok(row.try_get::<i64, _>("requested")? == 1
+            && matches!(outcome.as_deref(), Some("applied" | "created")))
     }
 
     /// Whether the subject's latest request about sale allowed it while

@@ -106,10 +106,10 @@ async fn a_tenant_that_does_not_find_profiles_by_custom_key_stops_the_start() {
 
 /// Campaign Standard's answer to a PKey it cannot decrypt is not
 /// documented (a 500, some say): a 500 to the probe says nothing of the
-/// API, the start goes on, and the tenant is checked before a change.
+/// API (on either), the start goes on, and changes are made.
 #[tokio::test]
 async fn a_probe_answered_500_tells_nothing_and_the_start_goes_on() {
-    let emulator = testkit::spawn_emulator_with(migrated_tenant()).await;
+    let emulator = testkit::spawn_emulator().await;
     emulator.inject(Fault::campaign(FaultKind::Status { status: 500 }, 1).only("GET"));
     let database = testkit::database().await;
     let settings = testkit::proxy_settings(&emulator, database.url());
@@ -121,7 +121,7 @@ async fn a_probe_answered_500_tells_nothing_and_the_start_goes_on() {
         .send()
         .await
         .unwrap();
-    assert_eq!(answer.status(), 200, "checked, then applied");
+    assert_eq!(answer.status(), 200, "applied");
     assert_eq!(emulator.opt_out_history("CUST-1001"), [true]);
 }
 
@@ -197,10 +197,11 @@ async fn a_tenant_checked_late_shows_the_wrong_api_in_readiness() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Reads succeed meanwhile; what the check found stands, and the change
-    // waits for the settings.
-    let _ = app.get_opt_out(&token).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Reads answer meanwhile; what the check found stands, and the change
+    // waits for the settings, attempt after attempt (they come at most a
+    // second apart here).
+    assert_eq!(app.get_opt_out(&token).await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
     assert_eq!(app.readiness().await["upstream"], "misconfigured");
     assert!(campaign.opt_out_history("CUST-1001").is_empty());
     assert_eq!(app.pending().await, 1);
@@ -258,6 +259,29 @@ async fn an_opt_out_left_blank_by_the_migration_reads_as_not_chosen() {
     assert_eq!(state["ccpaOptOut"], false, "{state}");
     assert_eq!(app.patch_opt_out(&token, true).await.status(), 200);
     assert!(app.opt_out_of("CUST-BLANK"));
+}
+
+/// A later wish to allow sale that never reached Campaign (it failed, and
+/// is among the dead letters) is the consumer's latest word: the opt-out
+/// before it is not restored over it.
+#[tokio::test]
+async fn a_later_wish_that_failed_is_not_overruled_by_a_restore() {
+    let app = spawn_app_migrated(|s| s.delivery.max_strikes = 1).await;
+    let token = token_for("CUST-1001");
+    assert_eq!(app.patch_opt_out(&token, true).await.status(), 200);
+    let nonsense = FaultKind::Answer {
+        status: 200,
+        content_type: "text/html".into(),
+        body: "<html>maintenance</html>".into(),
+    };
+    app.emulator
+        .inject(Fault::campaign(nonsense, 1).only("PATCH"));
+    let _ = app.patch_opt_out(&token, false).await;
+    app.drained().await;
+    app.emulator.leave_blank("CUST-1001");
+    let state = state_of(app.get_opt_out(&token).await).await;
+    assert_eq!(state["ccpaOptOut"], false, "{state}");
+    assert!(app.audit().await.iter().all(|row| row.source != "restored"));
 }
 
 /// An opt-out (and a limit) the proxy applied, which the migration left
