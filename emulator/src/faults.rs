@@ -89,6 +89,10 @@ pub struct Fault {
     /// Only requests with this method (`GET`, `PATCH`, `POST`); any if none.
     #[serde(default)]
     pub method: Option<String>,
+    /// Only requests whose path ends with this (`/byEmail`, a filter's
+    /// name); any if none.
+    #[serde(default)]
+    pub path: Option<String>,
     /// How many requests it still hits.
     #[serde(default = "one", rename = "count")]
     pub remaining: u32,
@@ -105,6 +109,7 @@ impl Fault {
             kind,
             target: Target::Campaign,
             method: None,
+            path: None,
             remaining: count,
         }
     }
@@ -125,8 +130,18 @@ impl Fault {
         }
     }
 
-    fn matches(&self, target: Target, method: &str) -> bool {
-        self.target == target && self.method.as_deref().is_none_or(|m| m == method)
+    /// The same fault, hitting only requests whose path ends with `suffix`.
+    pub fn at(self, suffix: &str) -> Self {
+        Self {
+            path: Some(suffix.to_owned()),
+            ..self
+        }
+    }
+
+    fn matches(&self, target: Target, (method, path): (&str, &str)) -> bool {
+        self.target == target
+            && self.method.as_deref().is_none_or(|m| m == method)
+            && self.path.as_deref().is_none_or(|end| path.ends_with(end))
     }
 }
 
@@ -140,7 +155,8 @@ pub async fn inject(
     let kind = CallKind::of(request.method().as_str(), request.uri().path());
     let (latency, fault, arrived) = {
         let mut store = store.lock().expect("emulator store poisoned");
-        let fault = take_fault(&mut store.faults, target, request.method().as_str());
+        let asked = (request.method().as_str(), request.uri().path());
+        let fault = take_fault(&mut store.faults, target, asked);
         if fault.is_some() {
             store.stats.faults_injected += 1;
         }
@@ -226,9 +242,9 @@ async fn answer(
 fn take_fault(
     faults: &mut std::collections::VecDeque<Fault>,
     target: Target,
-    method: &str,
+    asked: (&str, &str),
 ) -> Option<FaultKind> {
-    let index = faults.iter().position(|f| f.matches(target, method))?;
+    let index = faults.iter().position(|f| f.matches(target, asked))?;
     let fault = &mut faults[index];
     let kind = fault.kind.clone();
     fault.remaining = fault.remaining.saturating_sub(1);
@@ -260,27 +276,48 @@ mod tests {
     fn a_fault_hits_only_its_target_and_count() {
         let mut faults =
             std::collections::VecDeque::from([Fault::campaign(FaultKind::Delay { ms: 5 }, 2)]);
-        assert_eq!(take_fault(&mut faults, Target::Ims, "POST"), None);
+        assert_eq!(take_fault(&mut faults, Target::Ims, ("POST", "/p")), None);
         assert_eq!(
-            take_fault(&mut faults, Target::Campaign, "GET"),
+            take_fault(&mut faults, Target::Campaign, ("GET", "/p")),
             Some(FaultKind::Delay { ms: 5 })
         );
         assert_eq!(
-            take_fault(&mut faults, Target::Campaign, "PATCH"),
+            take_fault(&mut faults, Target::Campaign, ("PATCH", "/p")),
             Some(FaultKind::Delay { ms: 5 })
         );
-        assert_eq!(take_fault(&mut faults, Target::Campaign, "GET"), None);
+        assert_eq!(
+            take_fault(&mut faults, Target::Campaign, ("GET", "/p")),
+            None
+        );
     }
 
     #[test]
     fn a_fault_for_one_method_lets_the_others_pass() {
         let mut faults =
             std::collections::VecDeque::from([Fault::campaign(FaultKind::Drop, 1).only("patch")]);
-        assert_eq!(take_fault(&mut faults, Target::Campaign, "GET"), None);
         assert_eq!(
-            take_fault(&mut faults, Target::Campaign, "PATCH"),
+            take_fault(&mut faults, Target::Campaign, ("GET", "/p")),
+            None
+        );
+        assert_eq!(
+            take_fault(&mut faults, Target::Campaign, ("PATCH", "/p")),
             Some(FaultKind::Drop)
         );
         assert!(faults.is_empty());
+    }
+
+    #[test]
+    fn a_fault_for_one_path_lets_the_others_pass() {
+        let fault = Fault::campaign(FaultKind::Drop, 1).at("/byEmail");
+        let mut faults = std::collections::VecDeque::from([fault]);
+        let asked = |path| ("GET", path);
+        assert_eq!(
+            take_fault(&mut faults, Target::Campaign, asked("/o/profile/x")),
+            None
+        );
+        assert_eq!(
+            take_fault(&mut faults, Target::Campaign, asked("/o/profile/byEmail")),
+            Some(FaultKind::Drop)
+        );
     }
 }

@@ -321,3 +321,91 @@ async fn choices_a_migration_lost_are_sent_again() {
         .count();
     assert_eq!(restored, 2, "one each, audited as restored");
 }
+
+/// A filter that refuses the address the start check calls it with (a
+/// `400`: Campaign may validate it) is there all the same: the start goes
+/// on, and changes are made.
+#[tokio::test]
+async fn a_filter_refusing_the_checks_address_holds_nothing_back() {
+    let emulator = testkit::spawn_emulator().await;
+    let filter = format!("/{}", emulator.config().api.email_filter());
+    emulator.inject(Fault::campaign(FaultKind::Status { status: 400 }, 1).at(&filter));
+    let database = testkit::database().await;
+    let settings = testkit::proxy_settings(&emulator, database.url());
+    let (proxy, _) = testkit::spawn_proxy_with_admin(settings).await;
+    let answer = reqwest::Client::new()
+        .patch(format!("http://{proxy}/api/v1/opt-out"))
+        .bearer_auth(token_for("CUST-1001"))
+        .json(&serde_json::json!({ "ccpaOptOut": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(emulator.stats().faults_injected, 1, "the check met it");
+}
+
+/// A change sent to a profile's link and answered `204` is read back from
+/// that link, and only that profile's answer counts: another profile
+/// holding the value proves nothing.
+#[tokio::test]
+async fn a_204_is_proven_only_by_the_profile_it_was_sent_to() {
+    let app = spawn_app_with(|s| {
+        s.campaign.sensitive_field = Some("cusLimitSensitive".to_owned().try_into().unwrap());
+        // What Campaign did is unknown: the change waits out its lease.
+        s.delivery.attempt_timeout_ms = Some(1_000);
+        s.delivery.lease_ms = Some(2_000);
+    })
+    .await;
+    let config = app.emulator.config();
+    let (ada, grace) = (
+        app.emulator.profile("CUST-1001").unwrap(),
+        app.emulator.profile("CUST-1002").unwrap(),
+    );
+    let grace_href = format!(
+        "{}/{}/campaign/profileAndServicesExt/profile/{}",
+        app.emulator.url(),
+        config.organization,
+        grace.pkey
+    );
+    let stranger = serde_json::json!({
+        "PKey": grace.pkey, "href": grace_href, "email": grace.email,
+        &config.opt_out_field: true, "cusCustomerId": "CUST-1002", "cusLimitSensitive": true,
+    });
+    let nothing = FaultKind::Answer {
+        status: 204,
+        content_type: "application/json".into(),
+        body: String::new(),
+    };
+    let read_back = FaultKind::Answer {
+        status: 200,
+        content_type: "application/json".into(),
+        body: stranger.to_string(),
+    };
+    app.emulator
+        .inject(Fault::campaign(nothing, 1).only("PATCH"));
+    let ada_link = format!("/{}", ada.pkey);
+    app.emulator
+        .inject(Fault::campaign(read_back, 1).only("GET").at(&ada_link));
+    let limit = app
+        .http
+        .patch(format!("{}/sensitive", app.api()))
+        .bearer_auth(token_for("CUST-1001"))
+        .json(&serde_json::json!({ "limitSensitive": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limit.status(), 202, "not on another profile's word");
+    app.drained().await;
+    assert!(
+        app.emulator
+            .profile("CUST-1001")
+            .unwrap()
+            .cus_limit_sensitive
+    );
+    assert!(
+        !app.emulator
+            .profile("CUST-1002")
+            .unwrap()
+            .cus_limit_sensitive
+    );
+}
