@@ -959,6 +959,20 @@ pub enum SettingsError {
     /// is named, in order (reading stops at an invalid value).
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Unknown(Vec<UnknownKey>),
+    /// Environment variables shaped like settings but for their prefix
+    /// (`CCPA_CAMPAIGN__API`): read by nothing, so silence too.
+    #[error(
+        "{}",
+        .0.iter()
+            .map(|name| format!(
+                "the environment variable `{name}` is read by nothing: settings start with \
+                 `CCPA__` (two underscores); did you mean `CCPA__{}`?",
+                name.trim_start_matches("CCPA_")
+            ))
+            .collect::<Vec<_>>()
+            .join("; ")
+    )]
+    Prefix(Vec<String>),
 }
 
 /// A key no setting has, as the operator wrote it.
@@ -997,12 +1011,36 @@ impl std::fmt::Display for UnknownKey {
 /// Loads settings from `file` (which must exist, if named) and the
 /// environment (`CCPA__SECTION__KEY`), refusing keys no setting has.
 pub fn load(file: Option<&std::path::Path>) -> Result<Settings, SettingsError> {
+    settings_prefixed_right(std::env::vars_os())?;
     known_keys_only(sources(file)?)
+}
+
+/// Refuses environment variables that hold a section and a key (a `__`
+/// after the prefix) under `CCPA_` rather than `CCPA__`: the settings' own
+/// prefix misspelt. The product's other variables (`CCPA_CONFIG`,
+/// `CCPA_LOG_JSON`, the tests' and the demo's) have no `__`, and are left
+/// alone.
+fn settings_prefixed_right(
+    vars: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> Result<(), SettingsError> {
+    let mut misspelt: Vec<String> = vars
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter(|name| {
+            name.strip_prefix("CCPA_")
+                .is_some_and(|rest| !rest.starts_with('_') && rest.contains("__"))
+        })
+        .collect();
+    if misspelt.is_empty() {
+        return Ok(());
+    }
+    misspelt.sort();
+    Err(SettingsError::Prefix(misspelt))
 }
 
 /// Loads only the storage settings: what the audit export needs, so that
 /// the privacy team can run it without Campaign or signing secrets.
 pub fn load_storage(file: Option<&std::path::Path>) -> Result<StorageSettings, SettingsError> {
+    settings_prefixed_right(std::env::vars_os())?;
     storage_from(sources(file)?)
 }
 
@@ -1250,6 +1288,32 @@ mod tests {
             let refused = campaign.check(KeyKind::CustomKey).unwrap_err();
             assert!(refused.contains("campaign.opt_out_field"), "{refused}");
         }
+    }
+
+    /// A variable meant as a setting, with its prefix misspelt, is named
+    /// with the one meant; the product's other variables pass.
+    #[test]
+    fn a_settings_variable_with_a_misspelt_prefix_is_named() {
+        let vars = |names: &[&str]| {
+            names
+                .iter()
+                .map(|name| (name.into(), "x".into()))
+                .collect::<Vec<(std::ffi::OsString, std::ffi::OsString)>>()
+                .into_iter()
+        };
+        let others = ["CCPA_CONFIG", "CCPA_LOG_JSON", "CCPA_TEST_POSTGRES_URL"];
+        assert!(settings_prefixed_right(vars(&others)).is_ok());
+        assert!(settings_prefixed_right(vars(&["CCPA__CAMPAIGN__API", "PATH"])).is_ok());
+        let refused = settings_prefixed_right(vars(&["CCPA_STORAGE__URL", "CCPA_CAMPAIGN__API"]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            refused,
+            "the environment variable `CCPA_CAMPAIGN__API` is read by nothing: settings start \
+             with `CCPA__` (two underscores); did you mean `CCPA__CAMPAIGN__API`?; the \
+             environment variable `CCPA_STORAGE__URL` is read by nothing: settings start with \
+             `CCPA__` (two underscores); did you mean `CCPA__STORAGE__URL`?"
+        );
     }
 
     /// The settings that have no default.

@@ -510,11 +510,33 @@ async fn an_operator_lists_dead_letters_and_sends_them_again() {
 /// meant to be (before, the default it meant to change applied in silence).
 #[tokio::test]
 async fn a_misspelt_setting_stops_the_proxy_with_the_nearest_key() {
+    let said = refused_with(("CCPA__CAMPAIGN__SENSITIVE_FEILD", "limitSensitive")).await;
+    for words in [
+        "unknown setting `campaign.sensitive_feild`",
+        "CCPA__CAMPAIGN__SENSITIVE_FEILD",
+        "did you mean `campaign.sensitive_field`?",
+    ] {
+        assert!(said.contains(words), "{words:?} not in {said}");
+    }
+    assert!(
+        !said.contains("limitSensitive"),
+        "the value is not said: {said}"
+    );
+    // The settings' prefix itself misspelt: the variable was read by nothing.
+    let said = refused_with(("CCPA_CAMPAIGN__SENSITIVE_FIELD", "cusLimitSensitive")).await;
+    assert!(
+        said.contains("did you mean `CCPA__CAMPAIGN__SENSITIVE_FIELD`?"),
+        "{said}"
+    );
+}
+
+/// What the proxy binary says as it refuses to start with `variable` set.
+async fn refused_with(variable: (&str, &str)) -> String {
     let emulator = testkit::spawn_emulator().await;
     let database = testkit::database().await;
     let (mut command, _file) = proxy_command(&emulator, database.url());
     let mut child = command
-        .env("CCPA__CAMPAIGN__SENSITIVE_FEILD", "limitSensitive")
+        .env(variable.0, variable.1)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -534,15 +556,5 @@ async fn a_misspelt_setting_stops_the_proxy_with_the_nearest_key() {
     assert!(!status.success(), "it stopped with a failure");
     let mut said = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut said).unwrap();
-    for words in [
-        "unknown setting `campaign.sensitive_feild`",
-        "CCPA__CAMPAIGN__SENSITIVE_FEILD",
-        "did you mean `campaign.sensitive_field`?",
-    ] {
-        assert!(said.contains(words), "{words:?} not in {said}");
-    }
-    assert!(
-        !said.contains("limitSensitive"),
-        "the value is not said: {said}"
-    );
+    said
 }
