@@ -967,7 +967,7 @@ pub enum SettingsError {
             .map(|name| format!(
                 "the environment variable `{name}` is read by nothing: settings start with \
                  `CCPA__` (two underscores); did you mean `CCPA__{}`?",
-                name.trim_start_matches("CCPA_")
+                name.strip_prefix("CCPA_").unwrap_or(name)
             ))
             .collect::<Vec<_>>()
             .join("; ")
@@ -1015,19 +1015,23 @@ pub fn load(file: Option<&std::path::Path>) -> Result<Settings, SettingsError> {
     known_keys_only(sources(file)?)
 }
 
-/// Refuses environment variables that hold a section and a key (a `__`
-/// after the prefix) under `CCPA_` rather than `CCPA__`: the settings' own
-/// prefix misspelt. The product's other variables (`CCPA_CONFIG`,
-/// `CCPA_LOG_JSON`, the tests' and the demo's) have no `__`, and are left
-/// alone.
+/// Refuses environment variables that name a section of the settings and
+/// a key under `CCPA_` rather than `CCPA__` (`CCPA_STORAGE__URL`): the
+/// settings' own prefix misspelt. Anything else under `CCPA_` is left
+/// alone: the product's other variables (`CCPA_CONFIG`, `CCPA_LOG_JSON`,
+/// the tests' and the demo's), and what platforms inject for a service
+/// named `ccpa…` (`CCPA_A__B_SERVICE_HOST`).
 fn settings_prefixed_right(
     vars: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
 ) -> Result<(), SettingsError> {
     let mut misspelt: Vec<String> = vars
         .filter_map(|(name, _)| name.into_string().ok())
         .filter(|name| {
-            name.strip_prefix("CCPA_")
-                .is_some_and(|rest| !rest.starts_with('_') && rest.contains("__"))
+            let section = name
+                .strip_prefix("CCPA_")
+                .and_then(|rest| rest.split_once("__"))
+                .map(|(section, _)| section.to_ascii_lowercase());
+            section.is_some_and(|section| SECTIONS.contains(&section.as_str()))
         })
         .collect();
     if misspelt.is_empty() {
@@ -1126,6 +1130,18 @@ fn nearest(key: &str) -> Option<&'static str> {
         .filter(|(distance, _)| *distance <= (key.len() / 3).max(2))
         .map(|(_, k)| k)
 }
+
+/// The sections of the settings, as `CCPA_<SECTION>__…` would name them.
+const SECTIONS: [&str; 8] = [
+    "server",
+    "campaign",
+    "identity",
+    "storage",
+    "delivery",
+    "demo",
+    "email_opt_out",
+    "limits",
+];
 
 /// Every setting's key, for naming the nearest to an unknown one. The
 /// tests check that each is a key the settings take, and that
@@ -1301,7 +1317,17 @@ mod tests {
                 .collect::<Vec<(std::ffi::OsString, std::ffi::OsString)>>()
                 .into_iter()
         };
-        let others = ["CCPA_CONFIG", "CCPA_LOG_JSON", "CCPA_TEST_POSTGRES_URL"];
+        for key in KEYS {
+            let (section, _) = key.split_once('.').unwrap();
+            assert!(SECTIONS.contains(&section), "{section} is a section");
+        }
+        let others = [
+            "CCPA_CONFIG",
+            "CCPA_LOG_JSON",
+            "CCPA_TEST_POSTGRES_URL",
+            "CCPA_A__B_SERVICE_HOST",
+            "CCPA_ENV_CCPA__STORAGE__URL",
+        ];
         assert!(settings_prefixed_right(vars(&others)).is_ok());
         assert!(settings_prefixed_right(vars(&["CCPA__CAMPAIGN__API", "PATH"])).is_ok());
         let refused = settings_prefixed_right(vars(&["CCPA_STORAGE__URL", "CCPA_CAMPAIGN__API"]))

@@ -160,9 +160,9 @@ pub struct CampaignClient {
     /// Held while the tenant is checked: one check at a time, so that a
     /// late answer cannot overwrite a newer one.
     checking: tokio::sync::Mutex<()>,
-    /// When Campaign last answered a check of the tenant in a way that
-    /// told nothing.
-    tenant_unsure_at: std::sync::Mutex<Option<Instant>>,
+    /// When the tenant was last checked while unsettled, and what holds
+    /// changes back since (the API not known yet), if anything.
+    tenant_last_check: std::sync::Mutex<Option<(Instant, Option<CampaignError>)>>,
 }
 
 impl CampaignClient {
@@ -196,7 +196,7 @@ impl CampaignClient {
             tenant_problem: std::sync::Mutex::new(None),
             needs,
             checking: tokio::sync::Mutex::new(()),
-            tenant_unsure_at: std::sync::Mutex::new(None),
+            tenant_last_check: std::sync::Mutex::new(None),
             http,
             permits: Semaphore::new(settings.max_concurrency.max(1)),
             settings,
@@ -251,8 +251,10 @@ impl CampaignClient {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn tenant_unsure_at(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
-        self.tenant_unsure_at
+    fn tenant_last_check(
+        &self,
+    ) -> std::sync::MutexGuard<'_, Option<(Instant, Option<CampaignError>)>> {
+        self.tenant_last_check
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }

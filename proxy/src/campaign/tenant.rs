@@ -41,15 +41,24 @@ enum Found {
     /// It differs from the settings: a sentence naming the setting.
     Differs(String),
     /// Campaign could not say, or answered in a way that tells nothing:
-    /// what the call ended in.
-    Unsure(CampaignError),
+    /// what the call ended in. `holds`: it is the API itself that is not
+    /// known yet (the probe, the one step that tells the APIs apart, had
+    /// no telling answer), so no change may go before it is.
+    Unsure { error: CampaignError, holds: bool },
 }
 
 impl From<CampaignError> for Found {
     fn from(error: CampaignError) -> Self {
-        Self::Unsure(error)
+        Self::Unsure {
+            error,
+            holds: false,
+        }
     }
 }
+
+/// The longest a change waits before it checks an unsettled tenant again
+/// itself (the watcher checks it every `health_check_ms` besides).
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A custom key read back at start is one of these characters only: a
 /// key of another shape (data imported from elsewhere, `ACME/123`) could
@@ -79,51 +88,52 @@ impl CampaignClient {
     }
 
     async fn check_in_turn(&self) -> Result<(), CampaignError> {
-        let result = match self.tenant_matches().await {
+        let (result, holding) = match self.tenant_matches().await {
             Ok(()) => {
                 *self.tenant_problem() = None;
                 self.tenant_checked.store(true, Ordering::Relaxed);
-                Ok(())
+                (Ok(()), None)
             }
             Err(Found::Differs(why)) => {
                 *self.tenant_problem() = Some(why.clone());
-                Err(CampaignError::Misconfigured(why))
+                (Err(CampaignError::Misconfigured(why)), None)
             }
-            Err(Found::Unsure(error)) => {
-                if !error.is_outage() {
-                    *self.tenant_unsure_at() = Some(Instant::now());
-                }
-                Err(error)
-            }
+            Err(Found::Unsure { error, holds }) => (Err(error.clone()), holds.then_some(error)),
         };
+        *self.tenant_last_check() = Some((Instant::now(), holding));
         self.observe(result)
     }
 
-    /// Before a change: while the latest check found the tenant not the
-    /// one the settings describe, the change waits (`Misconfigured`:
-    /// retried, never struck). A tenant never found right (Campaign could
-    /// not be asked at start) is checked first, and while Campaign cannot
-    /// be asked the change waits for it (it would meet the outage too). A
-    /// check Campaign answered in a way that tells nothing holds nothing
-    /// back (an answer the check does not understand is no reason to hold
-    /// a consumer's request), and is made again at most once a period.
+    /// Before a change. A tenant found to differ from the settings holds
+    /// it (`Misconfigured`: retried, never struck) until the watcher finds
+    /// it right. A tenant never found right (Campaign could not be asked
+    /// at start) is checked first, again at most every few seconds: while
+    /// its API is not known the change waits (it would meet the outage
+    /// too), and once it is, a later step that tells nothing holds nothing
+    /// back (no reason to hold a consumer's request on a guess).
     pub(super) async fn tenant_allows_changes(&self) -> Result<(), CampaignError> {
-        if !self.tenant_settled() {
-            let _turn = self.checking.lock().await;
-            let period = u128::from(self.settings.health_check_ms);
-            let unsure = self
-                .tenant_unsure_at()
-                .is_some_and(|at| at.elapsed().as_millis() < period);
-            if !self.tenant_settled() && !unsure {
-                match self.check_in_turn().await {
-                    Err(error) if error.is_outage() => return Err(error),
-                    _ => {}
-                }
-            }
+        if self.tenant_settled() {
+            return Ok(());
         }
-        match self.tenant_problem().clone() {
-            Some(why) => Err(CampaignError::Misconfigured(why)),
-            None => Ok(()),
+        if let Some(why) = self.tenant_problem().clone() {
+            return Err(CampaignError::Misconfigured(why));
+        }
+        let _turn = self.checking.lock().await;
+        let last = self.tenant_last_check().clone();
+        let holding = match last {
+            _ if self.tenant_settled() => None,
+            Some((at, holding)) if at.elapsed() < RECHECK => holding,
+            _ => {
+                let _ = self.check_in_turn().await;
+                self.tenant_last_check()
+                    .clone()
+                    .and_then(|(_, holding)| holding)
+            }
+        };
+        match (self.tenant_problem().clone(), holding) {
+            (Some(why), _) => Err(CampaignError::Misconfigured(why)),
+            (None, Some(error)) => Err(error),
+            (None, None) => Ok(()),
         }
     }
 
@@ -160,7 +170,8 @@ impl CampaignClient {
         url.path_segments_mut()
             .expect("http URLs have paths")
             .push(PROBE);
-        let answer = self.get(url).await?;
+        let holds = |error| Found::Unsure { error, holds: true };
+        let answer = self.get(url).await.map_err(holds)?;
         let speaks = api::ALL.iter().find(|api| {
             api.not_found
                 .iter()
@@ -172,15 +183,27 @@ impl CampaignClient {
                 "the tenant answers as {} does, not as {}: set campaign.api = \"{}\"",
                 api.name, self.api.name, api.setting
             ))),
-            None if !self.api.refuses_undecryptable_pkeys => Ok(()),
-            None if answer.status == StatusCode::INTERNAL_SERVER_ERROR => {
-                Err(Found::Unsure(CampaignError::Unavailable(format!(
-                    "the tenant answered a PKey it cannot decrypt with 500, as Campaign \
-                     Standard may, not as {} does: check campaign.api",
-                    self.api.name
-                ))))
-            }
-            None => Err(answer.failure(resource).into()),
+            // Campaign Standard's answer is not documented: its own 404, or
+            // a 500 (a PKey it cannot read); an outage tells nothing yet.
+            None if !self.api.refuses_undecryptable_pkeys => match answer.status {
+                StatusCode::NOT_FOUND | StatusCode::INTERNAL_SERVER_ERROR => Ok(()),
+                _ => {
+                    let error = answer.failure(resource);
+                    let holds = error.is_outage();
+                    Err(Found::Unsure { error, holds })
+                }
+            },
+            // A migrated tenant says the words (Adobe documents them):
+            // without them, its API is not known.
+            None => Err(holds(match answer.failure(resource) {
+                error @ CampaignError::Misconfigured(_) => error,
+                error if error.is_outage() => error,
+                _ => CampaignError::Unavailable(format!(
+                    "the tenant answered a PKey it cannot decrypt with {}, not as {} does \
+                     (404 \"Unable to decrypt PKey\"): check campaign.api",
+                    answer.status, self.api.name
+                )),
+            })),
         }
     }
 

@@ -289,19 +289,21 @@ impl Store {
         .and_then(|row| async move { audit_row(&row) })
     }
 
-    /// Whether the latest request about `choice` by either of `subjects`
-    /// (the signed-in customer, and their address's opt-outs by email),
-    /// among those not replaced by a later one (`superseded`) or covered
-    /// by an earlier one (`repeat`), opted out (or limited) and was applied
-    /// in Campaign: then Campaign should hold it, and a field a migration
-    /// left blank lost it. A later request that failed, was denied or still
-    /// waits is the consumer's latest word, and nothing is restored.
+    /// Whether the consumer's latest word about `choice`, by either of
+    /// `subjects` (the signed-in customer, and their address's opt-outs by
+    /// email), is an opt-out (or a limit) applied in Campaign: then
+    /// Campaign should hold it, and a field a migration left blank lost it.
+    /// A later wish to allow, whatever became of it (failed, denied, still
+    /// waiting), is their latest word, and nothing is restored over it; a
+    /// later opt-out that did not land (a restore among the dead letters)
+    /// does not hide the one that did.
     pub async fn opted_out_last(&self, subjects: [&str; 2], choice: Choice) -> Result<bool> {
         let row = sqlx::query(
             "SELECT a.requested, o.outcome FROM audit a \
              LEFT JOIN audit_outcome o ON o.audit_id = a.id \
              WHERE a.subject IN ($1, $2) AND a.choice = $3 \
              AND (o.outcome IS NULL OR o.outcome NOT IN ('superseded', 'repeat')) \
+             AND (a.requested = 0 OR o.outcome IN ('applied', 'created')) \
              ORDER BY a.id DESC LIMIT 1",
         )
         .bind(subjects[0])

@@ -105,8 +105,10 @@ async fn a_tenant_that_does_not_find_profiles_by_custom_key_stops_the_start() {
 }
 
 /// Campaign Standard's answer to a PKey it cannot decrypt is not
-/// documented (a 500, some say): a 500 to the probe says nothing of the
-/// API (on either), the start goes on, and changes are made.
+/// documented (a 500, some say): a 500 to the probe stops nothing. On
+/// Campaign Standard it is taken as its own, and the change is made; set
+/// for a migrated tenant, which always says "Unable to decrypt PKey", the
+/// change waits until the tenant has said it, a moment later.
 #[tokio::test]
 async fn a_probe_answered_500_tells_nothing_and_the_start_goes_on() {
     let emulator = testkit::spawn_emulator().await;
@@ -121,8 +123,16 @@ async fn a_probe_answered_500_tells_nothing_and_the_start_goes_on() {
         .send()
         .await
         .unwrap();
-    assert_eq!(answer.status(), 200, "applied");
-    assert_eq!(emulator.opt_out_history("CUST-1001"), [true]);
+    assert_eq!(emulator.stats().faults_injected, 1, "the probe met it");
+    let waited = match emulator.config().api {
+        campaign_emulator::Api::Standard => 200,
+        campaign_emulator::Api::V8Migrated => 202,
+    };
+    assert_eq!(answer.status(), waited);
+    eventually("the change is made", Duration::from_secs(15), || {
+        emulator.opt_out_history("CUST-1001") == [true]
+    })
+    .await;
 }
 
 /// A filter of the company's own that answers a profile with another
@@ -278,6 +288,13 @@ async fn a_later_wish_that_failed_is_not_overruled_by_a_restore() {
         .inject(Fault::campaign(nonsense, 1).only("PATCH"));
     let _ = app.patch_opt_out(&token, false).await;
     app.drained().await;
+    let audit = app.audit().await;
+    let wish = audit.last().unwrap();
+    assert_eq!(
+        (wish.requested, wish.outcome.as_deref()),
+        (false, Some("failed")),
+        "the wish to allow sale is among the dead letters"
+    );
     app.emulator.leave_blank("CUST-1001");
     let state = state_of(app.get_opt_out(&token).await).await;
     assert_eq!(state["ccpaOptOut"], false, "{state}");
@@ -408,4 +425,37 @@ async fn a_204_is_proven_only_by_the_profile_it_was_sent_to() {
             .unwrap()
             .cus_limit_sensitive
     );
+}
+
+/// A restore that did not land (among the dead letters) does not hide the
+/// opt-out that did: the next visit restores it again, never showing sale
+/// allowed.
+#[tokio::test]
+async fn a_restore_that_failed_does_not_hide_the_opt_out() {
+    let app = spawn_app_migrated(|s| s.delivery.max_strikes = 1).await;
+    let token = token_for("CUST-1001");
+    assert_eq!(app.patch_opt_out(&token, true).await.status(), 200);
+    app.emulator.leave_blank("CUST-1001");
+    let nonsense = FaultKind::Answer {
+        status: 200,
+        content_type: "text/html".into(),
+        body: "<html>maintenance</html>".into(),
+    };
+    app.emulator
+        .inject(Fault::campaign(nonsense, 1).only("PATCH"));
+    let state = state_of(app.get_opt_out(&token).await).await;
+    assert_eq!(state["ccpaOptOut"], true, "{state}");
+    app.drained().await;
+    let failed = app.audit().await;
+    assert_eq!(
+        failed
+            .last()
+            .map(|row| (row.source.as_str(), row.outcome.as_deref())),
+        Some(("restored", Some("failed"))),
+        "the first restore is among the dead letters"
+    );
+    let state = state_of(app.get_opt_out(&token).await).await;
+    assert_eq!(state["ccpaOptOut"], true, "restored again: {state}");
+    app.drained().await;
+    assert!(app.opt_out_of("CUST-1001"));
 }
