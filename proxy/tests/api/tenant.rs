@@ -32,6 +32,15 @@ async fn refused_start_on(
         .to_string()
 }
 
+/// A `200` no Campaign answer looks like: a strike.
+fn maintenance_page() -> FaultKind {
+    FaultKind::Answer {
+        status: 200,
+        content_type: "text/html".into(),
+        body: "<html>maintenance</html>".into(),
+    }
+}
+
 fn the_other(api: CampaignApi) -> CampaignApi {
     match api {
         CampaignApi::Standard => CampaignApi::V8Migrated,
@@ -279,11 +288,7 @@ async fn a_later_wish_that_failed_is_not_overruled_by_a_restore() {
     let app = spawn_app_migrated(|s| s.delivery.max_strikes = 1).await;
     let token = token_for("CUST-1001");
     assert_eq!(app.patch_opt_out(&token, true).await.status(), 200);
-    let nonsense = FaultKind::Answer {
-        status: 200,
-        content_type: "text/html".into(),
-        body: "<html>maintenance</html>".into(),
-    };
+    let nonsense = maintenance_page();
     app.emulator
         .inject(Fault::campaign(nonsense, 1).only("PATCH"));
     let _ = app.patch_opt_out(&token, false).await;
@@ -436,11 +441,7 @@ async fn a_restore_that_failed_does_not_hide_the_opt_out() {
     let token = token_for("CUST-1001");
     assert_eq!(app.patch_opt_out(&token, true).await.status(), 200);
     app.emulator.leave_blank("CUST-1001");
-    let nonsense = FaultKind::Answer {
-        status: 200,
-        content_type: "text/html".into(),
-        body: "<html>maintenance</html>".into(),
-    };
+    let nonsense = maintenance_page();
     app.emulator
         .inject(Fault::campaign(nonsense, 1).only("PATCH"));
     let state = state_of(app.get_opt_out(&token).await).await;
