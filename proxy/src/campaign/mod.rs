@@ -124,6 +124,10 @@ struct Patched {
     href: Url,
 }
 
+/// A tenant found right is asked which API it speaks once in this many
+/// health-check periods (every 10 min with the default 30 s).
+const REPROBE_PERIODS: u32 = 20;
+
 /// Profiles asked for on a page of the email filter: Campaign's default, the only
 /// page size Adobe documents (an address rarely has more).
 const PAGE: usize = 25;
@@ -278,26 +282,36 @@ impl CampaignClient {
     /// after it began, and Campaign gets one call per period at most,
     /// however often readiness is probed. A tenant not yet found right
     /// (Campaign could not be asked at start, or said it differs) is
-    /// checked in full every period instead, whatever else asks Campaign.
+    /// checked in full every period instead, whatever else asks Campaign;
+    /// one found right is asked which API it speaks every
+    /// [`REPROBE_PERIODS`] periods (one call), so that a tenant Adobe
+    /// migrates under a running proxy holds its changes, and says so,
+    /// rather than meet PATCHes of a field it no longer has.
     pub async fn watch(&self, every: Duration, stop: CancellationToken) {
-        let mut tenant_checked_at = Instant::now();
+        let (mut tenant_checked_at, mut probed_at) = (Instant::now(), Instant::now());
         loop {
-            let settled = self.tenant_settled();
-            let since = match settled {
-                true => self.observation().1.elapsed(),
-                false => tenant_checked_at.elapsed(),
+            let due = if self.tenant_settled() {
+                let probe = (every * REPROBE_PERIODS).saturating_sub(probed_at.elapsed());
+                let idle = every.saturating_sub(self.observation().1.elapsed());
+                if probe.is_zero() {
+                    probed_at = Instant::now();
+                    let _ = self.check_api().await;
+                    continue;
+                }
+                if idle.is_zero() {
+                    let _ = self.check_resource().await;
+                    continue;
+                }
+                probe.min(idle)
+            } else {
+                let due = every.saturating_sub(tenant_checked_at.elapsed());
+                if due.is_zero() {
+                    tenant_checked_at = Instant::now();
+                    let _ = self.check_tenant().await;
+                    continue;
+                }
+                due
             };
-            let due = every.saturating_sub(since);
-            if due.is_zero() {
-                let _ = match settled {
-                    true => self.check_resource().await,
-                    false => {
-                        tenant_checked_at = Instant::now();
-                        self.check_tenant().await
-                    }
-                };
-                continue;
-            }
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(due) => {}

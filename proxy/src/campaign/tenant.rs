@@ -137,6 +137,22 @@ impl CampaignClient {
         }
     }
 
+    /// Asks a tenant found right which API it speaks (the probe alone): a
+    /// tenant migrated since is found to differ, and changes wait.
+    pub(super) async fn check_api(&self) -> Result<(), CampaignError> {
+        let _turn = self.checking.lock().await;
+        let result = match self.speaks_the_api().await {
+            Ok(()) => Ok(()),
+            Err(Found::Differs(why)) => {
+                tracing::warn!(%why, "the tenant no longer speaks the API of the settings");
+                *self.tenant_problem() = Some(why.clone());
+                Err(CampaignError::Misconfigured(why))
+            }
+            Err(Found::Unsure { error, .. }) => Err(error),
+        };
+        self.observe(result)
+    }
+
     /// Whether the tenant was found right, and nothing found wrong since.
     pub(super) fn tenant_settled(&self) -> bool {
         self.tenant_checked.load(Ordering::Relaxed) && self.tenant_problem().is_none()

@@ -460,3 +460,42 @@ async fn a_restore_that_failed_does_not_hide_the_opt_out() {
     app.drained().await;
     assert!(app.opt_out_of("CUST-1001"));
 }
+
+/// A tenant Adobe migrates under a running proxy: the watcher's periodic
+/// probe finds it speaking the other API, readiness names `campaign.api`,
+/// and changes wait for the settings rather than meet a field the tenant
+/// no longer has.
+#[tokio::test]
+async fn a_tenant_migrated_under_a_running_proxy_holds_its_changes() {
+    let app = spawn_app_with(|s| s.campaign.health_check_ms = 100).await;
+    let other = match app.emulator.config().api {
+        campaign_emulator::Api::Standard => "Unable to decrypt PKey",
+        campaign_emulator::Api::V8Migrated => "RST-360011 Unable to find document",
+    };
+    let answer = FaultKind::Answer {
+        status: 404,
+        content_type: "application/json".into(),
+        body: serde_json::json!({ "code": 404, "message": other }).to_string(),
+    };
+    app.emulator
+        .inject(Fault::campaign(answer, u32::MAX).at("/@ccpaOptOutTenantProbe"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let ready = app.readiness().await;
+        if ready["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("campaign.api"))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never noticed: {ready}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let token = token_for("CUST-1001");
+    assert_eq!(app.patch_opt_out(&token, true).await.status(), 202);
+    assert!(app.emulator.opt_out_history("CUST-1001").is_empty());
+    assert_eq!(app.pending().await, 1, "kept, for the settings");
+}
