@@ -116,13 +116,7 @@ async fn a_refused_connection_is_retried_until_campaign_starts() {
     // Campaign's port is held, but nothing listens on it yet.
     let reserved = testkit::ReservedPort::new();
     let port = reserved.addr().port();
-    let app = spawn_app_with(|s| {
-        s.campaign.base_url = format!("http://127.0.0.1:{port}").parse().unwrap();
-        s.campaign.ims_token_url = format!("http://127.0.0.1:{port}/ims/token/v3")
-            .parse()
-            .unwrap();
-    })
-    .await;
+    let app = spawn_app_with(|s| campaign_on_port(s, port)).await;
     let token = token_for("CUST-1001");
     assert_eq!(app.patch_opt_out(&token, true).await.status(), 202);
     assert_eq!(app.pending().await, 1);

@@ -42,6 +42,14 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     spawn_app_on(testkit::emulator_config(), customize).await
 }
 
+/// Points the proxy's Campaign and IMS at `port` on loopback (where an
+/// emulator will listen later, or none).
+pub fn campaign_on_port(settings: &mut Settings, port: u16) {
+    let at = format!("http://127.0.0.1:{port}");
+    settings.campaign.base_url = at.parse().unwrap();
+    settings.campaign.ims_token_url = format!("{at}/ims/token/v3").parse().unwrap();
+}
+
 /// A proxy in front of a tenant migrated to Campaign v8, whatever API the
 /// run plays otherwise; `customize` adjusts its settings.
 pub async fn spawn_app_migrated(customize: impl FnOnce(&mut Settings)) -> TestApp {

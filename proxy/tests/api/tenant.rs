@@ -41,6 +41,43 @@ fn maintenance_page() -> FaultKind {
     }
 }
 
+/// The status of a signed-in opt-out sent to a proxy that started in
+/// front of a tenant the fault `fault` made (before the proxy's start
+/// check) misbehave once, and the emulator.
+async fn first_opt_out_after(
+    fault: impl FnOnce(&campaign_emulator::Emulator) -> Fault,
+) -> (campaign_emulator::Emulator, u16) {
+    let emulator = testkit::spawn_emulator().await;
+    emulator.inject(fault(&emulator));
+    let database = testkit::database().await;
+    let settings = testkit::proxy_settings(&emulator, database.url());
+    let (proxy, _) = testkit::spawn_proxy_with_admin(settings).await;
+    let answer = reqwest::Client::new()
+        .patch(format!("http://{proxy}/api/v1/opt-out"))
+        .bearer_auth(token_for("CUST-1001"))
+        .json(&serde_json::json!({ "ccpaOptOut": true }))
+        .send()
+        .await
+        .unwrap();
+    (emulator, answer.status().as_u16())
+}
+
+/// Readiness in full, once its problem names `campaign.api` (within 10 s).
+async fn readiness_naming_campaign_api(app: &TestApp) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let ready = app.readiness().await;
+        if ready["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("campaign.api"))
+        {
+            return ready;
+        }
+        assert!(std::time::Instant::now() < deadline, "never named: {ready}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn the_other(api: CampaignApi) -> CampaignApi {
     match api {
         CampaignApi::Standard => CampaignApi::V8Migrated,
@@ -120,24 +157,15 @@ async fn a_tenant_that_does_not_find_profiles_by_custom_key_stops_the_start() {
 /// change waits until the tenant has said it, a moment later.
 #[tokio::test]
 async fn a_probe_answered_500_tells_nothing_and_the_start_goes_on() {
-    let emulator = testkit::spawn_emulator().await;
-    emulator.inject(Fault::campaign(FaultKind::Status { status: 500 }, 1).only("GET"));
-    let database = testkit::database().await;
-    let settings = testkit::proxy_settings(&emulator, database.url());
-    let (proxy, _) = testkit::spawn_proxy_with_admin(settings).await;
-    let answer = reqwest::Client::new()
-        .patch(format!("http://{proxy}/api/v1/opt-out"))
-        .bearer_auth(token_for("CUST-1001"))
-        .json(&serde_json::json!({ "ccpaOptOut": true }))
-        .send()
-        .await
-        .unwrap();
+    let (emulator, answer) =
+        first_opt_out_after(|_| Fault::campaign(FaultKind::Status { status: 500 }, 1).only("GET"))
+            .await;
     assert_eq!(emulator.stats().faults_injected, 1, "the probe met it");
     let waited = match emulator.config().api {
         campaign_emulator::Api::Standard => 200,
         campaign_emulator::Api::V8Migrated => 202,
     };
-    assert_eq!(answer.status(), waited);
+    assert_eq!(answer, waited);
     eventually("the change is made", Duration::from_secs(15), || {
         emulator.opt_out_history("CUST-1001") == [true]
     })
@@ -191,31 +219,17 @@ async fn a_tenant_checked_late_shows_the_wrong_api_in_readiness() {
     let app = spawn_app_with(|s| {
         s.campaign.api = the_other(s.campaign.api);
         s.campaign.health_check_ms = 200;
-        s.campaign.base_url = format!("http://127.0.0.1:{port}").parse().unwrap();
-        s.campaign.ims_token_url = format!("http://127.0.0.1:{port}/ims/token/v3")
-            .parse()
-            .unwrap();
+        campaign_on_port(s, port);
     })
     .await;
     let token = token_for("CUST-1001");
     assert_eq!(app.patch_opt_out(&token, true).await.status(), 202);
     let campaign =
         campaign_emulator::Emulator::spawn(reserved.listen(), testkit::emulator_config()).unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let ready = app.readiness().await;
-        let problem = ready["problem"].as_str().map(str::to_owned);
-        if let Some(problem) = problem.filter(|p| p.contains("campaign.api")) {
-            assert_eq!(ready["upstream"], "misconfigured", "{ready}");
-            assert!(problem.starts_with("the tenant answers as"), "{problem}");
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never checked: {ready}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let ready = readiness_naming_campaign_api(&app).await;
+    assert_eq!(ready["upstream"], "misconfigured", "{ready}");
+    let problem = ready["problem"].as_str().unwrap();
+    assert!(problem.starts_with("the tenant answers as"), "{problem}");
     // Reads answer meanwhile; what the check found stands, and the change
     // waits for the settings, attempt after attempt (they come at most a
     // second apart here).
@@ -349,20 +363,12 @@ async fn choices_a_migration_lost_are_sent_again() {
 /// on, and changes are made.
 #[tokio::test]
 async fn a_filter_refusing_the_checks_address_holds_nothing_back() {
-    let emulator = testkit::spawn_emulator().await;
-    let filter = format!("/{}", emulator.config().api.email_filter());
-    emulator.inject(Fault::campaign(FaultKind::Status { status: 400 }, 1).at(&filter));
-    let database = testkit::database().await;
-    let settings = testkit::proxy_settings(&emulator, database.url());
-    let (proxy, _) = testkit::spawn_proxy_with_admin(settings).await;
-    let answer = reqwest::Client::new()
-        .patch(format!("http://{proxy}/api/v1/opt-out"))
-        .bearer_auth(token_for("CUST-1001"))
-        .json(&serde_json::json!({ "ccpaOptOut": true }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 200);
+    let (emulator, answer) = first_opt_out_after(|emulator| {
+        let filter = format!("/{}", emulator.config().api.email_filter());
+        Fault::campaign(FaultKind::Status { status: 400 }, 1).at(&filter)
+    })
+    .await;
+    assert_eq!(answer, 200);
     assert_eq!(emulator.stats().faults_injected, 1, "the check met it");
 }
 
@@ -479,21 +485,7 @@ async fn a_tenant_migrated_under_a_running_proxy_holds_its_changes() {
     };
     app.emulator
         .inject(Fault::campaign(answer, u32::MAX).at("/@ccpaOptOutTenantProbe"));
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let ready = app.readiness().await;
-        if ready["problem"]
-            .as_str()
-            .is_some_and(|p| p.contains("campaign.api"))
-        {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never noticed: {ready}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    readiness_naming_campaign_api(&app).await;
     let token = token_for("CUST-1001");
     assert_eq!(app.patch_opt_out(&token, true).await.status(), 202);
     assert!(app.emulator.opt_out_history("CUST-1001").is_empty());
