@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::faults::Fault;
+use crate::privacy::Consent;
 use crate::store::{Call, Profile, Stats};
 
 pub fn routes(state: AppState) -> Router {
@@ -21,6 +22,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/faults", post(add_fault).delete(clear_faults))
         .route("/tokens/expire", post(expire_tokens))
         .route("/latency", put(set_latency))
+        .route("/privacy/consents", get(consents))
         .with_state(state)
 }
 
@@ -30,6 +32,16 @@ async fn profiles(State(app): State<AppState>) -> Json<Vec<Profile>> {
             .lock()
             .expect("emulator store poisoned")
             .profiles
+            .clone(),
+    )
+}
+
+async fn consents(State(app): State<AppState>) -> Json<Vec<Consent>> {
+    Json(
+        app.store
+            .lock()
+            .expect("emulator store poisoned")
+            .consents
             .clone(),
     )
 }

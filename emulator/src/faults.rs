@@ -23,6 +23,8 @@ pub enum Target {
     Campaign,
     /// The IMS token endpoint.
     Ims,
+    /// Privacy Service's consent endpoint.
+    Privacy,
 }
 
 /// What happens to a request a fault hits.
@@ -111,6 +113,14 @@ impl Fault {
             method: None,
             path: None,
             remaining: count,
+        }
+    }
+
+    /// A fault of `kind` hitting the next `count` Privacy Service calls.
+    pub fn privacy(kind: FaultKind, count: u32) -> Self {
+        Self {
+            target: Target::Privacy,
+            ..Self::campaign(kind, count)
         }
     }
 

@@ -1,4 +1,5 @@
-//! A faithful stand-in for Adobe IMS and the Campaign Standard profile API.
+//! A faithful stand-in for Adobe IMS, the Campaign Standard profile API and
+//! Privacy Service's consent endpoint.
 //!
 //! It is a real HTTP server: the demo runs against it, the proxy's tests and
 //! benchmarks hit it over loopback sockets, and customers can run it in their
@@ -9,6 +10,7 @@ mod admin;
 pub mod campaign;
 pub mod faults;
 mod ims;
+pub mod privacy;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -51,6 +53,8 @@ pub struct EmulatorConfig {
     /// Adobe documents for Campaign Standard (for a migrated tenant it does
     /// not say): otherwise only by PKey.
     pub custom_keys: bool,
+    /// The IMS organization Privacy Service takes in `x-gw-ims-org-id`.
+    pub ims_org: String,
 }
 
 /// The API the emulator plays.
@@ -108,9 +112,13 @@ impl Default for EmulatorConfig {
             api: Api::Standard,
             opt_out_field: "ccpaOptOut".into(),
             custom_keys: true,
+            ims_org: DEMO_IMS_ORG.into(),
         }
     }
 }
+
+/// The demo's IMS organization, as Adobe shapes one.
+pub const DEMO_IMS_ORG: &str = "0123456789ABCDEF01234567@AdobeOrg";
 
 type SharedStore = Arc<Mutex<Store>>;
 
@@ -220,6 +228,11 @@ impl Emulator {
             .create(test_profile(key, &email, ccpa_opt_out, limit_sensitive));
     }
 
+    /// Every consent Privacy Service took, oldest first.
+    pub fn consents(&self) -> Vec<privacy::Consent> {
+        self.store().consents.clone()
+    }
+
     /// Counters of what it has answered.
     pub fn stats(&self) -> Stats {
         self.store().stats
@@ -277,7 +290,8 @@ impl Emulator {
     }
 }
 
-/// The whole HTTP surface: IMS, Campaign (both spellings) and admin routes.
+/// The whole HTTP surface: IMS, Campaign (both spellings), Privacy Service
+/// and admin routes.
 pub fn router(state: AppState) -> Router {
     let ims = Router::new()
         .route("/ims/token/v3", post(ims::token))
@@ -301,9 +315,17 @@ pub fn router(state: AppState) -> Router {
             (state.store.clone(), Target::Campaign),
             faults::inject,
         ));
+    let privacy = Router::new()
+        .route("/data/core/privacy/consent", post(privacy::consent))
+        .with_state(state.clone())
+        .layer(from_fn_with_state(
+            (state.store.clone(), Target::Privacy),
+            faults::inject,
+        ));
     Router::new()
         .merge(ims)
         .merge(campaign)
+        .merge(privacy)
         .nest("/_emulator", admin::routes(state))
         .fallback(campaign::no_such_resource)
 }

@@ -1,4 +1,5 @@
-//! `campaign-emulator`: serve the Adobe IMS + Campaign stand-in on a port.
+//! `campaign-emulator`: serve the Adobe IMS, Campaign and Privacy Service
+//! stand-in on a port.
 
 use std::time::Duration;
 
@@ -6,7 +7,8 @@ use anyhow::Context;
 use campaign_emulator::{Emulator, EmulatorConfig};
 use clap::Parser;
 
-/// A stand-in for Adobe IMS and Campaign Standard's profile API.
+/// A stand-in for Adobe IMS, Campaign Standard's profile API and Privacy
+/// Service's consent endpoint.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
@@ -44,6 +46,9 @@ struct Args {
     /// is a custom field, shown in the extended resource only).
     #[arg(long, env = "EMULATOR_OPT_OUT_FIELD", default_value = "ccpaOptOut")]
     opt_out_field: String,
+    /// The IMS organization Privacy Service takes (`x-gw-ims-org-id`).
+    #[arg(long, env = "EMULATOR_IMS_ORG", default_value = campaign_emulator::DEMO_IMS_ORG)]
+    ims_org: String,
     /// Extra customers `LOAD-0000`, `LOAD-0001`, … (allowing sale), for
     /// benchmarks that need many users.
     #[arg(long, default_value_t = 0)]
@@ -73,6 +78,7 @@ async fn main() -> anyhow::Result<()> {
             api: args.api,
             opt_out_field: args.opt_out_field,
             custom_keys: true,
+            ims_org: args.ims_org,
         },
     )?;
     for i in 0..args.customers {

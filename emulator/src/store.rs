@@ -136,6 +136,8 @@ pub enum CallKind {
     Patch,
     /// `POST …/profile`.
     Create,
+    /// `POST /data/core/privacy/consent`: Privacy Service.
+    Consent,
 }
 
 impl CallKind {
@@ -144,6 +146,7 @@ impl CallKind {
         let path = path.trim_end_matches('/');
         match method {
             "POST" if path.ends_with("/ims/token/v3") => Self::Token,
+            "POST" if path.ends_with("/privacy/consent") => Self::Consent,
             "POST" => Self::Create,
             "PATCH" => Self::Patch,
             _ if path.ends_with("/byEmail") || path.ends_with("/profile/email") => Self::ByEmail,
@@ -185,6 +188,8 @@ pub struct Store {
     pub(crate) calls: Vec<Call>,
     /// When the emulator started: calls are timed from here.
     pub(crate) started: Instant,
+    /// Every consent Privacy Service took, in order of arrival.
+    pub(crate) consents: Vec<crate::privacy::Consent>,
 }
 
 impl Store {
@@ -201,6 +206,7 @@ impl Store {
             history: HashMap::new(),
             calls: Vec::new(),
             started: Instant::now(),
+            consents: Vec::new(),
         }
     }
 

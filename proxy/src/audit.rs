@@ -55,6 +55,10 @@ pub struct AuditRecord {
     pub responded_at: Option<String>,
     /// Basis of a denial.
     pub basis: Option<String>,
+    /// How Adobe's Privacy Service answered, per identity's namespace, when
+    /// it was told (`privacy_service.enabled`): `email:applied
+    /// ECID:pending`; the identities themselves are not exported.
+    pub privacy_service: Option<String>,
 }
 
 impl From<AuditRow> for AuditRecord {
@@ -77,11 +81,12 @@ impl From<AuditRow> for AuditRecord {
             profiles_changed: row.profiles_changed,
             responded_at: row.decided_at.map(rfc3339),
             basis: row.basis,
+            privacy_service: row.privacy_service,
         }
     }
 }
 
-const CSV_HEADER: [&str; 12] = [
+const CSV_HEADER: [&str; 13] = [
     "id",
     "requestId",
     "receivedAt",
@@ -94,10 +99,11 @@ const CSV_HEADER: [&str; 12] = [
     "profilesChanged",
     "respondedAt",
     "basis",
+    "privacyService",
 ];
 
 impl AuditRecord {
-    fn csv_fields(&self) -> [String; 12] {
+    fn csv_fields(&self) -> [String; 13] {
         let optional = |value: Option<String>| value.unwrap_or_default();
         [
             self.id.to_string(),
@@ -112,6 +118,7 @@ impl AuditRecord {
             optional(self.profiles_changed.map(|v| v.to_string())),
             optional(self.responded_at.clone()),
             optional(self.basis.clone()),
+            optional(self.privacy_service.clone()),
         ]
     }
 }
@@ -145,7 +152,7 @@ pub async fn export(
     Ok(count)
 }
 
-fn write_csv_line(out: &mut impl Write, fields: [String; 12]) -> std::io::Result<()> {
+fn write_csv_line(out: &mut impl Write, fields: [String; 13]) -> std::io::Result<()> {
     let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
     writeln!(out, "{}", line.join(","))
 }

@@ -39,6 +39,85 @@ pub struct Settings {
     /// What one customer, or one client address, may ask for.
     #[serde(default)]
     pub limits: LimitSettings,
+    /// Adobe's Privacy Service, the second destination of a choice about
+    /// sale.
+    #[serde(default)]
+    pub privacy_service: PrivacyServiceSettings,
+}
+
+/// Adobe's Privacy Service (`POST /data/core/privacy/consent`): every
+/// choice about sale goes there too, when enabled, so that it reaches the
+/// Adobe products that sell or share (Audience Manager, Advertising,
+/// Analytics, Experience Platform), not only Campaign. It is called with
+/// the Campaign credential (`campaign.client_id`, its token): the Adobe
+/// Developer Console project must hold both APIs under that credential.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PrivacyServiceSettings {
+    /// Whether choices go to Privacy Service at all.
+    #[serde(default)]
+    pub enabled: bool,
+    /// `https://platform.adobe.io` in production; the emulator's URL
+    /// otherwise.
+    #[serde(default = "default_privacy_service_url")]
+    pub base_url: Url,
+    /// The IMS organization (`…@AdobeOrg`) sent as `x-gw-ims-org-id`:
+    /// the organization of the Developer Console project, not Campaign's
+    /// tenant name.
+    #[serde(default)]
+    pub ims_org: Option<String>,
+    /// Upper bound for one call, in milliseconds.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Calls per second from this process, on average (as many at once).
+    /// 0: no pace.
+    #[serde(default = "default_privacy_calls_per_second")]
+    pub max_calls_per_second: u32,
+    /// Calls in flight at once from this process.
+    #[serde(default = "default_privacy_concurrency")]
+    pub max_concurrency: usize,
+}
+
+impl Default for PrivacyServiceSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            base_url: default_privacy_service_url(),
+            ims_org: None,
+            timeout_ms: default_timeout_ms(),
+            max_calls_per_second: default_privacy_calls_per_second(),
+            max_concurrency: default_privacy_concurrency(),
+        }
+    }
+}
+
+impl PrivacyServiceSettings {
+    /// Upper bound for one call.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    /// The organization, when enabled: refuses a missing one, or one not
+    /// shaped as Adobe's (`<hex>@AdobeOrg`: a Campaign tenant name there
+    /// would fail every call).
+    pub fn check(&self) -> Result<(), String> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let org = self.ims_org.as_deref().unwrap_or_default();
+        let shaped = org.strip_suffix("@AdobeOrg").is_some_and(|id| {
+            !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+        });
+        if !shaped {
+            return Err("privacy_service.ims_org must be the IMS organization ID, \
+                        <letters and digits>@AdobeOrg (Adobe Developer Console, the \
+                        project's credential)"
+                .into());
+        }
+        if self.max_concurrency == 0 || self.timeout_ms == 0 {
+            return Err("privacy_service.max_concurrency and timeout_ms must be above 0".into());
+        }
+        Ok(())
+    }
 }
 
 /// Token buckets: each allows its number at once, and as many per minute
@@ -904,6 +983,15 @@ fn default_new_profiles_per_hour() -> u32 {
 fn default_new_profiles_per_day() -> u32 {
     1_000
 }
+fn default_privacy_service_url() -> Url {
+    Url::parse("https://platform.adobe.io").expect("a valid URL")
+}
+fn default_privacy_calls_per_second() -> u32 {
+    10
+}
+fn default_privacy_concurrency() -> usize {
+    4
+}
 fn default_stuck_after_ms() -> u64 {
     3_600_000
 }
@@ -1132,7 +1220,7 @@ fn nearest(key: &str) -> Option<&'static str> {
 }
 
 /// The sections of the settings, as `CCPA_<SECTION>__…` would name them.
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "server",
     "campaign",
     "identity",
@@ -1141,12 +1229,13 @@ const SECTIONS: [&str; 8] = [
     "demo",
     "email_opt_out",
     "limits",
+    "privacy_service",
 ];
 
 /// Every setting's key, for naming the nearest to an unknown one. The
 /// tests check that each is a key the settings take, and that
 /// docs/operations.md lists each.
-const KEYS: [&str; 68] = [
+const KEYS: [&str; 74] = [
     "server.listen",
     "server.allowed_origins",
     "server.widget_dir",
@@ -1215,6 +1304,12 @@ const KEYS: [&str; 68] = [
     "limits.reads_per_minute",
     "limits.changes_per_minute",
     "limits.per_client_per_minute",
+    "privacy_service.enabled",
+    "privacy_service.base_url",
+    "privacy_service.ims_org",
+    "privacy_service.timeout_ms",
+    "privacy_service.max_calls_per_second",
+    "privacy_service.max_concurrency",
 ];
 
 fn sources(file: Option<&std::path::Path>) -> Result<config::Config, config::ConfigError> {
@@ -1460,6 +1555,25 @@ mod tests {
             "[storage]\nurl = \"sqlite://x.db\"\n[campaign]\nsensitive_feild = \"x\"",
         ));
         assert!(elsewhere.is_ok(), "{elsewhere:?}");
+    }
+
+    #[test]
+    fn privacy_service_needs_an_organization_shaped_as_adobes_when_enabled() {
+        let mut privacy = PrivacyServiceSettings::default();
+        assert_eq!(privacy.check(), Ok(()), "off: nothing to check");
+        privacy.enabled = true;
+        for wrong in [
+            None,
+            Some("demo-org"),
+            Some("@AdobeOrg"),
+            Some("ab cd@AdobeOrg"),
+        ] {
+            privacy.ims_org = wrong.map(str::to_owned);
+            let refused = privacy.check().unwrap_err();
+            assert!(refused.contains("privacy_service.ims_org"), "{refused}");
+        }
+        privacy.ims_org = Some("0123456789ABCDEF01234567@AdobeOrg".into());
+        assert_eq!(privacy.check(), Ok(()));
     }
 
     #[test]

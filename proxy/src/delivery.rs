@@ -9,7 +9,7 @@
 //! delays a change; nothing drops it unseen.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, Semaphore};
@@ -38,6 +38,79 @@ const TURNS: [Lane; 5] = [
     Lane::Email,
     Lane::Create,
 ];
+
+/// Exponential backoff with jitter: about `base × 2^attempts`, at most
+/// `backoff_max_ms`, and never sooner than a `Retry-After` (up to a day).
+pub fn backoff(
+    settings: &DeliverySettings,
+    attempts: u32,
+    retry_after: Option<Duration>,
+) -> Duration {
+    let ceiling = settings
+        .backoff_base_ms
+        .saturating_mul(1 << attempts.min(20))
+        .min(settings.backoff_max_ms);
+    // "Equal jitter": half fixed, half random, so that the retries of many
+    // profiles spread out without any coming back at once.
+    let wait = Duration::from_millis(ceiling / 2 + rand::random_range(0..=ceiling / 2));
+    match retry_after {
+        Some(after) => wait.max(after.min(LONGEST_RETRY_AFTER)),
+        None => wait,
+    }
+}
+
+/// One destination's deliveries, as the worker that drains them sees them.
+pub trait Destination: Send + Sync + 'static {
+    /// A delivery leased for one attempt.
+    type Claim: Send + 'static;
+    /// What is claimed, for the log.
+    const WHAT: &'static str;
+    /// The next due delivery, leased, if any.
+    fn next(&self) -> impl Future<Output = Result<Option<Self::Claim>, StoreError>> + Send;
+    /// One attempt at `claim`, recorded however it ends.
+    fn attempt(self: Arc<Self>, claim: Self::Claim) -> impl Future<Output = ()> + Send + 'static;
+    /// Waits until deliveries may be due again, or `stop`.
+    fn idle(&self, stop: &CancellationToken) -> impl Future<Output = ()> + Send;
+}
+
+/// The worker of `destination`: until `stop`, takes one of `slots`, claims
+/// the next due delivery and attempts it as a task of `attempts`; idles
+/// when nothing is due or storage failed. Then lets the attempts under way
+/// finish.
+pub async fn drain<D: Destination>(
+    destination: Arc<D>,
+    slots: usize,
+    stop: &CancellationToken,
+    attempts: &TaskTracker,
+) {
+    let slots = Arc::new(Semaphore::new(slots.max(1)));
+    loop {
+        let slot = tokio::select! {
+            () = stop.cancelled() => break,
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+        };
+        match destination.next().await {
+            Ok(Some(claim)) => {
+                let attempt = destination.clone().attempt(claim);
+                attempts.spawn(async move {
+                    attempt.await;
+                    drop(slot);
+                });
+            }
+            Ok(None) => {
+                drop(slot);
+                destination.idle(stop).await;
+            }
+            Err(error) => {
+                drop(slot);
+                tracing::warn!(%error, "could not read the {}", D::WHAT);
+                destination.idle(stop).await;
+            }
+        }
+    }
+    attempts.close();
+    attempts.wait().await;
+}
 
 /// Now, in Unix milliseconds (the database's clock is a step away: a
 /// stuck change's age needs no precision).
@@ -80,6 +153,8 @@ pub struct Delivery {
     budget: Budget,
     /// When held creations were last released.
     released_at: std::sync::Mutex<Instant>,
+    /// Which of [`TURNS`] the worker's next claim starts with.
+    turn: AtomicUsize,
     /// After how long a failing change is reported stuck.
     stuck_after: Duration,
     /// Wakes the idle worker when a change became due at once.
@@ -112,6 +187,7 @@ impl Delivery {
             settings,
             budget,
             released_at: std::sync::Mutex::new(Instant::now()),
+            turn: AtomicUsize::new(0),
             slots: worker_slots,
             create_missing_profiles: campaign_settings.create_missing_profiles,
             wake: Notify::new(),
@@ -414,58 +490,20 @@ impl Delivery {
             })
     }
 
-    /// Exponential backoff with jitter: about `base × 2^attempts`, at most
-    /// `backoff_max_ms`, and never sooner than Campaign's `Retry-After`.
+    /// [`backoff`], and never sooner than Campaign's `Retry-After`.
     fn retry_after(&self, attempts: u32, error: &CampaignError) -> Duration {
-        let ceiling = self
-            .settings
-            .backoff_base_ms
-            .saturating_mul(1 << attempts.min(20))
-            .min(self.settings.backoff_max_ms);
-        // "Equal jitter": half fixed, half random, so that the retries of
-        // many profiles spread out without any coming back at once.
-        let wait = ceiling / 2 + rand::random_range(0..=ceiling / 2);
-        let wait = Duration::from_millis(wait);
-        match error {
-            CampaignError::Throttled(Some(after)) => wait.max((*after).min(LONGEST_RETRY_AFTER)),
-            _ => wait,
-        }
+        let throttled = match error {
+            CampaignError::Throttled(after) => *after,
+            _ => None,
+        };
+        backoff(&self.settings, attempts, throttled)
     }
 
     /// The worker: applies due changes until `stop`, then lets the attempts
     /// under way finish (each bounded by the attempt timeout).
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
         let reporter = tokio::spawn(self.clone().report(stop.clone()));
-        let slots = Arc::new(Semaphore::new(self.slots));
-        let mut turn = 0;
-        loop {
-            let slot = tokio::select! {
-                () = stop.cancelled() => break,
-                slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
-            };
-            self.release_held().await;
-            match self.claim_next(&mut turn).await {
-                Ok(Some(claim)) => {
-                    let delivery = self.clone();
-                    // Marked as the worker's: customers' calls go first.
-                    self.attempts.spawn(crate::campaign::as_worker(async move {
-                        delivery.apply(claim).await;
-                        drop(slot);
-                    }));
-                }
-                Ok(None) => {
-                    drop(slot);
-                    self.idle(&stop).await;
-                }
-                Err(error) => {
-                    drop(slot);
-                    tracing::warn!(%error, "could not read pending changes");
-                    self.idle(&stop).await;
-                }
-            }
-        }
-        self.attempts.close();
-        self.attempts.wait().await;
+        drain(self.clone(), self.slots, &stop, &self.attempts).await;
         let _ = reporter.await;
         tracing::info!("delivery worker stopped");
     }
@@ -499,9 +537,9 @@ impl Delivery {
 
     /// The next due change, the lanes taking turns ([`TURNS`]); a lane
     /// with nothing due gives its turn to the next.
-    async fn claim_next(&self, turn: &mut usize) -> Result<Option<Claim>, StoreError> {
-        let first = TURNS[*turn % TURNS.len()];
-        *turn = turn.wrapping_add(1);
+    async fn claim_next(&self) -> Result<Option<Claim>, StoreError> {
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+        let first = TURNS[turn % TURNS.len()];
         let others = Lane::ALL.into_iter().filter(|lane| *lane != first);
         for lane in std::iter::once(first).chain(others) {
             if let Some(claim) = self.store.claim_due(self.lease, lane).await? {
@@ -534,6 +572,24 @@ impl Delivery {
             Ok(count) => tracing::info!(count, "creations held for the budget are due again"),
             Err(error) => tracing::warn!(%error, "could not release creations held for the budget"),
         }
+    }
+}
+
+/// Campaign: the changes of the `pending_change` table.
+impl Destination for Delivery {
+    type Claim = Claim;
+    const WHAT: &'static str = "pending changes";
+
+    async fn next(&self) -> Result<Option<Claim>, StoreError> {
+        self.release_held().await;
+        self.claim_next().await
+    }
+
+    fn attempt(self: Arc<Self>, claim: Claim) -> impl Future<Output = ()> + Send + 'static {
+        // Marked as the worker's: customers' calls go first.
+        crate::campaign::as_worker(async move {
+            self.apply(claim).await;
+        })
     }
 
     async fn idle(&self, stop: &CancellationToken) {

@@ -75,6 +75,7 @@ pub async fn post_email(
     // Prefixed, so that it can never be taken for a host's `sub`.
     let subject = Subject::verified(&format!("email:{}", key.as_str()));
     let over = limits.by_address.allow(key.as_str()).is_err();
+    let adobe = app.tell.identities(&key, Choice::Sale);
     let request = NewRequest {
         subject,
         key,
@@ -85,6 +86,7 @@ pub async fn post_email(
         gpc: how.gpc(),
         request_id: how.request_id().to_owned(),
         client: Some(app.log_tags.digest(&client)),
+        adobe,
     };
     let tag = app.log_tags.tag(&request.subject);
     // The address has had its requests this hour: recorded all the same,

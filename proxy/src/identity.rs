@@ -22,8 +22,10 @@ use crate::error::ApiError;
 use crate::limits::Limits;
 
 mod address;
+mod adobe;
 mod keys;
 pub use address::EmailAddress;
+pub use adobe::{AdobeId, Ecid};
 pub use keys::Keys;
 
 /// How long a clock may be off between the host and the proxy.

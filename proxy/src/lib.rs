@@ -17,6 +17,7 @@ pub mod front;
 pub mod identity;
 pub mod limits;
 pub mod metrics;
+pub mod privacy_service;
 pub mod routes;
 pub mod startup;
 pub mod store;

@@ -52,6 +52,19 @@ pub enum Upstream {
     Campaign,
     /// Adobe IMS's token endpoint.
     Ims,
+    /// Adobe Privacy Service's consent endpoint.
+    PrivacyService,
+}
+
+/// How an attempt to tell Privacy Service a choice ended.
+#[derive(Debug, Clone, Copy)]
+pub enum Consented {
+    /// Privacy Service took it.
+    Delivered,
+    /// It waits for another attempt.
+    Retried,
+    /// Given up: among the dead letters.
+    Failed,
 }
 
 /// The process's counters; shared by every part that counts.
@@ -60,7 +73,8 @@ pub struct Metrics {
     attempts: [AtomicU64; 6],
     limited: [AtomicU64; 4],
     shed: AtomicU64,
-    latency: [Histogram; 2],
+    consents: [AtomicU64; 3],
+    latency: [Histogram; 3],
 }
 
 #[derive(Default)]
@@ -75,6 +89,11 @@ impl Metrics {
     /// Counts an attempt's end.
     pub fn attempted(&self, how: Attempted) {
         self.attempts[how as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts the end of an attempt to tell Privacy Service a choice.
+    pub fn consented(&self, how: Consented) {
+        self.consents[how as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a request a limit refused.
@@ -119,6 +138,15 @@ impl Metrics {
             "outcome",
             attempts.iter().zip(&self.attempts),
         );
+        counters(
+            out,
+            "ccpa_privacy_service_attempts_total",
+            "Attempts to tell Privacy Service a choice, by how they ended.",
+            "outcome",
+            ["delivered", "retried", "failed"]
+                .iter()
+                .zip(&self.consents),
+        );
         let limits = ["reads", "changes", "client", "email"];
         counters(
             out,
@@ -137,9 +165,11 @@ impl Metrics {
         let name = "ccpa_upstream_seconds";
         let _ = writeln!(
             out,
-            "# HELP {name} How long calls to Campaign and IMS took.\n# TYPE {name} histogram"
+            "# HELP {name} How long calls to Campaign, IMS and Privacy Service took.\n\
+             # TYPE {name} histogram"
         );
-        for (upstream, histogram) in ["campaign", "ims"].iter().zip(&self.latency) {
+        let upstreams = ["campaign", "ims", "privacy_service"];
+        for (upstream, histogram) in upstreams.iter().zip(&self.latency) {
             histogram.render(out, name, upstream);
         }
     }
@@ -173,6 +203,16 @@ fn gauges(out: &mut String, backlog: &Backlog) {
             "ccpa_stuck_changes",
             "Changes still failing after delivery.stuck_after_ms (each is still retried).",
             backlog.stuck as f64,
+        ),
+        (
+            "ccpa_privacy_service_pending",
+            "Identities with a choice Privacy Service has not taken yet.",
+            backlog.consents_pending as f64,
+        ),
+        (
+            "ccpa_privacy_service_dead_letters",
+            "Deliveries to Privacy Service given up on, each waiting for an operator.",
+            backlog.consent_dead_letters as f64,
         ),
     ] {
         let _ = writeln!(
@@ -232,6 +272,8 @@ mod tests {
         metrics.attempted(Attempted::Held);
         metrics.limited(Limited::Changes);
         metrics.shed();
+        metrics.consented(Consented::Retried);
+        metrics.called(Upstream::PrivacyService, Duration::from_millis(30));
         metrics.called(Upstream::Campaign, Duration::from_millis(30));
         metrics.called(Upstream::Campaign, Duration::from_secs(60));
         let backlog = Backlog {
@@ -240,6 +282,8 @@ mod tests {
             oldest_pending_ms: Some(1_500),
             held: 2,
             stuck: 1,
+            consents_pending: 4,
+            consent_dead_letters: 0,
         };
         let text = metrics.render(Some(&backlog));
         for line in [
@@ -259,6 +303,9 @@ mod tests {
             "ccpa_upstream_seconds_bucket{upstream=\"campaign\",le=\"+Inf\"} 2",
             "ccpa_upstream_seconds_count{upstream=\"campaign\"} 2",
             "ccpa_upstream_seconds_count{upstream=\"ims\"} 0",
+            "ccpa_upstream_seconds_count{upstream=\"privacy_service\"} 1",
+            "ccpa_privacy_service_pending 4",
+            "ccpa_privacy_service_attempts_total{outcome=\"retried\"} 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
         }

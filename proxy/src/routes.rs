@@ -23,6 +23,7 @@ use crate::delivery::{Attempt, Delivery};
 use crate::error::ApiError;
 use crate::identity::{AuthUser, LogTags, ProfileKey};
 use crate::metrics::Metrics;
+use crate::privacy_service::Tell;
 use crate::store::{Action, Choice, NewRequest, Source, Store};
 
 /// Far above the 20-odd bytes of a real body, far below anything harmful.
@@ -42,6 +43,8 @@ pub struct Choices {
     /// Whether the site offers the limit on sensitive information
     /// (`campaign.sensitive_field` is set).
     pub sensitive_offered: bool,
+    /// Whom Privacy Service is told a choice about sale for.
+    pub tell: Tell,
 }
 
 /// What readiness, metrics and the admin listings read.
@@ -238,6 +241,8 @@ async fn restore(
         gpc: how.gpc,
         request_id: how.request_id.clone(),
         client: None,
+        // Campaign lost it; what Privacy Service was told stands.
+        adobe: Vec::new(),
     };
     state.delivery.record(request).await?;
     tracing::info!(
@@ -322,6 +327,7 @@ async fn record_and_apply(
         gpc: how.gpc,
         request_id: how.request_id.clone(),
         client: None,
+        adobe: state.tell.identities(&user.key, choice),
     };
     let attempt = state.delivery.accept(request).await?;
     tracing::info!(
@@ -571,6 +577,10 @@ async fn readiness(state: &Oversight, full: bool) -> Response {
                     "deadLetters": backlog.dead_letters,
                     "heldCreations": backlog.held,
                     "stuck": backlog.stuck,
+                    "privacyService": {
+                        "pending": backlog.consents_pending,
+                        "deadLetters": backlog.consent_dead_letters,
+                    },
                 }),
             };
             Json(body).into_response()
@@ -596,6 +606,21 @@ pub async fn stuck(State(state): State<Oversight>) -> Result<Json<serde_json::Va
         .stuck(state.delivery.stuck_after(), LISTED)
         .await?;
     Ok(listing(changes))
+}
+
+/// `GET /changes/privacy-service` on the admin listener: the choices
+/// waiting for Privacy Service, longest first, each with how Campaign
+/// answered the same request (`applied`: in Campaign, not yet in the other
+/// Adobe products) and its response deadline. Never an identity.
+pub async fn consents_waiting(
+    State(state): State<Oversight>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let waiting = state.store.consents_waiting(LISTED).await?;
+    let changes: Vec<serde_json::Value> = waiting
+        .into_iter()
+        .map(|consent| with_deadline(consent.pending_since, json!(consent)))
+        .collect();
+    Ok(Json(json!({ "changes": changes })))
 }
 
 /// `GET /changes/held` on the admin listener: the profiles to create for
@@ -651,14 +676,17 @@ fn from_an_operator(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
 fn listing(changes: Vec<crate::store::Waiting>) -> Json<serde_json::Value> {
     let changes: Vec<serde_json::Value> = changes
         .into_iter()
-        .map(|change| {
-            let deadline = crate::audit::response_deadline(change.pending_since);
-            let mut listed = json!(change);
-            listed["deadline"] = json!(crate::audit::rfc3339(deadline));
-            listed
-        })
+        .map(|change| with_deadline(change.pending_since, json!(change)))
         .collect();
     Json(json!({ "changes": changes }))
+}
+
+/// `listed`, with the response deadline (§ 7026(f)) of a request waiting
+/// since `pending_since`.
+fn with_deadline(pending_since: i64, mut listed: serde_json::Value) -> serde_json::Value {
+    let deadline = crate::audit::response_deadline(pending_since);
+    listed["deadline"] = json!(crate::audit::rfc3339(deadline));
+    listed
 }
 
 /// `GET /.well-known/gpc.json`: this site honours Global Privacy Control.

@@ -35,6 +35,7 @@ use crate::email::{EmailGuard, EmailLimits};
 use crate::identity::{Keys, LogTags, SignIn, TokenVerifier};
 use crate::limits::Limits;
 use crate::metrics::Metrics;
+use crate::privacy_service::{ConsentDelivery, PrivacyServiceClient, Tell};
 use crate::routes::{BodyPatience, Choices, Oversight};
 use crate::store::Store;
 use crate::{browser, demo, email, front, routes};
@@ -78,6 +79,7 @@ impl FromRef<AppState> for Choices {
             delivery: app.delivery.clone(),
             log_tags: app.log_tags.clone(),
             sensitive_offered: app.settings.campaign.sensitive_field.is_some(),
+            tell: Tell::new(app.settings.privacy_service.enabled),
         }
     }
 }
@@ -139,6 +141,8 @@ pub struct Application {
     metrics: Arc<Metrics>,
     store: Arc<Store>,
     delivery: Arc<Delivery>,
+    /// Privacy Service's worker, when it is told choices.
+    consents: Option<Arc<ConsentDelivery>>,
     campaign: Arc<CampaignClient>,
     /// How often Campaign is checked when nothing else asks it.
     watch: Duration,
@@ -165,6 +169,7 @@ impl Application {
             .check(&settings.campaign)
             .and_then(|()| settings.campaign.check(settings.identity.key_kind))
             .and_then(|()| settings.identity.check())
+            .and_then(|()| settings.privacy_service.check())
             .and_then(|()| settings.demo.check(&settings.identity))
             .and_then(|()| {
                 let attempt = settings.delivery.attempt_timeout(&settings.campaign);
@@ -196,6 +201,7 @@ impl Application {
             (settings.delivery.clone(), settings.email_opt_out.budget()),
             metrics.clone(),
         ));
+        let consents = consent_delivery(&settings, &store, &campaign, &metrics)?;
         let watch = Duration::from_millis(settings.campaign.health_check_ms);
         let state = AppState {
             campaign: campaign.clone(),
@@ -228,6 +234,7 @@ impl Application {
             metrics,
             store,
             delivery,
+            consents,
             campaign,
             watch,
             server,
@@ -260,6 +267,9 @@ impl Application {
     ) -> std::io::Result<()> {
         let stop = CancellationToken::new();
         let worker = tokio::spawn(self.delivery.run(stop.clone()));
+        let consents = self
+            .consents
+            .map(|consents| tokio::spawn(consents.run(stop.clone())));
         let every = self.watch;
         let campaign = self.campaign.clone();
         let watcher = stop.clone();
@@ -294,9 +304,35 @@ impl Application {
         if let Err(error) = worker.await {
             tracing::error!(%error, "the delivery worker failed");
         }
+        if let Some(Err(error)) = futures_util::future::OptionFuture::from(consents).await {
+            tracing::error!(%error, "the Privacy Service worker failed");
+        }
         self.store.close().await;
         served
     }
+}
+
+/// Privacy Service's worker, when `privacy_service.enabled`: each attempt
+/// may renew the token (IMS's timeout) and call twice.
+fn consent_delivery(
+    settings: &Settings,
+    store: &Arc<Store>,
+    campaign: &Arc<CampaignClient>,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<Option<Arc<ConsentDelivery>>> {
+    let privacy = &settings.privacy_service;
+    if !privacy.enabled {
+        return Ok(None);
+    }
+    let client = PrivacyServiceClient::new(privacy, campaign.clone(), metrics.clone())?;
+    let attempt = settings.campaign.timeout() + privacy.timeout() * 2 + Duration::from_secs(1);
+    Ok(Some(Arc::new(ConsentDelivery::new(
+        store.clone(),
+        (client, privacy.max_concurrency),
+        settings.delivery.clone(),
+        attempt,
+        metrics.clone(),
+    ))))
 }
 
 /// Stops the start when Campaign says the tenant is not the one the
@@ -329,6 +365,7 @@ fn admin_router(state: AppState) -> Router {
         .route("/metrics", get(routes::metrics))
         .route("/changes/stuck", get(routes::stuck))
         .route("/changes/held", get(routes::held))
+        .route("/changes/privacy-service", get(routes::consents_waiting))
         .route("/changes/held/release", post(routes::release_held))
         .fallback(routes::not_found)
         .with_state(state)

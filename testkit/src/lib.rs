@@ -9,7 +9,8 @@ use std::sync::Arc;
 use campaign_emulator::{Api, Emulator, EmulatorConfig};
 use ccpa_proxy::config::{
     CampaignApi, CampaignSettings, DeliverySettings, DemoSettings, EmailOptOutSettings,
-    IdentitySettings, KeyKind, LimitSettings, ServerSettings, Settings, StorageSettings,
+    IdentitySettings, KeyKind, LimitSettings, PrivacyServiceSettings, ServerSettings, Settings,
+    StorageSettings,
 };
 use ccpa_proxy::startup::Application;
 use jsonwebtoken::{EncodingKey, Header, encode};
@@ -273,6 +274,7 @@ pub fn proxy_settings(emulator: &Emulator, database: &str) -> Settings {
             changes_per_minute: 0,
             per_client_per_minute: 0,
         },
+        privacy_service: PrivacyServiceSettings::default(),
     }
 }
 

@@ -447,6 +447,19 @@ impl CampaignClient {
         Answer::read(self.timed(started, response)?).await
     }
 
+    /// The credential's access token (from the cache or IMS) and client
+    /// id, for another of Adobe's APIs its Developer Console project holds:
+    /// Privacy Service is called with the same credential.
+    pub async fn credential(&self) -> Result<(SecretString, &str), CampaignError> {
+        Ok((self.token().await?, self.settings.client_id.as_str()))
+    }
+
+    /// Forgets `stale`, a token another API refused: the next call asks
+    /// IMS for a new one.
+    pub fn forget_token(&self, stale: &SecretString) {
+        self.tokens.invalidate(stale);
+    }
+
     /// The access token, from the cache or IMS (its call timed).
     async fn token(&self) -> Result<SecretString, CampaignError> {
         self.tokens

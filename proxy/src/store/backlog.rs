@@ -35,6 +35,10 @@ pub struct Backlog {
     pub held: i64,
     /// Changes still failing after `delivery.stuck_after_ms`.
     pub stuck: i64,
+    /// Identities with a choice waiting for Privacy Service.
+    pub consents_pending: i64,
+    /// Deliveries to Privacy Service given up on.
+    pub consent_dead_letters: i64,
 }
 
 /// The latest figures and when they were counted; the lock makes one
@@ -88,7 +92,9 @@ impl Store {
              (SELECT {now} - MIN(pending_since) FROM pending_change) AS oldest, \
              (SELECT COUNT(*) FROM pending_change WHERE hold = 'budget') AS held, \
              (SELECT COUNT(*) FROM pending_change WHERE last_error IS NOT NULL \
-               AND pending_since <= {now} - $1) AS stuck"
+               AND pending_since <= {now} - $1) AS stuck, \
+             (SELECT COUNT(*) FROM consent_pending) AS consents, \
+             (SELECT COUNT(*) FROM consent_dead_letter) AS consents_dead"
         ))
         .bind(millis(stuck_after))
         .fetch_one(&self.db.pool)
@@ -99,6 +105,8 @@ impl Store {
             oldest_pending_ms: row.try_get("oldest")?,
             held: row.try_get("held")?,
             stuck: row.try_get("stuck")?,
+            consents_pending: row.try_get("consents")?,
+            consent_dead_letters: row.try_get("consents_dead")?,
         })
     }
 

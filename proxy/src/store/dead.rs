@@ -115,5 +115,6 @@ fn again(letter: &DeadLetter) -> Option<NewRequest> {
         gpc: false,
         request_id: format!("retry-of-{}", letter.audit_id),
         client: None,
+        adobe: Vec::new(),
     })
 }

@@ -101,25 +101,33 @@ impl Dialect {
     /// `template` with `{now}` replaced by the database's clock in Unix
     /// milliseconds, `{lock}` by a row lock and `{skip_locked}` by a lock
     /// that passes over rows another transaction holds, where the engine
-    /// has them (SQLite has one writer: nothing to lock against).
+    /// has them (SQLite has one writer: nothing to lock against), and
+    /// `{join}` by the aggregate that joins strings with a separator.
     ///
     /// Leases and due times come from the database's clock, not each
     /// replica's: two replicas whose clocks disagree would otherwise take
     /// each other's leases early or late. (SQLite's clock is the one
     /// process's own.)
     pub(super) fn sql(self, template: &str) -> String {
-        let (now, lock, skip_locked) = match self {
-            Self::Sqlite => ("CAST(unixepoch('subsec') * 1000 AS BIGINT)", "", ""),
+        let (now, lock, skip_locked, join) = match self {
+            Self::Sqlite => (
+                "CAST(unixepoch('subsec') * 1000 AS BIGINT)",
+                "",
+                "",
+                "group_concat",
+            ),
             Self::Postgres => (
                 "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
                 "FOR UPDATE",
                 "FOR UPDATE SKIP LOCKED",
+                "string_agg",
             ),
         };
         template
             .replace("{now}", now)
             .replace("{lock}", lock)
             .replace("{skip_locked}", skip_locked)
+            .replace("{join}", join)
     }
 }
 

@@ -21,6 +21,7 @@
 
 mod backlog;
 mod budget;
+mod consent;
 mod dead;
 mod engine;
 mod error;
@@ -40,6 +41,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use backlog::{Backlog, Waiting};
 pub use budget::Budget;
+pub use consent::{ConsentClaim, ConsentOutcome, ConsentWaiting};
 pub use dead::DeadLetter;
 use engine::Dialect;
 pub use engine::Engine;
@@ -63,6 +65,8 @@ pub struct Store {
     _owner: Option<File>,
     /// The backlog as last counted.
     counted: backlog::Counted,
+    /// Told when a request recorded deliveries to Privacy Service.
+    consents: tokio::sync::Notify,
 }
 
 /// The database and what this process knows about it.
@@ -106,6 +110,7 @@ impl Store {
             writer,
             _owner: owner,
             counted: backlog::Counted::default(),
+            consents: tokio::sync::Notify::new(),
         })
     }
 
@@ -124,6 +129,7 @@ impl Store {
             writer: None,
             _owner: None,
             counted: backlog::Counted::default(),
+            consents: tokio::sync::Notify::new(),
         })
     }
 
@@ -135,10 +141,26 @@ impl Store {
     /// unless another attempt for the profile is under way: that one sends
     /// this choice next.
     pub async fn accept(&self, request: NewRequest, lease: Duration) -> Result<Option<Claim>> {
-        match self.write(Write::Accept(request, lease)).await? {
+        let consents = !request.adobe.is_empty();
+        let written = self.write(Write::Accept(request, lease)).await?;
+        self.consents_recorded(consents);
+        match written {
             Written::Accepted(claim) => Ok(claim),
             _ => unreachable!("an accept is answered as one"),
         }
+    }
+
+    /// Wakes the Privacy Service worker, if deliveries were recorded.
+    fn consents_recorded(&self, recorded: bool) {
+        if recorded {
+            self.consents.notify_one();
+        }
+    }
+
+    /// Completes when a request has recorded deliveries to Privacy Service
+    /// (in this process) since the last time it did.
+    pub async fn consent_recorded(&self) {
+        self.consents.notified().await;
     }
 
     /// Records `request`, past its key's limit, as a repeat when an
@@ -147,7 +169,10 @@ impl Store {
     /// As costly as [`Store::accept`] either way, so that the answer does
     /// not tell.
     pub async fn repeat(&self, request: NewRequest) -> Result<bool> {
-        match self.write(Write::Repeat(request)).await? {
+        let consents = !request.adobe.is_empty();
+        let written = self.write(Write::Repeat(request)).await?;
+        self.consents_recorded(consents);
+        match written {
             Written::Repeated(repeated) => Ok(repeated),
             _ => unreachable!("a repeat is answered as one"),
         }
@@ -358,6 +383,7 @@ mod tests {
             gpc: false,
             request_id: format!("request-{key}"),
             client: None,
+            adobe: Vec::new(),
         }
     }
 

@@ -38,7 +38,7 @@ use crate::identity::ProfileKey;
 pub(super) struct LeaseToken(pub(super) String);
 
 impl LeaseToken {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self(uuid::Uuid::new_v4().simple().to_string())
     }
 }
@@ -236,6 +236,8 @@ impl Db {
         // A write first: SQLite then holds the write lock for the whole
         // transaction instead of failing to upgrade a read lock later.
         let (audit_id, received_at) = trail::insert_request(d, tx, request).await?;
+        self.enqueue_consents(tx, audit_id, &request.adobe, request.value)
+            .await?;
         let key = request.key.as_str();
         let choice = request.choice.as_str();
         let lane = Lane::of(request.action);
@@ -854,7 +856,7 @@ struct Release<'a> {
     in_doubt: bool,
 }
 
-fn count(row: &AnyRow, column: &str) -> Result<u32> {
+pub(super) fn count(row: &AnyRow, column: &str) -> Result<u32> {
     Ok(u32::try_from(row.try_get::<i64, _>(column)?).unwrap_or(u32::MAX))
 }
 

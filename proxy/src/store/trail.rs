@@ -117,6 +117,9 @@ pub struct NewRequest {
     /// For an opt-out by email, a keyed digest of the client that sent it
     /// (never its address): the worker serves clients in turn.
     pub client: Option<String>,
+    /// The identities Adobe's Privacy Service is told this choice about
+    /// sale for, each a delivery of its own; empty when it is not told.
+    pub adobe: Vec<crate::identity::AdobeId>,
 }
 
 /// How a request was answered, as the trail records it.
@@ -189,6 +192,10 @@ pub struct AuditRow {
     pub decided_at: Option<i64>,
     /// The basis of a denial, or why it failed.
     pub basis: Option<String>,
+    /// How Privacy Service answered, per identity's namespace, when it was
+    /// told: `email:applied ECID:pending`, in that form (`applied`,
+    /// `pending`, `superseded`, `failed`).
+    pub privacy_service: Option<String>,
 }
 
 /// Appends `request` to the trail; returns its sequence number and when
@@ -275,13 +282,19 @@ impl Store {
     /// The audit trail for requests accepted in `[from, to)` (Unix ms),
     /// oldest first, streamed: a range may hold millions of records.
     pub fn audit(&self, from: i64, to: i64) -> impl Stream<Item = Result<AuditRow>> + '_ {
-        sqlx::query(
+        sqlx::query(sql!(
+            self.db.dialect,
             "SELECT a.id, a.request_id, a.received_at, a.subject, a.choice, a.requested, a.source, \
              a.gpc, \
-             o.outcome, o.previous, o.decided_at, o.basis, o.profiles_changed \
+             o.outcome, o.previous, o.decided_at, o.basis, o.profiles_changed, \
+             (SELECT {join}(part, ' ') FROM ( \
+               SELECT c.namespace || ':' || c.outcome AS part FROM consent_outcome c \
+               WHERE c.audit_id = a.id \
+               UNION ALL SELECT p.namespace || ':pending' AS part FROM consent_pending p \
+               WHERE p.audit_id = a.id) parts) AS privacy_service \
              FROM audit a LEFT JOIN audit_outcome o ON o.audit_id = a.id \
-             WHERE a.received_at >= $1 AND a.received_at < $2 ORDER BY a.id",
-        )
+             WHERE a.received_at >= $1 AND a.received_at < $2 ORDER BY a.id"
+        ))
         .bind(from)
         .bind(to)
         .fetch(&self.db.pool)
@@ -369,5 +382,12 @@ fn audit_row(row: &AnyRow) -> Result<AuditRow> {
         profiles_changed: row.try_get("profiles_changed")?,
         decided_at: row.try_get("decided_at")?,
         basis: row.try_get("basis")?,
+        privacy_service: row
+            .try_get::<Option<String>, _>("privacy_service")?
+            .map(|parts| {
+                let mut parts: Vec<&str> = parts.split(' ').collect();
+                parts.sort_unstable();
+                parts.join(" ")
+            }),
     })
 }

@@ -17,6 +17,7 @@ use std::time::Duration;
 use sqlx::{Any, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
+use super::consent::{ConsentClaim, ConsentOutcome};
 use super::index::Undo;
 use super::pending::{Claim, Finished, Outcome, Unreadable};
 use super::trail::NewRequest;
@@ -28,6 +29,8 @@ pub(super) enum Write {
     Finish(Claim, Outcome),
     Repeat(NewRequest),
     Shelve(Unreadable),
+    FinishConsent(ConsentClaim, ConsentOutcome),
+    ShelveConsent(i64, String),
 }
 
 /// What a [`Write`] gave.
@@ -133,6 +136,14 @@ impl Db {
                 (Written::Repeated(repeated), undo)
             }
             Write::Shelve(row) => (Written::Shelved, self.shelve_in(tx, row).await?),
+            Write::FinishConsent(claim, outcome) => {
+                let finished = self.finish_consent_in(tx, claim, outcome).await?;
+                (Written::Finished(finished), None)
+            }
+            Write::ShelveConsent(audit_id, namespace) => {
+                self.shelve_consent_in(tx, *audit_id, namespace).await?;
+                (Written::Shelved, None)
+            }
         })
     }
 }

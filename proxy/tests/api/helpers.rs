@@ -221,20 +221,23 @@ impl TestApp {
             .expect("readiness counts pending changes")
     }
 
-    /// Waits until no change is pending.
+    /// Waits until no change is pending, for Campaign or Privacy Service.
     pub async fn drained(&self) {
         tokio::time::sleep(COUNTED_AGAIN).await;
-        let mut pending = 0;
+        let mut pending = (0, 0);
         for _ in 0..600 {
-            pending = self.readiness().await["pending"]
-                .as_i64()
-                .expect("readiness counts pending changes");
-            if pending == 0 {
+            let ready = self.readiness().await;
+            let count = |value: &Value| value.as_i64().expect("readiness counts pending changes");
+            pending = (
+                count(&ready["pending"]),
+                count(&ready["privacyService"]["pending"]),
+            );
+            if pending == (0, 0) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("{pending} changes still pending after 30 s");
+        panic!("{pending:?} changes still pending (Campaign, Privacy Service) after 30 s");
     }
 
     pub fn opt_out_of(&self, custom_key: &str) -> bool {
@@ -243,6 +246,16 @@ impl TestApp {
             .expect("demo profile")
             .ccpa_opt_out
     }
+}
+
+/// Tells the Privacy Service of the emulator behind `settings.campaign`
+/// every choice about sale, as the emulator's organization.
+pub fn tell_privacy_service(settings: &mut Settings) {
+    settings.privacy_service.enabled = true;
+    settings.privacy_service.base_url = settings.campaign.base_url.clone();
+    settings.privacy_service.ims_org = Some(campaign_emulator::DEMO_IMS_ORG.into());
+    // Tests are crowds on purpose, as for Campaign.
+    settings.privacy_service.max_calls_per_second = 0;
 }
 
 /// A token for host subject `sub` whose `email` claim is `email`.

@@ -144,6 +144,15 @@ async fn inject_faults(emulator: Emulator, stop: Arc<AtomicBool>) {
         ),
         Fault::campaign(FaultKind::Delay { ms: 900 }, 2),
         Fault::ims(FaultKind::Status { status: 503 }, 2),
+        Fault::privacy(FaultKind::Status { status: 503 }, 3),
+        Fault::privacy(FaultKind::Drop, 2),
+        Fault::privacy(
+            FaultKind::Throttle {
+                retry_after_secs: 1,
+            },
+            1,
+        ),
+        Fault::privacy(FaultKind::Late { ms: 900 }, 1),
     ];
     for round in 0.. {
         if stop.load(Ordering::SeqCst) {
@@ -170,6 +179,9 @@ struct Verdict {
     /// not hold their last choice, or a request without its audit record
     /// and final outcome.
     lost: usize,
+    /// Choices Privacy Service was to be told and was not: no consent
+    /// taken for the address, or no `applied` on record.
+    lost_by_privacy_service: usize,
 }
 
 /// Checks the end state against what every user was told, and that each
@@ -181,6 +193,7 @@ async fn verify(emulator: &Emulator, database: &str, users: &[User], emails: &[S
         recorded: 0,
         moved: 0,
         lost: 0,
+        lost_by_privacy_service: 0,
     };
     for user in users {
         assert_eq!(user.refused, 0, "{}: every request was accepted", user.key);
@@ -246,8 +259,32 @@ async fn verify(emulator: &Emulator, database: &str, users: &[User], emails: &[S
         if held != [true] || !recorded {
             verdict.lost += 1;
         }
+        if !told_privacy_service(emulator, &audit, email) {
+            verdict.lost_by_privacy_service += 1;
+        }
     }
     verdict
+}
+
+/// Whether Privacy Service took the opt-out of `email` (the storm's
+/// addresses are all lower-case: one spelling), and the trail says so.
+fn told_privacy_service(
+    emulator: &Emulator,
+    audit: &[ccpa_proxy::store::AuditRow],
+    email: &str,
+) -> bool {
+    let taken = emulator.consents().iter().any(|consent| {
+        consent.opt_out_of_sale
+            && consent
+                .entities
+                .iter()
+                .any(|e| e.name_space == "email" && e.values == [email])
+    });
+    let recorded = audit
+        .iter()
+        .filter(|r| r.subject == format!("email:{email}"))
+        .all(|r| r.privacy_service.as_deref() == Some("email:applied"));
+    taken && recorded
 }
 
 /// Accepted limits whose effect is missing: Campaign's field not at the
@@ -300,13 +337,20 @@ async fn durability_under_load() {
         "SQLite"
     };
     let limits: usize = users.iter().map(|u| u.limits.len()).sum();
+    let failed_consents = app
+        .emulator
+        .calls()
+        .iter()
+        .filter(|c| c.kind == campaign_emulator::store::CallKind::Consent && c.status != 202)
+        .count();
     println!(
         "durability under load ({backend}): {USERS} users × {ROUNDS} flips = {} requests \
          ({limits} of them of the limit on sensitive information), \
          and {STORM_EMAILS} opt-outs by email of addresses nobody has: {} accepted ({} answered \
          202, applied later), {} users ended opted out, {} faults \
-         injected, {} Campaign PATCHes, {} IMS token requests, lost = {}, all applied {:.1} s \
-         after the first request",
+         injected, {} Campaign PATCHes, {} IMS token requests, {} consents taken by Privacy \
+         Service (after {} failed calls), lost = {} (Campaign), {} (Privacy Service), all applied {:.1} s after the \
+         first request",
         USERS * ROUNDS,
         verdict.accepted,
         verdict.recorded,
@@ -314,7 +358,10 @@ async fn durability_under_load() {
         stats.faults_injected,
         stats.patches,
         stats.token_requests,
+        app.emulator.consents().len(),
+        failed_consents,
         verdict.lost,
+        verdict.lost_by_privacy_service,
         elapsed.as_secs_f64()
     );
     assert_eq!(verdict.accepted, USERS * ROUNDS + STORM_EMAILS);
@@ -328,13 +375,16 @@ async fn durability_under_load() {
         "some users end elsewhere than they started"
     );
     assert!(limits > 0, "the limit was changed too");
-    assert_eq!(verdict.lost, 0);
+    assert!(failed_consents > 0, "Privacy Service failed too");
+    assert_eq!((verdict.lost, verdict.lost_by_privacy_service), (0, 0));
 }
 
-/// The storm's proxy: quick timeouts, room for the email opt-outs, and
-/// both choices offered.
+/// The storm's proxy: quick timeouts, room for the email opt-outs, both
+/// choices offered, and both destinations.
 fn stormy(settings: &mut ccpa_proxy::config::Settings) {
     settings.campaign.timeout_ms = 500;
+    tell_privacy_service(settings);
+    settings.privacy_service.timeout_ms = 500;
     settings.email_opt_out.per_client_per_minute = 1_000;
     let field = campaign_emulator::store::SENSITIVE_FIELD.to_owned();
     settings.campaign.sensitive_field = Some(field.try_into().unwrap());
@@ -386,5 +436,12 @@ async fn two_replicas_on_one_database_behave_as_one() {
     // would refuse a request (503) or fail a finish.
     let (users, emails) = storm(&emulator, &[first, second], 80, 10).await;
     let verdict = verify(&emulator, database.url(), &users, &emails).await;
-    assert_eq!((verdict.accepted, verdict.lost), (800 + STORM_EMAILS, 0));
+    assert_eq!(
+        (
+            verdict.accepted,
+            verdict.lost,
+            verdict.lost_by_privacy_service
+        ),
+        (800 + STORM_EMAILS, 0, 0)
+    );
 }

@@ -18,6 +18,7 @@ mod logs;
 mod misbehaving;
 mod openapi;
 mod opt_out;
+mod privacy;
 mod process;
 mod sensitive;
 mod tenant;

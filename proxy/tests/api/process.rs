@@ -304,7 +304,8 @@ async fn the_audit_trail_exports_as_json_lines_and_csv() {
 
 /// The export only reads: it runs no migration (here the proxy's SQLite
 /// database is made to look one migration behind, and stays so), and on
-/// PostgreSQL a role that may only read the two audit tables is enough.
+/// PostgreSQL a role that may only read the audit tables (and which
+/// namespaces wait for Privacy Service) is enough.
 #[tokio::test]
 async fn the_audit_export_only_reads() {
     use sqlx::Executor;
@@ -316,9 +317,12 @@ async fn the_audit_export_only_reads() {
         db.execute(format!("CREATE ROLE {role} LOGIN").as_str())
             .await
             .unwrap();
-        db.execute(format!("GRANT SELECT ON audit, audit_outcome TO {role}").as_str())
-            .await
-            .unwrap();
+        for grant in [
+            format!("GRANT SELECT ON audit, audit_outcome, consent_outcome TO {role}"),
+            format!("GRANT SELECT (audit_id, namespace) ON consent_pending TO {role}"),
+        ] {
+            db.execute(grant.as_str()).await.unwrap();
+        }
         let mut url = url::Url::parse(app.database.url()).unwrap();
         url.set_username(&role).unwrap();
         url.to_string()
@@ -395,6 +399,8 @@ async fn a_proxy_that_may_not_migrate_refuses_an_older_schema_until_migrated() {
     };
     let mut settings = testkit::proxy_settings(&emulator, &app_url);
     settings.storage.migrate = false;
+    // Its tables too are the application's to write.
+    tell_privacy_service(&mut settings);
     let refused = ccpa_proxy::startup::Application::build(settings.clone())
         .await
         .err()
@@ -409,8 +415,13 @@ async fn a_proxy_that_may_not_migrate_refuses_an_older_schema_until_migrated() {
         let mut owner = sqlx::AnyConnection::connect(&owner_url).await.unwrap();
         let app = url::Url::parse(&app_url).unwrap().username().to_owned();
         let grants = [
-            format!("GRANT SELECT, INSERT ON audit, audit_outcome, dead_letter TO {app}"),
-            format!("GRANT SELECT, INSERT, UPDATE, DELETE ON pending_change TO {app}"),
+            format!(
+                "GRANT SELECT, INSERT ON audit, audit_outcome, dead_letter, consent_outcome, \
+                 consent_dead_letter TO {app}"
+            ),
+            format!(
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON pending_change, consent_pending TO {app}"
+            ),
             format!("GRANT SELECT, UPDATE ON creation_budget TO {app}"),
             format!("GRANT SELECT ON _sqlx_migrations TO {app}"),
         ];
@@ -438,6 +449,11 @@ async fn a_proxy_that_may_not_migrate_refuses_an_older_schema_until_migrated() {
         app.audit().await[1].outcome.as_deref(),
         Some("created"),
         "the creation budget is the application's to count"
+    );
+    assert_eq!(
+        app.audit().await[1].privacy_service.as_deref(),
+        Some("email:applied"),
+        "Privacy Service's deliveries are the application's to write"
     );
     if testkit::on_postgres() {
         let mut as_app = sqlx::AnyConnection::connect(&app_url).await.unwrap();

@@ -1,0 +1,273 @@
+//! Adobe's Privacy Service: the consent endpoint that carries a choice
+//! about sale to every Adobe product that sells or shares.
+//!
+//! `POST <base>/data/core/privacy/consent` with
+//! `{"optOutOfSale": bool, "entities": [{"nameSpace": …, "values": […]}]}`,
+//! answered `202 Accepted` without a body (Experience League, "Consent
+//! endpoint"). Each call carries one identity: its deliveries are ordered
+//! and retried on their own ([`crate::store`]'s `consent_pending`).
+
+mod delivery;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::{StatusCode, header};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use tokio::sync::{Mutex, Semaphore};
+use url::Url;
+
+pub use delivery::ConsentDelivery;
+
+use crate::campaign::{CampaignClient, CampaignError};
+use crate::config::PrivacyServiceSettings;
+use crate::identity::{AdobeId, ProfileKey};
+use crate::metrics::{Metrics, Upstream};
+use crate::store::Choice;
+
+/// Which identities of a request Privacy Service is told its choice for.
+#[derive(Debug, Clone, Copy)]
+pub struct Tell {
+    enabled: bool,
+}
+
+impl Tell {
+    /// Privacy Service is told (`privacy_service.enabled`) or not.
+    pub fn new(enabled: bool) -> Self {
+        Self { enabled }
+    }
+
+    /// The identities Adobe knows among `key`'s, for a choice about sale
+    /// while Privacy Service is told: an address. A custom key is the
+    /// host's own and means nothing to Adobe's products.
+    pub fn identities(self, key: &ProfileKey, choice: Choice) -> Vec<AdobeId> {
+        match (self.enabled, choice, key) {
+            (true, Choice::Sale, ProfileKey::Email(address)) => {
+                vec![AdobeId::Email(address.clone())]
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Why a consent did not reach Privacy Service, in words for operators
+/// (never an identity, a token or a body).
+#[derive(Debug, thiserror::Error)]
+pub enum ConsentError {
+    /// No answer within `privacy_service.timeout_ms`.
+    #[error("Privacy Service timed out")]
+    Timeout,
+    /// It could not be reached, or answered a failure: nothing was taken.
+    #[error("Privacy Service unavailable: {0}")]
+    Unavailable(String),
+    /// The call went out and its answer broke off: it may have been taken.
+    #[error("Privacy Service answer interrupted: {0}")]
+    Interrupted(String),
+    /// `401`: the access token was refused (it is renewed once).
+    #[error("Privacy Service refused the access token")]
+    TokenRefused,
+    /// `429`, with `Retry-After` if it gave one.
+    #[error("Privacy Service is throttling requests")]
+    Throttled(Option<Duration>),
+    /// The settings or the credential are wrong: retried, as settings get
+    /// fixed.
+    #[error("Privacy Service settings look wrong: {0}")]
+    Misconfigured(String),
+    /// An answer the documentation does not give: counted towards the
+    /// dead letters.
+    #[error("unexpected Privacy Service answer: {0}")]
+    Unexpected(String),
+    /// A `4xx` refusal of the request itself: counted towards the dead
+    /// letters.
+    #[error("Privacy Service refused: {0}")]
+    Refused(String),
+}
+
+impl ConsentError {
+    /// Whether asking again the same way is unlikely to help.
+    pub fn is_strike(&self) -> bool {
+        matches!(self, Self::Unexpected(_) | Self::Refused(_))
+    }
+
+    /// Whether the consent may have been taken all the same.
+    fn may_have_landed(&self) -> bool {
+        matches!(
+            self,
+            Self::Timeout | Self::Interrupted(_) | Self::Unexpected(_)
+        )
+    }
+
+    /// How long `Retry-After` asked to wait, if it did.
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Throttled(after) => *after,
+            _ => None,
+        }
+    }
+}
+
+/// IMS's failures, as Privacy Service's: the token is the same.
+impl From<CampaignError> for ConsentError {
+    fn from(error: CampaignError) -> Self {
+        match error {
+            CampaignError::Timeout => Self::Timeout,
+            CampaignError::Misconfigured(why) => Self::Misconfigured(why),
+            other => Self::Unavailable(format!("no access token: {other}")),
+        }
+    }
+}
+
+/// The client. Cheap to share: one connection pool; the token is the
+/// Campaign client's.
+pub struct PrivacyServiceClient {
+    http: reqwest::Client,
+    consent_url: Url,
+    org: String,
+    /// Holds the credential and its token.
+    campaign: Arc<CampaignClient>,
+    /// Bounds the calls in flight (`max_concurrency`).
+    permits: Semaphore,
+    /// One call per tick (`max_calls_per_second`), when paced.
+    pace: Option<Mutex<tokio::time::Interval>>,
+    metrics: Arc<Metrics>,
+}
+
+impl PrivacyServiceClient {
+    /// A client for `settings` (checked), with its timeout on every call.
+    pub fn new(
+        settings: &PrivacyServiceSettings,
+        campaign: Arc<CampaignClient>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout())
+            .connect_timeout(settings.timeout())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let pace = (settings.max_calls_per_second > 0).then(|| {
+            let every = Duration::from_secs(1) / settings.max_calls_per_second;
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            Mutex::new(ticks)
+        });
+        Ok(Self {
+            http,
+            consent_url: settings
+                .base_url
+                .join("data/core/privacy/consent")
+                .expect("a path joins any base URL"),
+            org: settings.ims_org.clone().unwrap_or_default(),
+            campaign,
+            permits: Semaphore::new(settings.max_concurrency.max(1)),
+            pace,
+            metrics,
+        })
+    }
+
+    /// Tells Privacy Service `id`'s choice (`optOutOfSale`). `sent` is set
+    /// once the call has gone out: its answer may then be lost while the
+    /// consent was taken. A token refused once is renewed and the call
+    /// made again.
+    pub async fn send(
+        &self,
+        id: &AdobeId,
+        opt_out: bool,
+        sent: &AtomicBool,
+    ) -> Result<(), ConsentError> {
+        let _permit = self.permits.acquire().await.expect("never closed");
+        let body = json!({
+            "optOutOfSale": opt_out,
+            "entities": [{"nameSpace": id.namespace(), "values": id.values()}],
+        });
+        let (token, client_id) = self.campaign.credential().await?;
+        match self.call(&body, &token, client_id, sent).await {
+            Err(ConsentError::TokenRefused) => {
+                self.campaign.forget_token(&token);
+                let (token, client_id) = self.campaign.credential().await?;
+                match self.call(&body, &token, client_id, sent).await {
+                    Err(ConsentError::TokenRefused) => Err(ConsentError::Misconfigured(
+                        "a new access token was refused too: check campaign.scope for the \
+                         Privacy Service API"
+                            .into(),
+                    )),
+                    answered => answered,
+                }
+            }
+            answered => answered,
+        }
+    }
+
+    async fn call(
+        &self,
+        body: &serde_json::Value,
+        token: &SecretString,
+        client_id: &str,
+        sent: &AtomicBool,
+    ) -> Result<(), ConsentError> {
+        if let Some(pace) = &self.pace {
+            pace.lock().await.tick().await;
+        }
+        let request = self
+            .http
+            .post(self.consent_url.clone())
+            .bearer_auth(token.expose_secret())
+            .header("x-api-key", client_id)
+            .header("x-gw-ims-org-id", &self.org)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+        let started = Instant::now();
+        let answer = request.send().await;
+        self.metrics
+            .called(Upstream::PrivacyService, started.elapsed());
+        let response = match answer {
+            Ok(response) => response,
+            Err(error) if error.is_connect() => {
+                return Err(ConsentError::Unavailable("could not connect".into()));
+            }
+            Err(error) => {
+                sent.store(true, Ordering::SeqCst);
+                return Err(if error.is_timeout() {
+                    ConsentError::Timeout
+                } else {
+                    ConsentError::Interrupted("no answer".into())
+                });
+            }
+        };
+        sent.store(true, Ordering::SeqCst);
+        judge(&response)
+    }
+}
+
+/// What Privacy Service's status says. Only `202` is its documented
+/// success; any other `2xx` is not taken for one.
+fn judge(response: &reqwest::Response) -> Result<(), ConsentError> {
+    let status = response.status();
+    match status {
+        StatusCode::ACCEPTED => Ok(()),
+        StatusCode::UNAUTHORIZED => Err(ConsentError::TokenRefused),
+        StatusCode::FORBIDDEN => Err(ConsentError::Misconfigured(
+            "403: the credential lacks the Privacy Service API or its product profile, or \
+             privacy_service.ims_org is not its organization"
+                .into(),
+        )),
+        StatusCode::NOT_FOUND => Err(ConsentError::Misconfigured(
+            "404: check privacy_service.base_url".into(),
+        )),
+        StatusCode::TOO_MANY_REQUESTS => Err(ConsentError::Throttled(retry_after(response))),
+        status if status.is_server_error() => {
+            Err(ConsentError::Unavailable(format!("answered {status}")))
+        }
+        status if status.is_client_error() => {
+            Err(ConsentError::Refused(format!("answered {status}")))
+        }
+        status => Err(ConsentError::Unexpected(format!("answered {status}"))),
+    }
+}
+
+/// `Retry-After` in seconds, as Adobe's gateways give it.
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let seconds = response.headers().get(header::RETRY_AFTER)?.to_str().ok()?;
+    seconds.trim().parse().ok().map(Duration::from_secs)
+}
