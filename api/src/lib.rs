@@ -50,6 +50,13 @@ pub const BROWSER_OPT_OUT_HEADER: &str = "X-CCPA-Browser-Opt-Out";
 /// ever opt a consumer out, never in, so it needs no more trust than that.
 pub const GPC_HEADER: &str = "X-GPC";
 
+/// The request header a widget sends with the page's Experience Cloud ID
+/// (`X-CCPA-ECID: <digits>`), when the page runs Adobe's Web SDK or
+/// Visitor API and the site tells Adobe's Privacy Service: a choice about
+/// sale is then told to Adobe for that browser too. A value not shaped as
+/// an ECID is refused (`invalid_header`), and nothing is recorded.
+pub const ECID_HEADER: &str = "X-CCPA-ECID";
+
 /// The signed-in consumer's current choice, as the proxy reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -197,6 +204,9 @@ pub enum ErrorCode {
     TokenExpired,
     /// The body is not exactly `{"ccpaOptOut": true|false}`.
     InvalidBody,
+    /// A header the proxy reads ([`ECID_HEADER`]) is not shaped as it
+    /// must be.
+    InvalidHeader,
     /// The request's `Content-Type` is not `application/json`.
     UnsupportedMediaType,
     /// The body is larger than the proxy accepts.

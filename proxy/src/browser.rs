@@ -6,14 +6,20 @@
 //! nothing but the choice, and names no one. Global Privacy Control opts the
 //! browser out as well, unless the visitor chose otherwise while sending it.
 
+use std::net::IpAddr;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{AppendHeaders, IntoResponse};
 use ccpa_api::{BROWSER_COOKIE, BROWSER_OPT_OUT_HEADER, OptOutState};
 
+use crate::clients::ClientAddr;
 use crate::error::ApiError;
-use crate::routes::{Body, OptOutBody, Provenance};
+use crate::identity::Subject;
+use crate::limits::client_of;
+use crate::routes::{Body, Choices, OptOutBody, Provenance};
+use crate::store::{BrowserRequest, Choice};
 
 /// How long the cookie lasts: 13 months from the last visit (every read of
 /// an opt-out sets it again), so that an opt-out does not lapse while the
@@ -163,18 +169,58 @@ pub async fn get_browser(
 }
 
 /// `PUT /api/v1/opt-out/browser` with `{"ccpaOptOut": bool}`: keeps the
-/// choice in the cookie; the answer says what it now is.
+/// choice in the cookie, and where the site tells Adobe's Privacy Service
+/// and the page sent its ECID, records it for Privacy Service too; the
+/// answer says what it now is.
 pub async fn put_browser(
     State(cookies): State<Cookies>,
+    State(choices): State<Choices>,
+    ClientAddr(client): ClientAddr,
     how: Provenance,
     Body(update): OptOutBody,
 ) -> Result<impl IntoResponse, ApiError> {
+    tell_adobe(&choices, client, &how, update.ccpa_opt_out).await?;
     let choice = BrowserChoice::made(update.ccpa_opt_out, how.gpc());
     let cookie = choice.cookie(cookies);
     Ok((
         AppendHeaders([cookie]),
         Json(state(Some(choice), how.gpc())),
     ))
+}
+
+/// Records this browser's choice (`value`) for Privacy Service, for the
+/// page's ECID, when it is told: the consumer's own action, so an opt-in
+/// is told as well. Each is a record in the audit trail and a call to
+/// Adobe, which anyone may ask for without an account: limited per client
+/// (past it, `429`, and nothing is kept, the cookie neither, so that what
+/// the visitor is shown is what was done).
+async fn tell_adobe(
+    state: &Choices,
+    client: IpAddr,
+    how: &Provenance,
+    value: bool,
+) -> Result<(), ApiError> {
+    let adobe = state.tell.identities(None, how.ecid(), Choice::Sale);
+    let Some(ecid) = how.ecid().filter(|_| !adobe.is_empty()) else {
+        return Ok(());
+    };
+    state
+        .tell
+        .admit(&client_of(client))
+        .map_err(ApiError::TooManyRequests)?;
+    // Prefixed, so that it can never be taken for a host's `sub`.
+    let subject = Subject::verified(&format!("ecid:{}", ecid.as_str()));
+    let tag = state.log_tags.tag(&subject);
+    let request = BrowserRequest {
+        subject,
+        value,
+        gpc: how.gpc(),
+        request_id: how.request_id().to_owned(),
+        adobe,
+    };
+    state.store.record_browser(request).await?;
+    tracing::info!(subject = %tag, request = %how.request_id(), value, "this browser's choice recorded for Privacy Service");
+    Ok(())
 }
 
 #[cfg(test)]

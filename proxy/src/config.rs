@@ -75,6 +75,11 @@ pub struct PrivacyServiceSettings {
     /// Calls in flight at once from this process.
     #[serde(default = "default_privacy_concurrency")]
     pub max_concurrency: usize,
+    /// A browser's own choice, made without an account, is recorded and
+    /// told for its ECID: this many per client address at once, and as
+    /// many per minute on average. 0: no limit.
+    #[serde(default = "default_privacy_per_client_per_minute")]
+    pub per_client_per_minute: u32,
 }
 
 impl Default for PrivacyServiceSettings {
@@ -86,6 +91,7 @@ impl Default for PrivacyServiceSettings {
             timeout_ms: default_timeout_ms(),
             max_calls_per_second: default_privacy_calls_per_second(),
             max_concurrency: default_privacy_concurrency(),
+            per_client_per_minute: default_privacy_per_client_per_minute(),
         }
     }
 }
@@ -992,6 +998,9 @@ fn default_privacy_calls_per_second() -> u32 {
 fn default_privacy_concurrency() -> usize {
     4
 }
+fn default_privacy_per_client_per_minute() -> u32 {
+    10
+}
 fn default_stuck_after_ms() -> u64 {
     3_600_000
 }
@@ -1235,7 +1244,7 @@ const SECTIONS: [&str; 9] = [
 /// Every setting's key, for naming the nearest to an unknown one. The
 /// tests check that each is a key the settings take, and that
 /// docs/operations.md lists each.
-const KEYS: [&str; 74] = [
+const KEYS: [&str; 75] = [
     "server.listen",
     "server.allowed_origins",
     "server.widget_dir",
@@ -1310,6 +1319,7 @@ const KEYS: [&str; 74] = [
     "privacy_service.timeout_ms",
     "privacy_service.max_calls_per_second",
     "privacy_service.max_concurrency",
+    "privacy_service.per_client_per_minute",
 ];
 
 fn sources(file: Option<&std::path::Path>) -> Result<config::Config, config::ConfigError> {

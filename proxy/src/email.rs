@@ -75,7 +75,7 @@ pub async fn post_email(
     // Prefixed, so that it can never be taken for a host's `sub`.
     let subject = Subject::verified(&format!("email:{}", key.as_str()));
     let over = limits.by_address.allow(key.as_str()).is_err();
-    let adobe = app.tell.identities(&key, Choice::Sale);
+    let adobe = app.tell.identities(Some(&key), how.ecid(), Choice::Sale);
     let request = NewRequest {
         subject,
         key,

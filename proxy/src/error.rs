@@ -31,6 +31,14 @@ pub enum ApiError {
         /// What is wrong, in words that never echo the input.
         why: String,
     },
+    /// A header the proxy reads, not shaped as it must be.
+    #[error("invalid header {header}: {why}")]
+    InvalidHeader {
+        /// Its name.
+        header: &'static str,
+        /// What is wrong, in words that never echo the input.
+        why: &'static str,
+    },
     /// Too many requests from one client or for one address; try again
     /// after this long.
     #[error("too many requests")]
@@ -100,6 +108,11 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 ErrorCode::InvalidBody,
                 format!("The body must be exactly {shape}: {why}."),
+            ),
+            E::InvalidHeader { header, why } => (
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidHeader,
+                format!("The header {header} was refused: {why}."),
             ),
             E::TooManyRequests(_) => simple(
                 StatusCode::TOO_MANY_REQUESTS,

@@ -43,6 +43,8 @@ pub enum Limited {
     Client,
     /// The email route's own limits.
     Email,
+    /// Browsers' own choices told to Privacy Service, per client.
+    Browser,
 }
 
 /// Which upstream a call went to.
@@ -71,7 +73,7 @@ pub enum Consented {
 #[derive(Default)]
 pub struct Metrics {
     attempts: [AtomicU64; 6],
-    limited: [AtomicU64; 4],
+    limited: [AtomicU64; 5],
     shed: AtomicU64,
     consents: [AtomicU64; 3],
     latency: [Histogram; 3],
@@ -147,7 +149,7 @@ impl Metrics {
                 .iter()
                 .zip(&self.consents),
         );
-        let limits = ["reads", "changes", "client", "email"];
+        let limits = ["reads", "changes", "client", "email", "browser"];
         counters(
             out,
             "ccpa_rate_limited_total",

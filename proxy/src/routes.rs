@@ -2,7 +2,6 @@
 //! else. Handlers take an [`AuthUser`], so whose profile is touched comes
 //! from the verified token only.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +12,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{AppendHeaders, IntoResponse, Response};
 use ccpa_api::{
-    EmailOptOut, GPC_HEADER, OptOutState, OptOutUpdate, SensitiveState, SensitiveUpdate,
+    ECID_HEADER, EmailOptOut, GPC_HEADER, OptOutState, OptOutUpdate, SensitiveState,
+    SensitiveUpdate,
 };
 use serde_json::json;
 
@@ -21,7 +21,7 @@ use crate::browser::{BrowserChoice, Cookies};
 use crate::campaign::{CampaignClient, CampaignError, Health, Profile};
 use crate::delivery::{Attempt, Delivery};
 use crate::error::ApiError;
-use crate::identity::{AuthUser, LogTags, ProfileKey};
+use crate::identity::{AuthUser, Ecid, LogTags, ProfileKey};
 use crate::metrics::Metrics;
 use crate::privacy_service::Tell;
 use crate::store::{Action, Choice, NewRequest, Source, Store};
@@ -327,7 +327,7 @@ async fn record_and_apply(
         gpc: how.gpc,
         request_id: how.request_id.clone(),
         client: None,
-        adobe: state.tell.identities(&user.key, choice),
+        adobe: state.tell.identities(Some(&user.key), how.ecid(), choice),
     };
     let attempt = state.delivery.accept(request).await?;
     tracing::info!(
@@ -365,6 +365,8 @@ pub struct Provenance {
     gpc: bool,
     browser: Option<BrowserChoice>,
     cookies: Cookies,
+    /// The page's Experience Cloud ID, when the widget sent one.
+    ecid: Option<Ecid>,
 }
 
 impl Provenance {
@@ -376,6 +378,11 @@ impl Provenance {
     /// Whether the browser sent Global Privacy Control.
     pub fn gpc(&self) -> bool {
         self.gpc
+    }
+
+    /// The page's Experience Cloud ID ([`ECID_HEADER`]), checked.
+    pub fn ecid(&self) -> Option<&Ecid> {
+        self.ecid.as_ref()
     }
 
     /// When this browser carries an opt-out not yet applied to an account,
@@ -403,12 +410,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Provenance
 where
     Cookies: FromRef<S>,
 {
-    type Rejection = Infallible;
+    type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Infallible> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let cookies = Cookies::from_ref(state);
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         Ok(Self {
+            ecid: page_ecid(&parts.headers)?,
             request_id: header("x-request-id").unwrap_or("-").to_owned(),
             // The GPC specification: the header's only valid value is "1".
             // The widget's own header says the same for browsers that expose
@@ -420,6 +428,26 @@ where
             cookies,
         })
     }
+}
+
+/// The [`ECID_HEADER`] a request carries, if any: one, shaped as an ECID,
+/// else refused before anything is recorded.
+fn page_ecid(headers: &axum::http::HeaderMap) -> Result<Option<Ecid>, ApiError> {
+    let refused = |why| ApiError::InvalidHeader {
+        header: ECID_HEADER,
+        why,
+    };
+    let mut sent = headers.get_all(ECID_HEADER).iter();
+    let Some(value) = sent.next() else {
+        return Ok(None);
+    };
+    if sent.next().is_some() {
+        return Err(refused("send one ECID"));
+    }
+    let text = value
+        .to_str()
+        .map_err(|_| refused("an ECID has digits only"))?;
+    Ecid::parse(text).map(Some).map_err(refused)
 }
 
 /// A body the API takes: one JSON object of one field, described in the

@@ -14,8 +14,8 @@ use axum::http::{HeaderName, HeaderValue, Method, Request, header};
 use axum::middleware::{from_fn, map_request};
 use axum::routing::{get, patch, post};
 use ccpa_api::{
-    BROWSER_OPT_OUT_HEADER, BROWSER_OPT_OUT_PATH, EMAIL_OPT_OUT_PATH, GPC_HEADER, OPT_OUT_PATH,
-    SENSITIVE_PATH,
+    BROWSER_OPT_OUT_HEADER, BROWSER_OPT_OUT_PATH, ECID_HEADER, EMAIL_OPT_OUT_PATH, GPC_HEADER,
+    OPT_OUT_PATH, SENSITIVE_PATH,
 };
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -63,6 +63,8 @@ struct AppState {
     limits: Arc<Limits>,
     /// What operators watch.
     metrics: Arc<Metrics>,
+    /// Whom Privacy Service is told a choice for.
+    tell: Tell,
 }
 
 impl FromRef<AppState> for Cookies {
@@ -79,7 +81,7 @@ impl FromRef<AppState> for Choices {
             delivery: app.delivery.clone(),
             log_tags: app.log_tags.clone(),
             sensitive_offered: app.settings.campaign.sensitive_field.is_some(),
-            tell: Tell::new(app.settings.privacy_service.enabled),
+            tell: app.tell.clone(),
         }
     }
 }
@@ -211,6 +213,7 @@ impl Application {
             email_limits: Arc::new(EmailLimits::new(&settings.email_opt_out)),
             limits: Arc::new(Limits::new(&settings.limits, metrics.clone())),
             metrics: metrics.clone(),
+            tell: Tell::new(&settings.privacy_service, metrics.clone()),
             log_tags: Arc::new(LogTags::new(
                 settings
                     .server
@@ -609,6 +612,7 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::CONTENT_TYPE,
             HeaderName::from_bytes(GPC_HEADER.as_bytes()).expect("a valid header name"),
             HeaderName::from_bytes(BROWSER_OPT_OUT_HEADER.as_bytes()).expect("a valid header name"),
+            HeaderName::from_bytes(ECID_HEADER.as_bytes()).expect("a valid header name"),
         ])
         .expose_headers([header::RETRY_AFTER, request_id()])
         .max_age(Duration::from_secs(600))

@@ -23,32 +23,68 @@ pub use delivery::ConsentDelivery;
 
 use crate::campaign::{CampaignClient, CampaignError};
 use crate::config::PrivacyServiceSettings;
-use crate::identity::{AdobeId, ProfileKey};
-use crate::metrics::{Metrics, Upstream};
+use crate::identity::{AdobeId, Ecid, ProfileKey};
+use crate::limits::Limit;
+use crate::metrics::{Limited, Metrics, Upstream};
 use crate::store::Choice;
 
-/// Which identities of a request Privacy Service is told its choice for.
-#[derive(Debug, Clone, Copy)]
+/// Which identities of a request Privacy Service is told its choice for,
+/// and how often one client may have a browser's own choice told.
+#[derive(Clone)]
 pub struct Tell {
     enabled: bool,
+    /// Browsers' own choices told per client address.
+    by_client: Arc<Limit>,
+    /// Where a choice the limit turned away is counted.
+    metrics: Arc<Metrics>,
 }
 
 impl Tell {
-    /// Privacy Service is told (`privacy_service.enabled`) or not.
-    pub fn new(enabled: bool) -> Self {
-        Self { enabled }
+    /// As `settings` say.
+    pub fn new(settings: &PrivacyServiceSettings, metrics: Arc<Metrics>) -> Self {
+        Self {
+            metrics,
+            enabled: settings.enabled,
+            by_client: Arc::new(Limit::new(
+                settings.per_client_per_minute,
+                Duration::from_secs(60),
+            )),
+        }
     }
 
-    /// The identities Adobe knows among `key`'s, for a choice about sale
-    /// while Privacy Service is told: an address. A custom key is the
-    /// host's own and means nothing to Adobe's products.
-    pub fn identities(self, key: &ProfileKey, choice: Choice) -> Vec<AdobeId> {
-        match (self.enabled, choice, key) {
-            (true, Choice::Sale, ProfileKey::Email(address)) => {
-                vec![AdobeId::Email(address.clone())]
-            }
-            _ => Vec::new(),
+    /// Whether Privacy Service is told anything.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The identities Adobe knows, for a choice about sale while Privacy
+    /// Service is told: the address of `key` (a custom key is the host's
+    /// own and means nothing to Adobe's products), and the page's ECID.
+    pub fn identities(
+        &self,
+        key: Option<&ProfileKey>,
+        ecid: Option<&Ecid>,
+        choice: Choice,
+    ) -> Vec<AdobeId> {
+        if !self.enabled || choice != Choice::Sale {
+            return Vec::new();
         }
+        let address = match key {
+            Some(ProfileKey::Email(address)) => Some(AdobeId::Email(address.clone())),
+            _ => None,
+        };
+        address
+            .into_iter()
+            .chain(ecid.cloned().map(AdobeId::Ecid))
+            .collect()
+    }
+
+    /// Whether `client` may have one more browser's own choice told now,
+    /// or how long it waits.
+    pub fn admit(&self, client: &str) -> Result<(), Duration> {
+        self.by_client
+            .allow(client)
+            .inspect_err(|_| self.metrics.limited(Limited::Browser))
     }
 }
 

@@ -23,9 +23,10 @@ use sqlx::{Any, Row, Transaction};
 
 use super::engine::sql;
 use super::pending::{Finished, LeaseToken, count, millis};
+use super::trail::{self, Asked, Choice, Decided, Decision, Source};
 use super::writer::{Write, Written};
 use super::{Db, Result, Store, StoreError};
-use crate::identity::AdobeId;
+use crate::identity::{AdobeId, Subject};
 
 /// A delivery to Privacy Service leased for one attempt.
 #[derive(Debug, Clone)]
@@ -98,7 +99,32 @@ pub struct ConsentWaiting {
     pub last_error: Option<String>,
 }
 
+/// A browser's own choice about sale, made without an account: kept in
+/// its cookie, and told to Privacy Service for the page's ECID. No
+/// Campaign profile is changed: nobody is signed in.
+pub struct BrowserRequest {
+    /// Who asked: the browser, named by its ECID.
+    pub subject: Subject,
+    /// `true`: do not sell or share.
+    pub value: bool,
+    /// Whether it carried `Sec-GPC: 1`.
+    pub gpc: bool,
+    /// The request id also found in the logs.
+    pub request_id: String,
+    /// What Privacy Service is told it for.
+    pub adobe: Vec<AdobeId>,
+}
+
 impl Store {
+    /// Records `request` in the audit trail (its Campaign outcome at once:
+    /// there is no profile to change) and makes it wait for Privacy
+    /// Service, in one transaction.
+    pub async fn record_browser(&self, request: BrowserRequest) -> Result<()> {
+        self.write(Write::Browser(request)).await?;
+        self.consents_recorded(true);
+        Ok(())
+    }
+
     /// Leases the delivery to Privacy Service that is due soonest, if any
     /// is due. A row this version cannot read is given up on the way.
     pub async fn claim_consent(&self, lease: Duration) -> Result<Option<ConsentClaim>> {
@@ -165,6 +191,33 @@ impl Store {
 }
 
 impl Db {
+    pub(super) async fn record_browser_in(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        request: &BrowserRequest,
+    ) -> Result<()> {
+        let asked = Asked {
+            request_id: &request.request_id,
+            subject: &request.subject,
+            choice: Choice::Sale,
+            value: request.value,
+            source: Source::Browser,
+            gpc: request.gpc,
+        };
+        let (audit_id, _) = trail::insert(self.dialect, tx, &asked).await?;
+        let kept = Decided {
+            changed: Some(0),
+            ..Decided::because(
+                Decision::Applied,
+                "this browser's own choice, without an account: kept in its cookie, and told to \
+                 Privacy Service for its ECID; no Campaign profile to change",
+            )
+        };
+        trail::record(self.dialect, tx, audit_id, kept).await?;
+        self.enqueue_consents(tx, audit_id, &request.adobe, request.value)
+            .await
+    }
+
     /// Makes each identity of `request` (recorded as `audit_id`) wait for
     /// Privacy Service with the request's choice, replacing an older
     /// choice still waiting (audited `superseded` unless it is being sent

@@ -41,7 +41,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use backlog::{Backlog, Waiting};
 pub use budget::Budget;
-pub use consent::{ConsentClaim, ConsentOutcome, ConsentWaiting};
+pub use consent::{BrowserRequest, ConsentClaim, ConsentOutcome, ConsentWaiting};
 pub use dead::DeadLetter;
 use engine::Dialect;
 pub use engine::Engine;

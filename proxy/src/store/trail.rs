@@ -198,19 +198,46 @@ pub struct AuditRow {
     pub privacy_service: Option<String>,
 }
 
-/// Appends `request` to the trail; returns its sequence number and when
-/// it was received (Unix ms, the database's clock).
+/// Appends `request` to the trail ([`insert`]).
 pub(super) async fn insert_request(
     dialect: Dialect,
     tx: &mut Transaction<'_, Any>,
     request: &NewRequest,
+) -> Result<(i64, i64)> {
+    let asked = Asked {
+        request_id: &request.request_id,
+        subject: &request.subject,
+        choice: request.choice,
+        value: request.value,
+        source: request.source,
+        gpc: request.gpc,
+    };
+    insert(dialect, tx, &asked).await
+}
+
+/// What the trail records of a request when it arrives.
+pub(super) struct Asked<'a> {
+    pub(super) request_id: &'a str,
+    pub(super) subject: &'a Subject,
+    pub(super) choice: Choice,
+    pub(super) value: bool,
+    pub(super) source: Source,
+    pub(super) gpc: bool,
+}
+
+/// Appends `request` to the trail; returns its sequence number and when
+/// it was received (Unix ms, the database's clock).
+pub(super) async fn insert(
+    dialect: Dialect,
+    tx: &mut Transaction<'_, Any>,
+    request: &Asked<'_>,
 ) -> Result<(i64, i64)> {
     let row = sqlx::query(sql!(
         dialect,
         "INSERT INTO audit (request_id, received_at, subject, choice, requested, source, gpc) \
          VALUES ($1, {now}, $2, $6, $3, $4, $5) RETURNING id, received_at"
     ))
-    .bind(request.request_id.as_str())
+    .bind(request.request_id)
     .bind(request.subject.as_str())
     .bind(i64::from(request.value))
     .bind(request.source.as_str())

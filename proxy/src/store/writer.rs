@@ -17,7 +17,7 @@ use std::time::Duration;
 use sqlx::{Any, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::consent::{ConsentClaim, ConsentOutcome};
+use super::consent::{BrowserRequest, ConsentClaim, ConsentOutcome};
 use super::index::Undo;
 use super::pending::{Claim, Finished, Outcome, Unreadable};
 use super::trail::NewRequest;
@@ -30,6 +30,7 @@ pub(super) enum Write {
     Repeat(NewRequest),
     Shelve(Unreadable),
     FinishConsent(ConsentClaim, ConsentOutcome),
+    Browser(BrowserRequest),
     ShelveConsent(i64, String),
 }
 
@@ -38,7 +39,7 @@ pub(super) enum Written {
     Accepted(Option<Claim>),
     Finished(Finished),
     Repeated(bool),
-    Shelved,
+    Recorded,
 }
 
 /// A write and where its result goes.
@@ -135,14 +136,18 @@ impl Db {
                 let (repeated, undo) = self.repeat_in(tx, request).await?;
                 (Written::Repeated(repeated), undo)
             }
-            Write::Shelve(row) => (Written::Shelved, self.shelve_in(tx, row).await?),
+            Write::Shelve(row) => (Written::Recorded, self.shelve_in(tx, row).await?),
             Write::FinishConsent(claim, outcome) => {
                 let finished = self.finish_consent_in(tx, claim, outcome).await?;
                 (Written::Finished(finished), None)
             }
+            Write::Browser(request) => {
+                self.record_browser_in(tx, request).await?;
+                (Written::Recorded, None)
+            }
             Write::ShelveConsent(audit_id, namespace) => {
                 self.shelve_consent_in(tx, *audit_id, namespace).await?;
-                (Written::Shelved, None)
+                (Written::Recorded, None)
             }
         })
     }

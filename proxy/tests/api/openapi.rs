@@ -110,7 +110,7 @@ impl Spec {
 }
 
 /// How many codes the proxy may answer with: the arms of [`position`].
-const CODES: usize = 18;
+const CODES: usize = 19;
 
 /// Where `code` stands among the proxy's codes. A code added to
 /// `ErrorCode` stops this from compiling until it is given a place.
@@ -135,6 +135,7 @@ fn position(code: ErrorCode) -> Option<usize> {
         StorageUnavailable => 15,
         RateLimited => 16,
         Internal => 17,
+        InvalidHeader => 18,
         // Only ever read: what a client makes of a code it does not know.
         Unknown => return None,
     })

@@ -311,3 +311,181 @@ async fn another_organization_is_named_and_retried() {
     assert!(error.contains("privacy_service.ims_org"), "{error}");
     assert!(app.emulator.consents().is_empty());
 }
+
+/// An ECID as Adobe's Web SDK hands them out: 38 digits.
+const ECID: &str = "12345678901234567890123456789012345678";
+
+fn the_ecid(opt_out: bool) -> (bool, String, Vec<String>) {
+    (opt_out, "ECID".into(), vec![ECID.into()])
+}
+
+impl TestApp {
+    /// A PATCH of the opt-out by `token`, from a page whose ECID is `ecid`.
+    async fn patch_from_page(&self, token: &str, value: bool, ecid: &str) -> reqwest::Response {
+        self.http
+            .patch(self.api())
+            .bearer_auth(token)
+            .header("X-CCPA-ECID", ecid)
+            .json(&json!({ "ccpaOptOut": value }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// This browser's choice, set from a page whose ECID is `ecid`.
+    async fn put_browser_from_page(&self, value: bool, ecid: &str) -> reqwest::Response {
+        self.http
+            .put(format!("{}/api/v1/opt-out/browser", self.url))
+            .header("X-CCPA-ECID", ecid)
+            .json(&json!({ "ccpaOptOut": value }))
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn the_pages_ecid_goes_with_a_signed_in_choice_besides_the_address() {
+    let app = telling(tell_privacy_service).await;
+    let token = token_with_email("ada", "ada@example.com");
+    assert_eq!(app.patch_from_page(&token, true, ECID).await.status(), 200);
+    consents_taken(&app, 2).await;
+    assert_eq!(app.patch_from_page(&token, false, ECID).await.status(), 200);
+    app.drained().await;
+    let mut taken = taken(&app.emulator.consents());
+    taken.sort();
+    assert_eq!(
+        taken,
+        [the_ecid(false), ada(false), the_ecid(true), ada(true)]
+    );
+    let both = Some("ECID:applied email:applied".to_owned());
+    assert_eq!(told(&app).await, [both.clone(), both]);
+}
+
+#[tokio::test]
+async fn a_browsers_own_choice_is_told_for_its_ecid_and_recorded() {
+    let app = spawn_app_with(tell_privacy_service).await;
+    let opted_out = app.put_browser_from_page(true, ECID).await;
+    assert_eq!(opted_out.status(), 200);
+    assert!(opted_out.headers().contains_key("set-cookie"));
+    consents_taken(&app, 1).await;
+    assert_eq!(app.put_browser_from_page(false, ECID).await.status(), 200);
+    app.drained().await;
+    assert_eq!(
+        taken(&app.emulator.consents()),
+        [the_ecid(true), the_ecid(false)],
+        "the consumer's own action opts back in"
+    );
+    let audit = app.audit().await;
+    assert_eq!(audit.len(), 2);
+    let subject = format!("ecid:{ECID}");
+    for (row, requested) in audit.iter().zip([true, false]) {
+        assert_eq!(
+            (row.subject.as_str(), row.source.as_str(), row.requested),
+            (subject.as_str(), "browser", requested)
+        );
+        assert_eq!(
+            row.outcome.as_deref(),
+            Some("applied"),
+            "kept in the cookie"
+        );
+        assert_eq!(row.profiles_changed, Some(0), "no Campaign profile");
+        assert_eq!(row.privacy_service.as_deref(), Some("ECID:applied"));
+    }
+    assert_eq!(app.emulator.stats().patches, 0, "Campaign is not asked");
+}
+
+#[tokio::test]
+async fn a_browsers_choice_records_nothing_without_an_ecid_or_while_privacy_service_is_off() {
+    let telling = spawn_app_with(tell_privacy_service).await;
+    let response = telling
+        .http
+        .put(format!("{}/api/v1/opt-out/browser", telling.url))
+        .json(&json!({ "ccpaOptOut": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let off = spawn_app().await;
+    assert_eq!(off.put_browser_from_page(true, ECID).await.status(), 200);
+    for app in [&telling, &off] {
+        app.drained().await;
+        assert!(app.audit().await.is_empty());
+        assert!(app.emulator.consents().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn an_ecid_not_shaped_as_one_is_refused_and_nothing_is_recorded() {
+    let app = spawn_app_with(tell_privacy_service).await;
+    let token = token_for("CUST-1001");
+    for ecid in ["1234", "abc", &"9".repeat(41), "12345678901234567890 1"] {
+        let patched = app.patch_from_page(&token, true, ecid).await;
+        assert_eq!(
+            error_of(patched).await,
+            (400, "invalid_header".into()),
+            "{ecid}"
+        );
+        let put = app.put_browser_from_page(true, ecid).await;
+        assert!(!put.headers().contains_key("set-cookie"));
+        assert_eq!(
+            error_of(put).await,
+            (400, "invalid_header".into()),
+            "{ecid}"
+        );
+    }
+    let two = app
+        .http
+        .get(app.api())
+        .bearer_auth(&token)
+        .header("X-CCPA-ECID", ECID)
+        .header("X-CCPA-ECID", ECID)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(two).await, (400, "invalid_header".into()));
+    assert!(app.audit().await.is_empty());
+    assert_eq!(app.emulator.stats().campaign_requests, 0);
+    assert!(app.emulator.consents().is_empty());
+}
+
+#[tokio::test]
+async fn a_clients_browser_choices_told_are_limited_and_the_refused_one_keeps_nothing() {
+    let app = spawn_app_with(|s| {
+        tell_privacy_service(s);
+        s.privacy_service.per_client_per_minute = 2;
+    })
+    .await;
+    for value in [true, false] {
+        assert_eq!(app.put_browser_from_page(value, ECID).await.status(), 200);
+    }
+    let third = app.put_browser_from_page(true, ECID).await;
+    assert!(third.headers().contains_key("retry-after"));
+    assert!(!third.headers().contains_key("set-cookie"), "not kept");
+    assert_eq!(error_of(third).await, (429, "rate_limited".into()));
+    app.drained().await;
+    assert_eq!(app.audit().await.len(), 2);
+    assert!(
+        app.metrics()
+            .await
+            .contains("ccpa_rate_limited_total{limit=\"browser\"} 1")
+    );
+}
+
+#[tokio::test]
+async fn global_privacy_control_applied_at_a_read_is_told_for_the_pages_ecid() {
+    let app = spawn_app_with(tell_privacy_service).await;
+    let read = app
+        .http
+        .get(app.api())
+        .bearer_auth(token_for("CUST-1001"))
+        .header("Sec-GPC", "1")
+        .header("X-CCPA-ECID", ECID)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(state_of(read).await["signalApplied"], true);
+    app.drained().await;
+    assert_eq!(taken(&app.emulator.consents()), [the_ecid(true)]);
+    assert_eq!(app.audit().await[0].source, "gpc");
+}
