@@ -151,6 +151,8 @@ impl Stack {
             .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
             .route("/ad-frame", get(ad_frame))
             .route("/ad-frame.js", get(|| script(crate::readers::AD_FRAME_JS)))
+            .route("/adobe/web-sdk.js", get(|| script(WEB_SDK_JS)))
+            .route("/adobe/visitor-api.js", get(|| script(VISITOR_API_JS)))
             .route("/prebid.js", get(prebid))
             .route(
                 &format!("{SLOW_BUILD}/ccpa-widget_bg.wasm"),
@@ -332,6 +334,9 @@ pub struct PageOptions {
     /// Prebid.js, which reads GPP and USP through the locator frames, put
     /// in by the page's tag manager once the page is parsed.
     pub ad_frame: bool,
+    /// Which of Adobe's libraries the page runs (a stand-in answering
+    /// [`crate::STAND_IN_ECID`]): `web-sdk` or `visitor-api`.
+    pub adobe: Option<String>,
 }
 
 impl PageOptions {
@@ -358,6 +363,7 @@ impl PageOptions {
             ("gpp_sections", self.gpp_sections.clone()),
             ("uspapi_off", self.uspapi_off.then(|| "true".to_owned())),
             ("ad_frame", self.ad_frame.then(|| "true".to_owned())),
+            ("adobe", self.adobe.clone()),
         ];
         let query: Vec<String> = pairs
             .into_iter()
@@ -437,13 +443,19 @@ async fn privacy_page(
         ""
     };
     let loader = format!("{sections}{uspapi}");
+    let adobe = match options.adobe.as_deref() {
+        Some(library @ ("web-sdk" | "visitor-api")) => {
+            format!("\n<script src=\"/adobe/{library}.js\"></script>")
+        }
+        _ => String::new(),
+    };
     let page = format!(
         r#"<!doctype html>
 <html lang="en"{dir}>
 <head>
 <meta charset="utf-8">
 <title>Privacy choices</title>{theme}
-<script src="/tag-manager.js"></script>
+<script src="/tag-manager.js"></script>{adobe}
 <script type="module" src="{build}/ccpa-optout.js"{loader}></script>{stylesheet}
 </head>
 <body>{header}
@@ -602,6 +614,18 @@ async fn token(State(host): State<Host>, Path(customer): Path<String>) -> Respon
 }
 
 /// A JavaScript file's answer.
+/// Stand-ins for Adobe's Web SDK and Visitor API (`e2e/adobe/`): the real
+/// libraries answer only for an Adobe organization, on Adobe's network.
+const WEB_SDK_JS: &str = include_str!("../adobe/web-sdk.js");
+const VISITOR_API_JS: &str = include_str!("../adobe/visitor-api.js");
+
+#[test]
+fn the_stand_ins_answer_the_ecid_the_tests_expect() {
+    for source in [WEB_SDK_JS, VISITOR_API_JS] {
+        assert!(source.contains(&format!("\"{}\"", crate::STAND_IN_ECID)));
+    }
+}
+
 async fn script(source: &'static str) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/javascript")], source)
 }

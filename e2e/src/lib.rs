@@ -12,6 +12,10 @@ pub use host::{PageOptions, Stack};
 
 use std::path::PathBuf;
 
+/// The Experience Cloud ID the test shop's stand-ins for Adobe's Web SDK
+/// and Visitor API answer ([`PageOptions::adobe`]).
+pub const STAND_IN_ECID: &str = "68219372648310938462015382945603712894";
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")

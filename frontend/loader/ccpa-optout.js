@@ -154,6 +154,34 @@ function addLocators() {
   }
 }
 
+// The page's Experience Cloud ID, where the page runs Adobe's Web SDK
+// (`alloy("getIdentity")`, under any instance name `__alloyNS` lists) or
+// the older Visitor API (its instance in `s_c_il`): the widget sends it
+// (X-CCPA-ECID) so that a site that tells Adobe's Privacy Service reaches
+// the Adobe products that know this browser by it. Nothing else is read
+// (no cookie, no storage), and nothing at all where neither is there.
+// Asked again until one answers (the SDK often comes later, from a tag
+// manager), each time for at most a second; only digits are taken.
+let ecidFound = null;
+function pageEcid() {
+  if (ecidFound) return Promise.resolve(ecidFound);
+  const sdk = (Array.isArray(window.__alloyNS) ? window.__alloyNS : []).map((name) => window[name]).find((f) => typeof f === "function");
+  const visitor = (Array.isArray(window.s_c_il) ? window.s_c_il : []).find((v) => typeof v?.getMarketingCloudVisitorID === "function");
+  let asked;
+  try {
+    if (sdk) asked = Promise.resolve(sdk("getIdentity", { namespaces: ["ECID"] })).then((result) => result?.identity?.ECID);
+    else if (visitor) asked = new Promise((found) => visitor.getMarketingCloudVisitorID(found, true));
+  } catch {}
+  if (!asked) return Promise.resolve(null);
+  const late = new Promise((none) => setTimeout(() => none(null), 1000));
+  const shaped = (id) => (typeof id === "string" && /^[0-9]{20,40}$/.test(id) ? (ecidFound = id) : null);
+  return Promise.race([asked.then(shaped, () => null), late]);
+}
+pageEcid();
+const offerEcid = (element) => {
+  element.ccpaOptOutEcid = pageEcid;
+};
+
 // The stylesheet, the wasm, its JavaScript glue and the sign-in tokens are
 // all requested before anything else is done, not one after another: a
 // static import would hold the rest back until the glue had arrived and been
@@ -255,6 +283,7 @@ const remembered = () => stored() === "1";
 const answer = (response) =>
   response.json().catch(() => null).then((body) => ({ status: response.status, body }));
 for (const element of document.querySelectorAll(widget)) {
+  offerEcid(element);
   if (element.ccpaOptOutToken || element.ccpaOptOutRead) continue;
   const { token, tokenUrl, api, timeoutMs } = element.dataset;
   // No request waits forever (DEFAULT_TIMEOUT_MS in src/settings.rs); the
@@ -281,6 +310,8 @@ for (const element of document.querySelectorAll(widget)) {
     // This browser's opt-out from before its owner signed in (the widget
     // keeps it in storage too, for when the cookie could not be kept).
     if (remembered()) headers["X-CCPA-Browser-Opt-Out"] = "1";
+    // Only if known by now: the first read waits for nothing.
+    if (ecidFound) headers["X-CCPA-ECID"] = ecidFound;
     const sent = fetch(url, { headers, credentials: "include", signal: signal() });
     paintModule();
     return sent;
@@ -383,13 +414,14 @@ function signalOnce(base, tokenUrl) {
     } catch {}
   };
   const signal = () => AbortSignal.timeout?.(20000);
-  fetch(tokenUrl, { credentials: "same-origin", signal: signal() })
-    .then((response) => (response.ok ? response.json() : Promise.reject()))
-    .then(({ token }) =>
+  const asked = fetch(tokenUrl, { credentials: "same-origin", signal: signal() })
+    .then((response) => (response.ok ? response.json() : Promise.reject()));
+  Promise.all([asked, pageEcid()])
+    .then(([{ token }, ecid]) =>
       typeof token !== "string"
         ? Promise.reject()
         : fetch(`${base}/api/v1/opt-out`, {
-            headers: { Authorization: `Bearer ${token}`, "X-GPC": "1" },
+            headers: { Authorization: `Bearer ${token}`, "X-GPC": "1", ...(ecid ? { "X-CCPA-ECID": ecid } : {}) },
             credentials: "include",
             signal: signal(),
           }),
@@ -411,6 +443,7 @@ const touchesWidgets = ({ addedNodes, removedNodes }) =>
   );
 new MutationObserver((changes) => {
   if (!changes.some(touchesWidgets)) return;
+  for (const element of document.querySelectorAll(widget)) offerEcid(element);
   startWidgets().then((mountAll) => mountAll());
   if (!document.querySelector(widget) && !confirmed) readBrowser();
   signalsMoved();

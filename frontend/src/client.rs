@@ -3,9 +3,9 @@
 //! parser or network message ever reaches the page.
 
 use ccpa_api::{
-    BROWSER_OPT_OUT_HEADER, BROWSER_OPT_OUT_PATH, EMAIL_OPT_OUT_PATH, EmailOptOut, ErrorBody,
-    ErrorCode, GPC_HEADER, OPT_OUT_PATH, OptOutState, OptOutUpdate, SENSITIVE_PATH, SensitiveState,
-    SensitiveUpdate, SignInToken,
+    BROWSER_OPT_OUT_HEADER, BROWSER_OPT_OUT_PATH, ECID_HEADER, EMAIL_OPT_OUT_PATH, EmailOptOut,
+    ErrorBody, ErrorCode, GPC_HEADER, OPT_OUT_PATH, OptOutState, OptOutUpdate, SENSITIVE_PATH,
+    SensitiveState, SensitiveUpdate, SignInToken,
 };
 use gloo_net::http::{Request, RequestBuilder, Response};
 use js_sys::{Promise, Reflect};
@@ -28,6 +28,10 @@ use crate::settings::{Settings, TokenSource};
 pub struct Early {
     token: Option<Promise>,
     read: Option<Promise>,
+    /// The loader's reader of the page's Experience Cloud ID: a function
+    /// answering a promise of the ECID, or of null. Kept: asked at every
+    /// request, as Adobe's SDK may come after the widget.
+    ecid: Option<js_sys::Function>,
 }
 
 impl Early {
@@ -40,9 +44,13 @@ impl Early {
             let _ = Reflect::delete_property(host, &key);
             Some(sent)
         };
+        let ecid = Reflect::get(host, &loader::ECID_PROPERTY.into())
+            .ok()
+            .and_then(|reader| reader.dyn_into().ok());
         Self {
             token: take(loader::TOKEN_PROPERTY),
             read: take(loader::READ_PROPERTY),
+            ecid,
         }
     }
 }
@@ -221,6 +229,16 @@ impl ApiClient {
         }
     }
 
+    /// The page's Experience Cloud ID, as the loader reads it (Adobe's Web
+    /// SDK or Visitor API), when it has one shaped as an ECID.
+    async fn ecid(self) -> Option<String> {
+        let reader = self.early.with_value(|e| e.ecid.clone())?;
+        let asked: Promise = reader.call0(&JsValue::NULL).ok()?.dyn_into().ok()?;
+        let ecid = JsFuture::from(asked).await.ok()?.as_string()?;
+        let shaped = (20..=40).contains(&ecid.len()) && ecid.bytes().all(|b| b.is_ascii_digit());
+        shaped.then_some(ecid)
+    }
+
     /// This browser's choice: read (no update) or set.
     async fn browser(self, update: Option<OptOutUpdate>) -> Result<OptOutState, Failure> {
         let (api, gpc, timeout_ms) = self
@@ -231,7 +249,9 @@ impl ApiClient {
             None => Request::get(&url),
             Some(_) => Request::put(&url).header("Content-Type", "application/json"),
         };
-        let request = signals(request, gpc).abort_signal(deadline(timeout_ms).as_ref());
+        let ecid = self.ecid().await;
+        let request =
+            signals(request, gpc, ecid.as_deref()).abort_signal(deadline(timeout_ms).as_ref());
         let request = match update {
             None => request.build(),
             Some(update) => request.body(update.to_json()),
@@ -259,6 +279,7 @@ impl ApiClient {
         );
         let (gpc, timeout_ms) = self.settings.with_value(|s| (s.gpc, s.timeout_ms));
         let update = ask.body();
+        let ecid = self.ecid().await;
         for attempt in 0..2 {
             // Without a token nothing was sent: a save failed outright.
             let token = self.token().await.map_err(|failure| match failure {
@@ -271,7 +292,7 @@ impl ApiClient {
                 Some(_) => None,
             };
             let answer = Answer::early_or(early, async || {
-                send(&url, &token, update, gpc, timeout_ms).await
+                send(&url, &token, update, (gpc, ecid.as_deref()), timeout_ms).await
             });
             let answer = answer.await?;
             if (200..300).contains(&answer.status) {
@@ -324,7 +345,7 @@ async fn send(
     url: &str,
     token: &str,
     update: Option<&'static str>,
-    gpc: bool,
+    (gpc, ecid): (bool, Option<&str>),
     timeout_ms: u32,
 ) -> Result<Response, Failure> {
     let request = match update {
@@ -333,7 +354,7 @@ async fn send(
     }
     .header("Authorization", &format!("Bearer {token}"))
     .abort_signal(deadline(timeout_ms).as_ref());
-    let request = signals(request, gpc);
+    let request = signals(request, gpc, ecid);
     let request = match update {
         None => request.build(),
         Some(update) => request.body(update),
@@ -344,9 +365,10 @@ async fn send(
 
 /// What a request carries besides: this browser's cookie (its own choice,
 /// which the proxy applies to an account once signed in), Global Privacy
-/// Control, and the opt-out this browser's storage remembers when the
-/// cookie could not be kept (a proxy on another site).
-fn signals(request: RequestBuilder, gpc: bool) -> RequestBuilder {
+/// Control, the opt-out this browser's storage remembers when the cookie
+/// could not be kept (a proxy on another site), and the page's ECID (for
+/// Adobe's Privacy Service, where the site tells it).
+fn signals(request: RequestBuilder, gpc: bool, ecid: Option<&str>) -> RequestBuilder {
     let mut request = request.credentials(RequestCredentials::Include);
     if gpc {
         // Scripts may not send `Sec-GPC`; browsers that support GPC add it
@@ -355,6 +377,9 @@ fn signals(request: RequestBuilder, gpc: bool) -> RequestBuilder {
     }
     if remembered() {
         request = request.header(BROWSER_OPT_OUT_HEADER, "1");
+    }
+    if let Some(ecid) = ecid {
+        request = request.header(ECID_HEADER, ecid);
     }
     request
 }

@@ -19,6 +19,11 @@ pub const TOKEN_PROPERTY: &str = "ccpaOptOutToken";
 /// The element property the loader leaves its first read's answer in.
 pub const READ_PROPERTY: &str = "ccpaOptOutRead";
 
+/// The element property the loader leaves its reader of the page's
+/// Experience Cloud ID in: a function answering a promise of the ECID (from
+/// Adobe's Web SDK or Visitor API), or of null.
+pub const ECID_PROPERTY: &str = "ccpaOptOutEcid";
+
 /// Where this browser's opt-out is remembered by script, beside the cookie
 /// (as the cookie: `1`, not yet applied to an account; `applied`, applied).
 pub const REMEMBERED_KEY: &str = "ccpa-optout:browser";

@@ -6,8 +6,8 @@
 use std::collections::BTreeSet;
 
 use ccpa_api::{
-    BROWSER_OPT_OUT_HEADER, BROWSER_OPT_OUT_PATH, EMAIL_OPT_OUT_PATH, GPC_HEADER, OPT_OUT_PATH,
-    SENSITIVE_PATH,
+    BROWSER_OPT_OUT_HEADER, BROWSER_OPT_OUT_PATH, ECID_HEADER, EMAIL_OPT_OUT_PATH, GPC_HEADER,
+    OPT_OUT_PATH, SENSITIVE_PATH,
 };
 use ccpa_widget_state::Phase;
 use ccpa_widget_state::loader::*;
@@ -58,12 +58,12 @@ fn the_loader_leaves_its_answers_in_the_properties_the_widget_takes() {
     let identifier = |c: char| c.is_ascii_alphanumeric();
     assert_eq!(
         after(&js, "element.ccpaOptOut", identifier),
-        set(&[TOKEN_PROPERTY, READ_PROPERTY])
+        set(&[TOKEN_PROPERTY, READ_PROPERTY, ECID_PROPERTY])
             .iter()
             .map(|p| format!("element.{p}"))
             .collect::<BTreeSet<_>>()
     );
-    for property in [TOKEN_PROPERTY, READ_PROPERTY] {
+    for property in [TOKEN_PROPERTY, READ_PROPERTY, ECID_PROPERTY] {
         assert!(
             js.contains(&format!("element.{property} = ")),
             "{property} is set"
@@ -87,7 +87,7 @@ fn the_loader_calls_the_proxys_paths_with_its_headers() {
 
     let header = |c: char| c.is_ascii_alphanumeric() || c == '-';
     let headers = after(&js, "\"X-", header);
-    let expected: BTreeSet<String> = [GPC_HEADER, BROWSER_OPT_OUT_HEADER]
+    let expected: BTreeSet<String> = [GPC_HEADER, BROWSER_OPT_OUT_HEADER, ECID_HEADER]
         .iter()
         .map(|h| format!("\"{h}"))
         .collect();
