@@ -23,6 +23,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/tokens/expire", post(expire_tokens))
         .route("/latency", put(set_latency))
         .route("/privacy/consents", get(consents))
+        .route("/privacy", get(crate::privacy::log_page))
         .with_state(state)
 }
 

@@ -181,6 +181,68 @@ fn shaped(namespace: &str, value: &str) -> Result<(), &'static str> {
     }
 }
 
+/// `GET /_emulator/privacy`: what Privacy Service was told, newest first,
+/// as a page for the demo: for each consent, the choice and the identities
+/// it named.
+pub async fn log_page(State(app): State<AppState>) -> Response {
+    let consents = app
+        .store
+        .lock()
+        .expect("emulator store poisoned")
+        .consents
+        .clone();
+    let rows: String = consents
+        .iter()
+        .rev()
+        .map(|consent| {
+            let identities: Vec<String> = consent
+                .entities
+                .iter()
+                .map(|e| format!("{}: {}", e.name_space, e.values.join(", ")))
+                .collect();
+            format!(
+                "<tr><td>{:.1} s</td><td>{}</td><td>{}</td></tr>",
+                consent.at_ms as f64 / 1000.0,
+                if consent.opt_out_of_sale {
+                    "opt out of sale"
+                } else {
+                    "sale allowed"
+                },
+                escape(&identities.join("; "))
+            )
+        })
+        .collect();
+    let body = if consents.is_empty() {
+        "<p>Nothing yet: flip the switch on the demo page.</p>".to_owned()
+    } else {
+        format!(
+            "<table><thead><tr><th>When (since start)</th><th>optOutOfSale</th>\
+             <th>Identities</th></tr></thead><tbody>{rows}</tbody></table>"
+        )
+    };
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>Emulated Privacy Service</title></head><body>\
+         <h1>What the emulated Adobe Privacy Service was told</h1>\
+         <p>Newest first. Reload after a choice.</p>{body}</body></html>"
+    );
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
+}
+
+/// `text` safe inside HTML: the identities are whatever a caller sent.
+fn escape(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '&' => "&amp;".to_owned(),
+            '<' => "&lt;".to_owned(),
+            '>' => "&gt;".to_owned(),
+            '"' => "&quot;".to_owned(),
+            '\'' => "&#39;".to_owned(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
 fn refusal(status: StatusCode, message: &str) -> Response {
     (
         status,
@@ -192,6 +254,14 @@ fn refusal(status: StatusCode, message: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_a_caller_sent_is_shown_as_text() {
+        assert_eq!(
+            escape(r#"<b x='1'>"&"#),
+            "&lt;b x=&#39;1&#39;&gt;&quot;&amp;"
+        );
+    }
 
     #[test]
     fn adobes_example_is_taken() {

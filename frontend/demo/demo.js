@@ -8,3 +8,13 @@ if (session) {
 } else {
   status.textContent = "Not signed in.";
 }
+
+// Where the emulated Adobe Privacy Service shows what it was told, when the
+// demo tells it (the footer's link).
+const told = await fetch("/demo/privacy-service").catch(() => null);
+const privacy = told && told.ok ? await told.json() : null;
+if (privacy) {
+  const link = document.getElementById("demo-privacy-log");
+  link.href = privacy.log;
+  link.closest("footer").hidden = false;
+}

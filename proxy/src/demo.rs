@@ -27,7 +27,8 @@ const COOKIE: &str = "ccpa_demo_customer";
 /// Demo tokens live five minutes, like a host's should.
 const TOKEN_LIFETIME_SECS: u64 = 300;
 
-/// `/demo/sign-in`, `/demo/sign-out`, `/demo/session`, `/demo/token`.
+/// `/demo/sign-in`, `/demo/sign-out`, `/demo/session`, `/demo/token`,
+/// `/demo/privacy-service`.
 pub fn routes<S>() -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
@@ -38,6 +39,24 @@ where
         .route("/demo/sign-out", post(sign_out))
         .route("/demo/session", get(session))
         .route("/demo/token", get(token))
+        .route("/demo/privacy-service", get(privacy_service))
+}
+
+/// Where the emulated Privacy Service shows what it was told, for the demo
+/// page's footer: the demo runs against the emulator, which serves that
+/// page beside the endpoint. `404` while Privacy Service is not told.
+async fn privacy_service(
+    State(settings): State<Arc<Settings>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let privacy = &settings.privacy_service;
+    if !privacy.enabled {
+        return Err(ApiError::NotFound);
+    }
+    let log = privacy
+        .base_url
+        .join("_emulator/privacy")
+        .map_err(|_| ApiError::NotFound)?;
+    Ok(Json(json!({ "log": log })))
 }
 
 /// Who is signed in, for the demo page's header (a shop's page knows).

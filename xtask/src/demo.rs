@@ -15,6 +15,8 @@ use crate::{Result, disk, widget};
 const ORGANIZATION: &str = "demo-org";
 const CLIENT_ID: &str = "ccpa-demo-client";
 const CLIENT_SECRET: &str = "ccpa-demo-secret";
+/// The IMS organization the emulated Privacy Service takes.
+const IMS_ORG: &str = "DEMO0123456789ABCDEF0123@AdobeOrg";
 
 /// Children are killed when the demo ends, however it ends.
 struct Running(Child);
@@ -50,6 +52,7 @@ pub fn run(root: &Path) -> Result {
     let mut emulator = tied(bin.join("campaign-emulator"));
     emulator.args(["--listen", &format!("127.0.0.1:{emulator_port}")]);
     emulator.args(["--api", api.name, "--opt-out-field", api.opt_out_field]);
+    emulator.args(["--ims-org", IMS_ORG]);
     let emulator = Running(
         emulator
             .spawn()
@@ -84,6 +87,10 @@ pub fn run(root: &Path) -> Result {
         .env("CCPA__DEMO__ENABLED", "true")
         .env("CCPA__EMAIL_OPT_OUT__ENABLED", "true")
         .env("CCPA__CAMPAIGN__SENSITIVE_FIELD", "cusLimitSensitive")
+        // Adobe's Privacy Service, played by the emulator too.
+        .env("CCPA__PRIVACY_SERVICE__ENABLED", "true")
+        .env("CCPA__PRIVACY_SERVICE__BASE_URL", &emulator_url)
+        .env("CCPA__PRIVACY_SERVICE__IMS_ORG", IMS_ORG)
         // The demo is plain HTTP on loopback.
         .env("CCPA__SERVER__SECURE_COOKIES", "false");
     let mut proxy = Running(
@@ -96,6 +103,7 @@ pub fn run(root: &Path) -> Result {
     println!("\n  ccpa-optout demo: http://127.0.0.1:{port}/");
     println!("  Campaign's API: {} (CCPA_CAMPAIGN_API)", api.name);
     println!("  Campaign emulator: {emulator_url}/_emulator/profiles");
+    println!("  What Privacy Service was told: {emulator_url}/_emulator/privacy");
     println!(
         "  Pick a demo customer, sign in, flip the switch, reload. Ctrl-C stops everything.\n"
     );
