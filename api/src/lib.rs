@@ -57,6 +57,13 @@ pub const GPC_HEADER: &str = "X-GPC";
 /// an ECID is refused (`invalid_header`), and nothing is recorded.
 pub const ECID_HEADER: &str = "X-CCPA-ECID";
 
+/// The response header (`X-CCPA-Privacy-Service: on`) on every answer of
+/// the API while the site tells Adobe's Privacy Service: only then does the
+/// widget read the page's ECID and send it ([`ECID_HEADER`]). The widget
+/// remembers it for the next page, so that a page's first request can
+/// carry the ECID too.
+pub const PRIVACY_SERVICE_HEADER: &str = "X-CCPA-Privacy-Service";
+
 /// The signed-in consumer's current choice, as the proxy reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

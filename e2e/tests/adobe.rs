@@ -94,3 +94,21 @@ async fn a_page_without_adobes_libraries_sends_no_ecid() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(stack.emulator.consents().is_empty());
 }
+
+/// Global Privacy Control, signed out, on a page running the Web SDK: the
+/// browser's opt-out reaches Privacy Service without a click.
+#[tokio::test]
+async fn global_privacy_control_without_an_account_reaches_privacy_service() {
+    let stack = Stack::start_with(telling).await;
+    let browser = Browser::start().await;
+    browser.enable_gpc().await;
+    browser
+        .goto(&stack.page_with("anonymous", &running("web-sdk")))
+        .await;
+    browser.wait_for_state("ready").await;
+    // The first answer says the proxy tells Adobe; the ECID goes from then
+    // on: with the next page's read.
+    browser.client.refresh().await.unwrap();
+    browser.wait_for_state("ready").await;
+    told_until(&stack, &[true]).await;
+}

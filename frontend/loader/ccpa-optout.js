@@ -154,30 +154,64 @@ function addLocators() {
   }
 }
 
-// The page's Experience Cloud ID, where the page runs Adobe's Web SDK
-// (`alloy("getIdentity")`, under any instance name `__alloyNS` lists) or
-// the older Visitor API (its instance in `s_c_il`): the widget sends it
-// (X-CCPA-ECID) so that a site that tells Adobe's Privacy Service reaches
-// the Adobe products that know this browser by it. Nothing else is read
-// (no cookie, no storage), and nothing at all where neither is there.
-// Asked again until one answers (the SDK often comes later, from a tag
-// manager), each time for at most a second; only digits are taken.
+// The page's Experience Cloud ID, where the proxy tells Adobe's Privacy
+// Service (its answers say `X-CCPA-Privacy-Service: on`, remembered here
+// for the next page) and the page runs Adobe's Web SDK (`alloy(
+// "getIdentity")`, under the first instance name `__alloyNS` lists) or the
+// older Visitor API (its instance in `s_c_il`): the widget sends it
+// (X-CCPA-ECID) so that the choice reaches the Adobe products that know
+// this browser by it. Nothing else is read (no cookie), and nothing at all
+// while the proxy does not tell Adobe or the page runs neither library.
+// Asked again until one answers (tag managers bring the SDK late), each
+// time for at most a second; an SDK that never answers (its script
+// blocked, its stub left) is not waited for twice. Only digits are taken.
+const TOLD = "ccpa-optout:privacy-service";
+const told = () => {
+  try {
+    return localStorage.getItem(TOLD) === "on";
+  } catch {
+    return false;
+  }
+};
+const noteTold = (response) => {
+  try {
+    if (response.headers.get("X-CCPA-Privacy-Service") === "on") localStorage.setItem(TOLD, "on");
+    else localStorage.removeItem(TOLD);
+  } catch {}
+  return response;
+};
 let ecidFound = null;
-function pageEcid() {
-  if (ecidFound) return Promise.resolve(ecidFound);
+let ecidAsking = null;
+let ecidSlow = false;
+function askEcid() {
+  const shaped = (id) => (typeof id === "string" && /^[0-9]{20,40}$/.test(id) ? id : null);
   const sdk = (Array.isArray(window.__alloyNS) ? window.__alloyNS : []).map((name) => window[name]).find((f) => typeof f === "function");
   const visitor = (Array.isArray(window.s_c_il) ? window.s_c_il : []).find((v) => typeof v?.getMarketingCloudVisitorID === "function");
-  let asked;
-  try {
-    if (sdk) asked = Promise.resolve(sdk("getIdentity", { namespaces: ["ECID"] })).then((result) => result?.identity?.ECID);
-    else if (visitor) asked = new Promise((found) => visitor.getMarketingCloudVisitorID(found, true));
-  } catch {}
-  if (!asked) return Promise.resolve(null);
-  const late = new Promise((none) => setTimeout(() => none(null), 1000));
-  const shaped = (id) => (typeof id === "string" && /^[0-9]{20,40}$/.test(id) ? (ecidFound = id) : null);
-  return Promise.race([asked.then(shaped, () => null), late]);
+  const asks = [
+    sdk && (() => sdk("getIdentity", { namespaces: ["ECID"] }).then((result) => result?.identity?.ECID)),
+    visitor && (() => new Promise((found) => visitor.getMarketingCloudVisitorID(found))),
+  ].filter(Boolean);
+  // Each library in turn, past one that throws or answers nothing usable.
+  return asks.reduce(
+    (earlier, ask) => earlier.then((id) => id ?? Promise.resolve().then(ask).then(shaped, () => null)),
+    Promise.resolve(null),
+  );
 }
-pageEcid();
+function pageEcid() {
+  if (ecidFound || ecidSlow || !told()) return Promise.resolve(ecidFound);
+  const asking = (ecidAsking ??= askEcid().then((id) => {
+    ecidAsking = null;
+    return (ecidFound = id);
+  }));
+  const late = new Promise((none) =>
+    setTimeout(() => {
+      ecidSlow = ecidAsking === asking;
+      none(null);
+    }, 1000),
+  );
+  return Promise.race([asking, late]);
+}
+if (told()) pageEcid();
 const offerEcid = (element) => {
   element.ccpaOptOutEcid = pageEcid;
 };
@@ -316,7 +350,7 @@ for (const element of document.querySelectorAll(widget)) {
     paintModule();
     return sent;
   };
-  element.ccpaOptOutRead = bearer.then(read).then(answer).catch(() => null);
+  element.ccpaOptOutRead = bearer.then(read).then(noteTold).then(answer).catch(() => null);
   element.ccpaOptOutRead.then((got) => {
     const state = got?.status === 200 && settled(got.body);
     if (!state) return;
@@ -363,15 +397,22 @@ for (const link of document.querySelectorAll("a[data-ccpa-optout-link]")) {
 const named = (attribute) => document.querySelector(`a[data-ccpa-optout-link][${attribute}]`)?.getAttribute(attribute)?.trim();
 const base = named("data-api")?.replace(/\/+$/, "") || new URL(import.meta.url).origin;
 let browserReading = false;
+// Under Global Privacy Control the read waits for the page's ECID (a
+// second at most), so that the signal reaches Adobe's Privacy Service too:
+// the tags are told "opted out" meanwhile, which nothing can undo.
 function readBrowser() {
   if (browserReading) return;
   browserReading = true;
-  fetch(`${base}/api/v1/opt-out/browser`, {
-    credentials: "include",
-    headers: gpc ? { "X-GPC": "1" } : {},
-    signal: AbortSignal.timeout?.(20000),
-  })
-    .then((response) => (response.ok ? response.json() : null))
+  const ecid = gpc ? pageEcid() : Promise.resolve(null);
+  ecid
+    .then((ecid) =>
+      fetch(`${base}/api/v1/opt-out/browser`, {
+        credentials: "include",
+        headers: gpc ? { "X-GPC": "1", ...(ecid ? { "X-CCPA-ECID": ecid } : {}) } : {},
+        signal: AbortSignal.timeout?.(20000),
+      }),
+    )
+    .then((response) => (noteTold(response).ok ? response.json() : null))
     .then((state) => {
       // The proxy's "no" does not undo this browser's own opt-out: its
       // cookie may not have reached the proxy (a third-party context).
@@ -426,6 +467,7 @@ function signalOnce(base, tokenUrl) {
             signal: signal(),
           }),
     )
+    .then(noteTold)
     .then((response) => {
       // A refusal will not change by asking again this session; an outage
       // or a limit may.

@@ -4,8 +4,8 @@
 
 use ccpa_api::{
     BROWSER_OPT_OUT_HEADER, BROWSER_OPT_OUT_PATH, ECID_HEADER, EMAIL_OPT_OUT_PATH, EmailOptOut,
-    ErrorBody, ErrorCode, GPC_HEADER, OPT_OUT_PATH, OptOutState, OptOutUpdate, SENSITIVE_PATH,
-    SensitiveState, SensitiveUpdate, SignInToken,
+    ErrorBody, ErrorCode, GPC_HEADER, OPT_OUT_PATH, OptOutState, OptOutUpdate,
+    PRIVACY_SERVICE_HEADER, SENSITIVE_PATH, SensitiveState, SensitiveUpdate, SignInToken,
 };
 use gloo_net::http::{Request, RequestBuilder, Response};
 use js_sys::{Promise, Reflect};
@@ -16,7 +16,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, AbortSignal, HtmlElement, RequestCredentials};
 
 pub use ccpa_widget_state::Failure;
-use ccpa_widget_state::loader::{self, REMEMBERED_KEY};
+use ccpa_widget_state::loader::{self, PRIVACY_SERVICE_KEY, REMEMBERED_KEY};
 
 use crate::settings::{Settings, TokenSource};
 
@@ -230,8 +230,17 @@ impl ApiClient {
     }
 
     /// The page's Experience Cloud ID, as the loader reads it (Adobe's Web
-    /// SDK or Visitor API), when it has one shaped as an ECID.
-    async fn ecid(self) -> Option<String> {
+    /// SDK or Visitor API), when it has one shaped as an ECID, for a request
+    /// that may record a choice: a change, or a read under Global Privacy
+    /// Control (which may apply the signal). Other reads wait for nothing.
+    /// Only while the proxy tells Adobe's Privacy Service, as its latest
+    /// answer said ([`PRIVACY_SERVICE_KEY`]).
+    async fn ecid(self, records: bool) -> Option<String> {
+        let gpc = self.settings.with_value(|s| s.gpc);
+        let told = storage().and_then(|s| s.get_item(PRIVACY_SERVICE_KEY).ok().flatten());
+        if !(records || gpc) || told.as_deref() != Some("on") {
+            return None;
+        }
         let reader = self.early.with_value(|e| e.ecid.clone())?;
         let asked: Promise = reader.call0(&JsValue::NULL).ok()?.dyn_into().ok()?;
         let ecid = JsFuture::from(asked).await.ok()?.as_string()?;
@@ -249,7 +258,7 @@ impl ApiClient {
             None => Request::get(&url),
             Some(_) => Request::put(&url).header("Content-Type", "application/json"),
         };
-        let ecid = self.ecid().await;
+        let ecid = self.ecid(update.is_some()).await;
         let request =
             signals(request, gpc, ecid.as_deref()).abort_signal(deadline(timeout_ms).as_ref());
         let request = match update {
@@ -257,7 +266,8 @@ impl ApiClient {
             Some(update) => request.body(update.to_json()),
         }
         .map_err(|_| Failure::Unavailable)?;
-        let answer = Answer::read(request.send().await.map_err(|_| Failure::Unreachable)?).await;
+        let sent = request.send().await.map_err(|_| Failure::Unreachable)?;
+        let answer = Answer::read(noted(sent)).await;
         let succeeded = (200..300).contains(&answer.status);
         match answer.parsed() {
             Ok(state) => Ok(state),
@@ -279,7 +289,6 @@ impl ApiClient {
         );
         let (gpc, timeout_ms) = self.settings.with_value(|s| (s.gpc, s.timeout_ms));
         let update = ask.body();
-        let ecid = self.ecid().await;
         for attempt in 0..2 {
             // Without a token nothing was sent: a save failed outright.
             let token = self.token().await.map_err(|failure| match failure {
@@ -292,6 +301,7 @@ impl ApiClient {
                 Some(_) => None,
             };
             let answer = Answer::early_or(early, async || {
+                let ecid = self.ecid(update.is_some()).await;
                 send(&url, &token, update, (gpc, ecid.as_deref()), timeout_ms).await
             });
             let answer = answer.await?;
@@ -360,7 +370,24 @@ async fn send(
         Some(update) => request.body(update),
     };
     let request = request.map_err(|_| Failure::Unavailable)?;
-    request.send().await.map_err(|_| Failure::Unreachable)
+    request
+        .send()
+        .await
+        .map(noted)
+        .map_err(|_| Failure::Unreachable)
+}
+
+/// `response`, once whether the proxy tells Adobe's Privacy Service is
+/// remembered from it ([`PRIVACY_SERVICE_HEADER`]).
+fn noted(response: Response) -> Response {
+    let told = response.headers().get(PRIVACY_SERVICE_HEADER).as_deref() == Some("on");
+    if let Some(storage) = storage() {
+        let _ = match told {
+            true => storage.set_item(PRIVACY_SERVICE_KEY, "on"),
+            false => storage.remove_item(PRIVACY_SERVICE_KEY),
+        };
+    }
+    response
 }
 
 /// What a request carries besides: this browser's cookie (its own choice,

@@ -56,8 +56,8 @@ pub struct AuditRecord {
     /// Basis of a denial.
     pub basis: Option<String>,
     /// How Adobe's Privacy Service answered, per identity's namespace, when
-    /// it was told (`privacy_service.enabled`): `email:applied
-    /// ECID:pending`; the identities themselves are not exported.
+    /// it was told (`privacy_service.enabled`): `ECID:pending
+    /// email:applied`; the identities themselves are not exported.
     pub privacy_service: Option<String>,
 }
 

@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use crate::identity::Subject;
 use crate::limits::client_of;
 use crate::routes::{Body, Choices, OptOutBody, Provenance};
-use crate::store::{BrowserRequest, Choice};
+use crate::store::{BrowserRequest, Choice, Source};
 
 /// How long the cookie lasts: 13 months from the last visit (every read of
 /// an opt-out sets it again), so that an opt-out does not lapse while the
@@ -158,14 +158,22 @@ fn state(choice: Option<BrowserChoice>, gpc: bool) -> OptOutState {
 
 /// `GET /api/v1/opt-out/browser`: this browser's choice; an opt-out's
 /// cookie is set again, so that it lasts 13 months from the last visit.
+/// Global Privacy Control honoured here is told to Privacy Service for the
+/// page's ECID, where it is told.
 pub async fn get_browser(
     State(cookies): State<Cookies>,
+    State(choices): State<Choices>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     how: Provenance,
 ) -> impl IntoResponse {
     let choice = BrowserChoice::of(&headers, cookies);
+    let read = state(choice, how.gpc());
+    if read.gpc_honored {
+        tell_adobe(&choices, client, &how, Told::Signal).await;
+    }
     let refresh = choice.filter(|c| c.opted_out()).map(|c| c.cookie(cookies));
-    (AppendHeaders(refresh), Json(state(choice, how.gpc())))
+    (AppendHeaders(refresh), Json(read))
 }
 
 /// `PUT /api/v1/opt-out/browser` with `{"ccpaOptOut": bool}`: keeps the
@@ -179,8 +187,9 @@ pub async fn put_browser(
     how: Provenance,
     Body(update): OptOutBody,
 ) -> Result<impl IntoResponse, ApiError> {
-    tell_adobe(&choices, client, &how, update.ccpa_opt_out).await?;
-    let choice = BrowserChoice::made(update.ccpa_opt_out, how.gpc());
+    let value = update.ccpa_opt_out;
+    tell_adobe(&choices, client, &how, Told::Switch(value)).await;
+    let choice = BrowserChoice::made(value, how.gpc());
     let cookie = choice.cookie(cookies);
     Ok((
         AppendHeaders([cookie]),
@@ -188,39 +197,95 @@ pub async fn put_browser(
     ))
 }
 
-/// Records this browser's choice (`value`) for Privacy Service, for the
-/// page's ECID, when it is told: the consumer's own action, so an opt-in
-/// is told as well. Each is a record in the audit trail and a call to
-/// Adobe, which anyone may ask for without an account: limited per client
-/// (past it, `429`, and nothing is kept, the cookie neither, so that what
-/// the visitor is shown is what was done).
-async fn tell_adobe(
-    state: &Choices,
-    client: IpAddr,
-    how: &Provenance,
-    value: bool,
-) -> Result<(), ApiError> {
-    let adobe = state.tell.identities(None, how.ecid(), Choice::Sale);
-    let Some(ecid) = how.ecid().filter(|_| !adobe.is_empty()) else {
-        return Ok(());
+/// What is told to Privacy Service for this browser's ECID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Told {
+    /// The visitor's own switch, without an account: told either way.
+    Switch(bool),
+    /// Global Privacy Control, without an account: an opt-out.
+    Signal,
+    /// The signed-in customer's opt-out, which Campaign holds, for the
+    /// browser they use now (a browser Adobe's products may not have
+    /// been told of).
+    Account,
+}
+
+impl Told {
+    fn value(self) -> bool {
+        match self {
+            Self::Switch(value) => value,
+            Self::Signal | Self::Account => true,
+        }
+    }
+
+    fn source(self) -> Source {
+        match self {
+            Self::Signal => Source::Gpc,
+            Self::Switch(_) | Self::Account => Source::Browser,
+        }
+    }
+
+    fn basis(self) -> &'static str {
+        match self {
+            Self::Account => {
+                "the signed-in customer's opt-out, which Campaign holds, told for the browser \
+                 they use"
+            }
+            Self::Switch(_) | Self::Signal => {
+                "this browser's own choice, without an account: kept in its cookie, and told to \
+                 Privacy Service for its ECID; no Campaign profile to change"
+            }
+        }
+    }
+}
+
+/// Records `told` in the audit trail (subject `ecid:<the ECID>`) and for
+/// Privacy Service, for the page's ECID, where it is told. The switch is
+/// told every time; an opt-out that every page view would repeat (a signal,
+/// an account's) once: not while the ECID's latest request is an opt-out.
+///
+/// It never stands in the way of what the visitor asked for: past the
+/// limits (one client address may be a whole office) or with storage
+/// failing, their choice stands all the same, and the ECID is told at a
+/// later one. Anyone may send these, so they are bounded per client and in
+/// all (`privacy_service.per_client_per_minute`,
+/// `privacy_service.browsers_per_minute`).
+pub async fn tell_adobe(state: &Choices, client: IpAddr, how: &Provenance, told: Told) {
+    let Some(ecid) = how.ecid().filter(|_| state.tell.enabled()) else {
+        return;
     };
-    state
-        .tell
-        .admit(&client_of(client))
-        .map_err(ApiError::TooManyRequests)?;
     // Prefixed, so that it can never be taken for a host's `sub`.
     let subject = Subject::verified(&format!("ecid:{}", ecid.as_str()));
+    if !matches!(told, Told::Switch(_))
+        && matches!(
+            state.store.latest_sale_request(&subject).await,
+            Ok(Some(true)) | Err(_)
+        )
+    {
+        return;
+    }
+    if state.tell.admit(&client_of(client)).is_err() {
+        tracing::info!(request = %how.request_id(), "a browser's choice is not told to Privacy Service: past privacy_service's limits");
+        return;
+    }
     let tag = state.log_tags.tag(&subject);
     let request = BrowserRequest {
         subject,
-        value,
+        value: told.value(),
         gpc: how.gpc(),
+        source: told.source(),
+        basis: told.basis(),
         request_id: how.request_id().to_owned(),
-        adobe,
+        adobe: state.tell.identities(None, Some(ecid), Choice::Sale),
     };
-    state.store.record_browser(request).await?;
-    tracing::info!(subject = %tag, request = %how.request_id(), value, "this browser's choice recorded for Privacy Service");
-    Ok(())
+    match state.store.record_browser(request).await {
+        Ok(()) => {
+            tracing::info!(subject = %tag, request = %how.request_id(), ?told, "a browser's choice recorded for Privacy Service")
+        }
+        Err(error) => {
+            tracing::warn!(%error, request = %how.request_id(), "could not record a browser's choice for Privacy Service; it is told at a later one")
+        }
+    }
 }
 
 #[cfg(test)]

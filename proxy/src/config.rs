@@ -80,6 +80,9 @@ pub struct PrivacyServiceSettings {
     /// many per minute on average. 0: no limit.
     #[serde(default = "default_privacy_per_client_per_minute")]
     pub per_client_per_minute: u32,
+    /// The same, all clients together. 0: no limit.
+    #[serde(default = "default_privacy_browsers_per_minute")]
+    pub browsers_per_minute: u32,
 }
 
 impl Default for PrivacyServiceSettings {
@@ -92,6 +95,7 @@ impl Default for PrivacyServiceSettings {
             max_calls_per_second: default_privacy_calls_per_second(),
             max_concurrency: default_privacy_concurrency(),
             per_client_per_minute: default_privacy_per_client_per_minute(),
+            browsers_per_minute: default_privacy_browsers_per_minute(),
         }
     }
 }
@@ -1001,6 +1005,9 @@ fn default_privacy_concurrency() -> usize {
 fn default_privacy_per_client_per_minute() -> u32 {
     10
 }
+fn default_privacy_browsers_per_minute() -> u32 {
+    600
+}
 fn default_stuck_after_ms() -> u64 {
     3_600_000
 }
@@ -1244,7 +1251,7 @@ const SECTIONS: [&str; 9] = [
 /// Every setting's key, for naming the nearest to an unknown one. The
 /// tests check that each is a key the settings take, and that
 /// docs/operations.md lists each.
-const KEYS: [&str; 75] = [
+const KEYS: [&str; 76] = [
     "server.listen",
     "server.allowed_origins",
     "server.widget_dir",
@@ -1320,6 +1327,7 @@ const KEYS: [&str; 75] = [
     "privacy_service.max_calls_per_second",
     "privacy_service.max_concurrency",
     "privacy_service.per_client_per_minute",
+    "privacy_service.browsers_per_minute",
 ];
 
 fn sources(file: Option<&std::path::Path>) -> Result<config::Config, config::ConfigError> {

@@ -35,7 +35,8 @@ enum Command {
     /// Read the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// The changes given up on (audited `failed`).
+    /// The changes given up on (audited `failed`), Campaign's and Privacy
+    /// Service's.
     #[command(subcommand, name = "dead-letters")]
     DeadLetters(DeadLetterCommand),
 }
@@ -122,14 +123,24 @@ async fn dead_letters(command: DeadLetterCommand, storage: &StorageSettings) -> 
                 serde_json::to_writer(&mut out, &letter)?;
                 writeln!(out)?;
             }
+            for letter in store.consent_dead_letters().await? {
+                serde_json::to_writer(&mut out, &letter)?;
+                writeln!(out)?;
+            }
         }
         DeadLetterCommand::Retry => {
             let store = Store::connect(storage)
                 .await
                 .context("cannot open the database named by storage.url")?;
             let (sent, kept) = store.retry_dead_letters().await?;
+            let (told, untold) = store.retry_consent_dead_letters().await?;
             store.close().await;
             tracing::info!(sent, kept, "dead letters sent again as new requests");
+            tracing::info!(
+                sent = told,
+                kept = untold,
+                "Privacy Service's dead letters sent again as new requests"
+            );
         }
     }
     Ok(())

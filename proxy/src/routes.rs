@@ -17,13 +17,14 @@ use ccpa_api::{
 };
 use serde_json::json;
 
-use crate::browser::{BrowserChoice, Cookies};
+use crate::browser::{BrowserChoice, Cookies, Told, tell_adobe};
 use crate::campaign::{CampaignClient, CampaignError, Health, Profile};
+use crate::clients::ClientAddr;
 use crate::delivery::{Attempt, Delivery};
 use crate::error::ApiError;
 use crate::identity::{AuthUser, Ecid, LogTags, ProfileKey};
 use crate::metrics::Metrics;
-use crate::privacy_service::Tell;
+use crate::privacy_service::{ConsentDelivery, Tell};
 use crate::store::{Action, Choice, NewRequest, Source, Store};
 
 /// Far above the 20-odd bytes of a real body, far below anything harmful.
@@ -58,6 +59,9 @@ pub struct Oversight {
     pub delivery: Arc<Delivery>,
     /// The counters.
     pub metrics: Arc<Metrics>,
+    /// Privacy Service's deliveries, when it is told: what its latest
+    /// call found wrong.
+    pub consents: Option<Arc<ConsentDelivery>>,
 }
 
 /// How long a body may take once its head is in
@@ -74,10 +78,18 @@ pub struct BodyPatience(pub Duration);
 /// sensitive information comes with it, from the same look-up.
 pub async fn get_opt_out(
     State(state): State<Choices>,
+    ClientAddr(client): ClientAddr,
     user: AuthUser,
     how: Provenance,
 ) -> Result<impl IntoResponse, ApiError> {
     let read = read_opt_out(&state, &user, &how).await?;
+    // An opt-out Campaign holds reaches Adobe for this browser too: one
+    // made before Privacy Service was told, elsewhere, or by a read
+    // whose page had not sent its ECID yet. (A signal applied now was
+    // told for it already.)
+    if read.ccpa_opt_out && !read.signal_applied {
+        tell_adobe(&state, client, &how, Told::Account).await;
+    }
     Ok((AppendHeaders(how.applied_cookie()), read))
 }
 
@@ -608,6 +620,7 @@ async fn readiness(state: &Oversight, full: bool) -> Response {
                     "privacyService": {
                         "pending": backlog.consents_pending,
                         "deadLetters": backlog.consent_dead_letters,
+                        "problem": state.consents.as_ref().and_then(|c| c.problem()),
                     },
                 }),
             };

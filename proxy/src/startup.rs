@@ -15,7 +15,7 @@ use axum::middleware::{from_fn, map_request};
 use axum::routing::{get, patch, post};
 use ccpa_api::{
     BROWSER_OPT_OUT_HEADER, BROWSER_OPT_OUT_PATH, ECID_HEADER, EMAIL_OPT_OUT_PATH, GPC_HEADER,
-    OPT_OUT_PATH, SENSITIVE_PATH,
+    OPT_OUT_PATH, PRIVACY_SERVICE_HEADER, SENSITIVE_PATH,
 };
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -65,6 +65,8 @@ struct AppState {
     metrics: Arc<Metrics>,
     /// Whom Privacy Service is told a choice for.
     tell: Tell,
+    /// Privacy Service's worker, when it is told choices.
+    consents: Option<Arc<ConsentDelivery>>,
 }
 
 impl FromRef<AppState> for Cookies {
@@ -93,6 +95,7 @@ impl FromRef<AppState> for Oversight {
             store: app.store.clone(),
             delivery: app.delivery.clone(),
             metrics: app.metrics.clone(),
+            consents: app.consents.clone(),
         }
     }
 }
@@ -214,6 +217,7 @@ impl Application {
             limits: Arc::new(Limits::new(&settings.limits, metrics.clone())),
             metrics: metrics.clone(),
             tell: Tell::new(&settings.privacy_service, metrics.clone()),
+            consents: consents.clone(),
             log_tags: Arc::new(LogTags::new(
                 settings
                     .server
@@ -402,6 +406,14 @@ fn router(state: AppState) -> Router {
                 header::CACHE_CONTROL,
                 HeaderValue::from_static("no-store"),
             ));
+    // Only then may the widget read the page's ECID.
+    let api = match state.tell.enabled() {
+        true => api.layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_bytes(PRIVACY_SERVICE_HEADER.as_bytes()).expect("a valid header name"),
+            HeaderValue::from_static("on"),
+        )),
+        false => api,
+    };
     let mut app = Router::new()
         .merge(api)
         .route("/health/live", get(routes::live))
@@ -614,6 +626,10 @@ fn cors(origins: &[String]) -> CorsLayer {
             HeaderName::from_bytes(BROWSER_OPT_OUT_HEADER.as_bytes()).expect("a valid header name"),
             HeaderName::from_bytes(ECID_HEADER.as_bytes()).expect("a valid header name"),
         ])
-        .expose_headers([header::RETRY_AFTER, request_id()])
+        .expose_headers([
+            header::RETRY_AFTER,
+            request_id(),
+            HeaderName::from_bytes(PRIVACY_SERVICE_HEADER.as_bytes()).expect("a valid header name"),
+        ])
         .max_age(Duration::from_secs(600))
 }

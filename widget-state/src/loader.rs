@@ -24,6 +24,10 @@ pub const READ_PROPERTY: &str = "ccpaOptOutRead";
 /// Adobe's Web SDK or Visitor API), or of null.
 pub const ECID_PROPERTY: &str = "ccpaOptOutEcid";
 
+/// Where the widget and the loader remember that the proxy tells Adobe's
+/// Privacy Service (`on`): only then is the page's ECID read.
+pub const PRIVACY_SERVICE_KEY: &str = "ccpa-optout:privacy-service";
+
 /// Where this browser's opt-out is remembered by script, beside the cookie
 /// (as the cookie: `1`, not yet applied to an account; `applied`, applied).
 pub const REMEMBERED_KEY: &str = "ccpa-optout:browser";

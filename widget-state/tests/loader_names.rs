@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use ccpa_api::{
     BROWSER_OPT_OUT_HEADER, BROWSER_OPT_OUT_PATH, ECID_HEADER, EMAIL_OPT_OUT_PATH, GPC_HEADER,
-    OPT_OUT_PATH, SENSITIVE_PATH,
+    OPT_OUT_PATH, PRIVACY_SERVICE_HEADER, SENSITIVE_PATH,
 };
 use ccpa_widget_state::Phase;
 use ccpa_widget_state::loader::*;
@@ -87,10 +87,15 @@ fn the_loader_calls_the_proxys_paths_with_its_headers() {
 
     let header = |c: char| c.is_ascii_alphanumeric() || c == '-';
     let headers = after(&js, "\"X-", header);
-    let expected: BTreeSet<String> = [GPC_HEADER, BROWSER_OPT_OUT_HEADER, ECID_HEADER]
-        .iter()
-        .map(|h| format!("\"{h}"))
-        .collect();
+    let expected: BTreeSet<String> = [
+        GPC_HEADER,
+        BROWSER_OPT_OUT_HEADER,
+        ECID_HEADER,
+        PRIVACY_SERVICE_HEADER,
+    ]
+    .iter()
+    .map(|h| format!("\"{h}"))
+    .collect();
     assert_eq!(headers, expected);
 }
 
@@ -116,6 +121,7 @@ fn the_loader_reads_the_host_elements_attributes_and_storage_as_the_widget_does(
         "the loader takes {keys:?} from each host element"
     );
     assert!(js.contains(&format!("localStorage.getItem(\"{REMEMBERED_KEY}\")")));
+    assert!(js.contains(&format!("const TOLD = \"{PRIVACY_SERVICE_KEY}\";")));
     assert!(js.contains(&format!("ms > 0 ? ms : {DEFAULT_TIMEOUT_MS})")));
 }
 

@@ -21,7 +21,8 @@ CREATE TABLE consent_pending (
     pending_since   BIGINT NOT NULL,
     PRIMARY KEY (namespace, identity)
 );
-CREATE INDEX consent_pending_due ON consent_pending (next_attempt_at);
+-- Addresses are served before ECIDs: a claim reads one namespace's due rows.
+CREATE INDEX consent_pending_due ON consent_pending (namespace, next_attempt_at);
 CREATE INDEX consent_pending_audit ON consent_pending (audit_id);
 
 -- How Privacy Service answered each request, per namespace: written once.

@@ -15,7 +15,7 @@ use super::{ConsentError, PrivacyServiceClient};
 use crate::config::DeliverySettings;
 use crate::delivery::{Destination, backoff, drain};
 use crate::metrics::{Consented, Metrics};
-use crate::store::{ConsentClaim, ConsentOutcome, Store, StoreError};
+use crate::store::{ConsentClaim, ConsentOutcome, Finished, Store, StoreError};
 
 /// Delivers consents; `run` is its worker.
 pub struct ConsentDelivery {
@@ -56,6 +56,11 @@ impl ConsentDelivery {
         }
     }
 
+    /// What the latest call found wrong with the settings, if anything.
+    pub fn problem(&self) -> Option<String> {
+        self.client.problem()
+    }
+
     /// The worker: delivers due consents until `stop`, then lets the
     /// attempts under way finish.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
@@ -84,16 +89,45 @@ impl ConsentDelivery {
         .await
         .unwrap_or(Err(ConsentError::Timeout));
         let outcome = match answer {
-            Ok(()) => {
-                tracing::info!(opt_out = claim.opt_out, "Privacy Service took the choice");
-                self.metrics.consented(Consented::Delivered);
-                ConsentOutcome::Delivered
-            }
+            Ok(()) => ConsentOutcome::Delivered,
             Err(error) => self.failed(&claim, &error, sent.load(Ordering::SeqCst)),
         };
-        if let Err(error) = self.store.finish_consent(claim, outcome).await {
-            tracing::warn!(%error, "could not record a delivery to Privacy Service; it is retried when its lease ends");
-        }
+        let opt_out = claim.opt_out;
+        let counted = match &outcome {
+            ConsentOutcome::Delivered => Consented::Delivered,
+            ConsentOutcome::Retry { .. } => Consented::Retried,
+            ConsentOutcome::GiveUp { .. } => Consented::Failed,
+        };
+        let counted = match (self.store.finish_consent(claim, outcome).await, counted) {
+            (Ok(Finished::Done), Consented::Delivered) => {
+                tracing::info!(opt_out, "Privacy Service took the choice");
+                counted
+            }
+            (Ok(Finished::Done), Consented::Failed) => {
+                tracing::error!(
+                    "Privacy Service keeps answering in a way the proxy cannot understand; the delivery went to the dead letters"
+                );
+                counted
+            }
+            // A newer choice replaced the one just sent, or given up on: due.
+            (Ok(Finished::NewerDue | Finished::Waiting), Consented::Failed) => Consented::Retried,
+            (Ok(Finished::NewerDue), counted) => {
+                self.store.wake_consents();
+                counted
+            }
+            (Ok(Finished::LeaseLost), counted) => {
+                tracing::warn!(
+                    "a delivery to Privacy Service ended after its lease; the attempt holding it now decides"
+                );
+                counted
+            }
+            (Err(error), counted) => {
+                tracing::warn!(%error, "could not record a delivery to Privacy Service; it is retried when its lease ends");
+                counted
+            }
+            (Ok(_), counted) => counted,
+        };
+        self.metrics.consented(counted);
     }
 
     /// Another attempt later, or after too many answers the proxy cannot
@@ -107,16 +141,13 @@ impl ConsentDelivery {
             after = after.max(self.lease);
         }
         let strike = error.is_strike();
+        tracing::warn!(%error, "Privacy Service did not take a choice");
         if strike && claim.strikes + 1 >= self.settings.max_strikes {
-            tracing::error!(%error, "Privacy Service keeps answering in a way the proxy cannot understand; the delivery goes to the dead letters");
-            self.metrics.consented(Consented::Failed);
             return ConsentOutcome::GiveUp {
                 after,
                 error: error.to_string(),
             };
         }
-        tracing::warn!(%error, "Privacy Service did not take a choice; it will be retried");
-        self.metrics.consented(Consented::Retried);
         ConsentOutcome::Retry {
             after,
             error: error.to_string(),

@@ -35,6 +35,8 @@ pub struct Tell {
     enabled: bool,
     /// Browsers' own choices told per client address.
     by_client: Arc<Limit>,
+    /// And in all, whatever the clients.
+    overall: Arc<Limit>,
     /// Where a choice the limit turned away is counted.
     metrics: Arc<Metrics>,
 }
@@ -47,6 +49,10 @@ impl Tell {
             enabled: settings.enabled,
             by_client: Arc::new(Limit::new(
                 settings.per_client_per_minute,
+                Duration::from_secs(60),
+            )),
+            overall: Arc::new(Limit::new(
+                settings.browsers_per_minute,
                 Duration::from_secs(60),
             )),
         }
@@ -80,10 +86,13 @@ impl Tell {
     }
 
     /// Whether `client` may have one more browser's own choice told now,
-    /// or how long it waits.
+    /// or how long it waits: within its own limit, and within all
+    /// clients' (addresses are many; an IPv6 /48 alone holds 65,536
+    /// clients).
     pub fn admit(&self, client: &str) -> Result<(), Duration> {
         self.by_client
             .allow(client)
+            .and_then(|()| self.overall.allow(""))
             .inspect_err(|_| self.metrics.limited(Limited::Browser))
     }
 }
@@ -168,7 +177,17 @@ pub struct PrivacyServiceClient {
     /// One call per tick (`max_calls_per_second`), when paced.
     pace: Option<Mutex<tokio::time::Interval>>,
     metrics: Arc<Metrics>,
+    /// When a refused token was last renewed: the token is Campaign's too,
+    /// and a credential that lacks the Privacy Service API would otherwise
+    /// make every call ask IMS for a new one (IMS throttles that, and
+    /// Campaign's calls would pay).
+    renewed: std::sync::Mutex<Option<Instant>>,
+    /// What the latest call found wrong with the settings, for readiness.
+    problem: std::sync::Mutex<Option<String>>,
 }
+
+/// The least time between two renewals of a token Privacy Service refused.
+const RENEWAL_GAP: Duration = Duration::from_secs(60);
 
 impl PrivacyServiceClient {
     /// A client for `settings` (checked), with its timeout on every call.
@@ -199,7 +218,18 @@ impl PrivacyServiceClient {
             permits: Semaphore::new(settings.max_concurrency.max(1)),
             pace,
             metrics,
+            renewed: std::sync::Mutex::new(None),
+            problem: std::sync::Mutex::new(None),
         })
+    }
+
+    /// What the latest call found wrong with the settings or the
+    /// credential, if anything: readiness says it.
+    pub fn problem(&self) -> Option<String> {
+        self.problem
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Tells Privacy Service `id`'s choice (`optOutOfSale`). `sent` is set
@@ -218,21 +248,52 @@ impl PrivacyServiceClient {
             "entities": [{"nameSpace": id.namespace(), "values": id.values()}],
         });
         let (token, client_id) = self.campaign.credential().await?;
-        match self.call(&body, &token, client_id, sent).await {
-            Err(ConsentError::TokenRefused) => {
+        let answered = match self.call(&body, &token, client_id, sent).await {
+            Err(ConsentError::TokenRefused) if self.may_renew() => {
                 self.campaign.forget_token(&token);
                 let (token, client_id) = self.campaign.credential().await?;
-                match self.call(&body, &token, client_id, sent).await {
-                    Err(ConsentError::TokenRefused) => Err(ConsentError::Misconfigured(
-                        "a new access token was refused too: check campaign.scope for the \
-                         Privacy Service API"
-                            .into(),
-                    )),
-                    answered => answered,
-                }
+                self.call(&body, &token, client_id, sent).await
             }
             answered => answered,
+        };
+        let answered = answered.map_err(|error| match error {
+            ConsentError::TokenRefused => ConsentError::Misconfigured(
+                "401: the access token was refused (renewed at most once a minute): check that \
+                 the credential holds the Privacy Service API, and campaign.scope"
+                    .into(),
+            ),
+            error => error,
+        });
+        self.observe(&answered);
+        answered
+    }
+
+    /// Whether a refused token may be renewed now (at most once a
+    /// [`RENEWAL_GAP`]).
+    fn may_renew(&self) -> bool {
+        let mut renewed = self
+            .renewed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if renewed.is_some_and(|at| at.elapsed() < RENEWAL_GAP) {
+            return false;
         }
+        *renewed = Some(Instant::now());
+        true
+    }
+
+    /// Keeps what `answered` says of the settings: a problem, or none.
+    fn observe(&self, answered: &Result<(), ConsentError>) {
+        let found = match answered {
+            Ok(()) => None,
+            Err(ConsentError::Misconfigured(why)) => Some(why.clone()),
+            // An outage says nothing about the settings.
+            Err(_) => return,
+        };
+        *self
+            .problem
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = found;
     }
 
     async fn call(
@@ -292,7 +353,8 @@ fn judge(response: &reqwest::Response) -> Result<(), ConsentError> {
             "404: check privacy_service.base_url".into(),
         )),
         StatusCode::TOO_MANY_REQUESTS => Err(ConsentError::Throttled(retry_after(response))),
-        status if status.is_server_error() => {
+        // A gateway's 408, as Campaign's: nothing was taken.
+        status if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT => {
             Err(ConsentError::Unavailable(format!("answered {status}")))
         }
         status if status.is_client_error() => {
@@ -306,4 +368,29 @@ fn judge(response: &reqwest::Response) -> Result<(), ConsentError> {
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     let seconds = response.headers().get(header::RETRY_AFTER)?.to_str().ok()?;
     seconds.trim().parse().ok().map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn browsers_choices_are_limited_per_client_and_in_all() {
+        let settings = PrivacyServiceSettings {
+            per_client_per_minute: 2,
+            browsers_per_minute: 3,
+            ..PrivacyServiceSettings::default()
+        };
+        let metrics = Arc::new(Metrics::default());
+        let tell = Tell::new(&settings, metrics.clone());
+        assert!(tell.admit("a").is_ok() && tell.admit("a").is_ok());
+        assert!(tell.admit("a").is_err(), "the client's own limit");
+        assert!(tell.admit("b").is_ok());
+        assert!(tell.admit("c").is_err(), "all clients' limit");
+        let counted = metrics.render(None);
+        assert!(
+            counted.contains("ccpa_rate_limited_total{limit=\"browser\"} 2"),
+            "{counted}"
+        );
+    }
 }

@@ -89,7 +89,8 @@ pub struct ConsentWaiting {
     /// `optOutOfSale` as sent.
     pub opt_out: bool,
     /// How Campaign answered the same request: `applied`, `created`, …,
-    /// or `None` while it waits there too (or was never Campaign's).
+    /// or `None` while it waits there too, or for a browser's own choice
+    /// (no account: nothing for Campaign).
     pub campaign: Option<String>,
     /// Since when this identity has had a choice waiting (Unix ms).
     pub pending_since: i64,
@@ -99,9 +100,9 @@ pub struct ConsentWaiting {
     pub last_error: Option<String>,
 }
 
-/// A browser's own choice about sale, made without an account: kept in
-/// its cookie, and told to Privacy Service for the page's ECID. No
-/// Campaign profile is changed: nobody is signed in.
+/// A choice told to Privacy Service alone: a browser's own, made without
+/// an account (kept in its cookie; nobody is signed in, so no Campaign
+/// profile is changed), or an operator's retry of a delivery given up on.
 pub struct BrowserRequest {
     /// Who asked: the browser, named by its ECID.
     pub subject: Subject,
@@ -109,6 +110,10 @@ pub struct BrowserRequest {
     pub value: bool,
     /// Whether it carried `Sec-GPC: 1`.
     pub gpc: bool,
+    /// The switch (`browser`), or Global Privacy Control (`gpc`).
+    pub source: Source,
+    /// Why Campaign has nothing to do, for the audit trail.
+    pub basis: &'static str,
     /// The request id also found in the logs.
     pub request_id: String,
     /// What Privacy Service is told it for.
@@ -168,6 +173,7 @@ impl Store {
              c.pending_since, c.attempts, c.last_error \
              FROM consent_pending c JOIN audit a ON a.id = c.audit_id \
              LEFT JOIN audit_outcome o ON o.audit_id = c.audit_id \
+             AND a.subject NOT LIKE 'ecid:%' \
              ORDER BY c.pending_since, c.audit_id LIMIT $1",
         )
         .bind(i64::from(most))
@@ -201,17 +207,13 @@ impl Db {
             subject: &request.subject,
             choice: Choice::Sale,
             value: request.value,
-            source: Source::Browser,
+            source: request.source,
             gpc: request.gpc,
         };
         let (audit_id, _) = trail::insert(self.dialect, tx, &asked).await?;
         let kept = Decided {
             changed: Some(0),
-            ..Decided::because(
-                Decision::Applied,
-                "this browser's own choice, without an account: kept in its cookie, and told to \
-                 Privacy Service for its ECID; no Campaign profile to change",
-            )
+            ..Decided::because(Decision::Applied, request.basis)
         };
         trail::record(self.dialect, tx, audit_id, kept).await?;
         self.enqueue_consents(tx, audit_id, &request.adobe, request.value)
@@ -221,8 +223,11 @@ impl Db {
     /// Makes each identity of `request` (recorded as `audit_id`) wait for
     /// Privacy Service with the request's choice, replacing an older
     /// choice still waiting (audited `superseded` unless it is being sent
-    /// right now: its sender decides). Due at once, unless a send whose
-    /// answer never came keeps the identity closed.
+    /// right now: its sender decides). A row waiting out a backoff, or a
+    /// send whose answer never came, keeps its time: a newer choice does
+    /// not hurry a Privacy Service that is failing or throttling.
+    ///
+    /// Lock order: after `pending_change` (callers enqueue last).
     pub(super) async fn enqueue_consents(
         &self,
         tx: &mut Transaction<'_, Any>,
@@ -230,71 +235,107 @@ impl Db {
         ids: &[AdobeId],
         opt_out: bool,
     ) -> Result<()> {
-        let d = self.dialect;
         for id in ids {
-            let replaced = sqlx::query(sql!(
-                d,
-                "SELECT audit_id, leased_audit_id, \
-                 CAST(CASE WHEN lease_until <= {now} THEN 1 ELSE 0 END AS BIGINT) AS free \
-                 FROM consent_pending WHERE namespace = $1 AND identity = $2 {lock}"
-            ))
-            .bind(id.namespace())
-            .bind(id.key())
-            .fetch_optional(&mut **tx)
-            .await?;
-            if let Some(row) = replaced {
-                let older: i64 = row.try_get("audit_id")?;
-                let leased: Option<i64> = row.try_get("leased_audit_id")?;
-                if row.try_get::<i64, _>("free")? == 1 || leased != Some(older) {
-                    record(d, tx, (older, id.namespace()), "superseded", None).await?;
-                }
-            }
-            sqlx::query(sql!(
-                d,
-                "INSERT INTO consent_pending (namespace, identity, given, audit_id, opt_out, \
-                 next_attempt_at, pending_since) VALUES ($1, $2, $3, $4, $5, {now}, {now}) \
-                 ON CONFLICT (namespace, identity) DO UPDATE SET given = $3, audit_id = $4, \
-                 opt_out = $5, attempts = 0, strikes = 0, \
-                 next_attempt_at = CASE WHEN consent_pending.in_doubt = 1 \
-                   AND consent_pending.lease_until > {now} \
-                   THEN consent_pending.next_attempt_at ELSE {now} END"
-            ))
-            .bind(id.namespace())
-            .bind(id.key())
-            .bind(id.given())
-            .bind(audit_id)
-            .bind(i64::from(opt_out))
-            .execute(&mut **tx)
-            .await?;
+            while !self.enqueue_consent(tx, audit_id, id, opt_out).await? {}
         }
         Ok(())
     }
 
-    /// Leases the due delivery waiting longest; `Err` names a row whose
-    /// identity this version cannot read.
+    /// One identity's part of [`Db::enqueue_consents`]; `false` when its
+    /// row went (delivered by another process) between the insert and the
+    /// lock: then it is tried again.
+    async fn enqueue_consent(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        audit_id: i64,
+        id: &AdobeId,
+        opt_out: bool,
+    ) -> Result<bool> {
+        let d = self.dialect;
+        let at = (id.namespace(), id.key());
+        // An insert first: two first requests for one identity in two
+        // replicas then meet at the primary key, not both past a lock
+        // of a row that did not exist yet.
+        let inserted = sqlx::query(sql!(
+            d,
+            "INSERT INTO consent_pending (namespace, identity, given, audit_id, opt_out, \
+             next_attempt_at, pending_since) VALUES ($1, $2, $3, $4, $5, {now}, {now}) \
+             ON CONFLICT (namespace, identity) DO NOTHING RETURNING audit_id"
+        ))
+        .bind(at.0)
+        .bind(at.1)
+        .bind(id.given())
+        .bind(audit_id)
+        .bind(i64::from(opt_out))
+        .fetch_optional(&mut **tx)
+        .await?;
+        if inserted.is_some() {
+            return Ok(true);
+        }
+        let Some(row) = sqlx::query(sql!(
+            d,
+            "SELECT audit_id, leased_audit_id, \
+             CAST(CASE WHEN lease_until <= {now} THEN 1 ELSE 0 END AS BIGINT) AS free \
+             FROM consent_pending WHERE namespace = $1 AND identity = $2 {lock}"
+        ))
+        .bind(at.0)
+        .bind(at.1)
+        .fetch_optional(&mut **tx)
+        .await?
+        else {
+            return Ok(false);
+        };
+        let older: i64 = row.try_get("audit_id")?;
+        let leased: Option<i64> = row.try_get("leased_audit_id")?;
+        if row.try_get::<i64, _>("free")? == 1 || leased != Some(older) {
+            record(d, tx, (older, at.0), "superseded", None).await?;
+        }
+        sqlx::query(
+            "UPDATE consent_pending SET given = $3, audit_id = $4, opt_out = $5, attempts = 0, \
+             strikes = 0 WHERE namespace = $1 AND identity = $2",
+        )
+        .bind(at.0)
+        .bind(at.1)
+        .bind(id.given())
+        .bind(audit_id)
+        .bind(i64::from(opt_out))
+        .execute(&mut **tx)
+        .await?;
+        Ok(true)
+    }
+
+    /// Leases the due delivery waiting longest, an address's before an
+    /// ECID's (anyone can send ECIDs by the thousand; addresses come
+    /// through limits of their own); `Err` names a row whose identity this
+    /// version cannot read.
     async fn claim_consent(
         &self,
         lease: Duration,
     ) -> Result<Option<std::result::Result<ConsentClaim, (i64, String)>>> {
-        let token = LeaseToken::new();
-        let row = sqlx::query(sql!(
-            self.dialect,
-            "UPDATE consent_pending SET lease_token = $1, lease_until = {now} + $2, \
-             leased_audit_id = audit_id \
-             WHERE (namespace, identity) = (SELECT namespace, identity FROM consent_pending \
-               WHERE next_attempt_at <= {now} AND lease_until <= {now} \
-               ORDER BY next_attempt_at LIMIT 1 {skip_locked}) \
-             AND lease_until <= {now} \
-             RETURNING namespace, identity, given, audit_id, opt_out, attempts, strikes, \
-             in_doubt, \
-             COALESCE((SELECT request_id FROM audit WHERE audit.id = consent_pending.audit_id), '-') \
-             AS request_id"
-        ))
-        .bind(token.0.as_str())
-        .bind(millis(lease))
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| consent_claim(&row, token)).transpose()
+        for namespace in ["email", "ECID"] {
+            let token = LeaseToken::new();
+            let row = sqlx::query(sql!(
+                self.dialect,
+                "UPDATE consent_pending SET lease_token = $1, lease_until = {now} + $2, \
+                 leased_audit_id = audit_id \
+                 WHERE (namespace, identity) = (SELECT namespace, identity FROM consent_pending \
+                   WHERE namespace = $3 AND next_attempt_at <= {now} AND lease_until <= {now} \
+                   ORDER BY next_attempt_at LIMIT 1 {skip_locked}) \
+                 AND lease_until <= {now} \
+                 RETURNING namespace, identity, given, audit_id, opt_out, attempts, strikes, \
+                 COALESCE((SELECT request_id FROM audit WHERE audit.id = consent_pending.audit_id), '-') \
+                 AS request_id"
+            ))
+            .bind(token.0.as_str())
+            .bind(millis(lease))
+            .bind(namespace)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(row) = row {
+                return consent_claim(&row, token).map(Some);
+            }
+        }
+        Ok(None)
     }
 
     /// Records how `claim` ended: the row goes once delivered, unless a
@@ -543,4 +584,98 @@ fn consent_claim(
         strikes: count(row, "strikes")?,
         lease,
     }))
+}
+
+/// A delivery to Privacy Service given up on, as operators list it: never
+/// the identity itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsentDeadLetter {
+    /// Always `privacyService`: beside Campaign's in one listing.
+    pub destination: &'static str,
+    /// The request's audit record.
+    pub audit_id: i64,
+    /// `email` or `ECID`.
+    pub namespace: String,
+    /// `optOutOfSale` as it was to be sent.
+    pub opt_out: bool,
+    /// Attempts made.
+    pub attempts: i64,
+    /// What Privacy Service answered last, in the proxy's words.
+    pub last_error: String,
+    /// When it was given up (Unix ms).
+    pub dead_at: i64,
+}
+
+impl Store {
+    /// Every delivery to Privacy Service given up on, oldest first.
+    pub async fn consent_dead_letters(&self) -> Result<Vec<ConsentDeadLetter>> {
+        sqlx::query(
+            "SELECT audit_id, namespace, opt_out, attempts, last_error, dead_at \
+             FROM consent_dead_letter ORDER BY audit_id, namespace",
+        )
+        .fetch(&self.db.pool)
+        .map_err(StoreError::from)
+        .and_then(|row| async move {
+            Ok(ConsentDeadLetter {
+                destination: "privacyService",
+                audit_id: row.try_get("audit_id")?,
+                namespace: row.try_get("namespace")?,
+                opt_out: row.try_get::<i64, _>("opt_out")? != 0,
+                attempts: row.try_get("attempts")?,
+                last_error: row.try_get("last_error")?,
+                dead_at: row.try_get("dead_at")?,
+            })
+        })
+        .try_collect()
+        .await
+    }
+
+    /// Sends every delivery to Privacy Service given up on again: each
+    /// becomes a new request of the operator's (audited, for Privacy
+    /// Service only: Campaign's part was decided with the original), due
+    /// at once, and leaves the dead letters. A letter whose identity this
+    /// version does not take stays. Returns how many were sent, and kept.
+    pub async fn retry_consent_dead_letters(&self) -> Result<(usize, usize)> {
+        let rows = sqlx::query(
+            "SELECT d.audit_id, d.namespace, d.identity, d.given, d.opt_out, a.subject \
+             FROM consent_dead_letter d JOIN audit a ON a.id = d.audit_id \
+             ORDER BY d.audit_id, d.namespace",
+        )
+        .fetch_all(&self.db.pool)
+        .await?;
+        let (mut sent, mut kept) = (0, 0);
+        for row in rows {
+            let audit_id: i64 = row.try_get("audit_id")?;
+            let namespace: String = row.try_get("namespace")?;
+            let given: Option<String> = row.try_get("given")?;
+            let identity: String = row.try_get("identity")?;
+            let Ok(id) = AdobeId::parse(&namespace, &identity, given.as_deref()) else {
+                tracing::warn!(
+                    audit = audit_id,
+                    "a dead letter's identity is not one this version takes; it stays"
+                );
+                kept += 1;
+                continue;
+            };
+            let again = BrowserRequest {
+                subject: Subject::verified(&row.try_get::<String, _>("subject")?),
+                value: row.try_get::<i64, _>("opt_out")? != 0,
+                gpc: false,
+                source: Source::Operator,
+                basis: "an operator sent a delivery to Privacy Service given up on again; \
+                        Campaign's part was decided with the original request",
+                request_id: format!("retry-of-{audit_id}"),
+                adobe: vec![id],
+            };
+            self.record_browser(again).await?;
+            sqlx::query("DELETE FROM consent_dead_letter WHERE audit_id = $1 AND namespace = $2")
+                .bind(audit_id)
+                .bind(&namespace)
+                .execute(&self.db.pool)
+                .await?;
+            sent += 1;
+        }
+        Ok((sent, kept))
+    }
 }

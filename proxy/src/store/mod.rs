@@ -41,7 +41,9 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use backlog::{Backlog, Waiting};
 pub use budget::Budget;
-pub use consent::{BrowserRequest, ConsentClaim, ConsentOutcome, ConsentWaiting};
+pub use consent::{
+    BrowserRequest, ConsentClaim, ConsentDeadLetter, ConsentOutcome, ConsentWaiting,
+};
 pub use dead::DeadLetter;
 use engine::Dialect;
 pub use engine::Engine;
@@ -153,8 +155,13 @@ impl Store {
     /// Wakes the Privacy Service worker, if deliveries were recorded.
     fn consents_recorded(&self, recorded: bool) {
         if recorded {
-            self.consents.notify_one();
+            self.wake_consents();
         }
+    }
+
+    /// Wakes the Privacy Service worker: deliveries are due.
+    pub fn wake_consents(&self) {
+        self.consents.notify_one();
     }
 
     /// Completes when a request has recorded deliveries to Privacy Service
@@ -584,6 +591,51 @@ mod tests {
         assert_eq!(store.retry_dead_letters().await.unwrap(), (0, 1), "kept");
         let claim = store.claim_due(lease, Lane::Customer).await.unwrap();
         assert!(claim.is_some(), "the next change is claimed");
+        store.close().await;
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A delivery to Privacy Service given up on is listed (without the
+    /// address), audited `failed`, and sent again by an operator as a new
+    /// request, which the worker can claim.
+    #[tokio::test]
+    async fn privacy_services_dead_letters_are_listed_and_sent_again() {
+        let dir = scratch_dir();
+        let store = Store::connect(&settings(&dir)).await.unwrap();
+        let address = crate::identity::EmailAddress::parse("ada@example.com").unwrap();
+        let told = NewRequest {
+            adobe: vec![crate::identity::AdobeId::Email(address)],
+            ..request("A")
+        };
+        store.accept(told, Duration::ZERO).await.unwrap();
+        let lease = Duration::from_secs(60);
+        let claim = store.claim_consent(lease).await.unwrap().unwrap();
+        let give_up = ConsentOutcome::GiveUp {
+            after: Duration::ZERO,
+            error: "answered 400".into(),
+        };
+        assert_eq!(
+            store.finish_consent(claim, give_up).await.unwrap(),
+            Finished::Done
+        );
+        let letters = store.consent_dead_letters().await.unwrap();
+        assert_eq!(letters.len(), 1);
+        assert_eq!(
+            (letters[0].namespace.as_str(), letters[0].opt_out),
+            ("email", true)
+        );
+        assert!(!serde_json::to_string(&letters).unwrap().contains("ada@"));
+        assert!(store.claim_consent(lease).await.unwrap().is_none());
+        assert_eq!(store.retry_consent_dead_letters().await.unwrap(), (1, 0));
+        assert!(store.consent_dead_letters().await.unwrap().is_empty());
+        let again = store.claim_consent(lease).await.unwrap().unwrap();
+        assert_eq!((again.audit_id, again.opt_out), (2, true));
+        let audit: Vec<AuditRow> = store.audit(0, i64::MAX).try_collect().await.unwrap();
+        assert_eq!(audit[0].privacy_service.as_deref(), Some("email:failed"));
+        assert_eq!(
+            (audit[1].source.as_str(), audit[1].subject.as_str()),
+            ("operator", "A")
+        );
         store.close().await;
         std::fs::remove_dir_all(dir).unwrap();
     }

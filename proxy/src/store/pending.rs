@@ -13,7 +13,8 @@
 //! neither release nor delete a newer attempt's row.
 //!
 //! Lock order, the same in every transaction that touches a profile: its
-//! `pending` row first, then `audit_outcome`. PostgreSQL would otherwise
+//! `pending` row first, then its identities' `consent_pending` rows, then
+//! `audit_outcome`. PostgreSQL would otherwise
 //! deadlock an accept that supersedes a request against the finish of it.
 //!
 //! Rows wait in [`Lane`]s, which the worker serves in turn; in the email
@@ -236,8 +237,6 @@ impl Db {
         // A write first: SQLite then holds the write lock for the whole
         // transaction instead of failing to upgrade a read lock later.
         let (audit_id, received_at) = trail::insert_request(d, tx, request).await?;
-        self.enqueue_consents(tx, audit_id, &request.adobe, request.value)
-            .await?;
         let key = request.key.as_str();
         let choice = request.choice.as_str();
         let lane = Lane::of(request.action);
@@ -367,6 +366,9 @@ impl Db {
             let in_doubt = row.try_get::<i64, _>("in_doubt")? == 1;
             break Some(claim(in_doubt, hold, leased.try_get("pending_since")?));
         };
+        // Privacy Service's rows after Campaign's: the lock order.
+        self.enqueue_consents(tx, audit_id, &request.adobe, request.value)
+            .await?;
         // The index changes while this transaction holds SQLite's only
         // connection, so it changes in the same order as the table; the
         // change is undone if the transaction does not commit.
@@ -406,6 +408,10 @@ impl Db {
                      applied, covers this one";
         let repeat = Decided::because(Decision::Repeat, basis);
         trail::record(self.dialect, tx, audit_id, repeat).await?;
+        // Campaign's part is covered; Privacy Service's may name a browser
+        // the earlier request did not.
+        self.enqueue_consents(tx, audit_id, &request.adobe, request.value)
+            .await?;
         Ok((true, None))
     }
 

@@ -192,7 +192,7 @@ async fn readiness_reports_storage_and_upstream_apart() {
         json!({"status": "ready", "storage": "ok", "upstream": "ok", "problem": null,
                "pending": 0, "oldestPendingMs": null, "deadLetters": 0,
                "heldCreations": 0, "stuck": 0,
-               "privacyService": {"pending": 0, "deadLetters": 0}})
+               "privacyService": {"pending": 0, "deadLetters": 0, "problem": null}})
     );
     // The cached token is refused, and IMS cannot give another.
     app.emulator.expire_tokens();

@@ -310,6 +310,73 @@ async fn another_organization_is_named_and_retried() {
     let error = change["lastError"].as_str().unwrap();
     assert!(error.contains("privacy_service.ims_org"), "{error}");
     assert!(app.emulator.consents().is_empty());
+    let problem = app.readiness().await["privacyService"]["problem"].clone();
+    assert!(
+        problem
+            .as_str()
+            .is_some_and(|p| p.contains("privacy_service.ims_org")),
+        "{problem}"
+    );
+}
+
+/// A credential without the Privacy Service API is answered `401`: the
+/// token (Campaign's too) is renewed once, not at every attempt, so IMS
+/// is not hammered and Campaign's calls do not pay. (Each attempt asked
+/// IMS for a new token before.)
+#[tokio::test]
+async fn a_refused_token_is_renewed_at_most_once_a_minute() {
+    let app = telling(tell_privacy_service).await;
+    app.emulator
+        .inject(Fault::privacy(FaultKind::Status { status: 401 }, u32::MAX));
+    let token = token_with_email("ada", "ada@example.com");
+    assert_eq!(app.patch_opt_out(&token, true).await.status(), 200);
+    let emulator = app.emulator.clone();
+    let refused = move || {
+        emulator
+            .calls()
+            .iter()
+            .filter(|c| c.kind == campaign_emulator::store::CallKind::Consent)
+            .count()
+    };
+    let enough = refused.clone();
+    eventually("five refused calls", Duration::from_secs(10), move || {
+        enough() >= 5
+    })
+    .await;
+    assert!(app.emulator.stats().token_requests <= 1, "one renewal");
+    let problem = app.readiness().await["privacyService"]["problem"].clone();
+    assert!(
+        problem.as_str().is_some_and(|p| p.contains("401")),
+        "{problem}"
+    );
+    assert!(
+        app.opt_out_of("CUST-1001"),
+        "Campaign's delivery is untouched"
+    );
+}
+
+/// A customer whose opt-out Campaign holds, reading from a browser Adobe
+/// was not told of, has it told for that browser's ECID: once.
+#[tokio::test]
+async fn an_opt_out_campaign_holds_is_told_for_the_browser_the_customer_reads_from() {
+    let app = spawn_app_with(tell_privacy_service).await;
+    for _ in 0..2 {
+        let read = app
+            .http
+            .get(app.api())
+            .bearer_auth(token_for("CUST-1002"))
+            .header("X-CCPA-ECID", ECID)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(state_of(read).await["ccpaOptOut"], true, "Grace opted out");
+    }
+    app.drained().await;
+    assert_eq!(taken(&app.emulator.consents()), [the_ecid(true)]);
+    let audit = app.audit().await;
+    assert_eq!(audit.len(), 1, "once");
+    assert_eq!(audit[0].subject, format!("ecid:{ECID}"));
+    assert_eq!(app.emulator.stats().patches, 0);
 }
 
 /// An ECID as Adobe's Web SDK hands them out: 38 digits.
@@ -449,8 +516,11 @@ async fn an_ecid_not_shaped_as_one_is_refused_and_nothing_is_recorded() {
     assert!(app.emulator.consents().is_empty());
 }
 
+/// Past a client's limit the choice is kept in the browser's cookie as
+/// ever, and not told: Privacy Service never stands in the way of the
+/// visitor's own choice. (It was refused, `429`, cookie and all.)
 #[tokio::test]
-async fn a_clients_browser_choices_told_are_limited_and_the_refused_one_keeps_nothing() {
+async fn past_a_clients_limit_a_browsers_choice_is_kept_and_not_told() {
     let app = spawn_app_with(|s| {
         tell_privacy_service(s);
         s.privacy_service.per_client_per_minute = 2;
@@ -460,9 +530,8 @@ async fn a_clients_browser_choices_told_are_limited_and_the_refused_one_keeps_no
         assert_eq!(app.put_browser_from_page(value, ECID).await.status(), 200);
     }
     let third = app.put_browser_from_page(true, ECID).await;
-    assert!(third.headers().contains_key("retry-after"));
-    assert!(!third.headers().contains_key("set-cookie"), "not kept");
-    assert_eq!(error_of(third).await, (429, "rate_limited".into()));
+    assert!(third.headers().contains_key("set-cookie"), "kept");
+    assert_eq!(state_of(third).await["ccpaOptOut"], true);
     app.drained().await;
     assert_eq!(app.audit().await.len(), 2);
     assert!(
@@ -488,4 +557,38 @@ async fn global_privacy_control_applied_at_a_read_is_told_for_the_pages_ecid() {
     app.drained().await;
     assert_eq!(taken(&app.emulator.consents()), [the_ecid(true)]);
     assert_eq!(app.audit().await[0].source, "gpc");
+}
+
+/// Global Privacy Control from a browser without an account reaches Adobe
+/// for the page's ECID, once however many pages carry it, and not where
+/// the visitor waived it with the switch.
+#[tokio::test]
+async fn a_browsers_gpc_is_told_for_its_ecid_once() {
+    let app = spawn_app_with(tell_privacy_service).await;
+    let read = |ecid: &str, cookie: &str| {
+        app.http
+            .get(format!("{}/api/v1/opt-out/browser", app.url))
+            .header("Sec-GPC", "1")
+            .header("X-CCPA-ECID", ecid)
+            .header("Cookie", cookie)
+            .send()
+    };
+    for _ in 0..3 {
+        let state = state_of(read(ECID, "other=1").await.unwrap()).await;
+        assert_eq!(state["gpcHonored"], true);
+    }
+    app.drained().await;
+    assert_eq!(taken(&app.emulator.consents()), [the_ecid(true)]);
+    let audit = app.audit().await;
+    assert_eq!(audit.len(), 1, "recorded once");
+    assert_eq!(
+        (audit[0].source.as_str(), audit[0].requested, audit[0].gpc),
+        ("gpc", true, true)
+    );
+    // Waived with the switch: the signal is not this visitor's choice.
+    let other = "98765432109876543210987654321098765432";
+    let waived = read(other, "ccpa_optout=waived").await.unwrap();
+    assert_eq!(state_of(waived).await["gpcHonored"], false);
+    app.drained().await;
+    assert_eq!(app.audit().await.len(), 1);
 }
