@@ -244,6 +244,11 @@ impl Stack {
         let mut settings = self.base_settings();
         settings.server.widget_dir = Some(crate::dist_dir());
         settings.demo.enabled = true;
+        // As `cargo xtask demo` runs it: Privacy Service played by the
+        // emulator too.
+        settings.privacy_service.enabled = true;
+        settings.privacy_service.base_url = settings.campaign.base_url.clone();
+        settings.privacy_service.ims_org = Some(self.emulator.config().ims_org.clone());
         format!("http://{}", testkit::spawn_proxy(settings).await)
     }
 

@@ -390,6 +390,22 @@ async fn the_demo_page_signs_in_and_flips_under_the_proxys_own_csp() {
     browser.wait_for(SWITCH).await.click().await.unwrap();
     browser.wait_until_confirmed(true).await;
     assert!(stack.emulator.profile("CUST-1003").unwrap().ccpa_opt_out);
+    // The footer links to what the emulated Privacy Service was told: the
+    // opt-out, for the ECID of the demo's stand-in for the shop's Web SDK.
+    let log = browser
+        .script("return document.getElementById('demo-privacy-log').href;")
+        .await;
+    assert_eq!(log, format!("{}/_emulator/privacy", stack.emulator.url()));
+    let emulator = stack.emulator.clone();
+    let deadline = std::time::Instant::now() + e2e::PATIENCE;
+    while !emulator
+        .consents()
+        .iter()
+        .any(|c| c.opt_out_of_sale && c.entities.iter().any(|e| e.name_space == "ECID"))
+    {
+        assert!(std::time::Instant::now() < deadline, "Privacy Service told");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let (received, built) = wasm_sizes(&browser).await;
     assert_eq!(received, built, "the proxy sends the brotli twin too");
 

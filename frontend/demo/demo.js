@@ -13,7 +13,7 @@ if (session) {
 // demo tells it (the footer's link).
 const told = await fetch("/demo/privacy-service").catch(() => null);
 const privacy = told && told.ok ? await told.json() : null;
-if (privacy) {
+if (privacy?.log) {
   const link = document.getElementById("demo-privacy-log");
   link.href = privacy.log;
   link.closest("footer").hidden = false;
