@@ -173,8 +173,11 @@ const told = () => {
     return false;
   }
 };
+// Only the API's own successes say it: a limit's 429 or a load balancer's
+// error page carries no such header, and proves nothing either way.
 const noteTold = (response) => {
   try {
+    if (!response.ok) return response;
     if (response.headers.get("X-CCPA-Privacy-Service") === "on") localStorage.setItem(TOLD, "on");
     else localStorage.removeItem(TOLD);
   } catch {}
@@ -191,11 +194,18 @@ function askEcid() {
     sdk && (() => sdk("getIdentity", { namespaces: ["ECID"] }).then((result) => result?.identity?.ECID)),
     visitor && (() => new Promise((found) => visitor.getMarketingCloudVisitorID(found))),
   ].filter(Boolean);
-  // Each library in turn, past one that throws or answers nothing usable.
-  return asks.reduce(
-    (earlier, ask) => earlier.then((id) => id ?? Promise.resolve().then(ask).then(shaped, () => null)),
-    Promise.resolve(null),
-  );
+  // Both at once, the first usable answer taken: one that throws, answers
+  // nothing usable or never answers does not keep the other from it.
+  return new Promise((found) => {
+    let left = asks.length;
+    if (!left) found(null);
+    for (const ask of asks) {
+      Promise.resolve()
+        .then(ask)
+        .then(shaped, () => null)
+        .then((id) => (id ? found(id) : --left || found(null)));
+    }
+  });
 }
 function pageEcid() {
   if (ecidFound || ecidSlow || !told()) return Promise.resolve(ecidFound);

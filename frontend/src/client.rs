@@ -378,10 +378,13 @@ async fn send(
 }
 
 /// `response`, once whether the proxy tells Adobe's Privacy Service is
-/// remembered from it ([`PRIVACY_SERVICE_HEADER`]).
+/// remembered from it ([`PRIVACY_SERVICE_HEADER`]): from the API's own
+/// successes only (a limit's `429` or a load balancer's page says nothing).
 fn noted(response: Response) -> Response {
     let told = response.headers().get(PRIVACY_SERVICE_HEADER).as_deref() == Some("on");
-    if let Some(storage) = storage() {
+    if response.ok()
+        && let Some(storage) = storage()
+    {
         let _ = match told {
             true => storage.set_item(PRIVACY_SERVICE_KEY, "on"),
             false => storage.remove_item(PRIVACY_SERVICE_KEY),

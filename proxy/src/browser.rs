@@ -7,6 +7,7 @@
 //! browser out as well, unless the visitor chose otherwise while sending it.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -16,10 +17,10 @@ use ccpa_api::{BROWSER_COOKIE, BROWSER_OPT_OUT_HEADER, OptOutState};
 
 use crate::clients::ClientAddr;
 use crate::error::ApiError;
-use crate::identity::Subject;
+use crate::identity::{AdobeId, Ecid, Subject};
 use crate::limits::client_of;
 use crate::routes::{Body, Choices, OptOutBody, Provenance};
-use crate::store::{BrowserRequest, Choice, Source};
+use crate::store::{BrowserRequest, Source, StoreError};
 
 /// How long the cookie lasts: 13 months from the last visit (every read of
 /// an opt-out sets it again), so that an opt-out does not lapse while the
@@ -171,6 +172,8 @@ pub async fn get_browser(
     let read = state(choice, how.gpc());
     if read.gpc_honored {
         tell_adobe(&choices, client, &how, Told::Signal).await;
+    } else if read.ccpa_opt_out {
+        tell_adobe(&choices, client, &how, Told::Kept).await;
     }
     let refresh = choice.filter(|c| c.opted_out()).map(|c| c.cookie(cookies));
     (AppendHeaders(refresh), Json(read))
@@ -204,24 +207,32 @@ pub enum Told {
     Switch(bool),
     /// Global Privacy Control, without an account: an opt-out.
     Signal,
+    /// The opt-out this browser's cookie keeps, without an account: one
+    /// its switch made while Privacy Service could not be told, or before
+    /// it was.
+    Kept,
     /// The signed-in customer's opt-out, which Campaign holds, for the
     /// browser they use now (a browser Adobe's products may not have
     /// been told of).
     Account,
 }
 
+/// How long telling Privacy Service may hold up a browser's answer: the
+/// visitor's choice never waits for a slow database on Adobe's account.
+const TELL_PATIENCE: Duration = Duration::from_secs(2);
+
 impl Told {
     fn value(self) -> bool {
         match self {
             Self::Switch(value) => value,
-            Self::Signal | Self::Account => true,
+            Self::Signal | Self::Kept | Self::Account => true,
         }
     }
 
     fn source(self) -> Source {
         match self {
             Self::Signal => Source::Gpc,
-            Self::Switch(_) | Self::Account => Source::Browser,
+            Self::Switch(_) | Self::Kept | Self::Account => Source::Browser,
         }
     }
 
@@ -231,7 +242,7 @@ impl Told {
                 "the signed-in customer's opt-out, which Campaign holds, told for the browser \
                  they use"
             }
-            Self::Switch(_) | Self::Signal => {
+            Self::Switch(_) | Self::Signal | Self::Kept => {
                 "this browser's own choice, without an account: kept in its cookie, and told to \
                  Privacy Service for its ECID; no Campaign profile to change"
             }
@@ -241,32 +252,49 @@ impl Told {
 
 /// Records `told` in the audit trail (subject `ecid:<the ECID>`) and for
 /// Privacy Service, for the page's ECID, where it is told. The switch is
-/// told every time; an opt-out that every page view would repeat (a signal,
-/// an account's) once: not while the ECID's latest request is an opt-out.
+/// told every time; an opt-out that every page view repeats (a signal, a
+/// cookie's, an account's) once (see [`Store::told_already`]).
 ///
 /// It never stands in the way of what the visitor asked for: past the
-/// limits (one client address may be a whole office) or with storage
-/// failing, their choice stands all the same, and the ECID is told at a
-/// later one. Anyone may send these, so they are bounded per client and in
-/// all (`privacy_service.per_client_per_minute`,
+/// limits (one client address may be a whole office), with storage failing
+/// or slower than [`TELL_PATIENCE`], their choice stands all the same, and
+/// an opt-out is told at a later visit (the cookie's, the account's).
+/// Anyone may send these, so they are bounded per client and in all
+/// (`privacy_service.per_client_per_minute`,
 /// `privacy_service.browsers_per_minute`).
+///
+/// [`Store::told_already`]: crate::store::Store::told_already
 pub async fn tell_adobe(state: &Choices, client: IpAddr, how: &Provenance, told: Told) {
     let Some(ecid) = how.ecid().filter(|_| state.tell.enabled()) else {
         return;
     };
+    let recorded = tokio::time::timeout(TELL_PATIENCE, record(state, client, how, (ecid, told)));
+    match recorded.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            tracing::warn!(%error, request = %how.request_id(), "could not record a browser's choice for Privacy Service")
+        }
+        Err(_) => {
+            tracing::warn!(request = %how.request_id(), "recording a browser's choice for Privacy Service took too long; the answer did not wait")
+        }
+    }
+}
+
+async fn record(
+    state: &Choices,
+    client: IpAddr,
+    how: &Provenance,
+    (ecid, told): (&Ecid, Told),
+) -> Result<(), StoreError> {
     // Prefixed, so that it can never be taken for a host's `sub`.
     let subject = Subject::verified(&format!("ecid:{}", ecid.as_str()));
-    if !matches!(told, Told::Switch(_))
-        && matches!(
-            state.store.latest_sale_request(&subject).await,
-            Ok(Some(true)) | Err(_)
-        )
-    {
-        return;
+    let id = AdobeId::Ecid(ecid.clone());
+    if !matches!(told, Told::Switch(_)) && state.store.told_already(&subject, &id).await? {
+        return Ok(());
     }
     if state.tell.admit(&client_of(client)).is_err() {
         tracing::info!(request = %how.request_id(), "a browser's choice is not told to Privacy Service: past privacy_service's limits");
-        return;
+        return Ok(());
     }
     let tag = state.log_tags.tag(&subject);
     let request = BrowserRequest {
@@ -276,16 +304,11 @@ pub async fn tell_adobe(state: &Choices, client: IpAddr, how: &Provenance, told:
         source: told.source(),
         basis: told.basis(),
         request_id: how.request_id().to_owned(),
-        adobe: state.tell.identities(None, Some(ecid), Choice::Sale),
+        adobe: vec![id],
     };
-    match state.store.record_browser(request).await {
-        Ok(()) => {
-            tracing::info!(subject = %tag, request = %how.request_id(), ?told, "a browser's choice recorded for Privacy Service")
-        }
-        Err(error) => {
-            tracing::warn!(%error, request = %how.request_id(), "could not record a browser's choice for Privacy Service; it is told at a later one")
-        }
-    }
+    state.store.record_browser(request).await?;
+    tracing::info!(subject = %tag, request = %how.request_id(), ?told, "a browser's choice recorded for Privacy Service");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -75,7 +75,9 @@ pub async fn post_email(
     // Prefixed, so that it can never be taken for a host's `sub`.
     let subject = Subject::verified(&format!("email:{}", key.as_str()));
     let over = limits.by_address.allow(key.as_str()).is_err();
-    let adobe = app.tell.identities(Some(&key), how.ecid(), Choice::Sale);
+    // The address alone: a form anyone may fill in is no proof of the
+    // browser, and its limits are the address's, not a browser's.
+    let adobe = app.tell.identities(Some(&key), None, Choice::Sale);
     let request = NewRequest {
         subject,
         key,

@@ -109,12 +109,16 @@ impl ConsentDelivery {
                 );
                 counted
             }
-            // A newer choice replaced the one just sent, or given up on: due.
-            (Ok(Finished::NewerDue | Finished::Waiting), Consented::Failed) => Consented::Retried,
+            // A newer choice replaced the one just sent: due now.
             (Ok(Finished::NewerDue), counted) => {
                 self.store.wake_consents();
-                counted
+                match counted {
+                    Consented::Failed => Consented::Retried,
+                    counted => counted,
+                }
             }
+            // A newer choice replaced the one given up on: it waits.
+            (Ok(Finished::Waiting), Consented::Failed) => Consented::Retried,
             (Ok(Finished::LeaseLost), counted) => {
                 tracing::warn!(
                     "a delivery to Privacy Service ended after its lease; the attempt holding it now decides"

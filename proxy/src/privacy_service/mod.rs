@@ -249,11 +249,7 @@ impl PrivacyServiceClient {
         });
         let (token, client_id) = self.campaign.credential().await?;
         let answered = match self.call(&body, &token, client_id, sent).await {
-            Err(ConsentError::TokenRefused) if self.may_renew() => {
-                self.campaign.forget_token(&token);
-                let (token, client_id) = self.campaign.credential().await?;
-                self.call(&body, &token, client_id, sent).await
-            }
+            Err(ConsentError::TokenRefused) => self.with_another_token(&body, &token, sent).await,
             answered => answered,
         };
         let answered = answered.map_err(|error| match error {
@@ -266,6 +262,25 @@ impl PrivacyServiceClient {
         });
         self.observe(&answered);
         answered
+    }
+
+    /// The call again, after `refused`: with the token another call renewed
+    /// meanwhile, else with one renewed now, if one may be.
+    async fn with_another_token(
+        &self,
+        body: &serde_json::Value,
+        refused: &SecretString,
+        sent: &AtomicBool,
+    ) -> Result<(), ConsentError> {
+        let (current, _) = self.campaign.credential().await?;
+        if current.expose_secret() == refused.expose_secret() {
+            if !self.may_renew() {
+                return Err(ConsentError::TokenRefused);
+            }
+            self.campaign.forget_token(refused);
+        }
+        let (token, client_id) = self.campaign.credential().await?;
+        self.call(body, &token, client_id, sent).await
     }
 
     /// Whether a refused token may be renewed now (at most once a

@@ -89,8 +89,9 @@ pub struct ConsentWaiting {
     /// `optOutOfSale` as sent.
     pub opt_out: bool,
     /// How Campaign answered the same request: `applied`, `created`, …,
-    /// or `None` while it waits there too, or for a browser's own choice
-    /// (no account: nothing for Campaign).
+    /// or `None` while it waits there too, or for a choice Campaign has no
+    /// part in (a browser's own, without an account; an operator's retry
+    /// of a delivery to Privacy Service).
     pub campaign: Option<String>,
     /// Since when this identity has had a choice waiting (Unix ms).
     pub pending_since: i64,
@@ -128,6 +129,37 @@ impl Store {
         self.write(Write::Browser(request)).await?;
         self.consents_recorded(true);
         Ok(())
+    }
+
+    /// Whether an opt-out that every page view repeats (a signal, a
+    /// cookie's, an account's) needs no telling for `id`, a browser
+    /// recorded as `subject`: its latest request opted out, or allowed
+    /// sale while sending GPC (a waiver the signal must not override), or
+    /// an opt-out for it still waits.
+    pub async fn told_already(&self, subject: &Subject, id: &AdobeId) -> Result<bool> {
+        let latest = sqlx::query(
+            "SELECT requested, gpc FROM audit WHERE subject = $1 AND choice = 'sale' \
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(subject.as_str())
+        .fetch_optional(&self.db.pool)
+        .await?;
+        if let Some(row) = latest
+            && (row.try_get::<i64, _>("requested")? == 1 || row.try_get::<i64, _>("gpc")? == 1)
+        {
+            return Ok(true);
+        }
+        let waiting = sqlx::query(
+            "SELECT opt_out FROM consent_pending WHERE namespace = $1 AND identity = $2",
+        )
+        .bind(id.namespace())
+        .bind(id.key())
+        .fetch_optional(&self.db.pool)
+        .await?;
+        Ok(waiting
+            .map(|row| row.try_get::<i64, _>("opt_out").map(|v| v == 1))
+            .transpose()?
+            .unwrap_or(false))
     }
 
     /// Leases the delivery to Privacy Service that is due soonest, if any
@@ -173,7 +205,7 @@ impl Store {
              c.pending_since, c.attempts, c.last_error \
              FROM consent_pending c JOIN audit a ON a.id = c.audit_id \
              LEFT JOIN audit_outcome o ON o.audit_id = c.audit_id \
-             AND a.subject NOT LIKE 'ecid:%' \
+             AND a.subject NOT LIKE 'ecid:%' AND a.source <> 'operator' \
              ORDER BY c.pending_since, c.audit_id LIMIT $1",
         )
         .bind(i64::from(most))
@@ -270,6 +302,7 @@ impl Db {
         .fetch_optional(&mut **tx)
         .await?;
         if inserted.is_some() {
+            self.forget_dead_letters(tx, at).await?;
             return Ok(true);
         }
         let Some(row) = sqlx::query(sql!(
@@ -290,9 +323,14 @@ impl Db {
         if row.try_get::<i64, _>("free")? == 1 || leased != Some(older) {
             record(d, tx, (older, at.0), "superseded", None).await?;
         }
+        // The same choice again (an address's repeats) keeps the count of
+        // failures, so that a refused delivery still reaches the dead
+        // letters; another choice starts afresh.
         sqlx::query(
-            "UPDATE consent_pending SET given = $3, audit_id = $4, opt_out = $5, attempts = 0, \
-             strikes = 0 WHERE namespace = $1 AND identity = $2",
+            "UPDATE consent_pending SET given = $3, audit_id = $4, \
+             attempts = CASE WHEN opt_out = $5 THEN attempts ELSE 0 END, \
+             strikes = CASE WHEN opt_out = $5 THEN strikes ELSE 0 END, \
+             opt_out = $5 WHERE namespace = $1 AND identity = $2",
         )
         .bind(at.0)
         .bind(at.1)
@@ -302,6 +340,22 @@ impl Db {
         .execute(&mut **tx)
         .await?;
         Ok(true)
+    }
+
+    /// A newer choice for an identity makes its deliveries given up on moot
+    /// (each stays audited `failed`): an operator's retry would only send
+    /// an older choice after it.
+    async fn forget_dead_letters(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        (namespace, identity): (&str, &str),
+    ) -> Result<()> {
+        sqlx::query("DELETE FROM consent_dead_letter WHERE namespace = $1 AND identity = $2")
+            .bind(namespace)
+            .bind(identity)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
     }
 
     /// Leases the due delivery waiting longest, an address's before an
@@ -668,12 +722,10 @@ impl Store {
                 request_id: format!("retry-of-{audit_id}"),
                 adobe: vec![id],
             };
+            // Its enqueue takes the letter off, in the same transaction. A
+            // letter outlives no newer choice for its identity (that one
+            // took it off), so the retry is the identity's latest word.
             self.record_browser(again).await?;
-            sqlx::query("DELETE FROM consent_dead_letter WHERE audit_id = $1 AND namespace = $2")
-                .bind(audit_id)
-                .bind(&namespace)
-                .execute(&self.db.pool)
-                .await?;
             sent += 1;
         }
         Ok((sent, kept))

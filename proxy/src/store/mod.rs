@@ -640,6 +640,38 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// A newer choice for an identity takes its dead letters off: an
+    /// operator's retry would send the older choice after it (an opt-in
+    /// given up on, retried after the consumer opted out, told Adobe to
+    /// sell again).
+    #[tokio::test]
+    async fn a_newer_choice_takes_an_identitys_dead_letters_off() {
+        let dir = scratch_dir();
+        let store = Store::connect(&settings(&dir)).await.unwrap();
+        let address = crate::identity::EmailAddress::parse("ada@example.com").unwrap();
+        let told = |value| NewRequest {
+            value,
+            adobe: vec![crate::identity::AdobeId::Email(address.clone())],
+            ..request("A")
+        };
+        store.accept(told(false), Duration::ZERO).await.unwrap();
+        let lease = Duration::from_secs(60);
+        let claim = store.claim_consent(lease).await.unwrap().unwrap();
+        let give_up = ConsentOutcome::GiveUp {
+            after: Duration::ZERO,
+            error: "answered 400".into(),
+        };
+        store.finish_consent(claim, give_up).await.unwrap();
+        assert_eq!(store.consent_dead_letters().await.unwrap().len(), 1);
+        store.accept(told(true), Duration::ZERO).await.unwrap();
+        assert!(store.consent_dead_letters().await.unwrap().is_empty());
+        assert_eq!(store.retry_consent_dead_letters().await.unwrap(), (0, 0));
+        let latest = store.claim_consent(lease).await.unwrap().unwrap();
+        assert!(latest.opt_out, "the opt-out is what Adobe is told");
+        store.close().await;
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     /// Probes come as often as their senders like: the backlog behind
     /// them is counted at most once a second.
     #[tokio::test]

@@ -13,9 +13,11 @@
 //! neither release nor delete a newer attempt's row.
 //!
 //! Lock order, the same in every transaction that touches a profile: its
-//! `pending` row first, then its identities' `consent_pending` rows, then
-//! `audit_outcome`. PostgreSQL would otherwise
+//! `pending` row first, then `audit_outcome`. PostgreSQL would otherwise
 //! deadlock an accept that supersedes a request against the finish of it.
+//! An identity's `consent_pending` row is taken last of all, after
+//! everything Campaign's part takes (its finish takes only it and
+//! `consent_outcome`).
 //!
 //! Rows wait in [`Lane`]s, which the worker serves in turn; in the email
 //! lane, clients are served in turn too (a row's `turn` is its place among

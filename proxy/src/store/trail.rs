@@ -377,21 +377,6 @@ impl Store {
 
     /// Whether the subject's latest request about sale allowed it, made in
     /// the widget: `Some(gpc)`, whether their browser sent GPC then.
-    /// The value the subject's latest request about sale asked for, if it
-    /// made one.
-    pub async fn latest_sale_request(&self, subject: &Subject) -> Result<Option<bool>> {
-        let row = sqlx::query(
-            "SELECT requested FROM audit WHERE subject = $1 AND choice = 'sale' \
-             ORDER BY id DESC LIMIT 1",
-        )
-        .bind(subject.as_str())
-        .fetch_optional(&self.db.pool)
-        .await?;
-        Ok(row
-            .map(|row| row.try_get::<i64, _>("requested").map(|v| v == 1))
-            .transpose()?)
-    }
-
     async fn latest_own_allow(&self, subject: &Subject) -> Result<Option<bool>> {
         let row = sqlx::query(
             "SELECT requested, source, gpc FROM audit WHERE subject = $1 AND choice = 'sale' \

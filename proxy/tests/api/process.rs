@@ -416,9 +416,9 @@ async fn a_proxy_that_may_not_migrate_refuses_an_older_schema_until_migrated() {
         let app = url::Url::parse(&app_url).unwrap().username().to_owned();
         let grants = [
             format!(
-                "GRANT SELECT, INSERT ON audit, audit_outcome, dead_letter, consent_outcome, \
-                 consent_dead_letter TO {app}"
+                "GRANT SELECT, INSERT ON audit, audit_outcome, dead_letter, consent_outcome TO {app}"
             ),
+            format!("GRANT SELECT, INSERT, DELETE ON consent_dead_letter TO {app}"),
             format!(
                 "GRANT SELECT, INSERT, UPDATE, DELETE ON pending_change, consent_pending TO {app}"
             ),
