@@ -595,19 +595,18 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
-    /// A delivery to Privacy Service given up on is listed (without the
-    /// address), audited `failed`, and sent again by an operator as a new
-    /// request, which the worker can claim.
-    #[tokio::test]
-    async fn privacy_services_dead_letters_are_listed_and_sent_again() {
-        let dir = scratch_dir();
-        let store = Store::connect(&settings(&dir)).await.unwrap();
+    /// Customer A's `value`, told to Privacy Service for ada@example.com.
+    fn told_ada(value: bool) -> NewRequest {
         let address = crate::identity::EmailAddress::parse("ada@example.com").unwrap();
-        let told = NewRequest {
+        NewRequest {
+            value,
             adobe: vec![crate::identity::AdobeId::Email(address)],
             ..request("A")
-        };
-        store.accept(told, Duration::ZERO).await.unwrap();
+        }
+    }
+
+    /// Claims the due delivery to Privacy Service and gives it up.
+    async fn give_up_a_consent(store: &Store) {
         let lease = Duration::from_secs(60);
         let claim = store.claim_consent(lease).await.unwrap().unwrap();
         let give_up = ConsentOutcome::GiveUp {
@@ -618,6 +617,18 @@ mod tests {
             store.finish_consent(claim, give_up).await.unwrap(),
             Finished::Done
         );
+    }
+
+    /// A delivery to Privacy Service given up on is listed (without the
+    /// address), audited `failed`, and sent again by an operator as a new
+    /// request, which the worker can claim.
+    #[tokio::test]
+    async fn privacy_services_dead_letters_are_listed_and_sent_again() {
+        let dir = scratch_dir();
+        let store = Store::connect(&settings(&dir)).await.unwrap();
+        let lease = Duration::from_secs(60);
+        store.accept(told_ada(true), Duration::ZERO).await.unwrap();
+        give_up_a_consent(&store).await;
         let letters = store.consent_dead_letters().await.unwrap();
         assert_eq!(letters.len(), 1);
         assert_eq!(
@@ -648,22 +659,11 @@ mod tests {
     async fn a_newer_choice_takes_an_identitys_dead_letters_off() {
         let dir = scratch_dir();
         let store = Store::connect(&settings(&dir)).await.unwrap();
-        let address = crate::identity::EmailAddress::parse("ada@example.com").unwrap();
-        let told = |value| NewRequest {
-            value,
-            adobe: vec![crate::identity::AdobeId::Email(address.clone())],
-            ..request("A")
-        };
-        store.accept(told(false), Duration::ZERO).await.unwrap();
         let lease = Duration::from_secs(60);
-        let claim = store.claim_consent(lease).await.unwrap().unwrap();
-        let give_up = ConsentOutcome::GiveUp {
-            after: Duration::ZERO,
-            error: "answered 400".into(),
-        };
-        store.finish_consent(claim, give_up).await.unwrap();
+        store.accept(told_ada(false), Duration::ZERO).await.unwrap();
+        give_up_a_consent(&store).await;
         assert_eq!(store.consent_dead_letters().await.unwrap().len(), 1);
-        store.accept(told(true), Duration::ZERO).await.unwrap();
+        store.accept(told_ada(true), Duration::ZERO).await.unwrap();
         assert!(store.consent_dead_letters().await.unwrap().is_empty());
         assert_eq!(store.retry_consent_dead_letters().await.unwrap(), (0, 0));
         let latest = store.claim_consent(lease).await.unwrap().unwrap();
