@@ -82,6 +82,15 @@ async fn opt_out_by_email(proxy: String) -> Vec<String> {
     accepted
 }
 
+/// The ECID of the browser `key` flips from: 38 digits, one per user.
+fn ecid_of(key: &str) -> String {
+    let n: u64 = key
+        .trim_start_matches("LOAD-")
+        .parse()
+        .expect("a storm key");
+    format!("9{n:037}")
+}
+
 async fn flip(key: String, urls: &[String], rounds: usize) -> User {
     let http = reqwest::Client::new();
     let token = token_for(&key);
@@ -113,6 +122,7 @@ async fn flip(key: String, urls: &[String], rounds: usize) -> User {
         let response = http
             .patch(url)
             .bearer_auth(&token)
+            .header("X-CCPA-ECID", ecid_of(&user.key))
             .json(&body)
             .send()
             .await
@@ -207,6 +217,7 @@ async fn verify(emulator: &Emulator, database: &str, users: &[User], emails: &[S
         // Every accepted choice is on record, in the order accepted, and
         // decided: the last applied, the others superseded or applied.
         verdict.lost += limits_lost(emulator, &audit, user);
+        verdict.lost_by_privacy_service += untold(emulator, &audit, user);
         let records: Vec<_> = audit
             .iter()
             .filter(|r| r.subject == user.key && r.choice == "sale")
@@ -264,6 +275,32 @@ async fn verify(emulator: &Emulator, database: &str, users: &[User], emails: &[S
         }
     }
     verdict
+}
+
+/// A user's choices of sale Privacy Service was to be told for their
+/// browser's ECID and was not: the last one it took is not the user's last
+/// (it took them in the order made, or the last would be another), or a
+/// record is not decided `applied` or `superseded` for the ECID.
+fn untold(emulator: &Emulator, audit: &[ccpa_proxy::store::AuditRow], user: &User) -> usize {
+    let ecid = ecid_of(&user.key);
+    let taken: Vec<bool> = emulator
+        .consents()
+        .iter()
+        .filter(|c| c.entities.iter().any(|e| e.values == [ecid.as_str()]))
+        .map(|c| c.opt_out_of_sale)
+        .collect();
+    let last_taken_is_last_chosen = taken.last() == user.accepted.last();
+    let undecided = audit
+        .iter()
+        .filter(|r| r.subject == user.key && r.choice == "sale")
+        .filter(|r| {
+            !matches!(
+                r.privacy_service.as_deref(),
+                Some("ECID:applied" | "ECID:superseded")
+            )
+        })
+        .count();
+    usize::from(!last_taken_is_last_chosen) + undecided
 }
 
 /// Whether Privacy Service took the opt-out of `email` (the storm's
