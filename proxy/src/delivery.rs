@@ -39,9 +39,28 @@ const TURNS: [Lane; 5] = [
     Lane::Create,
 ];
 
+/// When a failed attempt is tried again, after `attempts` and `strikes`
+/// so far: the [`backoff`] (never sooner than a `Retry-After`), or a whole
+/// `lease` when its send may still land (`in_doubt`), so that the late send
+/// lands before the next, not after; and whether one more strike would be
+/// the last (`delivery.max_strikes`).
+pub fn next_try(
+    settings: &DeliverySettings,
+    lease: Duration,
+    (attempts, strikes): (u32, u32),
+    retry_after: Option<Duration>,
+    in_doubt: bool,
+) -> (Duration, bool) {
+    let mut after = backoff(settings, attempts, retry_after);
+    if in_doubt {
+        after = after.max(lease);
+    }
+    (after, strikes + 1 >= settings.max_strikes)
+}
+
 /// Exponential backoff with jitter: about `base × 2^attempts`, at most
 /// `backoff_max_ms`, and never sooner than a `Retry-After` (up to a day).
-pub fn backoff(
+fn backoff(
     settings: &DeliverySettings,
     attempts: u32,
     retry_after: Option<Duration>,
@@ -363,12 +382,14 @@ impl Delivery {
     /// so that the late PATCH lands before the next one, not after.
     fn failed(&self, claim: &Claim, error: &CampaignError, sent: bool) -> Outcome {
         let in_doubt = sent && error.may_have_applied();
-        let mut after = self.retry_after(claim.attempts, error);
-        if in_doubt {
-            after = after.max(self.lease);
-        }
         let strike = error.is_strike();
-        if strike && claim.strikes + 1 >= self.settings.max_strikes {
+        let throttled = match error {
+            CampaignError::Throttled(after) => *after,
+            _ => None,
+        };
+        let tries = (claim.attempts, claim.strikes);
+        let (after, last) = next_try(&self.settings, self.lease, tries, throttled, in_doubt);
+        if strike && last {
             tracing::error!(%error, strikes = claim.strikes + 1, "Campaign keeps answering in a way the proxy cannot understand; the change goes to the dead letters");
             return Outcome::GiveUp {
                 after,
@@ -488,15 +509,6 @@ impl Delivery {
             .map_err(|error| {
                 CampaignError::Unavailable(format!("could not count the creation: {error}"))
             })
-    }
-
-    /// [`backoff`], and never sooner than Campaign's `Retry-After`.
-    fn retry_after(&self, attempts: u32, error: &CampaignError) -> Duration {
-        let throttled = match error {
-            CampaignError::Throttled(after) => *after,
-            _ => None,
-        };
-        backoff(&self.settings, attempts, throttled)
     }
 
     /// The worker: applies due changes until `stop`, then lets the attempts

@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 use super::{ConsentError, PrivacyServiceClient};
 use crate::config::DeliverySettings;
-use crate::delivery::{Destination, backoff, drain};
+use crate::delivery::{Destination, drain, next_try};
 use crate::metrics::{Consented, Metrics};
 use crate::store::{ConsentClaim, ConsentOutcome, Finished, Store, StoreError};
 
@@ -140,13 +140,17 @@ impl ConsentDelivery {
     /// choice is not overtaken by it.
     fn failed(&self, claim: &ConsentClaim, error: &ConsentError, sent: bool) -> ConsentOutcome {
         let in_doubt = sent && error.may_have_landed();
-        let mut after = backoff(&self.settings, claim.attempts, error.retry_after());
-        if in_doubt {
-            after = after.max(self.lease);
-        }
         let strike = error.is_strike();
+        let tries = (claim.attempts, claim.strikes);
+        let (after, last) = next_try(
+            &self.settings,
+            self.lease,
+            tries,
+            error.retry_after(),
+            in_doubt,
+        );
         tracing::warn!(%error, "Privacy Service did not take a choice");
-        if strike && claim.strikes + 1 >= self.settings.max_strikes {
+        if strike && last {
             return ConsentOutcome::GiveUp {
                 after,
                 error: error.to_string(),

@@ -22,7 +22,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::engine::sql;
-use super::pending::{Finished, LeaseToken, count, millis};
+use super::pending::{Finished, LeaseToken, Release, count, millis};
 use super::trail::{self, Asked, Choice, Decided, Decision, Source};
 use super::writer::{Write, Written};
 use super::{Db, Result, Store, StoreError};
@@ -302,7 +302,7 @@ impl Db {
         .fetch_optional(&mut **tx)
         .await?;
         if inserted.is_some() {
-            self.forget_dead_letters(tx, at).await?;
+            self.delete(tx, Rows::DeadLetters, at).await?;
             return Ok(true);
         }
         let Some(row) = sqlx::query(sql!(
@@ -340,22 +340,6 @@ impl Db {
         .execute(&mut **tx)
         .await?;
         Ok(true)
-    }
-
-    /// A newer choice for an identity makes its deliveries given up on moot
-    /// (each stays audited `failed`): an operator's retry would only send
-    /// an older choice after it.
-    async fn forget_dead_letters(
-        &self,
-        tx: &mut Transaction<'_, Any>,
-        (namespace, identity): (&str, &str),
-    ) -> Result<()> {
-        sqlx::query("DELETE FROM consent_dead_letter WHERE namespace = $1 AND identity = $2")
-            .bind(namespace)
-            .bind(identity)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
     }
 
     /// Leases the due delivery waiting longest, an address's before an
@@ -438,10 +422,10 @@ impl Db {
             ConsentOutcome::Delivered => {
                 record(d, tx, this, "applied", None).await?;
                 if !replaced {
-                    self.drop_consent(tx, at).await?;
+                    self.delete(tx, Rows::Pending, at).await?;
                     return Ok(Finished::Done);
                 }
-                Wait {
+                Release {
                     after: Duration::ZERO,
                     attempts,
                     strikes,
@@ -452,10 +436,10 @@ impl Db {
             ConsentOutcome::GiveUp { error, .. } if !replaced => {
                 record(d, tx, this, "failed", Some(error)).await?;
                 self.bury_consent(tx, claim, error).await?;
-                self.drop_consent(tx, at).await?;
+                self.delete(tx, Rows::Pending, at).await?;
                 return Ok(Finished::Done);
             }
-            ConsentOutcome::GiveUp { after, error } => Wait {
+            ConsentOutcome::GiveUp { after, error } => Release {
                 after: *after,
                 attempts,
                 strikes,
@@ -467,7 +451,7 @@ impl Db {
                 error,
                 strike,
                 in_doubt,
-            } => Wait {
+            } => Release {
                 after: *after,
                 attempts,
                 strikes: strikes + u32::from(*strike && !replaced),
@@ -545,12 +529,23 @@ impl Db {
         Ok(())
     }
 
-    async fn drop_consent(
+    /// Deletes `at`'s row from `table`: its delivery once done, or, when a
+    /// newer choice for the identity arrives, its deliveries given up on
+    /// (moot then, each staying audited `failed`: an operator's retry
+    /// would only send an older choice after the newer).
+    async fn delete(
         &self,
         tx: &mut Transaction<'_, Any>,
+        table: Rows,
         (namespace, identity): (&str, &str),
     ) -> Result<()> {
-        sqlx::query("DELETE FROM consent_pending WHERE namespace = $1 AND identity = $2")
+        let statement = match table {
+            Rows::Pending => "DELETE FROM consent_pending WHERE namespace = $1 AND identity = $2",
+            Rows::DeadLetters => {
+                "DELETE FROM consent_dead_letter WHERE namespace = $1 AND identity = $2"
+            }
+        };
+        sqlx::query(statement)
             .bind(namespace)
             .bind(identity)
             .execute(&mut **tx)
@@ -564,7 +559,7 @@ impl Db {
         &self,
         tx: &mut Transaction<'_, Any>,
         (namespace, identity): (&str, &str),
-        wait: Wait<'_>,
+        wait: Release<'_>,
     ) -> Result<()> {
         sqlx::query(sql!(
             self.dialect,
@@ -586,13 +581,12 @@ impl Db {
     }
 }
 
-/// How a lease ends without the delivery being done.
-struct Wait<'a> {
-    after: Duration,
-    attempts: u32,
-    strikes: u32,
-    error: Option<&'a str>,
-    in_doubt: bool,
+/// An identity's rows [`Db::delete`] takes.
+enum Rows {
+    /// Its delivery waiting.
+    Pending,
+    /// Its deliveries given up on.
+    DeadLetters,
 }
 
 /// Records how Privacy Service answered request `audit_id` for

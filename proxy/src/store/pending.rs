@@ -855,13 +855,14 @@ struct Buried<'a> {
     error: &'a str,
 }
 
-/// How a lease ends without the change being done.
-struct Release<'a> {
-    after: Duration,
-    attempts: u32,
-    strikes: u32,
-    error: Option<&'a str>,
-    in_doubt: bool,
+/// How a lease ends without the change being done (a Privacy Service
+/// delivery's too).
+pub(super) struct Release<'a> {
+    pub(super) after: Duration,
+    pub(super) attempts: u32,
+    pub(super) strikes: u32,
+    pub(super) error: Option<&'a str>,
+    pub(super) in_doubt: bool,
 }
 
 pub(super) fn count(row: &AnyRow, column: &str) -> Result<u32> {
