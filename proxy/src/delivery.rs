@@ -60,11 +60,7 @@ pub fn next_try(
 
 /// Exponential backoff with jitter: about `base × 2^attempts`, at most
 /// `backoff_max_ms`, and never sooner than a `Retry-After` (up to a day).
-fn backoff(
-    settings: &DeliverySettings,
-    attempts: u32,
-    retry_after: Option<Duration>,
-) -> Duration {
+fn backoff(settings: &DeliverySettings, attempts: u32, retry_after: Option<Duration>) -> Duration {
     let ceiling = settings
         .backoff_base_ms
         .saturating_mul(1 << attempts.min(20))
